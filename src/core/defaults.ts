@@ -1,0 +1,84 @@
+// Every default and protocol constant in one place, units in the names (STYLE.md habit 9).
+// Values mirror Weave Net where users can observe them (WEAVE-FACTS.md §1.5, §8.4).
+
+export const VERSION = '0.1.0';
+
+/** TCP control plane and UDP data plane port. */
+export const CONTROL_PORT = 6783;
+/** HTTP control API (loopback only). */
+export const HTTP_API_ADDR = '127.0.0.1';
+export const HTTP_API_PORT = 6784;
+/** Prometheus metrics (loopback only). */
+export const METRICS_PORT = 6782;
+
+export const DEFAULT_DATA_DIR = '/var/lib/tsweave';
+export const BRIDGE_NAME = 'weave';
+export const TAP_NAME = 'vethwe-tap';
+export const CONTAINER_IFNAME = 'ethwe';
+
+/** Overlay MTU: an encrypted frame plus headers fits a 1500-byte underlay. */
+export const DEFAULT_MTU = 1376;
+export const MIN_MTU = 576;
+export const MAX_MTU = 65535 - 100;
+
+/** Protocol versions this build speaks (handshake preamble). */
+export const PROTOCOL_MIN_VERSION = 1;
+export const PROTOCOL_MAX_VERSION = 1;
+
+export const DEFAULT_CONN_LIMIT = 200;
+
+/** Handshake must complete within this time. */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** TCP heartbeat interval and read deadline. */
+export const TCP_HEARTBEAT_INTERVAL_MS = 30_000;
+export const TCP_READ_TIMEOUT_MS = 60_000;
+/** Largest control message accepted (after decryption). */
+export const MAX_CONTROL_MSG_BYTES = 10 * 1024 * 1024;
+
+/** UDP heartbeats: fast until the connection is confirmed, slow after. */
+export const UDP_FAST_HEARTBEAT_MS = 500;
+export const UDP_SLOW_HEARTBEAT_MS = 10_000;
+export const UDP_HEARTBEAT_TIMEOUT_MS = 60_000;
+/** With no UDP confirmation by then, frames go over the TCP connection (Weave #3752). */
+export const UDP_CONFIRM_FALLBACK_MS = 5_000;
+
+/** Reconnect backoff (mesh connection_maker): 2 s × 1.5 with jitter, capped at 6 min. */
+export const RECONNECT_INITIAL_MS = 2_000;
+export const RECONNECT_MAX_MS = 6 * 60_000;
+export const RECONNECT_FACTOR = 1.5;
+/** A connection that lived this long resets the backoff. */
+export const RECONNECT_RESET_AFTER_MS = 60_000;
+
+/** Topology gossip batching and periodic full gossip. */
+export const TOPOLOGY_BATCH_MS = 1_000;
+export const GOSSIP_INTERVAL_MS = 30_000;
+
+/** Accept-rate limiting: bucket of 20, one token per 50 ms. */
+export const ACCEPT_BURST = 20;
+export const ACCEPT_REFILL_MS = 50;
+
+/** MAC cache entries expire after this long without traffic. */
+export const MAC_CACHE_MAX_AGE_MS = 10 * 60_000;
+
+/** Data-plane replay window (packets). */
+export const REPLAY_WINDOW_PACKETS = 8192;
+/** Data keys are rotated after this many packets or this long, whichever first. */
+export const REKEY_AFTER_PACKETS = 2 ** 32;
+export const REKEY_AFTER_MS = 2 * 60 * 60_000;
+
+/** Password KDF (scrypt) parameters: slow once at launch so a captured handshake is costly to brute-force. */
+export const PASSWORD_KDF_N = 2 ** 15;
+export const PASSWORD_KDF_R = 8;
+export const PASSWORD_KDF_P = 1;
+
+/** IPAM. */
+export const DEFAULT_IPALLOC_RANGE = '10.32.0.0/12';
+export const IPAM_DEAD_CONTAINER_GRACE_MS = 30_000;
+
+/** DNS. */
+export const DEFAULT_DNS_DOMAIN = 'weave.local.';
+export const DEFAULT_DNS_TTL_S = 1;
+export const DNS_UPSTREAM_TIMEOUT_MS = 5_000;
+export const DNS_RESOLV_CONF_RECHECK_MS = 5_000;
+/** Tombstones live long enough to outlast 15 minutes of clock skew. */
+export const DNS_TOMBSTONE_LIFETIME_MS = 30 * 60_000;

@@ -1,0 +1,138 @@
+// The seams between the pure cores and the outside world (DESIGN.md §2). `src/io/` implements these
+// against the kernel; `test/support/` has a fake for each so hundreds of routers can run in one process.
+// Pure modules (mesh, ipam, dns, dataplane) depend only on these interfaces, never on node:net/dgram/fs.
+
+/** Time. `now()` is milliseconds on a monotonic-ish scale; timers fire once. */
+export interface Clock {
+  now(): number;
+  /** Wall-clock milliseconds since the epoch (for persisted or displayed times). */
+  wallNow(): number;
+  /** Runs `fn` once after `ms`; returns a function that cancels it (safe to call twice). */
+  setTimer(ms: number, fn: () => void): () => void;
+}
+
+/** Randomness. Real: crypto-strong. Tests: seeded (test/support/rng.ts). */
+export interface Rng {
+  /** Uniform in [0, 1). */
+  float(): number;
+  /** Uniform integer in [0, maxExclusive). */
+  int(maxExclusive: number): number;
+  bytes(n: number): Uint8Array;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Control plane transport (TCP).
+
+/**
+ * A reliable, ordered byte stream (a TCP connection). After `close()` or the 'close' callback, no more
+ * data callbacks happen and `write` is a no-op.
+ */
+export interface ByteStream {
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  write(data: Uint8Array): void;
+  /** Called with each chunk as it arrives (chunks are arbitrary slices of the stream). */
+  onData(cb: (chunk: Uint8Array) => void): void;
+  /** Called once when the stream ends for any reason. */
+  onClose(cb: (err?: Error) => void): void;
+  close(): void;
+}
+
+export interface ControlTransport {
+  /** Accepts inbound streams until `close()` of the returned listener. Rejects on bind failure. */
+  listen(host: string, port: number, onStream: (s: ByteStream) => void): Promise<{ close(): void }>;
+  /** Connects; rejects with the OS error (message like "dial tcp4 1.2.3.4:6783: connection refused"). */
+  dial(host: string, port: number, timeoutMs: number): Promise<ByteStream>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data plane: frames and datagrams move in batches. A batch is a view into a buffer owned by the
+// producer; it is valid only during the callback (copy what you keep).
+
+/** A batch of Ethernet frames or datagrams: frame i is buf[offsets[i] .. offsets[i]+lengths[i]). */
+export interface Batch {
+  readonly buf: Buffer;
+  readonly offsets: Int32Array;
+  readonly lengths: Int32Array;
+  readonly count: number;
+}
+
+/** A batch of received datagrams with the sender of each (IPv4 as u32, port). */
+export interface DatagramBatch extends Batch {
+  readonly addrs: Uint32Array;
+  readonly ports: Uint16Array;
+}
+
+/** A TAP device: Ethernet frames in and out of the host's `weave` bridge. */
+export interface TapDevice {
+  readonly name: string;
+  /** Starts delivering frames read from the device, one callback per wake-up. */
+  onFrames(cb: (batch: Batch) => void): void;
+  /** Writes frames to the device (towards the bridge). Frames that the kernel refuses are counted and dropped. */
+  writeFrames(batch: Batch): void;
+  writeFrame(buf: Uint8Array, offset: number, length: number): void;
+  close(): void;
+}
+
+/** The data-plane UDP socket, bound to the control port. */
+export interface UdpSocket {
+  readonly port: number;
+  onDatagrams(cb: (batch: DatagramBatch) => void): void;
+  /** Sends datagram i of the batch to (addrs[i], ports[i]). Errors (e.g. EHOSTUNREACH) are counted, never thrown. */
+  sendBatch(batch: Batch, addrs: Uint32Array, ports: Uint16Array): void;
+  send(buf: Uint8Array, offset: number, length: number, addr: number, port: number): void;
+  close(): void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Host plumbing (iproute2 / netlink). Not on any hot path.
+
+export interface VethSpec {
+  /** Network namespace of the container, as a path (/proc/PID/ns/net, /run/netns/NAME, …). */
+  netnsPath: string;
+  /** Name of the interface inside the container (ethwe). */
+  ifname: string;
+  /** Host-side name, attached to the bridge. */
+  hostName: string;
+  mtu: number;
+}
+
+export interface HostNetwork {
+  ensureBridge(name: string, mtu: number, mac: string): Promise<void>;
+  deleteLink(name: string): Promise<void>;
+  linkExists(name: string): Promise<boolean>;
+  /** Creates the veth pair, moves one end into the container and attaches the other to the bridge. */
+  ensureVeth(spec: VethSpec, bridge: string): Promise<void>;
+  /** Addresses (CIDR strings) currently on ifname inside netnsPath; [] if the interface is missing. */
+  containerAddrs(netnsPath: string, ifname: string): Promise<string[]>;
+  addContainerAddr(netnsPath: string, ifname: string, cidr: string): Promise<void>;
+  delContainerAddr(netnsPath: string, ifname: string, cidr: string): Promise<void>;
+  /** Brings ifname up, adds the 224.0.0.0/4 route and sends a gratuitous ARP for each address. */
+  finishAttach(netnsPath: string, ifname: string, cidrs: string[]): Promise<void>;
+  deleteContainerLink(netnsPath: string, ifname: string): Promise<void>;
+}
+
+/** Resolves what a user calls a container to its network namespace. */
+export interface ContainerRef {
+  /** Stable id: Docker container id, "netns:NAME", "pid:N" or "netns:/path". */
+  id: string;
+  /** Hostname (Docker: the container's hostname/FQDN). */
+  hostname?: string;
+  netnsPath: string;
+  pid?: number;
+}
+
+export interface ContainerRuntime {
+  /** Throws TsweaveError ERR_CONTAINER_NOT_FOUND naming the reference if it cannot be resolved. */
+  resolve(ref: string): Promise<ContainerRef>;
+  /** True while the container (or namespace) still exists. */
+  isAlive(ref: ContainerRef): Promise<boolean>;
+}
+
+/** Small crash-safe state files in the data dir (write to temp, fsync, rename). */
+export interface StateStore {
+  read(key: string): Promise<Uint8Array | undefined>;
+  write(key: string, data: Uint8Array): Promise<void>;
+  remove(key: string): Promise<void>;
+}
