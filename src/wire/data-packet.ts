@@ -1,0 +1,41 @@
+// Data-plane datagram layout (UDP 6783). One datagram carries one or more Ethernet frames for the same
+// next hop, sealed as a whole. Every datagram (data or heartbeat) has the same 14-byte header, which is
+// the AEAD's additional data, so nothing in it can be altered undetected.
+//
+//   off  size  field
+//   0    1     type        DATA=1, HEARTBEAT=2, HEARTBEAT_ACK=3
+//   1    1     keyGen      low 8 bits of the sender's key generation (rekeying)
+//   2    4     receiverIdx u32 BE, chosen by the RECEIVER in its hello: finds the session without trusting
+//                          the source address (NAT may rewrite it)
+//   6    8     counter     u64 BE, per (direction, key generation), starts at 1, strictly increasing
+//   14   n     body        unencrypted: plaintext; encrypted: AES-256-GCM ciphertext || 16-byte tag
+//
+// AES-256-GCM nonce (12 bytes) = 4-byte salt of the direction (from the KDF) || counter (8 bytes BE).
+// Each (key, direction) pair has its own salt and counter, so a nonce never repeats under one key.
+//
+// Plaintext body of a DATA datagram: frames back to back, each
+//   0   6   origin peer (48-bit name; the peer whose container sent the frame)
+//   6   6   destination peer (ff:ff:ff:ff:ff:ff = broadcast along origin's tree)
+//   12  2   frame length (u16 BE)
+//   14  len Ethernet frame
+// A HEARTBEAT body is 8 bytes: the sender's send time in ms (echoed in the ACK for RTT).
+
+export const DATA_HEADER_BYTES = 14;
+export const AEAD_TAG_BYTES = 16;
+export const AEAD_SALT_BYTES = 4;
+export const AEAD_KEY_BYTES = 32;
+export const FRAME_HEADER_BYTES = 14;
+
+export const PACKET_TYPE_DATA = 1;
+export const PACKET_TYPE_HEARTBEAT = 2;
+export const PACKET_TYPE_HEARTBEAT_ACK = 3;
+
+export const OFF_TYPE = 0;
+export const OFF_KEYGEN = 1;
+export const OFF_RECEIVER_IDX = 2;
+export const OFF_COUNTER = 6;
+
+export const BROADCAST_PEER = 0xffffffffffff;
+
+/** Largest datagram we build or accept (UDP payload). */
+export const MAX_DATAGRAM_BYTES = 65507;
