@@ -1,0 +1,95 @@
+// The status snapshot: one plain, JSON-safe object that the HTTP API serves, the CLI formats and the
+// tests assert on (DESIGN.md §7, STYLE.md habit 10). Builders live in api/status.ts.
+
+export type ConnectionState = 'connecting' | 'retrying' | 'failed' | 'pending' | 'established';
+
+export interface ConnectionStatus {
+  /** "ip:port" of the remote end (outbound: the target dialled; inbound: the source seen). */
+  address: string;
+  outbound: boolean;
+  state: ConnectionState;
+  /** Set once the handshake completed. */
+  remoteName?: string;
+  remoteNickname?: string;
+  /** Present once the handshake completed. */
+  encrypted?: boolean;
+  /** Which path carries frames: 'udp' (sleeve) or 'tcp' (fallback when UDP does not get through). */
+  path?: 'udp' | 'tcp';
+  mtu?: number;
+  /** Why the last attempt failed (failed/retrying), e.g. "authentication failed (password mismatch?)". */
+  error?: string;
+  /** failed: wall-clock ms of the next attempt, or 'never'. */
+  retryAt?: number | 'never';
+}
+
+export interface PeerConnectionStatus {
+  address: string;
+  outbound: boolean;
+  name: string;
+  nickname: string;
+  established: boolean;
+}
+
+export interface PeerStatus {
+  name: string;
+  nickname: string;
+  uid: string;
+  connections: PeerConnectionStatus[];
+}
+
+export interface RouterStatus {
+  protocolMinVersion: number;
+  protocolMaxVersion: number;
+  name: string;
+  nickname: string;
+  port: number;
+  encryption: boolean;
+  peerDiscovery: boolean;
+  trustedSubnets: string[];
+  /** Targets as given to launch/connect ("host:port"). */
+  targets: string[];
+  connections: ConnectionStatus[];
+  /** All known peers, self first. */
+  peers: PeerStatus[];
+  mtu: number;
+}
+
+export interface IpamEntryStatus {
+  name: string;
+  nickname: string;
+  ips: number;
+  /** Addresses in use on this peer (only for the local peer). */
+  active?: number;
+  reachable: boolean;
+}
+
+export interface IpamStatus {
+  /** Weave's status strings: ready, awaiting consensus (quorum: Q, known: K), idle, … */
+  status: string;
+  range: string;
+  defaultSubnet: string;
+  rangeNumIPs: number;
+  entries: IpamEntryStatus[];
+}
+
+export interface DnsEntryStatus {
+  hostname: string;
+  address: string;
+  containerId: string;
+  origin: string;
+}
+
+export interface DnsStatus {
+  domain: string;
+  upstream: string[];
+  address: string;
+  ttl: number;
+  entries: DnsEntryStatus[];
+}
+
+export interface Status {
+  version: string;
+  router: RouterStatus;
+  ipam?: IpamStatus;
+  dns?: DnsStatus;
+}
