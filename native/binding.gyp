@@ -2,8 +2,17 @@
   "targets": [
     {
       "target_name": "tsweave_native",
-      "sources": ["src/addon.c"],
-      "cflags": ["-Wall", "-Wextra", "-O2"]
+      "sources": [
+        "src/addon.c",
+        "src/common.c",
+        "src/reader.c",
+        "src/tap.c",
+        "src/udp.c",
+        "src/aead.c"
+      ],
+      "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
+      "cflags": ["-Wall", "-Wextra", "-O2"],
+      "cflags_c": ["-std=gnu11"]
     }
   ]
 }

@@ -1,0 +1,325 @@
+/*
+ * udp.c: IPv4 UDP socket owned by the addon, batched with recvmmsg/sendmmsg.
+ *
+ * Addresses are IPv4 as host-order u32 (127.0.0.1 = 0x7f000001), ports host-order.
+ *
+ * JS API (all synchronous; see src/io/native.ts for the typed interface):
+ *
+ *   udpOpen(bindAddr: number, port: number, rcvbuf: number, sndbuf: number)
+ *     -> { fd, port, rcvbuf, sndbuf }
+ *     Non-blocking, close-on-exec socket bound to bindAddr:port (port 0 = any). No SO_REUSEADDR: a
+ *     second router in the same namespace must get EADDRINUSE, not silently share the port.
+ *     rcvbuf/sndbuf > 0 set the buffer sizes with SO_RCVBUFFORCE/SO_SNDBUFFORCE (needs
+ *     CAP_NET_ADMIN; not capped by net.core.rmem_max), falling back to SO_RCVBUF/SO_SNDBUF. The
+ *     result has the bound port and the kernel's effective buffer sizes. Errors: errno errors such as
+ *     EADDRINUSE "bind 0.0.0.0:6783: Address already in use"; the fd is closed on every failure path.
+ *
+ *   udpReaderStart(fd, slab: Buffer, stride: number, offsets: Int32Array, lengths: Int32Array,
+ *                  addrs: Uint32Array, ports: Uint16Array, cb: (count: number) => void) -> ReaderHandle
+ *     Slot i is slab[i*stride, (i+1)*stride); n = min(offsets, lengths, addrs, ports lengths) slots.
+ *     On each wake-up calls recvmmsg(n) and, for each datagram, fills offsets/lengths and the
+ *     sender's addr/port; datagrams longer than stride (MSG_TRUNC) are dropped and counted as
+ *     `truncated`, so entries are compacted (offsets[i] need not be i*stride). One cb(count) per
+ *     recvmmsg; repeats up to 8 times per wake-up while recvmmsg fills every slot. cb(-errno) once on
+ *     a fatal error, then stops. The batch is valid only during cb. readerStop / readerStats.
+ *
+ *   udpSendBatch(fd, buf, offsets: Int32Array, lengths: Int32Array, count, addrs: Uint32Array,
+ *                ports: Uint16Array, stats?: Float64Array) -> number sent
+ *     sendmmsg in chunks of up to 64, datagram i to addrs[i]:ports[i]. Handles partial sends. Never
+ *     throws per datagram: EAGAIN (send buffer full) drops the rest of the batch (no spinning); any
+ *     other error (EHOSTUNREACH, EMSGSIZE, EACCES, ...) drops that one datagram and continues.
+ *     stats, if given, accumulates [sent, dropped (EAGAIN), errors, lastErrno].
+ *
+ *   udpSend(fd, buf, offset, length, addr, port, stats?: Float64Array) -> 1 | 0   (one sendto)
+ *
+ *   udpClose(fd): close(2). Stop readers on the fd first.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "reader.h"
+
+#define UDP_SEND_CHUNK 64
+#define UDP_MAX_BATCHES_PER_WAKEUP 8
+
+typedef struct udp_state {
+  struct mmsghdr *msgs;
+  struct iovec *iovs;
+  struct sockaddr_in *from;
+} udp_state;
+
+static void fmt_addr(char *out, size_t cap, uint32_t addr, int port) {
+  snprintf(out, cap, "%u.%u.%u.%u:%d", addr >> 24, (addr >> 16) & 255, (addr >> 8) & 255, addr & 255, port);
+}
+
+static void set_buf(int fd, int force_opt, int opt, int64_t bytes) {
+  int v = (int)bytes;
+  if (bytes <= 0) return;
+  if (setsockopt(fd, SOL_SOCKET, force_opt, &v, sizeof v) == 0) return;
+  (void)setsockopt(fd, SOL_SOCKET, opt, &v, sizeof v); /* capped by net.core.[rw]mem_max; best effort */
+}
+
+static int get_int_opt(int fd, int opt) {
+  int v = 0;
+  socklen_t l = sizeof v;
+  if (getsockopt(fd, SOL_SOCKET, opt, &v, &l) < 0) return -1;
+  return v;
+}
+
+napi_value tsw_js_udp_open(napi_env env, napi_callback_info info) {
+  TSW_ARGS(env, info, 4, argv);
+  int64_t addr, port, rcv, snd;
+  if (!tsw_arg_int(env, argv[0], "bindAddr", 0, UINT32_MAX, &addr) ||
+      !tsw_arg_int(env, argv[1], "port", 0, 65535, &port) ||
+      !tsw_arg_int(env, argv[2], "rcvbuf", 0, INT32_MAX / 2, &rcv) ||
+      !tsw_arg_int(env, argv[3], "sndbuf", 0, INT32_MAX / 2, &snd))
+    return NULL;
+  char where[32];
+  fmt_addr(where, sizeof where, (uint32_t)addr, (int)port);
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return tsw_throw_errno(env, errno, "socket", "udp4");
+  set_buf(fd, SO_RCVBUFFORCE, SO_RCVBUF, rcv);
+  set_buf(fd, SO_SNDBUFFORCE, SO_SNDBUF, snd);
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl((uint32_t)addr);
+  sa.sin_port = htons((uint16_t)port);
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    int e = errno;
+    close(fd);
+    return tsw_throw_errno(env, e, "bind", where);
+  }
+  socklen_t sl = sizeof sa;
+  if (getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
+    int e = errno;
+    close(fd);
+    return tsw_throw_errno(env, e, "getsockname", where);
+  }
+  napi_value o, vfd;
+  napi_status s;
+  if ((s = napi_create_object(env, &o)) != napi_ok || (s = napi_create_int32(env, fd, &vfd)) != napi_ok ||
+      (s = napi_set_named_property(env, o, "fd", vfd)) != napi_ok ||
+      !tsw_set_double(env, o, "port", ntohs(sa.sin_port)) ||
+      !tsw_set_double(env, o, "rcvbuf", get_int_opt(fd, SO_RCVBUF)) ||
+      !tsw_set_double(env, o, "sndbuf", get_int_opt(fd, SO_SNDBUF))) {
+    close(fd);
+    if (s != napi_ok) tsw_throw_status(env, s, "udpOpen result");
+    return NULL;
+  }
+  return o;
+}
+
+static int udp_fill(tsw_reader *r, bool *more, int *fatal) {
+  udp_state *st = (udp_state *)r->kind_state;
+  size_t n = r->max_frames;
+  for (size_t i = 0; i < n; i++) {
+    st->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in);
+    st->msgs[i].msg_hdr.msg_flags = 0;
+  }
+  int got;
+  do got = recvmmsg(r->fd, st->msgs, (unsigned)n, MSG_DONTWAIT, NULL);
+  while (got < 0 && errno == EINTR);
+  *more = false;
+  if (got < 0) {
+    int e = errno;
+    if (e == EAGAIN || e == EWOULDBLOCK) return 0;
+    r->stats.errors++;
+    r->stats.last_errno = e;
+    if (e == EBADF || e == ENOTSOCK || e == EFAULT || e == EINVAL) *fatal = e;
+    return 0;
+  }
+  int out = 0;
+  for (int i = 0; i < got; i++) {
+    if (st->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+      r->stats.truncated++;
+      continue;
+    }
+    r->offsets[out] = (int32_t)((size_t)i * r->frame_bytes);
+    r->lengths[out] = (int32_t)st->msgs[i].msg_len;
+    r->addrs[out] = ntohl(st->from[i].sin_addr.s_addr);
+    r->ports[out] = ntohs(st->from[i].sin_port);
+    out++;
+  }
+  *more = (size_t)got == n;
+  return out;
+}
+
+napi_value tsw_js_udp_reader_start(napi_env env, napi_callback_info info) {
+  TSW_ARGS(env, info, 8, argv);
+  int64_t fd, stride;
+  tsw_reader_init in;
+  memset(&in, 0, sizeof in);
+  void *offs, *lens, *addrs, *ports;
+  size_t n_offs, n_lens, n_addrs, n_ports;
+  if (!tsw_arg_int(env, argv[0], "fd", 0, INT32_MAX, &fd) ||
+      !tsw_arg_bytes(env, argv[1], "slab", &in.slab_data, &in.slab_len) ||
+      !tsw_arg_int(env, argv[2], "stride", 1, 1 << 17, &stride) ||
+      !tsw_arg_typed(env, argv[3], napi_int32_array, "offsets", &offs, &n_offs) ||
+      !tsw_arg_typed(env, argv[4], napi_int32_array, "lengths", &lens, &n_lens) ||
+      !tsw_arg_typed(env, argv[5], napi_uint32_array, "addrs", &addrs, &n_addrs) ||
+      !tsw_arg_typed(env, argv[6], napi_uint16_array, "ports", &ports, &n_ports) ||
+      !tsw_arg_function(env, argv[7], "cb"))
+    return NULL;
+  size_t n = n_offs;
+  if (n_lens < n) n = n_lens;
+  if (n_addrs < n) n = n_addrs;
+  if (n_ports < n) n = n_ports;
+  if (n == 0 || n > TSW_MAX_BATCH)
+    return tsw_throw_range(env, "offsets, lengths, addrs and ports must have 1..%d elements", TSW_MAX_BATCH);
+  if (in.slab_len > INT32_MAX) return tsw_throw_range(env, "slab must be smaller than 2 GiB");
+  if (n * (size_t)stride > in.slab_len)
+    return tsw_throw_range(env, "slab (%zu bytes) is smaller than %zu slots of stride %lld", in.slab_len, n,
+                           (long long)stride);
+  udp_state *st = calloc(1, sizeof *st + n * (sizeof(struct mmsghdr) + sizeof(struct iovec) +
+                                              sizeof(struct sockaddr_in)));
+  if (!st) return tsw_throw_errno(env, ENOMEM, "calloc", "udp reader");
+  st->msgs = (struct mmsghdr *)(st + 1);
+  st->iovs = (struct iovec *)(st->msgs + n);
+  st->from = (struct sockaddr_in *)(st->iovs + n);
+  for (size_t i = 0; i < n; i++) {
+    st->iovs[i].iov_base = in.slab_data + i * (size_t)stride;
+    st->iovs[i].iov_len = (size_t)stride;
+    st->msgs[i].msg_hdr.msg_name = &st->from[i];
+    st->msgs[i].msg_hdr.msg_iov = &st->iovs[i];
+    st->msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  in.fd = (int)fd;
+  in.fill = udp_fill;
+  in.resource_name = "tsweave:udpReader";
+  in.slab = argv[1];
+  in.offsets = argv[3];
+  in.lengths = argv[4];
+  in.addrs = argv[5];
+  in.ports = argv[6];
+  in.cb = argv[7];
+  in.offsets_data = (int32_t *)offs;
+  in.lengths_data = (int32_t *)lens;
+  in.addrs_data = (uint32_t *)addrs;
+  in.ports_data = (uint16_t *)ports;
+  in.max_frames = n;
+  in.frame_bytes = (size_t)stride;
+  in.max_batches = UDP_MAX_BATCHES_PER_WAKEUP;
+  in.kind_state = st; /* owned by the reader from here (freed with it, also on failure) */
+  return tsw_reader_start(env, &in);
+}
+
+static void count_failure(double *stats, int e, double n) {
+  if (!stats) return;
+  if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS) stats[1] += n;
+  else stats[2] += n;
+  stats[3] = e;
+}
+
+napi_value tsw_js_udp_send_batch(napi_env env, napi_callback_info info) {
+  TSW_ARGS(env, info, 8, argv);
+  int64_t fd, count;
+  uint8_t *buf;
+  size_t buf_len, n_offs, n_lens, n_addrs, n_ports;
+  void *offs, *lens, *addrs_v, *ports_v;
+  double *stats;
+  if (!tsw_arg_int(env, argv[0], "fd", 0, INT32_MAX, &fd) || !tsw_arg_bytes(env, argv[1], "buf", &buf, &buf_len) ||
+      !tsw_arg_typed(env, argv[2], napi_int32_array, "offsets", &offs, &n_offs) ||
+      !tsw_arg_typed(env, argv[3], napi_int32_array, "lengths", &lens, &n_lens) ||
+      !tsw_arg_int(env, argv[4], "count", 0, TSW_MAX_BATCH, &count) ||
+      !tsw_arg_typed(env, argv[5], napi_uint32_array, "addrs", &addrs_v, &n_addrs) ||
+      !tsw_arg_typed(env, argv[6], napi_uint16_array, "ports", &ports_v, &n_ports) ||
+      !tsw_arg_stats(env, argv[7], "stats", 4, &stats) ||
+      !tsw_check_batch(env, buf_len, offs, n_offs, lens, n_lens, count, 0, 0))
+    return NULL;
+  if ((size_t)count > n_addrs || (size_t)count > n_ports)
+    return tsw_throw_range(env, "count %lld exceeds addrs (%zu) or ports (%zu)", (long long)count, n_addrs, n_ports);
+  const int32_t *o = offs, *l = lens;
+  const uint32_t *addrs = addrs_v;
+  const uint16_t *ports = ports_v;
+  struct mmsghdr msgs[UDP_SEND_CHUNK];
+  struct iovec iovs[UDP_SEND_CHUNK];
+  struct sockaddr_in to[UDP_SEND_CHUNK];
+  int sent = 0;
+  int64_t base = 0;
+  bool eagain = false;
+  while (base < count && !eagain) {
+    int n = (int)(count - base < UDP_SEND_CHUNK ? count - base : UDP_SEND_CHUNK);
+    memset(msgs, 0, sizeof(struct mmsghdr) * (size_t)n);
+    for (int i = 0; i < n; i++) {
+      int64_t j = base + i;
+      iovs[i].iov_base = buf + o[j];
+      iovs[i].iov_len = (size_t)l[j];
+      memset(&to[i], 0, sizeof to[i]);
+      to[i].sin_family = AF_INET;
+      to[i].sin_addr.s_addr = htonl(addrs[j]);
+      to[i].sin_port = htons(ports[j]);
+      msgs[i].msg_hdr.msg_name = &to[i];
+      msgs[i].msg_hdr.msg_namelen = sizeof to[i];
+      msgs[i].msg_hdr.msg_iov = &iovs[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    int i = 0;
+    while (i < n) {
+      int k = sendmmsg((int)fd, msgs + i, (unsigned)(n - i), MSG_DONTWAIT);
+      if (k > 0) {
+        i += k;
+        sent += k;
+        if (stats) stats[0] += k;
+        continue;
+      }
+      int e = k < 0 ? errno : EAGAIN;
+      if (e == EINTR) continue;
+      if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS) {
+        /* Socket buffer full: drop the rest of the batch rather than spin. */
+        count_failure(stats, e, (double)(count - base - i));
+        eagain = true;
+        break;
+      }
+      count_failure(stats, e, 1); /* this datagram failed; the rest may be fine */
+      i++;
+    }
+    base += n;
+  }
+  napi_value r;
+  TSW_NAPI(env, napi_create_int32(env, sent, &r));
+  return r;
+}
+
+napi_value tsw_js_udp_send(napi_env env, napi_callback_info info) {
+  TSW_ARGS(env, info, 7, argv);
+  int64_t fd, off, len, addr, port;
+  uint8_t *buf;
+  size_t buf_len;
+  double *stats;
+  if (!tsw_arg_int(env, argv[0], "fd", 0, INT32_MAX, &fd) || !tsw_arg_bytes(env, argv[1], "buf", &buf, &buf_len) ||
+      !tsw_arg_int(env, argv[2], "offset", 0, INT32_MAX, &off) ||
+      !tsw_arg_int(env, argv[3], "length", 0, INT32_MAX, &len) ||
+      !tsw_arg_int(env, argv[4], "addr", 0, UINT32_MAX, &addr) ||
+      !tsw_arg_int(env, argv[5], "port", 0, 65535, &port) || !tsw_arg_stats(env, argv[6], "stats", 4, &stats))
+    return NULL;
+  if ((size_t)(off + len) > buf_len)
+    return tsw_throw_range(env, "datagram (offset %lld, length %lld) does not fit buf of %zu bytes", (long long)off,
+                           (long long)len, buf_len);
+  struct sockaddr_in to;
+  memset(&to, 0, sizeof to);
+  to.sin_family = AF_INET;
+  to.sin_addr.s_addr = htonl((uint32_t)addr);
+  to.sin_port = htons((uint16_t)port);
+  int ok = 0;
+  for (;;) {
+    ssize_t k = sendto((int)fd, buf + off, (size_t)len, MSG_DONTWAIT, (struct sockaddr *)&to, sizeof to);
+    if (k >= 0) {
+      ok = 1;
+      if (stats) stats[0]++;
+      break;
+    }
+    if (errno == EINTR) continue;
+    count_failure(stats, errno, 1);
+    break;
+  }
+  napi_value r;
+  TSW_NAPI(env, napi_create_int32(env, ok, &r));
+  return r;
+}

@@ -1,0 +1,241 @@
+// The only module that loads the native addon (native/build/Release/tsweave_native.node, built by
+// `npm install` → scripts/build-native.mjs → node-gyp). Everything else uses the typed `NativeAddon`
+// below, or the wrappers in io/tap.ts, io/udp.ts and `nativeDataAead()` here.
+//
+// Conventions shared by every function (the C files in native/src document the same contract):
+// - Slabs: one preallocated Buffer plus Int32Array offsets/lengths; item i is
+//   buf[offsets[i], offsets[i] + lengths[i]). Nothing is allocated per packet on either side.
+// - IPv4 addresses are host-order u32 (127.0.0.1 = 0x7f000001); ports host order.
+// - Wrong argument → TypeError naming it (code ERR_INVALID_ARG_TYPE); an item outside its buffer →
+//   RangeError (ERR_OUT_OF_RANGE), thrown before anything is modified; a failed syscall → Error with
+//   `code` = errno name ("EPERM"), `errno` = -errno, `syscall`, message "TUNSETIFF vethwe-tap: ...".
+// - Per-packet failures are never thrown: they are returned (counts, status bytes) or accumulated in an
+//   optional `stats: Float64Array(4)` = [done, dropped (EAGAIN/ENOBUFS), errors, lastErrno].
+// - Readers call `cb(count)` once per batch, with `globalThis` as `this`; the batch is valid only during
+//   the callback. `cb(-errno)` once on a fatal error, after which the reader is stopped.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { NativeAddonError, UnsupportedPlatformError, errorMessage } from '../core/errors.js';
+import type { AeadHandle, DataAeadEngine } from '../crypto/data-aead.js';
+
+/** The ABI this wrapper was written for; native/src/addon.c TSW_ABI_VERSION. */
+export const NATIVE_ABI_VERSION = 1;
+
+/** Accumulated counters of a batch write/send: [done, dropped, errors, lastErrno]. */
+export const STAT_DONE = 0;
+export const STAT_DROPPED = 1;
+export const STAT_ERRORS = 2;
+export const STAT_LAST_ERRNO = 3;
+
+declare const readerBrand: unique symbol;
+/** A running poll-driven batch reader (stop it with `readerStop`). */
+export interface ReaderHandle {
+  readonly [readerBrand]: true;
+}
+declare const nativeAeadBrand: unique symbol;
+/** A native AES-256-GCM context (one key, one direction). */
+export interface NativeAeadHandle {
+  readonly [nativeAeadBrand]: true;
+}
+
+export interface ReaderStats {
+  /** Poll wake-ups. */
+  wakeups: number;
+  /** Callbacks with count > 0. */
+  batches: number;
+  /** Frames or datagrams delivered. */
+  frames: number;
+  /** read()/recvmmsg() errors other than EAGAIN/EINTR. */
+  errors: number;
+  /** UDP datagrams dropped because they were longer than the slot stride. */
+  truncated: number;
+  lastErrno: number;
+  active: boolean;
+}
+
+export interface NativeAddon {
+  readonly abiVersion: number;
+
+  // ---- TAP (native/src/tap.c)
+  /** Opens /dev/net/tun and attaches TAP `name` (IFF_TAP|IFF_NO_PI, O_NONBLOCK|O_CLOEXEC). */
+  tapOpen(name: string): { fd: number; name: string };
+  /**
+   * Starts reading frames, packed into `slab`: each frame starts 16-aligned after `headroom` free
+   * bytes, is followed by `tailroom` free bytes, and gets up to `maxFrameBytes` (longer frames are
+   * truncated by the kernel). At most offsets.length frames per callback, up to 4 callbacks per wake-up.
+   */
+  tapReaderStart(
+    fd: number,
+    slab: Uint8Array,
+    offsets: Int32Array,
+    lengths: Int32Array,
+    maxFrameBytes: number,
+    headroom: number,
+    tailroom: number,
+    cb: (count: number) => void,
+  ): ReaderHandle;
+  /** One write() per frame; returns how many were written. */
+  tapWriteFrames(
+    fd: number,
+    buf: Uint8Array,
+    offsets: Int32Array,
+    lengths: Int32Array,
+    count: number,
+    stats?: Float64Array,
+  ): number;
+  /** Returns 1 if written, 0 if dropped (counted in stats). */
+  tapWriteFrame(fd: number, buf: Uint8Array, offset: number, length: number, stats?: Float64Array): number;
+  tapClose(fd: number): void;
+
+  // ---- UDP, IPv4 (native/src/udp.c)
+  /** Bound, non-blocking socket; rcvbuf/sndbuf > 0 are forced (SO_*BUFFORCE, falling back to SO_*BUF). */
+  udpOpen(
+    bindAddr: number,
+    port: number,
+    rcvbuf: number,
+    sndbuf: number,
+  ): { fd: number; port: number; rcvbuf: number; sndbuf: number };
+  /**
+   * Starts a recvmmsg reader: slot i = slab[i*stride, (i+1)*stride), n = min length of the four arrays.
+   * Datagrams longer than `stride` are dropped and counted as truncated. Up to 8 callbacks per wake-up.
+   */
+  udpReaderStart(
+    fd: number,
+    slab: Uint8Array,
+    stride: number,
+    offsets: Int32Array,
+    lengths: Int32Array,
+    addrs: Uint32Array,
+    ports: Uint16Array,
+    cb: (count: number) => void,
+  ): ReaderHandle;
+  /** sendmmsg, datagram i to addrs[i]:ports[i]; EAGAIN drops the rest of the batch; returns how many were sent. */
+  udpSendBatch(
+    fd: number,
+    buf: Uint8Array,
+    offsets: Int32Array,
+    lengths: Int32Array,
+    count: number,
+    addrs: Uint32Array,
+    ports: Uint16Array,
+    stats?: Float64Array,
+  ): number;
+  /** One sendto(); returns 1 if sent, 0 if dropped (counted in stats). */
+  udpSend(
+    fd: number,
+    buf: Uint8Array,
+    offset: number,
+    length: number,
+    addr: number,
+    port: number,
+    stats?: Float64Array,
+  ): number;
+  udpClose(fd: number): void;
+
+  // ---- readers (native/src/reader.c)
+  /** Stops a reader and releases its slab/arrays/callback. Idempotent; safe inside its callback. */
+  readerStop(h: ReaderHandle): void;
+  readerStats(h: ReaderHandle): ReaderStats;
+
+  // ---- AES-256-GCM over node's OpenSSL (native/src/aead.c); semantics in crypto/data-aead.ts
+  aeadCreate(key: Uint8Array, salt: Uint8Array, forSeal: boolean): NativeAeadHandle;
+  aeadSealBatch(h: NativeAeadHandle, buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number): void;
+  aeadOpenBatch(
+    h: NativeAeadHandle,
+    buf: Uint8Array,
+    offsets: Int32Array,
+    lengths: Int32Array,
+    count: number,
+    status: Uint8Array,
+  ): number;
+  aeadDestroy(h: NativeAeadHandle): void;
+
+  /** "EPERM" for 1 or -1. */
+  errnoName(errno: number): string;
+}
+
+const ADDON_REL_PATH = join('native', 'build', 'Release', 'tsweave_native.node');
+const REBUILD_HINT = 'run `npm rebuild`; needs python3, make, cc';
+
+/**
+ * The package root: the nearest folder above `from` with a package.json. Works from src/io (tsx) and
+ * from dist/src/io (tsc output mirrors the tree).
+ */
+export function findPackageRoot(from: string = dirname(fileURLToPath(import.meta.url))): string {
+  let dir = from;
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new NativeAddonError(`cannot find package.json above ${from} to locate ${ADDON_REL_PATH}`);
+    dir = up;
+  }
+}
+
+/** Absolute path of the addon file (whether or not it exists). */
+export function nativeAddonPath(): string {
+  return join(findPackageRoot(), ADDON_REL_PATH);
+}
+
+let cached: NativeAddon | undefined;
+
+/**
+ * Loads the addon once. Throws UnsupportedPlatformError off Linux, NativeAddonError when the file is
+ * missing, fails to load, or has another ABI version.
+ */
+export function loadNative(): NativeAddon {
+  if (cached) return cached;
+  if (process.platform !== 'linux') {
+    throw new UnsupportedPlatformError(
+      `the tsweave native addon (TAP, batched UDP) needs Linux; this is ${process.platform}`,
+      { fields: { platform: process.platform } },
+    );
+  }
+  const path = nativeAddonPath();
+  let mod: NativeAddon;
+  try {
+    mod = createRequire(import.meta.url)(path) as NativeAddon;
+  } catch (err) {
+    const missing = !existsSync(path);
+    throw new NativeAddonError(
+      `${missing ? 'native addon not built' : 'cannot load native addon'} (${path}): ` +
+        `${missing ? 'file missing' : errorMessage(err)}; ${REBUILD_HINT}`,
+      { cause: err, fields: { path } },
+    );
+  }
+  if (mod.abiVersion !== NATIVE_ABI_VERSION) {
+    throw new NativeAddonError(
+      `native addon ${path} has ABI version ${String(mod.abiVersion)}, this code needs ${NATIVE_ABI_VERSION}; ${REBUILD_HINT}`,
+      { fields: { path } },
+    );
+  }
+  cached = mod;
+  return mod;
+}
+
+export type TryLoadResult = { addon: NativeAddon; reason?: undefined } | { addon: undefined; reason: string };
+
+/** Like loadNative(), but returns the reason instead of throwing (for fallbacks that log it). */
+export function tryLoadNative(): TryLoadResult {
+  try {
+    return { addon: loadNative() };
+  } catch (err) {
+    return { addon: undefined, reason: errorMessage(err) };
+  }
+}
+
+/** The data-plane AEAD engine over the addon (same semantics as `nodeDataAead` in crypto/data-aead.ts). */
+export function nativeDataAead(addon: NativeAddon = loadNative()): DataAeadEngine {
+  // NativeAeadHandle and AeadHandle are both opaque; the casts only move between the two brands.
+  return {
+    name: 'native',
+    create: (key, salt, forSeal) => addon.aeadCreate(key, salt, forSeal) as unknown as AeadHandle,
+    sealBatch: (h, buf, offsets, lengths, count) =>
+      addon.aeadSealBatch(h as unknown as NativeAeadHandle, buf, offsets, lengths, count),
+    openBatch: (h, buf, offsets, lengths, count, status) =>
+      addon.aeadOpenBatch(h as unknown as NativeAeadHandle, buf, offsets, lengths, count, status),
+    destroy: (h) => addon.aeadDestroy(h as unknown as NativeAeadHandle),
+  };
+}
