@@ -1,0 +1,127 @@
+// Forwarding decisions for Ethernet frames (DESIGN.md §4), the reference the fast path is tested against.
+//
+//   from the local bridge (TAP):  learn src MAC → us; group or unknown dst → our broadcast tree;
+//                                 known remote dst → unicast next hop towards the peer behind it.
+//   from a peer (origin, dst):    learn src MAC → origin; dst = us → bridge; dst = broadcast → bridge and
+//                                 onwards along origin's tree; dst = another peer → relay by unicast route.
+//
+// A relaying peer never needs the MAC: it forwards by destination peer. Frames are never copied here;
+// the sink receives views into the caller's buffer.
+
+import { BROADCAST_PEER } from '../wire/data-packet.js';
+import { ETH_HEADER_BYTES, dstMac, isGroupMac, srcMac } from './mac.js';
+import type { MacCache } from './mac-cache.js';
+
+/** Routes as the data plane needs them: peers as 48-bit numbers. */
+export interface RouteTable {
+  /** Next hop towards dst, or undefined if unreachable. */
+  unicastNextHop(dst: number): number | undefined;
+  /** Where this peer sends a broadcast that originated at `origin` (excluding where it came from). */
+  broadcastNextHops(origin: number): readonly number[];
+}
+
+export interface ForwardSink {
+  toPeer(nextHop: number, origin: number, dst: number, buf: Uint8Array, off: number, len: number): void;
+  toLocal(buf: Uint8Array, off: number, len: number): void;
+}
+
+export interface ForwardStats {
+  framesFromLocal: number;
+  framesFromPeers: number;
+  framesToLocal: number;
+  framesRelayed: number;
+  framesFlooded: number;
+  droppedRunt: number;
+  droppedLoop: number;
+  droppedNoRoute: number;
+}
+
+export function newForwardStats(): ForwardStats {
+  return {
+    framesFromLocal: 0,
+    framesFromPeers: 0,
+    framesToLocal: 0,
+    framesRelayed: 0,
+    framesFlooded: 0,
+    droppedRunt: 0,
+    droppedLoop: 0,
+    droppedNoRoute: 0,
+  };
+}
+
+export class Forwarder {
+  readonly stats: ForwardStats = newForwardStats();
+
+  constructor(
+    private readonly localPeer: number,
+    private readonly routes: RouteTable,
+    private readonly macs: MacCache,
+    private readonly sink: ForwardSink,
+  ) {}
+
+  /** A frame read from the local bridge. */
+  fromLocal(buf: Uint8Array, off: number, len: number, now: number): void {
+    if (len < ETH_HEADER_BYTES) {
+      this.stats.droppedRunt++;
+      return;
+    }
+    this.stats.framesFromLocal++;
+    this.macs.learn(srcMac(buf, off), this.localPeer, now);
+    if (!isGroupMac(buf, off)) {
+      const owner = this.macs.lookup(dstMac(buf, off), now);
+      if (owner === this.localPeer) {
+        // The bridge delivers local traffic itself; a copy that reaches the TAP needs nothing from us.
+        return;
+      }
+      if (owner !== undefined) {
+        const hop = this.routes.unicastNextHop(owner);
+        if (hop !== undefined) {
+          this.sink.toPeer(hop, this.localPeer, owner, buf, off, len);
+          return;
+        }
+      }
+    }
+    this.flood(this.localPeer, buf, off, len);
+  }
+
+  /** A frame that arrived from a peer (after authentication and decryption). */
+  fromPeer(origin: number, dst: number, buf: Uint8Array, off: number, len: number, now: number): void {
+    if (len < ETH_HEADER_BYTES) {
+      this.stats.droppedRunt++;
+      return;
+    }
+    if (origin === this.localPeer) {
+      this.stats.droppedLoop++;
+      return;
+    }
+    this.stats.framesFromPeers++;
+    if (dst === this.localPeer) {
+      this.macs.learn(srcMac(buf, off), origin, now);
+      this.deliverLocal(buf, off, len);
+      return;
+    }
+    if (dst === BROADCAST_PEER) {
+      this.macs.learn(srcMac(buf, off), origin, now);
+      this.deliverLocal(buf, off, len);
+      for (const hop of this.routes.broadcastNextHops(origin)) this.sink.toPeer(hop, origin, dst, buf, off, len);
+      return;
+    }
+    const hop = this.routes.unicastNextHop(dst);
+    if (hop === undefined) {
+      this.stats.droppedNoRoute++;
+      return;
+    }
+    this.stats.framesRelayed++;
+    this.sink.toPeer(hop, origin, dst, buf, off, len);
+  }
+
+  private deliverLocal(buf: Uint8Array, off: number, len: number): void {
+    this.stats.framesToLocal++;
+    this.sink.toLocal(buf, off, len);
+  }
+
+  private flood(origin: number, buf: Uint8Array, off: number, len: number): void {
+    this.stats.framesFlooded++;
+    for (const hop of this.routes.broadcastNextHops(origin)) this.sink.toPeer(hop, origin, BROADCAST_PEER, buf, off, len);
+  }
+}

@@ -1,0 +1,439 @@
+// The sleeve overlay: moves Ethernet frames between the local bridge and peers over UDP (DESIGN.md §4).
+//
+// Outbound flow (one TAP wake-up):
+//   1. TAP batch → Forwarder.fromLocal per frame (MAC learning, route lookup)
+//   2. frames packed per next hop into datagrams (Packer)
+//   3. per session: header (type, receiver index, counter), then one sealBatch call
+//   4. one UdpSocket.sendBatch for every datagram; sessions on the TCP path get a 'frames' message instead
+//
+// Inbound flow (one UDP wake-up):
+//   1. find the session by receiver index (never by source address: NAT may rewrite it)
+//   2. per session: one openBatch call; failures counted and dropped
+//   3. replay window, then the remote's address is updated from the authenticated packet
+//   4. DATA: each frame → Forwarder.fromPeer → bridge (one writeFrames) or relayed (packed, sent as above)
+//      HEARTBEAT → ACK; HEARTBEAT_ACK → UDP confirmed both ways
+//
+// Nothing here allocates per frame; bad packets are counted in `stats`, never thrown.
+
+import {
+  UDP_CONFIRM_FALLBACK_MS,
+  UDP_FAST_HEARTBEAT_MS,
+  UDP_HEARTBEAT_TIMEOUT_MS,
+  UDP_SLOW_HEARTBEAT_MS,
+} from '../core/defaults.js';
+import type { Logger } from '../core/logger.js';
+import type { Batch, Clock, DatagramBatch, TapDevice, UdpSocket } from '../core/ports.js';
+import { formatIPv4 } from '../core/types.js';
+import {
+  AEAD_TAG_BYTES,
+  DATA_HEADER_BYTES,
+  FRAME_HEADER_BYTES,
+  OFF_COUNTER,
+  OFF_KEYGEN,
+  OFF_RECEIVER_IDX,
+  OFF_TYPE,
+  PACKET_TYPE_DATA,
+  PACKET_TYPE_HEARTBEAT,
+  PACKET_TYPE_HEARTBEAT_ACK,
+} from '../wire/data-packet.js';
+import type { DataAeadEngine } from '../crypto/data-aead.js';
+import { Forwarder, type ForwardSink, type RouteTable } from './forwarder.js';
+import { ETH_HEADER_BYTES } from './mac.js';
+import { MacCache } from './mac-cache.js';
+import { forEachFrame, Packer } from './packer.js';
+import { Session, type SessionHooks, type SessionInit, type SessionPath } from './session.js';
+
+/** Underlay IPv4 (20) + UDP (8) headers. */
+const UNDERLAY_HEADERS_BYTES = 28;
+const UNDERLAY_MTU = 1500;
+const HEARTBEAT_BODY_BYTES = 8;
+const MAX_BATCH = 256;
+
+export interface OverlayComponents {
+  clock: Clock;
+  logger: Logger;
+  tap: TapDevice;
+  udp: UdpSocket;
+  routes: RouteTable;
+  /** Needed for encrypted sessions. */
+  aead?: DataAeadEngine;
+}
+
+export interface OverlayInit {
+  localPeer: number;
+  /** Overlay (bridge) MTU. */
+  mtu: number;
+}
+
+export interface OverlayStats {
+  datagramsSent: number;
+  datagramsReceived: number;
+  framesOverTcp: number;
+  heartbeatsSent: number;
+  droppedShort: number;
+  droppedUnknownSession: number;
+  droppedAuth: number;
+  droppedReplay: number;
+  droppedBadFrame: number;
+  droppedNoSession: number;
+  droppedTooBig: number;
+  droppedBadType: number;
+}
+
+export interface SessionInfo {
+  path: SessionPath | undefined;
+  confirmed: boolean;
+  encrypted: boolean;
+  rttMs: number | undefined;
+  remote: string;
+}
+
+export class Overlay {
+  readonly stats: OverlayStats = {
+    datagramsSent: 0,
+    datagramsReceived: 0,
+    framesOverTcp: 0,
+    heartbeatsSent: 0,
+    droppedShort: 0,
+    droppedUnknownSession: 0,
+    droppedAuth: 0,
+    droppedReplay: 0,
+    droppedBadFrame: 0,
+    droppedNoSession: 0,
+    droppedTooBig: 0,
+    droppedBadType: 0,
+  };
+  readonly macs = new MacCache();
+  readonly forwarder: Forwarder;
+  private readonly byPeer = new Map<number, Session>();
+  private readonly byIndex = new Map<number, Session>();
+  private readonly packer: Packer;
+  private readonly log: Logger;
+  // Scratch arrays reused every batch.
+  private readonly sendOffs = new Int32Array(MAX_BATCH);
+  private readonly sendLens = new Int32Array(MAX_BATCH);
+  private readonly sendAddrs = new Uint32Array(MAX_BATCH);
+  private readonly sendPorts = new Uint16Array(MAX_BATCH);
+  private readonly openOffs = new Int32Array(MAX_BATCH);
+  private readonly openLens = new Int32Array(MAX_BATCH);
+  private readonly openStatus = new Uint8Array(MAX_BATCH);
+  private readonly openIdx = new Int32Array(MAX_BATCH);
+  private readonly tapOffs = new Int32Array(MAX_BATCH);
+  private readonly tapLens = new Int32Array(MAX_BATCH);
+  private tapBuf: Buffer | undefined;
+  private tapCount = 0;
+  private readonly hbBuf = Buffer.alloc(DATA_HEADER_BYTES + HEARTBEAT_BODY_BYTES + AEAD_TAG_BYTES);
+  private readonly hbOffs = new Int32Array(1);
+  private readonly hbLens = new Int32Array(1);
+  private started = false;
+
+  constructor(
+    private readonly components: OverlayComponents,
+    private readonly init: OverlayInit,
+  ) {
+    this.log = components.logger.child({ component: 'overlay' });
+    const sink: ForwardSink = {
+      toPeer: (hop, origin, dst, buf, off, len) => this.enqueue(hop, origin, dst, buf, off, len),
+      toLocal: (buf, off, len) => this.queueLocal(buf as Buffer, off, len),
+    };
+    this.forwarder = new Forwarder(init.localPeer, components.routes, this.macs, sink);
+    this.packer = new Packer({ maxDatagramBytes: Overlay.maxDatagramBytes(init.mtu), capacity: MAX_BATCH });
+  }
+
+  /** Datagrams never exceed what a 1500-byte underlay carries unfragmented, unless the MTU needs more. */
+  static maxDatagramBytes(mtu: number): number {
+    const oneFrame = DATA_HEADER_BYTES + FRAME_HEADER_BYTES + mtu + ETH_HEADER_BYTES + AEAD_TAG_BYTES;
+    return Math.max(oneFrame, UNDERLAY_MTU - UNDERLAY_HEADERS_BYTES);
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.components.tap.onFrames((b) => this.onTapBatch(b));
+    this.components.udp.onDatagrams((b) => this.onUdpBatch(b));
+  }
+
+  stop(): void {
+    for (const s of this.byPeer.values()) s.destroy();
+    this.byPeer.clear();
+    this.byIndex.clear();
+  }
+
+  addSession(init: SessionInit, hooks: SessionHooks): void {
+    this.removeSession(init.peer);
+    const s = new Session(init, hooks, this.components.aead, this.components.clock.now());
+    this.byPeer.set(s.peer, s);
+    this.byIndex.set(s.localIndex, s);
+    this.heartbeat(s);
+  }
+
+  removeSession(peer: number): void {
+    const s = this.byPeer.get(peer);
+    if (!s) return;
+    s.destroy();
+    this.byPeer.delete(peer);
+    this.byIndex.delete(s.localIndex);
+  }
+
+  sessionInfo(peer: number): SessionInfo | undefined {
+    const s = this.byPeer.get(peer);
+    if (!s) return undefined;
+    return {
+      path: s.path,
+      confirmed: s.confirmed,
+      encrypted: s.encrypted,
+      rttMs: s.rttMs,
+      remote: `${formatIPv4(s.remoteAddr)}:${s.remotePort}`,
+    };
+  }
+
+  /** Frames that came over the TCP connection from `peer` (a DATA body). */
+  onTcpFrames(peer: number, body: Uint8Array): void {
+    if (!this.byPeer.has(peer)) return;
+    const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    this.deliverBody(buf, 0, buf.length);
+    this.flushLocal();
+    this.flushOut();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Outbound
+
+  private onTapBatch(batch: Batch): void {
+    const now = this.components.clock.now();
+    for (let i = 0; i < batch.count; i++) {
+      this.forwarder.fromLocal(batch.buf, batch.offsets[i]!, batch.lengths[i]!, now);
+    }
+    this.flushOut();
+  }
+
+  private enqueue(hop: number, origin: number, dst: number, buf: Uint8Array, off: number, len: number): void {
+    if (len > this.packer.maxFrameBytes) {
+      this.stats.droppedTooBig++;
+      return;
+    }
+    if (!this.packer.add(hop, origin, dst, buf, off, len)) {
+      this.flushOut();
+      this.packer.add(hop, origin, dst, buf, off, len);
+    }
+  }
+
+  /** Seals and sends everything the packer holds. */
+  private flushOut(): void {
+    const p = this.packer;
+    if (p.count === 0) return;
+    let n = 0;
+    // Datagrams of one session must be contiguous for one sealBatch call: walk sessions in order of
+    // first appearance and collect theirs.
+    for (let i = 0; i < p.count; i++) {
+      const peer = p.peers[i]!;
+      if (peer < 0) continue;
+      const s = this.byPeer.get(peer);
+      if (!s) {
+        this.stats.droppedNoSession++;
+        continue;
+      }
+      const first = n;
+      for (let j = i; j < p.count; j++) {
+        if (p.peers[j] !== peer) continue;
+        p.peers[j] = -1;
+        if (s.path === 'tcp') {
+          this.sendOverTcp(s, p.buf, p.offsets[j]!, p.lengths[j]!);
+          continue;
+        }
+        this.writeHeader(s, p.buf, p.offsets[j]!, PACKET_TYPE_DATA);
+        this.sendOffs[n] = p.offsets[j]!;
+        this.sendLens[n] = p.lengths[j]!;
+        this.sendAddrs[n] = s.remoteAddr;
+        this.sendPorts[n] = s.remotePort;
+        n++;
+      }
+      if (s.seal && n > first) {
+        s.aead!.sealBatch(s.seal, p.buf, this.sendOffs.subarray(first, n), this.sendLens.subarray(first, n), n - first);
+      }
+    }
+    if (n > 0) {
+      this.components.udp.sendBatch(
+        { buf: p.buf, offsets: this.sendOffs, lengths: this.sendLens, count: n },
+        this.sendAddrs,
+        this.sendPorts,
+      );
+      this.stats.datagramsSent += n;
+    }
+    p.reset();
+  }
+
+  private sendOverTcp(s: Session, buf: Buffer, off: number, len: number): void {
+    // The TCP connection is already sealed; send the frames part only. Copy: the slab is reused.
+    const body = Buffer.from(buf.subarray(off + DATA_HEADER_BYTES, off + len));
+    this.stats.framesOverTcp++;
+    s.hooks.sendFramesOverTcp(body);
+  }
+
+  private writeHeader(s: Session, buf: Buffer, off: number, type: number): void {
+    const counter = s.nextCounter();
+    buf[off + OFF_TYPE] = type;
+    buf[off + OFF_KEYGEN] = 0;
+    buf.writeUInt32BE(s.remoteIndex >>> 0, off + OFF_RECEIVER_IDX);
+    buf.writeUInt32BE(Math.floor(counter / 0x100000000), off + OFF_COUNTER);
+    buf.writeUInt32BE(counter >>> 0, off + OFF_COUNTER + 4);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Inbound
+
+  private onUdpBatch(batch: DatagramBatch): void {
+    const now = this.components.clock.now();
+    const { buf } = batch;
+    const count = Math.min(batch.count, MAX_BATCH);
+    this.stats.datagramsReceived += count;
+    // Mark each datagram's session; -1 = dropped.
+    const sessionOf: Array<Session | undefined> = [];
+    for (let i = 0; i < count; i++) {
+      const off = batch.offsets[i]!;
+      const len = batch.lengths[i]!;
+      if (len < DATA_HEADER_BYTES) {
+        this.stats.droppedShort++;
+        sessionOf.push(undefined);
+        continue;
+      }
+      const s = this.byIndex.get(buf.readUInt32BE(off + OFF_RECEIVER_IDX));
+      if (!s) this.stats.droppedUnknownSession++;
+      sessionOf.push(s);
+    }
+    for (let i = 0; i < count; i++) {
+      const s = sessionOf[i];
+      if (!s) continue;
+      // Gather this session's datagrams for one openBatch call.
+      let n = 0;
+      for (let j = i; j < count; j++) {
+        if (sessionOf[j] !== s) continue;
+        sessionOf[j] = undefined;
+        this.openIdx[n] = j;
+        this.openOffs[n] = batch.offsets[j]!;
+        this.openLens[n] = batch.lengths[j]!;
+        n++;
+      }
+      if (s.open) {
+        s.aead!.openBatch(s.open, buf, this.openOffs, this.openLens, n, this.openStatus);
+      } else {
+        this.openStatus.fill(1, 0, n);
+      }
+      for (let k = 0; k < n; k++) {
+        if (this.openStatus[k] !== 1) {
+          this.stats.droppedAuth++;
+          continue;
+        }
+        const j = this.openIdx[k]!;
+        this.onAuthentic(s, buf, this.openOffs[k]!, this.openLens[k]!, batch.addrs[j]!, batch.ports[j]!, now);
+      }
+    }
+    this.flushLocal();
+    this.flushOut();
+  }
+
+  private onAuthentic(s: Session, buf: Buffer, off: number, len: number, addr: number, port: number, now: number): void {
+    if (s.encrypted) {
+      const counter = buf.readUInt32BE(off + OFF_COUNTER) * 0x100000000 + buf.readUInt32BE(off + OFF_COUNTER + 4);
+      if (!s.replay.accept(counter)) {
+        this.stats.droppedReplay++;
+        return;
+      }
+      // Only an authenticated packet may move the session (a NAT rebinding, a peer's new address).
+      if (addr !== s.remoteAddr || port !== s.remotePort) {
+        s.remoteAddr = addr;
+        s.remotePort = port;
+      }
+    }
+    s.lastRecvAt = now;
+    const type = buf[off + OFF_TYPE];
+    const bodyOff = off + DATA_HEADER_BYTES;
+    const bodyLen = len - DATA_HEADER_BYTES;
+    switch (type) {
+      case PACKET_TYPE_DATA:
+        this.deliverBody(buf, bodyOff, bodyLen);
+        return;
+      case PACKET_TYPE_HEARTBEAT:
+        if (bodyLen === HEARTBEAT_BODY_BYTES) this.sendHeartbeat(s, PACKET_TYPE_HEARTBEAT_ACK, buf, bodyOff);
+        else this.stats.droppedBadFrame++;
+        return;
+      case PACKET_TYPE_HEARTBEAT_ACK: {
+        if (bodyLen !== HEARTBEAT_BODY_BYTES) {
+          this.stats.droppedBadFrame++;
+          return;
+        }
+        const sentAt = buf.readDoubleBE(bodyOff);
+        if (Number.isFinite(sentAt) && sentAt <= now) s.rttMs = now - sentAt;
+        if (!s.confirmed) {
+          s.confirmed = true;
+          this.log.debug({ peer: s.peer }, 'udp confirmed both ways');
+          s.setPath('udp');
+          this.rescheduleHeartbeat(s);
+        }
+        return;
+      }
+      default:
+        this.stats.droppedBadType++;
+    }
+  }
+
+  private deliverBody(buf: Buffer, off: number, len: number): void {
+    const now = this.components.clock.now();
+    const ok = forEachFrame(buf, off, len, (origin, dst, fo, fl) => this.forwarder.fromPeer(origin, dst, buf, fo, fl, now));
+    if (!ok) this.stats.droppedBadFrame++;
+  }
+
+  private queueLocal(buf: Buffer, off: number, len: number): void {
+    if (this.tapBuf !== buf || this.tapCount >= MAX_BATCH) this.flushLocal();
+    this.tapBuf = buf;
+    this.tapOffs[this.tapCount] = off;
+    this.tapLens[this.tapCount] = len;
+    this.tapCount++;
+  }
+
+  private flushLocal(): void {
+    if (this.tapCount > 0 && this.tapBuf) {
+      this.components.tap.writeFrames({ buf: this.tapBuf, offsets: this.tapOffs, lengths: this.tapLens, count: this.tapCount });
+    }
+    this.tapCount = 0;
+    this.tapBuf = undefined;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Heartbeats: fast until UDP is confirmed both ways, slow after; silence means the path is gone.
+
+  private heartbeat(s: Session): void {
+    const now = this.components.clock.now();
+    if (s.confirmed && now - s.lastRecvAt > UDP_HEARTBEAT_TIMEOUT_MS) {
+      this.log.warn({ peer: s.peer }, 'udp heartbeats timed out; frames go over tcp');
+      s.confirmed = false;
+      s.setPath('tcp');
+    } else if (!s.confirmed && s.path === undefined && now - s.startedAt >= UDP_CONFIRM_FALLBACK_MS) {
+      this.log.warn({ peer: s.peer }, 'udp not confirmed; frames go over tcp until it is');
+      s.setPath('tcp');
+    }
+    const body = Buffer.alloc(HEARTBEAT_BODY_BYTES);
+    body.writeDoubleBE(now, 0);
+    this.sendHeartbeat(s, PACKET_TYPE_HEARTBEAT, body, 0);
+    this.rescheduleHeartbeat(s);
+  }
+
+  private rescheduleHeartbeat(s: Session): void {
+    s.cancelTimer?.();
+    const interval = s.confirmed ? UDP_SLOW_HEARTBEAT_MS : UDP_FAST_HEARTBEAT_MS;
+    s.cancelTimer = this.components.clock.setTimer(interval, () => {
+      if (this.byPeer.get(s.peer) === s) this.heartbeat(s);
+    });
+  }
+
+  private sendHeartbeat(s: Session, type: number, body: Buffer, bodyOff: number): void {
+    const b = this.hbBuf;
+    this.writeHeader(s, b, 0, type);
+    body.copy(b, DATA_HEADER_BYTES, bodyOff, bodyOff + HEARTBEAT_BODY_BYTES);
+    this.hbOffs[0] = 0;
+    this.hbLens[0] = DATA_HEADER_BYTES + HEARTBEAT_BODY_BYTES;
+    if (s.seal) s.aead!.sealBatch(s.seal, b, this.hbOffs, this.hbLens, 1);
+    this.components.udp.send(b, 0, this.hbLens[0], s.remoteAddr, s.remotePort);
+    this.stats.heartbeatsSent++;
+  }
+}
