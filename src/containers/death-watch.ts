@@ -1,0 +1,177 @@
+// Notices attached containers that are gone, so their addresses and DNS names can be released.
+// Two inputs, both injected (no timers or sockets of its own):
+//   - container events (Docker "die"/"destroy"): immediate, for Docker containers;
+//   - a periodic liveness check through ContainerRuntime.isAlive (every checkIntervalMs on the Clock):
+//     the only signal for pid:N / netns refs, and the safety net when the event stream broke.
+// Each watched container is reported at most once, then forgotten.
+import type { Logger } from '../core/logger.js';
+import type { Clock, ContainerRef, ContainerRuntime } from '../core/ports.js';
+
+/** Matches Weave's IPAM tick (WEAVE-FACTS §8.4). */
+export const DEATH_CHECK_INTERVAL_MS = 5_000;
+/** Wait before resubscribing to a failed event stream. */
+export const EVENT_RESUBSCRIBE_MS = 5_000;
+
+export interface ContainerEvent {
+  /** Full container id (matches ContainerRef.id for Docker containers). */
+  id: string;
+  /** "die", "destroy", "start", … */
+  action: string;
+}
+
+/** A stream of container events (Docker's /events). `onError` means the stream is over. */
+export interface ContainerEventSource {
+  subscribe(onEvent: (ev: ContainerEvent) => void, onError: (err: Error) => void): { close(): void };
+}
+
+export type DeathReason = 'event:die' | 'event:destroy' | 'check';
+
+export interface DeathWatchComponents {
+  runtime: Pick<ContainerRuntime, 'isAlive'>;
+  clock: Clock;
+  logger: Logger;
+  /** Docker events; absent when Docker is not in use. */
+  events?: ContainerEventSource;
+}
+
+export interface DeathWatchInit {
+  /** @default DEATH_CHECK_INTERVAL_MS */
+  checkIntervalMs?: number;
+  /** @default EVENT_RESUBSCRIBE_MS */
+  resubscribeMs?: number;
+}
+
+export type DeathListener = (ref: ContainerRef, reason: DeathReason) => void;
+
+export class DeathWatch {
+  private readonly runtime: Pick<ContainerRuntime, 'isAlive'>;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly events: ContainerEventSource | undefined;
+  private readonly checkIntervalMs: number;
+  private readonly resubscribeMs: number;
+  private readonly watched = new Map<string, ContainerRef>();
+  private readonly listeners: DeathListener[] = [];
+  private running = false;
+  private cancelTimer: (() => void) | undefined;
+  private cancelResubscribe: (() => void) | undefined;
+  private subscription: { close(): void } | undefined;
+  private checking: Promise<void> | undefined;
+
+  constructor(components: DeathWatchComponents, init: DeathWatchInit = {}) {
+    this.runtime = components.runtime;
+    this.clock = components.clock;
+    this.log = components.logger.child({ component: 'death-watch' });
+    this.events = components.events;
+    this.checkIntervalMs = init.checkIntervalMs ?? DEATH_CHECK_INTERVAL_MS;
+    this.resubscribeMs = init.resubscribeMs ?? EVENT_RESUBSCRIBE_MS;
+  }
+
+  /** Called once per dead container with the ref that was watched. */
+  onDeath(cb: DeathListener): void {
+    this.listeners.push(cb);
+  }
+
+  /** Starts (or replaces) watching a container, keyed by ref.id. */
+  watch(ref: ContainerRef): void {
+    this.watched.set(ref.id, ref);
+  }
+
+  unwatch(id: string): void {
+    this.watched.delete(id);
+  }
+
+  isWatching(id: string): boolean {
+    return this.watched.has(id);
+  }
+
+  watchedIds(): string[] {
+    return [...this.watched.keys()];
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.subscribe();
+    this.scheduleCheck();
+  }
+
+  stop(): void {
+    this.running = false;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    this.cancelResubscribe?.();
+    this.cancelResubscribe = undefined;
+    this.subscription?.close();
+    this.subscription = undefined;
+  }
+
+  /** Feeds one container event (also used directly by tests). */
+  handleEvent(ev: ContainerEvent): void {
+    if (ev.action !== 'die' && ev.action !== 'destroy') return;
+    const ref = this.watched.get(ev.id);
+    if (ref) this.report(ref, ev.action === 'die' ? 'event:die' : 'event:destroy');
+  }
+
+  /** Checks every watched container now; resolves when done. Concurrent calls share one pass. */
+  checkNow(): Promise<void> {
+    this.checking ??= this.checkAll().finally(() => {
+      this.checking = undefined;
+    });
+    return this.checking;
+  }
+
+  private async checkAll(): Promise<void> {
+    for (const ref of [...this.watched.values()]) {
+      let alive: boolean;
+      try {
+        alive = await this.runtime.isAlive(ref);
+      } catch (err) {
+        this.log.warn({ err, container: ref.id }, 'liveness check failed; assuming alive');
+        continue;
+      }
+      // Re-check it is still the same watch entry: it may have been unwatched or reported meanwhile.
+      if (!alive && this.watched.get(ref.id) === ref) this.report(ref, 'check');
+    }
+  }
+
+  private report(ref: ContainerRef, reason: DeathReason): void {
+    this.watched.delete(ref.id);
+    this.log.info({ container: ref.id, reason }, 'container died');
+    for (const cb of this.listeners) {
+      try {
+        cb(ref, reason);
+      } catch (err) {
+        this.log.error({ err, container: ref.id }, 'death listener threw');
+      }
+    }
+  }
+
+  private scheduleCheck(): void {
+    if (!this.running) return;
+    this.cancelTimer = this.clock.setTimer(this.checkIntervalMs, () => {
+      this.cancelTimer = undefined;
+      void this.checkNow().finally(() => this.scheduleCheck());
+    });
+  }
+
+  private subscribe(): void {
+    if (!this.running || !this.events) return;
+    let failed = false;
+    this.subscription = this.events.subscribe(
+      (ev) => this.handleEvent(ev),
+      (err) => {
+        if (failed || !this.running) return;
+        failed = true;
+        this.subscription = undefined;
+        this.log.warn({ err }, 'container event stream failed; relying on periodic checks until it is back');
+        this.cancelResubscribe = this.clock.setTimer(this.resubscribeMs, () => {
+          this.cancelResubscribe = undefined;
+          // Catch deaths missed while the stream was down, then listen again.
+          void this.checkNow();
+          this.subscribe();
+        });
+      },
+    );
+  }
+}

@@ -1,0 +1,120 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { silentLogger } from '../../../src/core/logger.js';
+import type { ContainerRef } from '../../../src/core/ports.js';
+import { DeathWatch, type ContainerEvent, type ContainerEventSource, type DeathReason } from '../../../src/containers/death-watch.js';
+import { FakeClock } from '../../support/fake-clock.js';
+
+class FakeRuntime {
+  alive = new Set<string>();
+  checks = 0;
+  failing = false;
+  async isAlive(ref: ContainerRef): Promise<boolean> {
+    this.checks++;
+    if (this.failing) throw new Error('docker down');
+    return this.alive.has(ref.id);
+  }
+}
+
+class FakeEvents implements ContainerEventSource {
+  subscriptions = 0;
+  onEvent: ((ev: ContainerEvent) => void) | undefined;
+  onError: ((err: Error) => void) | undefined;
+  closed = 0;
+  subscribe(onEvent: (ev: ContainerEvent) => void, onError: (err: Error) => void) {
+    this.subscriptions++;
+    this.onEvent = onEvent;
+    this.onError = onError;
+    return { close: () => this.closed++ };
+  }
+}
+
+const flush = () => new Promise((r) => setImmediate(r));
+const ref = (id: string): ContainerRef => ({ id, netnsPath: `/proc/1/ns/net#${id}` });
+
+function setup() {
+  const clock = new FakeClock();
+  const runtime = new FakeRuntime();
+  const events = new FakeEvents();
+  const watch = new DeathWatch({ runtime, clock, logger: silentLogger(), events }, { checkIntervalMs: 5_000, resubscribeMs: 2_000 });
+  const deaths: [string, DeathReason][] = [];
+  watch.onDeath((r, reason) => deaths.push([r.id, reason]));
+  return { clock, runtime, events, watch, deaths };
+}
+
+test('a Docker die event reports a watched container once; others are ignored', () => {
+  const { events, watch, deaths } = setup();
+  watch.watch(ref('abc'));
+  watch.start();
+  events.onEvent!({ id: 'other', action: 'die' });
+  events.onEvent!({ id: 'abc', action: 'start' });
+  assert.deepEqual(deaths, []);
+  events.onEvent!({ id: 'abc', action: 'die' });
+  events.onEvent!({ id: 'abc', action: 'destroy' });
+  assert.deepEqual(deaths, [['abc', 'event:die']]);
+  assert.equal(watch.isWatching('abc'), false);
+});
+
+test('periodic check reports namespaces that are gone', async () => {
+  const { clock, runtime, watch, deaths } = setup();
+  runtime.alive.add('pid:10').add('netns:a');
+  watch.watch(ref('pid:10'));
+  watch.watch(ref('netns:a'));
+  watch.start();
+  clock.advance(5_000);
+  await flush();
+  assert.deepEqual(deaths, []);
+  runtime.alive.delete('netns:a');
+  clock.advance(4_999);
+  await flush();
+  assert.deepEqual(deaths, []);
+  clock.advance(1);
+  await flush();
+  assert.deepEqual(deaths, [['netns:a', 'check']]);
+  assert.deepEqual(watch.watchedIds(), ['pid:10']);
+});
+
+test('unwatch stops reporting; a failing check assumes alive', async () => {
+  const { clock, runtime, watch, deaths } = setup();
+  watch.watch(ref('x'));
+  watch.watch(ref('y'));
+  watch.unwatch('x');
+  runtime.failing = true;
+  watch.start();
+  clock.advance(5_000);
+  await flush();
+  assert.deepEqual(deaths, []);
+  runtime.failing = false;
+  clock.advance(5_000);
+  await flush();
+  assert.deepEqual(deaths, [['y', 'check']]);
+});
+
+test('a broken event stream is resubscribed after a pause, with a catch-up check', async () => {
+  const { clock, runtime, events, watch, deaths } = setup();
+  runtime.alive.add('abc');
+  watch.watch(ref('abc'));
+  watch.start();
+  assert.equal(events.subscriptions, 1);
+  events.onError!(new Error('stream ended'));
+  events.onError!(new Error('again')); // reported twice: handled once
+  runtime.alive.delete('abc'); // died while the stream was down
+  clock.advance(1_999);
+  assert.equal(events.subscriptions, 1);
+  clock.advance(1);
+  await flush();
+  assert.equal(events.subscriptions, 2);
+  assert.deepEqual(deaths, [['abc', 'check']]);
+});
+
+test('stop cancels the timer and closes the stream', async () => {
+  const { clock, runtime, events, watch } = setup();
+  watch.watch(ref('a'));
+  watch.start();
+  watch.stop();
+  assert.equal(events.closed, 1);
+  clock.advance(60_000);
+  await flush();
+  assert.equal(runtime.checks, 0);
+  assert.equal(clock.pending(), 0);
+});
