@@ -7,6 +7,8 @@ import type { ByteStream, ControlTransport } from '../core/ports.js';
 
 /** TCP keepalive: first probe after this much idle time (the mesh heartbeat is the real liveness check). */
 export const TCP_KEEPALIVE_INITIAL_DELAY_MS = 30_000;
+/** How long a closing stream waits for queued writes to drain before it is destroyed. */
+const CLOSE_GRACE_MS = 2_000;
 
 /** Go-style text for socket errno values, as Weave users see them. */
 const ERRNO_TEXT: Record<string, string> = {
@@ -198,7 +200,10 @@ export class SocketStream implements ByteStream {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.socket.destroy();
+    // end() flushes what is queued (e.g. a `close` message with its reason) before the FIN; a peer that
+    // never finishes its side is cut off after a grace period.
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
   }
 
   private finish(): void {
