@@ -1,0 +1,149 @@
+// Starting and stopping the router daemon. `launch` spawns the daemon detached (log and pid file in the
+// data dir), hands it the validated configuration on stdin (never argv or env: the password would be
+// readable by anyone through /proc), and returns once its HTTP API answers, with the peer name.
+
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BRIDGE_NAME } from '../core/defaults.js';
+import { TsweaveError } from '../core/errors.js';
+import type { LaunchConfig } from '../daemon/config.js';
+import { LOG_FILE, PID_FILE } from '../daemon/node.js';
+import { runDaemon } from '../daemon/run.js';
+import { exec } from '../io/exec.js';
+import type { Status } from '../api/status-types.js';
+import { ApiClient, nodeHttpTransport, resolveApiAddress, RouterNotRunningError } from './api-client.js';
+
+const START_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 15_000;
+const POLL_MS = 100;
+/** Files the router keeps in its data dir; `reset` removes exactly these. */
+const STATE_FILES = ['peer-name', 'attachments.json', PID_FILE, LOG_FILE];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function client(): ApiClient {
+  return new ApiClient(nodeHttpTransport, resolveApiAddress(process.env));
+}
+
+/** The router's status if one answers in this network namespace, else undefined. */
+async function runningStatus(): Promise<Status | undefined> {
+  try {
+    return JSON.parse(await client().text('GET', '/report')) as Status;
+  } catch (err) {
+    if (err instanceof RouterNotRunningError) return undefined;
+    throw err;
+  }
+}
+
+function daemonEntry(): string[] {
+  const here = fileURLToPath(import.meta.url);
+  const ext = here.endsWith('.ts') ? '.ts' : '.js';
+  const entry = join(dirname(here), '..', 'daemon', `main${ext}`);
+  return ext === '.ts' ? ['--import', 'tsx', entry] : [entry];
+}
+
+function tail(path: string, lines: number): string {
+  try {
+    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** Starts the router with `cfg`; returns the peer name to print. */
+export async function launch(cfg: LaunchConfig): Promise<string | void> {
+  if (await runningStatus()) throw new TsweaveError('ERR_ALREADY_RUNNING', 'tsweave is already running');
+  await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
+  if (cfg.foreground) {
+    const code = await runDaemon(cfg, (node) => process.stdout.write(`${node.peerName}\n`));
+    if (code !== 0) throw new TsweaveError('ERR_STATE', 'router stopped with an error (see the messages above)');
+    return;
+  }
+  const logPath = join(cfg.dataDir, LOG_FILE);
+  const logFd = openSync(logPath, 'a', 0o600);
+  let exitCode: number | null = null;
+  let exited = false;
+  try {
+    const child = spawn(process.execPath, daemonEntry(), { detached: true, stdio: ['pipe', logFd, logFd] });
+    child.on('exit', (code, signal) => {
+      exited = true;
+      exitCode = code ?? (signal ? 128 : 1);
+    });
+    child.stdin!.end(JSON.stringify(cfg));
+    child.unref();
+  } finally {
+    closeSync(logFd);
+  }
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (exited) {
+      throw new TsweaveError('ERR_STATE', `router exited during start (code ${exitCode}); last lines of ${logPath}:\n${tail(logPath, 5)}`);
+    }
+    const s = await runningStatus();
+    if (s) return s.router.name;
+    await sleep(POLL_MS);
+  }
+  throw new TsweaveError('ERR_STATE', `router did not answer within ${START_TIMEOUT_MS / 1000} s; see ${logPath}`);
+}
+
+async function waitUntilGone(pid: number | undefined): Promise<boolean> {
+  const deadline = Date.now() + STOP_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    const apiGone = !(await runningStatus().catch(() => undefined));
+    const pidGone = pid === undefined || !isAlive(pid);
+    if (apiGone && pidGone) return true;
+    await sleep(POLL_MS);
+  }
+  return false;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function readPid(dataDir: string): Promise<number | undefined> {
+  const text = await readFile(join(dataDir, PID_FILE), 'utf8').catch(() => '');
+  const pid = Number(text.trim());
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+function dataDirFromEnv(): string {
+  return process.env.TSWEAVE_DATA_DIR || '/var/lib/tsweave';
+}
+
+/** Stops the router; containers keep their interfaces. Idempotent. */
+export async function stop(): Promise<string | void> {
+  const pid = await readPid(dataDirFromEnv());
+  try {
+    await client().text('POST', '/stop');
+  } catch (err) {
+    if (!(err instanceof RouterNotRunningError)) throw err;
+    process.stderr.write('tsweave is not running\n');
+    return;
+  }
+  if (!(await waitUntilGone(pid))) {
+    throw new TsweaveError('ERR_STATE', `router did not stop within ${STOP_TIMEOUT_MS / 1000} s${pid ? ` (pid ${pid})` : ''}`);
+  }
+}
+
+/** Stops the router, removes the bridge (the TAP goes with the router) and the router's state. */
+export async function reset(force: boolean): Promise<string | void> {
+  const dataDir = dataDirFromEnv();
+  const pid = await readPid(dataDir);
+  const running = await runningStatus();
+  if (!running && pid !== undefined && isAlive(pid) && !force) {
+    throw new TsweaveError('ERR_STATE', `tsweave (pid ${pid}) is not answering; unable to remove it cleanly. Use 'tsweave reset --force'`);
+  }
+  if (running) await stop();
+  else if (pid !== undefined && isAlive(pid)) process.kill(pid, 'SIGKILL');
+  await exec('ip', ['link', 'del', 'dev', BRIDGE_NAME]).catch(() => undefined);
+  for (const f of STATE_FILES) await rm(join(dataDir, f), { force: true });
+}

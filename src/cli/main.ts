@@ -1,0 +1,24 @@
+// Entry point of the `tsweave` command (bin/tsweave imports the compiled copy): wires the real process,
+// network, files and lifecycle into run() and sets the exit code. Everything testable lives in run.ts.
+
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { nodeHttpTransport } from './api-client.js';
+import { run } from './run.js';
+
+const code = await run(process.argv.slice(2), {
+  env: process.env,
+  stdout: process.stdout,
+  stderr: process.stderr,
+  http: nodeHttpTransport,
+  isRoot: () => process.getuid?.() === 0,
+  hostname: hostname(),
+  readFile: (path) => readFileSync(path, 'utf8'),
+  // Loaded on demand: lifecycle pulls in the whole daemon, which `status` and friends never need.
+  lifecycle: {
+    launch: async (cfg) => (await import('./lifecycle.js')).launch(cfg),
+    stop: async () => (await import('./lifecycle.js')).stop(),
+    reset: async (force) => (await import('./lifecycle.js')).reset(force),
+  },
+});
+process.exitCode = code;

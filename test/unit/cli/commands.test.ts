@@ -1,0 +1,137 @@
+// argv → Command for every verb: what is accepted, and the exact message for what is not.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseCommand, type Command } from '../../../src/cli/commands.js';
+
+const deps = { hostname: 'host1', readFile: (): string => { throw new Error('no files here'); } };
+const parse = (line: string): Command => parseCommand(line === '' ? [] : line.split(' '), {}, deps);
+const ok = (line: string, expected: Command) => assert.deepEqual(parse(line), expected, line);
+const bad = (line: string, message: string) =>
+  assert.throws(() => parse(line), (err: Error & { code?: string }) => {
+    assert.equal(err.message, message, line);
+    assert.equal(err.code, 'ERR_CONFIG', line);
+    return true;
+  });
+
+test('help and version forms', () => {
+  ok('', { kind: 'help' });
+  ok('--help', { kind: 'help' });
+  ok('-h', { kind: 'help' });
+  ok('help', { kind: 'help' });
+  ok('help attach', { kind: 'help', command: 'attach' });
+  ok('attach --help', { kind: 'help', command: 'attach' });
+  ok('launch --mtu=1 --help', { kind: 'help', command: 'launch' });
+  ok('status -h', { kind: 'help', command: 'status' });
+  ok('version', { kind: 'version' });
+  ok('--version', { kind: 'version' });
+  bad('help nope', `unknown command "nope"; see 'tsweave --help'`);
+  bad('help a b', 'help takes at most one COMMAND (got 2)');
+  bad('bogus', `unknown command "bogus"; see 'tsweave --help'`);
+  bad('atach web', `unknown command "atach" (did you mean attach?); see 'tsweave --help'`);
+  bad('version extra', 'version takes no arguments (got "extra")');
+});
+
+test('launch goes through the launch config parser', () => {
+  const c = parse('launch --password pw host2');
+  assert.equal(c.kind, 'launch');
+  assert.equal(c.kind === 'launch' && c.config.password, 'pw');
+  bad('launch --pasword x', 'unknown flag "--pasword" for launch (did you mean --password?)');
+  bad('launch --mtu 99', 'invalid --mtu "99": must be a whole number 576..65435');
+});
+
+test('connect and forget', () => {
+  ok('connect host2 10.0.0.3:7000', { kind: 'connect', peers: ['host2', '10.0.0.3:7000'], replace: false });
+  ok('connect --replace host2', { kind: 'connect', peers: ['host2'], replace: true });
+  ok('connect --replace', { kind: 'connect', peers: [], replace: true });
+  bad('connect', 'connect needs at least one PEER (or --replace to forget all)');
+  bad('connect host2:0', 'invalid peer "host2:0": port must be a number 1..65535');
+  bad('connect --replace=yes h', '--replace takes no value (got "--replace=yes")');
+  bad('connect --force h', 'unknown flag "--force" for connect');
+  ok('forget host2', { kind: 'forget', peers: ['host2'] });
+  bad('forget', 'forget needs at least one PEER');
+  bad('forget a:b:c', 'invalid peer "a:b:c": port must be a number 1..65535');
+});
+
+test('attach: addresses then one container', () => {
+  ok('attach web', { kind: 'attach', container: 'web', addrs: [], withoutDns: false });
+  ok('attach 10.32.0.9/12 mynetns', { kind: 'attach', container: 'mynetns', addrs: ['10.32.0.9/12'], withoutDns: false });
+  ok('attach ip:10.2.1.1/24 net:10.2.2.0/24 net:default --without-dns pid:42',
+    { kind: 'attach', container: 'pid:42', addrs: ['ip:10.2.1.1/24', 'net:10.2.2.0/24', 'net:default'], withoutDns: true });
+  ok('attach --hostname web.weave.local netns:/run/netns/x',
+    { kind: 'attach', container: 'netns:/run/netns/x', addrs: [], withoutDns: false, hostname: 'web.weave.local' });
+  bad('attach', 'attach needs a CONTAINER');
+  bad('attach 10.32.0.9/12', 'attach needs a CONTAINER after the addresses');
+  bad('attach web 10.32.0.9/12', 'attach needs a CONTAINER after the addresses');
+  bad('attach web db', 'invalid address "web": must be [ip:]CIDR, net:CIDR or net:default (only one CONTAINER, and it comes last)');
+  bad('attach 10.32.0.9/33 web', 'invalid address "10.32.0.9/33": prefix length must be 0..32');
+  bad('attach ip:10.32.0.9 web', 'invalid address "ip:10.32.0.9": must be [ip:]CIDR, net:CIDR or net:default');
+  bad('attach net:10.2.1.5/24 web', 'invalid address "net:10.2.1.5/24": host bits are set (did you mean net:10.2.1.0/24?)');
+  bad('attach 10.2.1.0/24 web', 'invalid address "10.2.1.0/24": is the network or broadcast address of its subnet; pick a host address');
+  bad('attach 10.2.1.255/24 web', 'invalid address "10.2.1.255/24": is the network or broadcast address of its subnet; pick a host address');
+  bad('attach 300.1.1.1/8 web', 'invalid address "300.1.1.1/8": each of the 4 parts must be a number 0..255');
+  bad('attach pid:x', 'invalid container "pid:x": pid:N needs a process id');
+  bad('attach netns:run/x', 'invalid container "netns:run/x": netns: needs an absolute path');
+  bad('attach we$b', 'invalid container "we$b": must be a Docker container name or ID, a network namespace name, pid:N or netns:/path');
+  bad('attach --without-dns --hostname a.weave.local web', '--without-dns and --hostname are mutually exclusive');
+  bad('attach --hostname bad_name! web',
+    'invalid --hostname "bad_name!": must be a domain name like weave.local. (labels of letters, digits and "-")');
+  bad('attach --with-dns web', 'unknown flag "--with-dns" for attach (did you mean --without-dns?)');
+});
+
+test('detach', () => {
+  ok('detach web', { kind: 'detach', container: 'web', addrs: [] });
+  ok('detach 10.32.0.9/12 net:default web', { kind: 'detach', container: 'web', addrs: ['10.32.0.9/12', 'net:default'] });
+  bad('detach', 'detach needs a CONTAINER');
+  bad('detach --without-dns web', 'unknown flag "--without-dns" for detach');
+});
+
+test('dns-add and dns-remove: both forms', () => {
+  ok('dns-add web', { kind: 'dns-add', container: 'web', ips: [] });
+  ok('dns-add 10.32.0.5 web -h web2.weave.local', { kind: 'dns-add', container: 'web', ips: ['10.32.0.5'], fqdn: 'web2.weave.local' });
+  ok('dns-add 10.32.0.5 10.32.0.6 -h ext.weave.local', { kind: 'dns-add', ips: ['10.32.0.5', '10.32.0.6'], fqdn: 'ext.weave.local' });
+  ok('dns-add --hostname=x.weave.local 1.2.3.4', { kind: 'dns-add', ips: ['1.2.3.4'], fqdn: 'x.weave.local' });
+  ok('dns-remove 10.32.0.5 web', { kind: 'dns-remove', container: 'web', ips: ['10.32.0.5'] });
+  ok('dns-remove 10.32.0.5 -h a.weave.local', { kind: 'dns-remove', ips: ['10.32.0.5'], fqdn: 'a.weave.local' });
+  bad('dns-add', 'dns-add needs a CONTAINER, or IP... -h FQDN');
+  bad('dns-add 10.32.0.5', 'dns-add without a CONTAINER needs -h FQDN');
+  bad('dns-remove 10.32.0.5', 'dns-remove without a CONTAINER needs -h FQDN');
+  bad('dns-add 10.32.0.256 web', 'invalid IP address "10.32.0.256": each of the 4 parts must be a number 0..255');
+  bad('dns-add web 10.32.0.5', 'dns-add takes at most one CONTAINER, after the IPs (got "web" and "10.32.0.5")');
+  bad('dns-add web -h', '-h needs a value (-h FQDN)');
+  bad('dns-add web -h a..b', 'invalid -h "a..b": must be a domain name like weave.local. (labels of letters, digits and "-")');
+});
+
+test('dns-lookup, dns-args', () => {
+  ok('dns-lookup web', { kind: 'dns-lookup', name: 'web' });
+  ok('dns-lookup web.weave.local.', { kind: 'dns-lookup', name: 'web.weave.local.' });
+  bad('dns-lookup', 'dns-lookup needs exactly one NAME (got 0)');
+  bad('dns-lookup a b', 'dns-lookup needs exactly one NAME (got 2)');
+  bad('dns-lookup a/b', 'invalid name "a/b": must be a domain name like weave.local. (labels of letters, digits and "-")');
+  ok('dns-args', { kind: 'dns-args' });
+  bad('dns-args x', 'dns-args takes no arguments (got "x")');
+});
+
+test('status and its sub-commands, report, ps', () => {
+  ok('status', { kind: 'status' });
+  for (const sub of ['targets', 'connections', 'peers', 'dns', 'ipam'] as const) ok(`status ${sub}`, { kind: 'status', sub });
+  bad('status foo', 'invalid status sub-command "foo": must be one of targets, connections, peers, dns, ipam');
+  bad('status peers dns', 'status takes at most one sub-command (got 2)');
+  bad('status --verbose', 'unknown flag "--verbose" for status');
+  ok('report', { kind: 'report' });
+  bad('report -f x', 'unknown flag "-f" for report');
+  ok('ps', { kind: 'ps', containers: [] });
+  ok('ps web db', { kind: 'ps', containers: ['web', 'db'] });
+  bad('ps a,b', 'invalid container "a,b": must be a Docker container name or ID, a network namespace name, pid:N or netns:/path');
+});
+
+test('rmpeer, stop, reset, expose, hide', () => {
+  ok('rmpeer host3 aa:bb:cc:dd:ee:ff', { kind: 'rmpeer', peers: ['host3', 'aa:bb:cc:dd:ee:ff'] });
+  bad('rmpeer', 'rmpeer needs at least one PEER_ID');
+  ok('stop', { kind: 'stop' });
+  bad('stop now', 'stop takes no arguments (got "now")');
+  ok('reset', { kind: 'reset', force: false });
+  ok('reset --force', { kind: 'reset', force: true });
+  bad('reset --forse', 'unknown flag "--forse" for reset (did you mean --force?)');
+  ok('expose', { kind: 'not-implemented', command: 'expose' });
+  ok('hide 10.2.1.1/24', { kind: 'not-implemented', command: 'hide' });
+});
