@@ -106,6 +106,8 @@ export interface HostNetwork {
   ensureVeth(spec: VethSpec, bridge: string): Promise<void>;
   /** Addresses (CIDR strings) currently on ifname inside netnsPath; [] if the interface is missing. */
   containerAddrs(netnsPath: string, ifname: string): Promise<string[]>;
+  /** MAC address of ifname inside netnsPath; undefined if the interface is missing. */
+  containerMac(netnsPath: string, ifname: string): Promise<string | undefined>;
   addContainerAddr(netnsPath: string, ifname: string, cidr: string): Promise<void>;
   delContainerAddr(netnsPath: string, ifname: string, cidr: string): Promise<void>;
   /** Brings ifname up, adds the 224.0.0.0/4 route and sends a gratuitous ARP for each address. */

@@ -218,6 +218,18 @@ export class IprouteHostNetwork implements HostNetwork {
     return cidrs;
   }
 
+  async containerMac(netnsPath: string, ifname: string): Promise<string | undefined> {
+    checkIfname(ifname, 'container interface name');
+    let out: string;
+    try {
+      out = (await this.containerIp(netnsPath, ['-j', 'link', 'show', 'dev', ifname])).stdout;
+    } catch (err) {
+      if (isNoSuchDevice(err)) return undefined;
+      throw err;
+    }
+    return parseJson<IpLinkJson[]>(out, 'ip -j link show')[0]?.address;
+  }
+
   async addContainerAddr(netnsPath: string, ifname: string, cidr: string): Promise<void> {
     checkIfname(ifname, 'container interface name');
     const c = formatCidr(parseCidr(cidr, 'container address'));

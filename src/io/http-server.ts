@@ -65,6 +65,10 @@ function statusFor(err: unknown): number {
         return 400;
       case 'ERR_CONTAINER_NOT_FOUND':
         return 404;
+      case 'ERR_IPAM_CONFLICT':
+        return 409;
+      case 'ERR_IPAM':
+        return 503;
       default:
         return 500;
     }

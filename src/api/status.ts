@@ -1,0 +1,85 @@
+// Builds the status snapshot (status-types.ts) from the parts' own snapshots. Pure: the daemon passes
+// plain data in, so tests can build a Status without a running router.
+
+import type { ConnectionMakerSnapshot } from '../mesh/connection-maker.js';
+import type { RouterSnapshot } from '../mesh/router.js';
+import type { ConnectionStatus, DnsStatus, IpamStatus, Status } from './status-types.js';
+
+export interface LinkView {
+  encrypted: boolean;
+  path: 'udp' | 'tcp' | undefined;
+}
+
+export interface StatusSources {
+  version: string;
+  protocolMinVersion: number;
+  protocolMaxVersion: number;
+  port: number;
+  mtu: number;
+  encryption: boolean;
+  trustedSubnets: string[];
+  router: RouterSnapshot;
+  maker: ConnectionMakerSnapshot;
+  /** Data-plane view of the connection to a peer. */
+  link(peer: string): LinkView | undefined;
+  ipam?: IpamStatus;
+  dns?: DnsStatus;
+}
+
+export function buildStatus(src: StatusSources): Status {
+  const connections: ConnectionStatus[] = [];
+  for (const c of src.router.connections) {
+    const link = src.link(c.name);
+    const cs: ConnectionStatus = {
+      address: c.address,
+      outbound: c.outbound,
+      state: c.established ? 'established' : 'pending',
+      remoteName: c.name,
+      remoteNickname: c.nickname,
+      mtu: src.mtu,
+    };
+    if (link) {
+      cs.encrypted = link.encrypted;
+      if (link.path) cs.path = link.path;
+    }
+    connections.push(cs);
+  }
+  for (const t of src.maker.entries) {
+    if (t.state === 'connected') continue;
+    const cs: ConnectionStatus = { address: t.address, outbound: true, state: t.state };
+    if (t.error !== undefined) cs.error = t.error;
+    if (t.retryAt !== undefined) cs.retryAt = t.retryAt;
+    connections.push(cs);
+  }
+  const status: Status = {
+    version: src.version,
+    router: {
+      protocolMinVersion: src.protocolMinVersion,
+      protocolMaxVersion: src.protocolMaxVersion,
+      name: src.router.name,
+      nickname: src.router.nickname,
+      port: src.port,
+      encryption: src.encryption,
+      peerDiscovery: src.maker.discovery,
+      trustedSubnets: src.trustedSubnets,
+      targets: src.maker.targets,
+      connections,
+      peers: src.router.peers.map((p) => ({
+        name: p.name,
+        nickname: p.nickname,
+        uid: p.uid,
+        connections: p.connections.map((pc) => ({
+          address: pc.address,
+          outbound: pc.outbound,
+          name: pc.name,
+          nickname: pc.nickname,
+          established: pc.established,
+        })),
+      })),
+      mtu: src.mtu,
+    },
+  };
+  if (src.ipam) status.ipam = src.ipam;
+  if (src.dns) status.dns = src.dns;
+  return status;
+}

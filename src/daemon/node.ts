@@ -1,0 +1,489 @@
+// The composition root: builds every part from the launch config, starts them in order and stops them
+// in reverse (DESIGN.md §2). Nothing below this file knows how the others are wired.
+//
+// Start order: data dir and identity → password key → bridge and TAP → UDP socket → mesh router and
+// overlay → TCP listener → connection maker (targets) → HTTP API (last: `launch` waits for it, so an
+// answering API means a router that is fully up).
+
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Server } from 'node:http';
+import { systemClock, systemRng } from '../core/clock.js';
+import {
+  BRIDGE_NAME,
+  HANDSHAKE_TIMEOUT_MS,
+  HTTP_API_ADDR,
+  HTTP_API_PORT,
+  IPAM_DEAD_CONTAINER_GRACE_MS,
+  PROTOCOL_MAX_VERSION,
+  PROTOCOL_MIN_VERSION,
+  TAP_NAME,
+  VERSION,
+} from '../core/defaults.js';
+import { ConfigError, errorMessage } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { ByteStream, Clock, ContainerRef, Rng } from '../core/ports.js';
+import { formatCidr, parseHostPort, peerNameToNumber, type PeerName } from '../core/types.js';
+import { derivePasswordKey } from '../crypto/password-kdf.js';
+import { nodeDataAead, type DataAeadEngine } from '../crypto/data-aead.js';
+import { Overlay } from '../dataplane/overlay.js';
+import { exec } from '../io/exec.js';
+import { IprouteHostNetwork } from '../io/host-network.js';
+import { HostContainerRuntime } from '../io/container-runtime.js';
+import { startHttpServer } from '../io/http-server.js';
+import { nativeDataAead, tryLoadNative } from '../io/native.js';
+import { FileStateStore } from '../io/state-store.js';
+import { openTap } from '../io/tap.js';
+import { TcpTransport } from '../io/tcp-transport.js';
+import { ipv4ToU32, openUdp, type UdpEndpoint } from '../io/udp.js';
+import type { NativeTapDevice } from '../io/tap.js';
+import { AcceptLimiter } from '../mesh/accept-limiter.js';
+import { ConnectionMaker } from '../mesh/connection-maker.js';
+import { ProtocolConnection } from '../mesh/protocol-connection.js';
+import { Router } from '../mesh/router.js';
+import { buildStatus } from '../api/status.js';
+import type { Status } from '../api/status-types.js';
+import { apiRoutes } from '../api/routes.js';
+import { Attachments, explicitCidrs, type Attachment, type AttachRequest } from './attachments.js';
+import { WeaveIpam } from './weaveipam.js';
+import type { Allocator } from '../ipam/index.js';
+import { DeathWatch } from '../containers/death-watch.js';
+import { WeaveDns } from './weavedns.js';
+import type { LaunchConfig } from './config.js';
+import { bridgeMac, loadPeerName, randomUid } from './identity.js';
+import { PeerLink } from './peer-link.js';
+import { RouteAdapter } from './route-adapter.js';
+
+export const PID_FILE = 'tsweave.pid';
+export const LOG_FILE = 'tsweave.log';
+/** The container id of names added with `dns-add IP… -h FQDN` (Weave's weave:extern). */
+const EXTERN_ID = 'weave:extern';
+
+export interface NodeComponents {
+  logger: Logger;
+  clock?: Clock;
+  rng?: Rng;
+}
+
+export class TsweaveNode {
+  readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly rng: Rng;
+  private name!: PeerName;
+  private uid!: string;
+  private passwordKey: Uint8Array | undefined;
+  private router!: Router;
+  private maker!: ConnectionMaker;
+  private overlay!: Overlay;
+  private tap: NativeTapDevice | undefined;
+  private udp: UdpEndpoint | undefined;
+  private listener: { close(): void } | undefined;
+  private http: Server | undefined;
+  private attachments!: Attachments;
+  private dns: WeaveDns | undefined;
+  private ipam: WeaveIpam | undefined;
+  private deathWatch!: DeathWatch;
+  private runtime!: HostContainerRuntime;
+  private readonly links = new Map<PeerName, PeerLink>();
+  private readonly usedIndexes = new Set<number>();
+  private stopping = false;
+  private stopped: Promise<void> | undefined;
+  private resolveStopped!: () => void;
+
+  constructor(
+    readonly config: LaunchConfig,
+    components: NodeComponents,
+  ) {
+    this.log = components.logger;
+    this.clock = components.clock ?? systemClock;
+    this.rng = components.rng ?? systemRng;
+    this.stopped = new Promise((r) => (this.resolveStopped = r));
+  }
+
+  get peerName(): PeerName {
+    return this.name;
+  }
+
+  /** Resolves when the node has stopped (API /stop, a signal, or a fatal error). */
+  whenStopped(): Promise<void> {
+    return this.stopped!;
+  }
+
+  async start(): Promise<void> {
+    const cfg = this.config;
+    await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
+    const store = new FileStateStore(cfg.dataDir);
+    await store.removeTempFiles();
+    this.name = await loadPeerName(store, this.rng, cfg.name);
+    this.uid = randomUid(this.rng);
+    this.log.info(
+      { name: this.name, nickname: cfg.nickname, port: cfg.port, mtu: cfg.mtu, encryption: cfg.password !== undefined },
+      cfg.password ? 'communication between peers is encrypted' : 'communication between peers is unencrypted',
+    );
+    if (cfg.password) this.passwordKey = await derivePasswordKey(cfg.password);
+
+    // Bridge and TAP: frames from containers reach the router through the TAP on the bridge.
+    const hostNet = new IprouteHostNetwork({ logger: this.log });
+    await hostNet.ensureBridge(BRIDGE_NAME, cfg.mtu, bridgeMac(this.name));
+    const native = tryLoadNative();
+    if (!native.addon) throw new Error(`the native addon is required for the TAP device: ${native.reason}`);
+    this.tap = openTap(TAP_NAME, { addon: native.addon, logger: this.log });
+    await exec('ip', ['link', 'set', 'dev', TAP_NAME, 'mtu', String(cfg.mtu), 'master', BRIDGE_NAME, 'up']);
+
+    this.udp = await openUdp(cfg.port, { logger: this.log, addon: native.addon });
+    let aead: DataAeadEngine = nodeDataAead;
+    try {
+      aead = nativeDataAead(native.addon);
+    } catch (err) {
+      this.log.warn({ err }, 'native AEAD unavailable, using node:crypto (slower)');
+    }
+
+    const components = { clock: this.clock, rng: this.rng, logger: this.log };
+    this.router = new Router(components, {
+      name: this.name,
+      nickname: cfg.nickname,
+      uid: this.uid,
+      connLimit: cfg.connLimit === 0 ? Number.MAX_SAFE_INTEGER : cfg.connLimit,
+      discovery: cfg.discovery,
+      checkInvariants: true,
+    });
+    this.overlay = new Overlay(
+      { clock: this.clock, logger: this.log, tap: this.tap, udp: this.udp, routes: new RouteAdapter(this.router), aead },
+      { localPeer: peerNameToNumber(this.name), mtu: cfg.mtu },
+    );
+    this.router.on('connection:removed', (conn) => {
+      const link = conn as PeerLink;
+      if (this.links.get(link.remoteName) === link) {
+        this.links.delete(link.remoteName);
+        this.overlay.removeSession(peerNameToNumber(link.remoteName));
+      }
+      this.usedIndexes.delete(link.localIndex);
+    });
+    this.router.on('message:other', (conn, msg) => {
+      if (msg.kind === 'frames') this.overlay.onTcpFrames(peerNameToNumber(conn.remoteName), msg.payload);
+    });
+    this.router.start();
+    this.overlay.start();
+
+    this.runtime = new HostContainerRuntime({ logger: this.log });
+    this.attachments = new Attachments({ logger: this.log, hostNet, runtime: this.runtime, store }, cfg.mtu);
+    await this.attachments.load();
+    if (cfg.ipam) {
+      this.ipam = new WeaveIpam({ ...components, router: this.router, store }, cfg.ipam, cfg.peers.length + 1);
+      await this.ipam.start();
+    }
+    if (cfg.dns) {
+      this.dns = new WeaveDns({ ...components, router: this.router, store }, cfg.dns);
+      await this.dns.start();
+    }
+    this.deathWatch = new DeathWatch({ runtime: this.runtime, clock: this.clock, logger: this.log, events: this.runtime });
+    this.deathWatch.onDeath((ref) => this.containerDied(ref));
+    for (const a of this.attachments.list()) this.deathWatch.watch({ id: a.containerId, netnsPath: a.netnsPath });
+    this.deathWatch.start();
+
+    const transport = new TcpTransport({ logger: this.log });
+    const limiter = new AcceptLimiter({ clock: this.clock });
+    this.listener = await transport.listen('0.0.0.0', cfg.port, (stream) => {
+      if (!limiter.tryAccept()) {
+        this.log.debug({ remote: stream.remoteAddress }, 'accept rate exceeded, connection refused');
+        stream.close();
+        return;
+      }
+      this.handshake(stream, false, `${plainIp(stream.remoteAddress)}:${stream.remotePort}`).catch((err: unknown) =>
+        this.log.warn({ err: errorMessage(err), remote: stream.remoteAddress }, 'inbound connection failed'),
+      );
+    });
+    this.maker = new ConnectionMaker(
+      {
+        ...components,
+        router: this.router,
+        dial: async (address) => {
+          const hp = parseHostPort(address, cfg.port);
+          const stream = await transport.dial(hp.host, hp.port, HANDSHAKE_TIMEOUT_MS);
+          return this.handshake(stream, true, address);
+        },
+      },
+      { port: cfg.port, discovery: cfg.discovery },
+    );
+    this.maker.start();
+    this.maker.addTargets(cfg.peers.map((p) => `${p.host}:${p.port}`));
+
+    this.http = await startHttpServer(HTTP_API_ADDR, HTTP_API_PORT, apiRoutes(this), this.log);
+    await writeFile(join(cfg.dataDir, PID_FILE), `${process.pid}\n`);
+    this.log.info({ api: `${HTTP_API_ADDR}:${HTTP_API_PORT}` }, 'router started');
+  }
+
+  /** Runs the handshake on a new TCP stream; resolves once the mesh adopted the connection. */
+  private handshake(stream: ByteStream, outbound: boolean, address: string): Promise<PeerLink> {
+    const localIndex = this.newSessionIndex();
+    const pc = new ProtocolConnection(
+      { clock: this.clock, rng: this.rng, logger: this.log },
+      {
+        stream,
+        outbound,
+        localName: this.name,
+        localNickname: this.config.nickname,
+        localUid: this.uid,
+        ...(this.passwordKey ? { passwordKey: this.passwordKey } : {}),
+        listenPort: this.config.port,
+        sessionIndex: localIndex,
+      },
+    );
+    return new Promise<PeerLink>((resolve, reject) => {
+      let link: PeerLink | undefined;
+      pc.onReady((info) => {
+        const candidate = new PeerLink(pc, info, outbound, address, plainIp(stream.remoteAddress), localIndex);
+        try {
+          this.router.addConnection(candidate);
+        } catch (err) {
+          this.usedIndexes.delete(localIndex);
+          reject(err);
+          return;
+        }
+        link = candidate;
+        this.links.set(link.remoteName, link);
+        this.startSession(link);
+        resolve(link);
+      });
+      pc.onMessage((msg) => {
+        if (link) this.router.handleMessage(link, msg);
+      });
+      pc.onClose((err) => {
+        if (!link) {
+          this.usedIndexes.delete(localIndex);
+          reject(err ?? new Error('connection closed during handshake'));
+          return;
+        }
+        this.router.removeConnection(link, err ? errorMessage(err) : 'connection closed');
+      });
+    });
+  }
+
+  private startSession(link: PeerLink): void {
+    const k = link.info.udpKeys;
+    this.overlay.addSession(
+      {
+        peer: peerNameToNumber(link.remoteName),
+        remoteAddr: ipv4ToU32(link.remoteIp),
+        remotePort: link.remoteListenPort,
+        localIndex: link.localIndex,
+        remoteIndex: link.info.remoteSessionIndex,
+        ...(k ? { keys: { sendKey: k.udpSendKey, recvKey: k.udpRecvKey, sendSalt: k.udpSendSalt, recvSalt: k.udpRecvSalt } } : {}),
+      },
+      {
+        sendFramesOverTcp: (body) => link.send({ kind: 'frames', payload: body }),
+        onPathChange: (path) => {
+          link.path = path;
+          this.router.setConnectionEstablished(link, path !== undefined);
+        },
+      },
+    );
+  }
+
+  private newSessionIndex(): number {
+    for (;;) {
+      const i = (this.rng.int(0xfffffffe) + 1) >>> 0;
+      if (!this.usedIndexes.has(i)) {
+        this.usedIndexes.add(i);
+        return i;
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // What the API calls.
+
+  status(): Status {
+    return buildStatus({
+      version: VERSION,
+      protocolMinVersion: PROTOCOL_MIN_VERSION,
+      protocolMaxVersion: PROTOCOL_MAX_VERSION,
+      port: this.config.port,
+      mtu: this.config.mtu,
+      encryption: this.config.password !== undefined,
+      trustedSubnets: this.config.trustedSubnets.map(formatCidr),
+      router: this.router.snapshot(),
+      maker: this.maker.snapshot(),
+      ...(this.dns ? { dns: this.dns.status() } : {}),
+      ...(this.ipam ? { ipam: this.ipam.status() } : {}),
+      link: (peer) => {
+        const l = this.links.get(peer as PeerName);
+        return l ? { encrypted: l.encrypted, path: l.path } : undefined;
+      },
+    });
+  }
+
+  connect(peers: string[], replace: boolean): void {
+    const targets = peers.map((p) => {
+      const hp = parseHostPort(p, this.config.port);
+      return `${hp.host}:${hp.port}`;
+    });
+    this.maker.addTargets(targets, replace);
+  }
+
+  forget(peers: string[]): void {
+    this.maker.forgetTargets(peers.map((p) => {
+      const hp = parseHostPort(p, this.config.port);
+      return `${hp.host}:${hp.port}`;
+    }));
+  }
+
+  /**
+   * attach: addresses (IPAM allocates or claims them), the interface, then the DNS name when the
+   * container's hostname is in the domain. The container is watched so its addresses and names are
+   * released when it dies.
+   */
+  async attach(req: AttachRequest): Promise<Attachment> {
+    const ref = await this.runtime.resolve(req.container);
+    let cidrs: string[];
+    if (this.ipam) {
+      cidrs = await this.ipam.resolveAddrs(ref.id, req.addrs);
+    } else {
+      if (req.addrs.length === 0) {
+        throw new ConfigError('attach needs ADDRESS/PREFIX: IPAM is disabled on this router (--ipalloc-range "")');
+      }
+      cidrs = explicitCidrs(req.addrs);
+    }
+    const known = this.attachments.list().some((a) => a.containerId === ref.id);
+    let rec: Attachment;
+    try {
+      rec = await this.attachments.attach(ref, cidrs, req.hostname);
+    } catch (err) {
+      if (!known) this.ipam?.free(ref.id, cidrs);
+      throw err;
+    }
+    await this.ipam?.flushed();
+    this.deathWatch.watch(ref);
+    const fqdn = req.hostname ?? rec.hostname;
+    if (this.dns && !req.withoutDns && fqdn && this.dns.service.isInDomain(fqdn)) {
+      await this.dns.add(rec.containerId, rec.cidrs.map((c) => c.split('/')[0]!), fqdn);
+    }
+    return rec;
+  }
+
+  async detach(container: string, addrs: string[]): Promise<string[]> {
+    const { containerId, removed, all } = await this.attachments.detach(container, addrs);
+    this.ipam?.free(containerId, all ? undefined : removed);
+    await this.ipam?.flushed();
+    if (all) this.deathWatch.unwatch(containerId);
+    if (this.dns) {
+      if (all) await this.dns.removeContainer(containerId);
+      else for (const c of removed) await this.dns.remove({ containerId, address: c.split('/')[0]! });
+    }
+    return removed;
+  }
+
+  /**
+   * A watched container died: its names go at once (other hosts must stop resolving them), its
+   * addresses after a grace period (a restarting container keeps them).
+   */
+  private containerDied(ref: ContainerRef): void {
+    this.log.info({ container: ref.id }, 'container died');
+    void this.dns?.removeContainer(ref.id);
+    this.clock.setTimer(IPAM_DEAD_CONTAINER_GRACE_MS, () => {
+      void (async () => {
+        if (this.stopping || (await this.runtime.isAlive(ref).catch(() => false))) return;
+        this.ipam?.free(ref.id);
+        await this.attachments.forget(ref.id);
+        this.deathWatch.unwatch(ref.id);
+        this.log.info({ container: ref.id }, 'dead container released');
+      })();
+    });
+  }
+
+  /** The allocator, for the IPAM HTTP API; a clear error when IPAM is off. */
+  ipamAllocator(): Allocator {
+    if (!this.ipam) throw new ConfigError('IPAM is disabled on this router (launched with --ipalloc-range "")');
+    return this.ipam.allocator;
+  }
+
+  /** rmpeer: takes over a dead peer's address space. */
+  rmpeer(peer: string): string {
+    const n = this.ipamAllocator().rmpeer(peer);
+    return `${n} IPs taken over from ${peer}\n`;
+  }
+
+  listAttached(): Attachment[] {
+    return this.attachments.list();
+  }
+
+  private requireDns(): WeaveDns {
+    if (!this.dns) throw new ConfigError('weaveDNS is disabled on this router (launched with --no-dns)');
+    return this.dns;
+  }
+
+  /** dns-add: a container's name (default: its hostname, its attached addresses) or an external name. */
+  async dnsAdd(container: string | undefined, ips: string[], fqdn: string | undefined): Promise<void> {
+    const dns = this.requireDns();
+    const target = await this.dnsTarget(container, ips, fqdn);
+    await dns.add(target.id, target.ips, target.fqdn);
+  }
+
+  async dnsRemove(container: string | undefined, ips: string[], fqdn: string | undefined): Promise<number> {
+    const dns = this.requireDns();
+    const id = container === undefined ? EXTERN_ID : (await this.runtime.resolve(container).catch(() => ({ id: container }))).id;
+    if (ips.length === 0) return fqdn ? dns.remove({ containerId: id, hostname: fqdn }) : dns.removeContainer(id);
+    let n = 0;
+    for (const ip of ips) n += await dns.remove({ containerId: id, address: ip, ...(fqdn ? { hostname: fqdn } : {}) });
+    return n;
+  }
+
+  private async dnsTarget(container: string | undefined, ips: string[], fqdn: string | undefined): Promise<{ id: string; ips: string[]; fqdn: string }> {
+    if (container === undefined) {
+      if (!fqdn || ips.length === 0) throw new ConfigError('dns-add without a container needs IP addresses and -h FQDN');
+      return { id: EXTERN_ID, ips, fqdn };
+    }
+    const ref = await this.runtime.resolve(container);
+    const name = fqdn ?? ref.hostname;
+    if (!name) throw new ConfigError(`container ${container} has no hostname; give one with -h FQDN`);
+    const addrs = ips.length ? ips : (this.attachments.list().find((a) => a.containerId === ref.id)?.cidrs ?? []).map((c) => c.split('/')[0]!);
+    if (addrs.length === 0) throw new ConfigError(`container ${container} has no weave addresses; give IP addresses or attach it first`);
+    return { id: ref.id, ips: addrs, fqdn: name };
+  }
+
+  dnsLookup(name: string): string[] {
+    return this.requireDns().service.lookup(name);
+  }
+
+  dnsArgs(): { address: string; domain: string } {
+    const dns = this.requireDns();
+    return { address: dns.address.replace(/:53$/, ''), domain: dns.config.domain };
+  }
+
+  stats(): Record<string, unknown> {
+    return {
+      overlay: this.overlay.stats,
+      forward: this.overlay.forwarder.stats,
+      tap: this.tap?.stats(),
+      udp: this.udp?.stats(),
+      router: this.router.snapshot().stats,
+    };
+  }
+
+  /** Stops everything in reverse order. Containers keep their interfaces. */
+  async stop(reason = 'router stopping'): Promise<void> {
+    if (this.stopping) return this.stopped;
+    this.stopping = true;
+    this.log.info({ reason }, 'router stopping');
+    await new Promise<void>((r) => (this.http ? this.http.close(() => r()) : r()));
+    this.http?.closeAllConnections?.();
+    this.maker?.stop();
+    this.listener?.close();
+    for (const link of this.links.values()) link.close(reason);
+    this.deathWatch?.stop();
+    await this.dns?.stop();
+    this.ipam?.stop();
+    await this.ipam?.flushed();
+    this.overlay?.stop();
+    this.router?.stop();
+    this.tap?.close();
+    this.udp?.close();
+    await rm(join(this.config.dataDir, PID_FILE), { force: true });
+    this.resolveStopped();
+  }
+}
+
+/** "::ffff:10.0.0.1" (an IPv4-mapped address from a dual-stack socket) → "10.0.0.1". */
+function plainIp(addr: string): string {
+  return addr.startsWith('::ffff:') ? addr.slice(7) : addr;
+}

@@ -1,0 +1,39 @@
+// The mesh's routes (peer names) as the data plane wants them (48-bit numbers), memoised until the next
+// routes:changed so the per-frame lookups allocate nothing.
+
+import type { RouteTable } from '../dataplane/forwarder.js';
+import type { Router } from '../mesh/router.js';
+import { peerNameFromNumber, peerNameToNumber } from '../core/types.js';
+
+export class RouteAdapter implements RouteTable {
+  private unicast = new Map<number, number | undefined>();
+  private broadcast = new Map<number, readonly number[]>();
+
+  constructor(private readonly router: Router) {
+    router.on('routes:changed', () => this.invalidate());
+    router.on('connection:established', () => this.invalidate());
+    router.on('connection:removed', () => this.invalidate());
+  }
+
+  invalidate(): void {
+    this.unicast = new Map();
+    this.broadcast = new Map();
+  }
+
+  unicastNextHop(dst: number): number | undefined {
+    if (this.unicast.has(dst)) return this.unicast.get(dst);
+    const hop = this.router.unicastNextHop(peerNameFromNumber(dst));
+    const n = hop === undefined ? undefined : peerNameToNumber(hop);
+    this.unicast.set(dst, n);
+    return n;
+  }
+
+  broadcastNextHops(origin: number): readonly number[] {
+    let hops = this.broadcast.get(origin);
+    if (!hops) {
+      hops = this.router.broadcastNextHops(peerNameFromNumber(origin)).map(peerNameToNumber);
+      this.broadcast.set(origin, hops);
+    }
+    return hops;
+  }
+}

@@ -1,0 +1,157 @@
+// IPAM in the daemon: the allocator on the mesh's `ipam` gossip channel, its state kept in the data dir
+// (every change written crash-safely; writes coalesce while one is in flight), and the translation of
+// `attach` address arguments into addresses.
+
+import { Allocator, type Allocation, type IpamMode } from '../ipam/index.js';
+import { ConfigError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Clock, Rng, StateStore } from '../core/ports.js';
+import { cidrContains, cidrsOverlap, formatCidr, parseCidr, type Cidr } from '../core/types.js';
+import { DEFAULT_IPALLOC_RANGE } from '../core/defaults.js';
+import type { Router } from '../mesh/router.js';
+import type { IpamStatus } from '../api/status-types.js';
+import { exec } from '../io/exec.js';
+import { BRIDGE_NAME } from '../core/defaults.js';
+import type { IpamLaunchConfig } from './config.js';
+
+const STATE_KEY = 'ipam';
+
+export interface WeaveIpamComponents {
+  clock: Clock;
+  rng: Rng;
+  logger: Logger;
+  router: Router;
+  store: StateStore;
+}
+
+function modeOf(cfg: IpamLaunchConfig): IpamMode {
+  switch (cfg.init.mode) {
+    case 'consensus':
+      return cfg.init.count === undefined ? { kind: 'consensus' } : { kind: 'consensus', count: cfg.init.count };
+    case 'seed':
+      return { kind: 'seed', peers: [...cfg.init.peers] };
+    case 'observer':
+      return { kind: 'observer' };
+  }
+}
+
+/**
+ * Weave refuses a default range that overlaps a route on the host (the containers' addresses would be
+ * ambiguous) and only warns for a range the user chose.
+ */
+export async function checkRangeAgainstRoutes(range: Cidr, log: Logger): Promise<void> {
+  let routes: Array<{ dst?: string; dev?: string }>;
+  try {
+    routes = JSON.parse((await exec('ip', ['-j', '-4', 'route', 'show'])).stdout) as typeof routes;
+  } catch {
+    return;
+  }
+  for (const r of routes) {
+    if (!r.dst || r.dst === 'default' || r.dev === BRIDGE_NAME) continue;
+    const dst = r.dst.includes('/') ? parseCidr(r.dst) : parseCidr(`${r.dst}/32`);
+    if (!cidrsOverlap(dst, range)) continue;
+    if (formatCidr(range) === DEFAULT_IPALLOC_RANGE) {
+      throw new ConfigError(
+        `default --ipalloc-range ${DEFAULT_IPALLOC_RANGE} overlaps with the existing route ${r.dst} on this host; pick another range with --ipalloc-range and set it on all hosts`,
+      );
+    }
+    log.warn({ range: formatCidr(range), route: r.dst }, '--ipalloc-range overlaps a route on this host');
+  }
+}
+
+export class WeaveIpam {
+  readonly allocator: Allocator;
+  private writing: Promise<void> | undefined;
+  private dirty = false;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly c: WeaveIpamComponents,
+    readonly config: IpamLaunchConfig,
+    initialPeerCount: number,
+  ) {
+    this.log = c.logger.child({ component: 'ipam' });
+    this.allocator = new Allocator(
+      { clock: c.clock, rng: c.rng, logger: c.logger, peers: c.router, onPersist: () => this.persist() },
+      { range: config.range, defaultSubnet: config.defaultSubnet, mode: modeOf(config), initialPeerCount },
+    );
+  }
+
+  async start(): Promise<void> {
+    await checkRangeAgainstRoutes(this.config.range, this.log);
+    const kept = await this.c.store.read(STATE_KEY);
+    if (kept) this.allocator.restore(kept);
+    this.allocator.setGossip(this.c.router.registerChannel('ipam', this.allocator));
+    this.allocator.start();
+  }
+
+  stop(): void {
+    this.allocator.stop();
+  }
+
+  /** Writes the allocator's state; a change during a write is written right after it. */
+  private persist(): void {
+    this.dirty = true;
+    if (this.writing) return;
+    this.writing = (async () => {
+      while (this.dirty) {
+        this.dirty = false;
+        try {
+          await this.c.store.write(STATE_KEY, this.allocator.persistedState());
+        } catch (err) {
+          this.log.error({ err }, 'writing IPAM state failed');
+        }
+      }
+      this.writing = undefined;
+    })();
+  }
+
+  /** Resolves once everything changed so far is on disk. */
+  async flushed(): Promise<void> {
+    while (this.writing) await this.writing;
+  }
+
+  /**
+   * Turns attach's address arguments into addresses for `containerId`: nothing or `net:default` → the
+   * default subnet, `net:CIDR` → that subnet, `[ip:]CIDR` inside the range → claimed so no one else gets
+   * it, outside the range → used as given. On failure, whatever was allocated here is freed again.
+   */
+  async resolveAddrs(containerId: string, addrs: readonly string[]): Promise<string[]> {
+    const wanted = addrs.length ? addrs : ['net:default'];
+    const got: string[] = [];
+    const fresh: Allocation[] = [];
+    try {
+      for (const a of wanted) {
+        if (a === 'net:default' || a.startsWith('net:')) {
+          const subnet = a === 'net:default' ? undefined : parseCidr(a.slice(4), 'subnet');
+          const al = await this.allocator.allocate(containerId, subnet ? { subnet } : {});
+          fresh.push(al);
+          got.push(al.cidr);
+          continue;
+        }
+        const cidr = parseCidr(a.startsWith('ip:') ? a.slice(3) : a, 'address');
+        if (cidrContains(this.config.range, cidr.addr)) await this.allocator.claim(containerId, cidr);
+        got.push(formatCidr(cidr));
+      }
+    } catch (err) {
+      for (const al of fresh) this.allocator.free(containerId, al.addr);
+      throw err;
+    }
+    return got;
+  }
+
+  free(containerId: string, cidrs?: readonly string[]): void {
+    if (!cidrs) {
+      this.allocator.free(containerId);
+      return;
+    }
+    for (const c of cidrs) {
+      const cidr = parseCidr(c);
+      if (cidrContains(this.config.range, cidr.addr)) this.allocator.free(containerId, cidr.addr);
+    }
+  }
+
+  status(): IpamStatus {
+    return this.allocator.status();
+  }
+}

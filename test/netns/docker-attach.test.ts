@@ -1,0 +1,63 @@
+// Issue 2, Docker: a real dockerd inside host h2's namespace, a container started with --net=none and
+// attached by its name, reaching a namespace "container" on the other host through the encrypted overlay.
+//
+//   underlay ── h1 (router) ── c1 10.32.0.1/12 (netns)
+//            └─ h2 (router + dockerd) ── web 10.32.0.9/12 (Docker, --net=none)
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { requireRoot, type Netns } from '../support/netns.js';
+import { ensureDockerInstalled, importBusyboxImage, startDockerd, TEST_IMAGE, type TestDockerd } from '../support/docker.js';
+import { Cluster, waitFor, type Host } from '../support/cluster.js';
+
+requireRoot('the Docker attach test');
+
+const PW = randomBytes(12).toString('hex');
+const c = new Cluster('dk');
+let h1: Host, h2: Host, c1: Netns;
+let dockerd: TestDockerd | undefined;
+
+before(async () => {
+  await ensureDockerInstalled();
+  await c.init();
+  [h1, h2] = await Promise.all([c.addHost(1), c.addHost(2)]);
+  c1 = await c.addContainer('c1');
+  dockerd = await startDockerd({ netnsPath: h2.ns.path });
+  c.lab.onCleanup(() => dockerd?.stop());
+  await importBusyboxImage(dockerd);
+  h2.env.DOCKER_HOST = dockerd.dockerHost;
+  await c.ok(h1, 'launch', '--password', PW, '--nickname', 'h1');
+  await c.ok(h2, 'launch', '--password', PW, '--nickname', 'h2', h1.ip);
+  await c.ok(h1, 'attach', '10.32.0.1/12', c1.name);
+});
+
+after(async () => {
+  await c.cleanup();
+});
+
+test('a --net=none Docker container attached by name reaches a container on the other host', async () => {
+  await dockerd!.docker('run', '-d', '--name', 'web', '--net=none', TEST_IMAGE, 'httpd', '-f', '-p', '80', '-h', '/var/www');
+  const out = await c.ok(h2, 'attach', '10.32.0.9/12', 'web');
+  assert.equal(out.trim(), '10.32.0.9');
+  await waitFor('overlay established', async () => / established /.test(await c.ok(h1, 'status', 'connections')));
+  const ping = await waitFor('docker exec ping across hosts', async () => {
+    try {
+      return await dockerd!.docker('exec', 'web', 'ping', '-c', '2', '-W', '2', '10.32.0.1');
+    } catch {
+      return undefined;
+    }
+  }, 20_000, 500);
+  assert.match(ping.stdout, /2 packets received/);
+  // And the other way: the netns container fetches the page the Docker container serves.
+  const page = await c.run(c1, 'busybox', 'wget', '-q', '-O', '-', 'http://10.32.0.9/');
+  assert.equal(page.code, 0, page.stderr);
+  assert.equal(page.stdout.trim(), 'hello');
+  const ps = await c.ok(h2, 'ps');
+  assert.match(ps, /10\.32\.0\.9\/12/);
+});
+
+test('attach names an unknown container precisely', async () => {
+  const r = await c.tsweave(h2, 'attach', '10.32.0.10/12', 'no-such-container');
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /container "no-such-container" not found/);
+});

@@ -1,0 +1,140 @@
+// A multi-host tsweave lab for real-kernel tests: an underlay switch namespace, host namespaces each
+// running a real router through the real CLI (bin/tsweave, compiled), and container namespaces.
+//
+//   underlay switch (br0, 10.200.0.0/24)
+//     ├── h1: eth0 10.200.0.1  — tsweave router, bridge `weave`, TAP
+//     ├── h2: eth0 10.200.0.2  — …
+//   containers: empty namespaces attached with `tsweave attach` on their host
+//
+// Routers are stopped by the PID they wrote to their data dir, never by name.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { exec, type ExecResult } from '../../src/io/exec.js';
+import { NetnsLab, type Netns, type Underlay } from './netns.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const TSWEAVE_BIN = join(ROOT, 'bin', 'tsweave');
+
+export interface Host {
+  n: number;
+  ns: Netns;
+  ip: string;
+  dataDir: string;
+  /** Extra environment for the CLI (e.g. DOCKER_HOST). */
+  env: Record<string, string>;
+}
+
+export interface RunResult extends ExecResult {
+  code: number;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `fn` until it returns a truthy value; fails with `what` after `timeoutMs`. */
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+export class Cluster {
+  readonly lab: NetnsLab;
+  underlay!: Underlay;
+  readonly hosts: Host[] = [];
+  private tmp!: string;
+
+  constructor(tag: string) {
+    this.lab = new NetnsLab(tag);
+  }
+
+  async init(): Promise<void> {
+    this.tmp = await mkdtemp('/tmp/tsw-cluster-');
+    this.lab.onCleanup(() => rm(this.tmp, { recursive: true, force: true }));
+    this.underlay = await this.lab.addUnderlay('ul');
+  }
+
+  async addHost(n: number): Promise<Host> {
+    const ns = await this.lab.addNetns(`h${n}`);
+    const ip = `10.200.0.${n}`;
+    await this.underlay.connect(ns, 'eth0', `${ip}/24`);
+    const host: Host = { n, ns, ip, dataDir: join(this.tmp, `h${n}`), env: {} };
+    this.hosts.push(host);
+    // Cleanups run in reverse: the router dies before its namespace is deleted.
+    this.lab.onCleanup(() => this.killRouter(host));
+    return host;
+  }
+
+  async addContainer(short: string): Promise<Netns> {
+    return this.lab.addNetns(short);
+  }
+
+  /** Runs `tsweave ARGS` inside the host's namespace; never throws, returns code and output. */
+  async tsweave(host: Host, ...args: string[]): Promise<RunResult> {
+    try {
+      const r = await exec('ip', ['netns', 'exec', host.ns.name, process.execPath, TSWEAVE_BIN, ...args], {
+        timeoutMs: 90_000,
+        env: { ...process.env, TSWEAVE_DATA_DIR: host.dataDir, ...host.env },
+      });
+      return { ...r, code: 0 };
+    } catch (err) {
+      const e = err as { exitCode?: number; stdout?: string; stderr?: string; message: string };
+      return { stdout: e.stdout ?? '', stderr: e.stderr ?? e.message, code: e.exitCode ?? 1 };
+    }
+  }
+
+  /** Like tsweave() but fails the test on a non-zero exit. */
+  async ok(host: Host, ...args: string[]): Promise<string> {
+    const r = await this.tsweave(host, ...args);
+    if (r.code !== 0) throw new Error(`tsweave ${args.join(' ')} on h${host.n} exited ${r.code}: ${r.stderr.trim()}`);
+    return r.stdout;
+  }
+
+  /** Runs a command in a namespace; never throws. */
+  async run(ns: Netns, file: string, ...args: string[]): Promise<RunResult> {
+    try {
+      const r = await exec('ip', ['netns', 'exec', ns.name, file, ...args], { timeoutMs: 60_000 });
+      return { ...r, code: 0 };
+    } catch (err) {
+      const e = err as { exitCode?: number; stdout?: string; stderr?: string; message: string };
+      return { stdout: e.stdout ?? '', stderr: e.stderr ?? e.message, code: e.exitCode ?? 1 };
+    }
+  }
+
+  async routerPid(host: Host): Promise<number | undefined> {
+    const text = await readFile(join(host.dataDir, 'tsweave.pid'), 'utf8').catch(() => '');
+    const pid = Number(text.trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  }
+
+  async killRouter(host: Host, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const pid = await this.routerPid(host);
+    if (pid === undefined) return;
+    try {
+      process.kill(pid, signal);
+    } catch {
+      return;
+    }
+    await waitFor(`router pid ${pid} to exit`, async () => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, 10_000, 50).catch(() => undefined);
+  }
+
+  async cleanup(): Promise<void> {
+    await this.lab.cleanup();
+  }
+}
