@@ -8,5 +8,5 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 bash scripts/install-test-deps.sh
-[ -f dist/src/cli/main.js ] || npx tsc -p tsconfig.json
+[ "${TSWEAVE_BUILT:-0}" = 1 ] || npx tsc -p tsconfig.json
 node scripts/run-tests.mjs netns -- --test-timeout=600000

@@ -3,7 +3,7 @@
 # (root). Without root the real-kernel part cannot run; that fails loudly unless TSWEAVE_SKIP_NETNS=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-npx tsc -p tsconfig.json --noEmit
+npx tsc -p tsconfig.json
 node scripts/check-imports.mjs
 node scripts/run-tests.mjs unit sim
 if [ "$(id -u)" != 0 ]; then
@@ -14,4 +14,4 @@ if [ "$(id -u)" != 0 ]; then
   echo "tsweave: the real-kernel tests (test/netns) need root: run 'sudo npm test', or set TSWEAVE_SKIP_NETNS=1 to run only the unit tests" >&2
   exit 1
 fi
-bash scripts/netns-test.sh
+TSWEAVE_BUILT=1 bash scripts/netns-test.sh
