@@ -19,8 +19,11 @@ import { ApiClient, nodeHttpTransport, resolveApiAddress, RouterNotRunningError 
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
 const POLL_MS = 100;
-/** Files the router keeps in its data dir; `reset` removes exactly these. */
-const STATE_FILES = ['peer-name', 'attachments.json', PID_FILE, LOG_FILE];
+/**
+ * Files the router keeps in its data dir (identity.ts, attachments.ts, weaveipam.ts, weavedns.ts, node.ts);
+ * `reset` removes exactly these, so a data dir shared with other files is left alone otherwise.
+ */
+const STATE_FILES = ['peer-name', 'attachments.json', 'ipam', 'dns-entries', PID_FILE, LOG_FILE];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
