@@ -31,8 +31,10 @@ say "attach a container on each host"
 tsw 1 attach 10.32.0.1/12 "$P-c1"
 tsw 2 attach 10.32.0.2/12 "$P-c2"
 
-for i in $(seq 1 50); do
-  tsw 1 status connections | grep -q established && break
+# Established on both ends, as each side's topology gossip reports it (batched for up to a second).
+for i in $(seq 1 75); do
+  peers=$(tsw 1 status peers)
+  echo "$peers" | grep -q established && ! echo "$peers" | grep -q pending && break
   sleep 0.2
 done
 say "h1\$ tsweave status"
