@@ -9,11 +9,19 @@ import type { Status } from './status-types.js';
 
 /** The part of the IPAM allocator the HTTP API uses (Weave's /ip endpoints). */
 export interface IpamApi {
-  allocate(id: string, o?: { subnet?: Cidr }): Promise<{ cidr: string }>;
-  claim(id: string, cidr: Cidr): Promise<void>;
+  allocate(id: string, o?: { subnet?: Cidr; timeoutMs?: number }): Promise<{ cidr: string }>;
+  claim(id: string, cidr: Cidr, o?: { timeoutMs?: number }): Promise<void>;
   free(id: string, addr?: number): unknown;
   lookup(id: string): Array<{ cidr: string }>;
-  prime(): Promise<void>;
+  prime(o?: { timeoutMs?: number }): Promise<void>;
+}
+
+/** `?timeout=SECONDS` on the IPAM routes: how long to wait for consensus or a grant (default: the router's). */
+function ipamWait(query: URLSearchParams): { timeoutMs?: number } {
+  const t = query.get('timeout');
+  if (t === null) return {};
+  if (!/^\d{1,6}(\.\d{1,3})?$/.test(t)) throw new ConfigError(`invalid query parameter timeout "${t}": must be seconds, e.g. 5 or 0.5`);
+  return { timeoutMs: Math.round(Number(t) * 1000) };
 }
 
 /** What the API needs from the router (TsweaveNode satisfies it). */
@@ -27,10 +35,12 @@ export interface ApiBackend {
   dnsAdd(container: string | undefined, ips: string[], fqdn: string | undefined): Promise<void>;
   dnsRemove(container: string | undefined, ips: string[], fqdn: string | undefined): Promise<number>;
   dnsLookup(name: string): string[];
-  dnsArgs(): { address: string; domain: string };
+  dnsArgs(): Promise<{ address: string; domain: string }>;
   stats(): Record<string, unknown>;
   ipamAllocator(): IpamApi;
   rmpeer(peer: string): string;
+  /** DELETE /peer: give this peer's IP ranges away before it leaves (`reset`). */
+  leaveIpam(): Promise<string>;
   stop(reason?: string): Promise<void>;
 }
 
@@ -153,26 +163,26 @@ export function apiRoutes(node: ApiBackend): Route[] {
         return { body: { addrs: node.dnsLookup(name) } };
       },
     },
-    { method: 'GET', pattern: '/dns-args', handler: () => ({ body: node.dnsArgs() }) },
+    { method: 'GET', pattern: '/dns-args', handler: async () => ({ body: await node.dnsArgs() }) },
     // IPAM, as Weave's HTTP API: the body of an allocation is the CIDR as text.
     {
       method: 'POST',
       pattern: '/ip/:id',
-      handler: async (req) => ({ body: (await node.ipamAllocator().allocate(req.params.id!)).cidr }),
+      handler: async (req) => ({ body: (await node.ipamAllocator().allocate(req.params.id!, ipamWait(req.query))).cidr }),
     },
     {
       method: 'POST',
       pattern: '/ip/:id/:ip/:prefix',
       handler: async (req) => {
         const subnet = parseCidr(`${req.params.ip}/${req.params.prefix}`, 'subnet');
-        return { body: (await node.ipamAllocator().allocate(req.params.id!, { subnet })).cidr };
+        return { body: (await node.ipamAllocator().allocate(req.params.id!, { subnet, ...ipamWait(req.query) })).cidr };
       },
     },
     {
       method: 'PUT',
       pattern: '/ip/:id/:ip/:prefix',
       handler: async (req) => {
-        await node.ipamAllocator().claim(req.params.id!, parseCidr(`${req.params.ip}/${req.params.prefix}`, 'address'));
+        await node.ipamAllocator().claim(req.params.id!, parseCidr(`${req.params.ip}/${req.params.prefix}`, 'address'), ipamWait(req.query));
         return { status: 204 };
       },
     },
@@ -204,12 +214,13 @@ export function apiRoutes(node: ApiBackend): Route[] {
     {
       method: 'GET',
       pattern: '/ring',
-      handler: async () => {
-        await node.ipamAllocator().prime();
+      handler: async (req) => {
+        await node.ipamAllocator().prime(ipamWait(req.query));
         return { status: 204 };
       },
     },
     { method: 'DELETE', pattern: '/peer/:name', handler: (req) => ({ body: node.rmpeer(req.params.name!) }) },
+    { method: 'DELETE', pattern: '/peer', handler: async () => ({ body: await node.leaveIpam() }) },
     { method: 'GET', pattern: '/version', handler: () => ({ body: { version: node.status().version } }) },
     { method: 'GET', pattern: '/stats', handler: () => ({ body: node.stats() }) },
     {

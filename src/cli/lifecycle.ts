@@ -145,8 +145,17 @@ export async function reset(force: boolean): Promise<string | void> {
   if (!running && pid !== undefined && isAlive(pid) && !force) {
     throw new TsweaveError('ERR_STATE', `tsweave (pid ${pid}) is not answering; unable to remove it cleanly. Use 'tsweave reset --force'`);
   }
-  if (running) await stop();
-  else if (pid !== undefined && isAlive(pid)) process.kill(pid, 'SIGKILL');
+  if (running) {
+    // As Weave: the peer first hands its IP ranges to another peer (DELETE /peer), then has half a second
+    // to broadcast that before it stops. A failure here must not prevent the reset.
+    try {
+      await client().text('DELETE', '/peer');
+      await sleep(500);
+    } catch (err) {
+      process.stderr.write(`tsweave: could not hand this peer's IP ranges over before the reset: ${(err as Error).message}\n`);
+    }
+    await stop();
+  } else if (pid !== undefined && isAlive(pid)) process.kill(pid, 'SIGKILL');
   await exec('ip', ['link', 'del', 'dev', BRIDGE_NAME]).catch(() => undefined);
   for (const f of STATE_FILES) await rm(join(dataDir, f), { force: true });
 }

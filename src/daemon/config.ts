@@ -223,7 +223,10 @@ export interface IpamLaunchConfig {
 export interface DnsLaunchConfig {
   /** Lowercase with a trailing dot, e.g. "weave.local.". */
   readonly domain: string;
-  /** undefined → the daemon picks: the Docker bridge address:53 when there is one, else 0.0.0.0:53. */
+  /**
+   * undefined → the daemon picks: the Docker bridge address:53 when there is one, else an address claimed
+   * from IPAM (id "weave:dns") and put on the weave bridge, :53 (daemon/weavedns.ts).
+   */
   readonly listenAddress: HostPort | undefined;
   readonly ttlS: number;
 }
@@ -263,7 +266,8 @@ export interface LaunchDeps {
   readonly readFile: (path: string) => string;
 }
 
-export const DNS_LISTEN_DEFAULT_TEXT = "Docker bridge address:53, else 0.0.0.0:53";
+export const DNS_LISTEN_DEFAULT_TEXT =
+  'the Docker bridge (docker0) address:53; without docker0, an IPAM address of the weave network put on the weave bridge, :53';
 
 /** Every `tsweave launch` flag, in help order. */
 export const LAUNCH_FLAGS: readonly FlagSpec[] = [
@@ -281,16 +285,18 @@ export const LAUNCH_FLAGS: readonly FlagSpec[] = [
   { flag: '--no-discovery', help: 'only connect to the peers given, not to peers learnt from them' },
   { flag: '--conn-limit', value: 'N', default: String(DEFAULT_CONN_LIMIT), help: 'most connections, 0 = unlimited' },
   { flag: '--trusted-subnets', value: 'CIDR,...', default: 'none',
-    help: 'peers in these subnets are trusted (recorded and shown in status)' },
+    help: 'peers at addresses in these subnets are trusted: when both ends trust each other, their data plane is unencrypted (the control plane stays encrypted)' },
   { flag: '--ipalloc-range', value: 'CIDR', default: DEFAULT_IPALLOC_RANGE,
     help: 'range IPAM allocates container addresses from; "" disables IPAM' },
   { flag: '--ipalloc-default-subnet', value: 'CIDR', default: 'the whole range',
     help: 'subnet for attach without net:CIDR; must lie within the range' },
   { flag: '--ipalloc-init', value: 'MODE', default: 'consensus',
     help: 'IPAM bootstrap: consensus[=COUNT] | seed=MAC,... | observer' },
-  { flag: '--dns-domain', value: 'DOMAIN', default: DEFAULT_DNS_DOMAIN, help: 'domain weaveDNS answers for' },
+  { flag: '--dns-domain', value: 'DOMAIN', default: DEFAULT_DNS_DOMAIN,
+    help: 'domain weaveDNS answers for; other names go to the upstream servers in /etc/resolv.conf' },
   { flag: '--dns-listen-address', value: 'ADDR:PORT', default: DNS_LISTEN_DEFAULT_TEXT,
-    help: 'where weaveDNS listens (UDP and TCP)' },
+    help: 'where weaveDNS listens (UDP and TCP). The weave-bridge address is claimed by the first ' +
+      '`tsweave dns-args` and kept; with IPAM off and no docker0 there is no default. dns-args prints the address' },
   { flag: '--dns-ttl', value: 'N', default: String(DEFAULT_DNS_TTL_S), help: 'TTL in seconds of DNS answers' },
   { flag: '--no-dns', help: 'disable weaveDNS' },
   { flag: '--log-level', value: 'LEVEL', default: 'info', help: 'debug | info | warn | error' },

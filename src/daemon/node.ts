@@ -23,7 +23,7 @@ import {
 import { ConfigError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { ByteStream, Clock, ContainerRef, Rng } from '../core/ports.js';
-import { formatCidr, parseHostPort, peerNameToNumber, type PeerName } from '../core/types.js';
+import { cidrContains, formatCidr, parseHostPort, peerNameToNumber, tryParseIPv4, type PeerName } from '../core/types.js';
 import { derivePasswordKey } from '../crypto/password-kdf.js';
 import { nodeDataAead, type DataAeadEngine } from '../crypto/data-aead.js';
 import { Overlay } from '../dataplane/overlay.js';
@@ -45,7 +45,7 @@ import { buildStatus } from '../api/status.js';
 import type { Status } from '../api/status-types.js';
 import { apiRoutes } from '../api/routes.js';
 import { Attachments, explicitCidrs, type Attachment, type AttachRequest } from './attachments.js';
-import { WeaveIpam } from './weaveipam.js';
+import { WeaveIpam, checkRangeAgainstRoutes, msFromEnv } from './weaveipam.js';
 import type { Allocator } from '../ipam/index.js';
 import { DeathWatch } from '../containers/death-watch.js';
 import { WeaveDns } from './weavedns.js';
@@ -58,6 +58,8 @@ export const PID_FILE = 'tsweave.pid';
 export const LOG_FILE = 'tsweave.log';
 /** The container id of names added with `dns-add IP… -h FQDN` (Weave's weave:extern). */
 const EXTERN_ID = 'weave:extern';
+/** Environment override of the dead-container grace period, in ms (tests use a few seconds). */
+export const DEAD_CONTAINER_GRACE_ENV = 'TSWEAVE_DEAD_CONTAINER_GRACE_MS';
 
 export interface NodeComponents {
   logger: Logger;
@@ -83,6 +85,8 @@ export class TsweaveNode {
   private dns: WeaveDns | undefined;
   private ipam: WeaveIpam | undefined;
   private deathWatch!: DeathWatch;
+  /** How long a dead container keeps its addresses (TSWEAVE_DEAD_CONTAINER_GRACE_MS, default as Weave's 30 s). */
+  private deadGraceMs = IPAM_DEAD_CONTAINER_GRACE_MS;
   private runtime!: HostContainerRuntime;
   private readonly links = new Map<PeerName, PeerLink>();
   private readonly usedIndexes = new Set<number>();
@@ -124,6 +128,9 @@ export class TsweaveNode {
 
     // Bridge and TAP: frames from containers reach the router through the TAP on the bridge.
     const hostNet = new IprouteHostNetwork({ logger: this.log });
+    // IPAM's range against the host's routes first: a fatal overlap must leave nothing behind.
+    if (cfg.ipam) await checkRangeAgainstRoutes(cfg.ipam.range, this.log);
+    this.deadGraceMs = msFromEnv(process.env, DEAD_CONTAINER_GRACE_ENV) ?? IPAM_DEAD_CONTAINER_GRACE_MS;
     await hostNet.ensureBridge(BRIDGE_NAME, cfg.mtu, bridgeMac(this.name));
     const native = tryLoadNative();
     if (!native.addon) throw new Error(`the native addon is required for the TAP device: ${native.reason}`);
@@ -169,11 +176,17 @@ export class TsweaveNode {
     this.attachments = new Attachments({ logger: this.log, hostNet, runtime: this.runtime, store }, cfg.mtu);
     await this.attachments.load();
     if (cfg.ipam) {
-      this.ipam = new WeaveIpam({ ...components, router: this.router, store }, cfg.ipam, cfg.peers.length + 1);
+      this.ipam = new WeaveIpam({ ...components, router: this.router, store }, cfg.ipam, cfg.peers.length + 1, process.env);
       await this.ipam.start();
+      this.ipam.reclaim(this.attachments.list());
     }
     if (cfg.dns) {
-      this.dns = new WeaveDns({ ...components, router: this.router, store }, cfg.dns);
+      const ipam = this.ipam;
+      const dnsAddresses = ipam && {
+        allocate: async (id: string) => (await ipam.allocator.allocate(id)).cidr,
+        lookup: (id: string) => ipam.allocator.lookup(id).map((a) => a.cidr),
+      };
+      this.dns = new WeaveDns({ ...components, router: this.router, store, ...(dnsAddresses ? { ipam: dnsAddresses } : {}) }, cfg.dns);
       await this.dns.start();
     }
     this.deathWatch = new DeathWatch({ runtime: this.runtime, clock: this.clock, logger: this.log, events: this.runtime });
@@ -200,7 +213,11 @@ export class TsweaveNode {
         dial: async (address) => {
           const hp = parseHostPort(address, cfg.port);
           const stream = await transport.dial(hp.host, hp.port, HANDSHAKE_TIMEOUT_MS);
-          return this.handshake(stream, true, address);
+          const link = await this.handshake(stream, true, address);
+          // The peer may refuse right after the handshake (e.g. its connection limit), in the same read
+          // as the handshake's end: the Router already dropped the link; don't let the maker re-add it.
+          if (link.closed) throw new Error(link.closeReason ?? 'connection closed');
+          return link;
         },
       },
       { port: cfg.port, discovery: cfg.discovery },
@@ -227,17 +244,29 @@ export class TsweaveNode {
         ...(this.passwordKey ? { passwordKey: this.passwordKey } : {}),
         listenPort: this.config.port,
         sessionIndex: localIndex,
+        trustsRemote: this.trusts(plainIp(stream.remoteAddress)),
       },
     );
     return new Promise<PeerLink>((resolve, reject) => {
       let link: PeerLink | undefined;
+      let adopting = false;
+      let closedWhileAdopting: Error | undefined;
       pc.onReady((info) => {
         const candidate = new PeerLink(pc, info, outbound, address, plainIp(stream.remoteAddress), localIndex);
+        adopting = true; // a refusal closes pc inside addConnection; its error (not "closed") is the reason
         try {
           this.router.addConnection(candidate);
         } catch (err) {
           this.usedIndexes.delete(localIndex);
           reject(err);
+          return;
+        }
+        if (closedWhileAdopting) {
+          // It failed while the Router adopted it (e.g. a write error sending the initial gossip).
+          candidate.closed = true;
+          candidate.closeReason = errorMessage(closedWhileAdopting);
+          this.router.removeConnection(candidate, candidate.closeReason);
+          reject(closedWhileAdopting);
           return;
         }
         link = candidate;
@@ -250,17 +279,31 @@ export class TsweaveNode {
       });
       pc.onClose((err) => {
         if (!link) {
+          if (adopting) {
+            closedWhileAdopting = err ?? new Error('connection closed');
+            return;
+          }
           this.usedIndexes.delete(localIndex);
           reject(err ?? new Error('connection closed during handshake'));
           return;
         }
-        this.router.removeConnection(link, err ? errorMessage(err) : 'connection closed');
+        link.closed = true;
+        link.closeReason = err ? errorMessage(err) : 'connection closed';
+        this.router.removeConnection(link, link.closeReason);
       });
     });
   }
 
+  /** --trusted-subnets: is this remote address one we trust (data plane may go unencrypted)? */
+  private trusts(ip: string): boolean {
+    const addr = tryParseIPv4(ip);
+    return addr !== undefined && this.config.trustedSubnets.some((c) => cidrContains(c, addr));
+  }
+
   private startSession(link: PeerLink): void {
-    const k = link.info.udpKeys;
+    // Both ends trust each other's address: the data plane goes unencrypted (the TCP control plane stays
+    // sealed). Both ends compute the same answer from the two hellos, so they agree without a message.
+    const k = link.dataEncrypted ? link.info.udpKeys : undefined;
     this.overlay.addSession(
       {
         peer: peerNameToNumber(link.remoteName),
@@ -308,7 +351,7 @@ export class TsweaveNode {
       ...(this.ipam ? { ipam: this.ipam.status() } : {}),
       link: (peer) => {
         const l = this.links.get(peer as PeerName);
-        return l ? { encrypted: l.encrypted, path: l.path } : undefined;
+        return l ? { encrypted: l.dataEncrypted, path: l.path } : undefined;
       },
     });
   }
@@ -380,7 +423,7 @@ export class TsweaveNode {
   private containerDied(ref: ContainerRef): void {
     this.log.info({ container: ref.id }, 'container died');
     void this.dns?.removeContainer(ref.id);
-    this.clock.setTimer(IPAM_DEAD_CONTAINER_GRACE_MS, () => {
+    this.clock.setTimer(this.deadGraceMs, () => {
       void (async () => {
         if (this.stopping || (await this.runtime.isAlive(ref).catch(() => false))) return;
         this.ipam?.free(ref.id);
@@ -395,6 +438,11 @@ export class TsweaveNode {
   ipamAllocator(): Allocator {
     if (!this.ipam) throw new ConfigError('IPAM is disabled on this router (launched with --ipalloc-range "")');
     return this.ipam.allocator;
+  }
+
+  /** DELETE /peer (`reset`): hands this peer's IP ranges to another peer before it goes. */
+  async leaveIpam(): Promise<string> {
+    return this.ipam ? this.ipam.leave() : '';
   }
 
   /** rmpeer: takes over a dead peer's address space. */
@@ -445,9 +493,12 @@ export class TsweaveNode {
     return this.requireDns().service.lookup(name);
   }
 
-  dnsArgs(): { address: string; domain: string } {
+  /** The DNS server's address for `docker run --dns` (claimed from IPAM on first use when there is no docker0). */
+  async dnsArgs(): Promise<{ address: string; domain: string }> {
     const dns = this.requireDns();
-    return { address: dns.address.replace(/:53$/, ''), domain: dns.config.domain };
+    const address = await dns.ensureListening();
+    await this.ipam?.flushed();
+    return { address: address.replace(/:53$/, ''), domain: dns.config.domain };
   }
 
   stats(): Record<string, unknown> {

@@ -15,6 +15,9 @@ export class PeerLink implements PeerConnection {
   readonly localIndex: number;
   /** Which path carries frames right now (undefined while UDP is unconfirmed). */
   path: SessionPath | undefined;
+  /** The connection has closed (set by the daemon before the Router forgets it). */
+  closed = false;
+  closeReason: string | undefined;
 
   constructor(
     private readonly pc: ProtocolConnection,
@@ -33,8 +36,14 @@ export class PeerLink implements PeerConnection {
     this.localIndex = localIndex;
   }
 
+  /** The control connection is encrypted (both ends have the password). */
   get encrypted(): boolean {
     return this.info.encrypted;
+  }
+
+  /** The data plane to this peer is encrypted: a password, and not both ends trusting each other's address. */
+  get dataEncrypted(): boolean {
+    return this.info.encrypted && !this.info.mutuallyTrusted;
   }
 
   send(msg: ControlMessage): void {

@@ -1,15 +1,26 @@
 // weaveDNS in the daemon: the entries CRDT on the mesh's `dns` gossip channel, the UDP/TCP server, and
 // the router's own entries kept in the data dir (restored at start so a restart loses no names).
 //
-// Listen address: --dns-listen-address when given (a bind failure is then fatal); otherwise the Docker
-// bridge's address (docker0) on port 53 when there is one, as Weave does, else 0.0.0.0:53. A default
-// that cannot be bound (say a local resolver already owns port 53) is logged and DNS answers nothing,
-// rather than keeping the router from starting.
+// Where the server listens (the address `tsweave dns-args` prints), first that applies:
+//   1. --dns-listen-address ADDR:PORT. A bind failure is fatal.
+//   2. The Docker bridge's address (docker0), port 53, as Weave does. Containers with a leg on docker0
+//      reach it; so do containers on the weave network (the address is the host's own).
+//   3. With IPAM (the default) and no docker0: an address of the weave network claimed from IPAM under the
+//      container id "weave:dns" (a claim like any container's, so it is unique across the mesh and kept
+//      across restarts), put on the `weave` bridge with the default subnet's prefix, port 53. Every host
+//      has its own; a container's queries go to its own host's bridge (any host's would answer the same).
+//      The address is claimed the first time something needs it — `tsweave dns-args` — not at launch,
+//      so launching never starts IPAM consensus nor takes an address someone is about to give by hand.
+//      Once claimed it is re-used at every launch (listening starts at once).
+//   4. Otherwise (no docker0, IPAM disabled): not listening; `dns-args` says to give --dns-listen-address.
+// Listening only on an address containers reach (never 0.0.0.0) keeps the forwarder from being an open
+// resolver on the host's other networks.
 
 import { DnsService } from '../dns/service.js';
 import { DnsServer } from '../io/dns-server.js';
 import { exec } from '../io/exec.js';
-import { ConfigError, errorMessage } from '../core/errors.js';
+import { BRIDGE_NAME } from '../core/defaults.js';
+import { ConfigError, TsweaveError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Clock, Rng, StateStore } from '../core/ports.js';
 import type { Router } from '../mesh/router.js';
@@ -18,6 +29,17 @@ import type { DnsLaunchConfig } from './config.js';
 
 const STATE_KEY = 'dns-entries';
 const DOCKER_BRIDGE = 'docker0';
+const DNS_PORT = 53;
+/** The IPAM container id under which a router claims its DNS address on the weave network. */
+export const DNS_ADDRESS_ID = 'weave:dns';
+
+/** The part of IPAM weaveDNS uses to get an address on the weave network. */
+export interface DnsAddressSource {
+  /** An address ("10.32.0.5/12") for `id` in the default subnet; the existing one if it has one. May wait. */
+  allocate(id: string): Promise<string>;
+  /** Addresses `id` already holds. */
+  lookup(id: string): string[];
+}
 
 export interface WeaveDnsComponents {
   clock: Clock;
@@ -25,7 +47,12 @@ export interface WeaveDnsComponents {
   logger: Logger;
   router: Router;
   store: StateStore;
+  /** IPAM, when enabled: the source of the DNS address when there is no Docker bridge. */
+  ipam?: DnsAddressSource;
 }
+
+/** How the listen address is chosen (see the header). */
+export type DnsListenMode = 'explicit' | 'docker-bridge' | 'weave-bridge' | 'none';
 
 /** The first IPv4 address of `ifname` in this namespace, if the interface exists. */
 async function interfaceAddress(ifname: string): Promise<string | undefined> {
@@ -42,6 +69,11 @@ export class WeaveDns {
   readonly service: DnsService;
   private server: DnsServer | undefined;
   private readonly log: Logger;
+  private mode: DnsListenMode = 'none';
+  /** Why we are not listening (shown by dns-args). */
+  private notListening = 'weaveDNS is not started';
+  private claiming: Promise<void> | undefined;
+  private stopped = false;
 
   constructor(
     private readonly c: WeaveDnsComponents,
@@ -65,23 +97,91 @@ export class WeaveDns {
     }
     this.service.attachGossip(this.c.router.registerChannel('dns', this.service.gossiper));
     this.service.start();
+
     const explicit = this.config.listenAddress;
-    const host = explicit?.host ?? (await interfaceAddress(DOCKER_BRIDGE)) ?? '0.0.0.0';
-    const port = explicit?.port ?? 53;
-    const server = new DnsServer({ handler: this.service.resolver, logger: this.c.logger, rng: this.c.rng }, { listenAddress: host, port });
-    try {
-      await server.start();
-      this.server = server;
-      this.log.info({ address: `${host}:${port}` }, 'dns listening');
-    } catch (err) {
-      if (explicit) throw err;
-      this.log.warn({ err: errorMessage(err), address: `${host}:${port}` }, 'dns server could not listen; use --dns-listen-address');
+    if (explicit) {
+      this.mode = 'explicit';
+      await this.listen(explicit.host, explicit.port); // fatal on failure: the user asked for this address
+      return;
     }
+    const docker = await interfaceAddress(DOCKER_BRIDGE);
+    if (docker) {
+      this.mode = 'docker-bridge';
+      await this.listen(docker, DNS_PORT).catch((err: unknown) => this.cannotListen(err, `${docker}:${DNS_PORT}`));
+      return;
+    }
+    if (this.c.ipam) {
+      this.mode = 'weave-bridge';
+      this.notListening = 'weaveDNS has not claimed its address yet';
+      const claimed = this.c.ipam.lookup(DNS_ADDRESS_ID)[0];
+      if (claimed) {
+        await this.listenOnWeaveBridge(claimed).catch((err: unknown) => this.cannotListen(err, claimed));
+      }
+      return;
+    }
+    this.mode = 'none';
+    this.notListening =
+      `weaveDNS has no address containers can reach: there is no Docker bridge (${DOCKER_BRIDGE}) and IPAM is disabled; ` +
+      `relaunch with --dns-listen-address ADDR:${DNS_PORT} (an address on the ${BRIDGE_NAME} bridge)`;
+    this.log.warn(this.notListening);
+  }
+
+  private cannotListen(err: unknown, where: string): void {
+    this.notListening = `weaveDNS could not listen on ${where}: ${errorMessage(err)}; relaunch with --dns-listen-address`;
+    this.log.warn({ err: errorMessage(err), address: where }, 'dns server could not listen; use --dns-listen-address');
+  }
+
+  private async listen(host: string, port: number): Promise<void> {
+    const server = new DnsServer({ handler: this.service.resolver, logger: this.c.logger, rng: this.c.rng }, { listenAddress: host, port });
+    await server.start();
+    if (this.stopped) {
+      await server.stop();
+      throw new TsweaveError('ERR_DNS', 'weaveDNS is stopping');
+    }
+    this.server = server;
+    this.log.info({ address: `${host}:${port}`, mode: this.mode }, 'dns listening');
+  }
+
+  /** Puts `cidr` on the weave bridge (idempotent) and listens on its address, port 53. */
+  private async listenOnWeaveBridge(cidr: string): Promise<void> {
+    await exec('ip', ['addr', 'replace', cidr, 'dev', BRIDGE_NAME]);
+    await this.listen(cidr.split('/')[0]!, DNS_PORT);
+  }
+
+  /**
+   * The address containers should use ("ADDR:PORT"), claiming it from IPAM first if this router has none
+   * yet (that may wait for IPAM consensus). Throws a precise error when weaveDNS has no usable address.
+   */
+  async ensureListening(): Promise<string> {
+    if (this.server) return this.server.info().address;
+    if (this.mode !== 'weave-bridge' || !this.c.ipam || this.stopped) throw new ConfigError(this.notListening);
+    const ipam = this.c.ipam;
+    this.claiming ??= (async () => {
+      try {
+        const cidr = await ipam.allocate(DNS_ADDRESS_ID);
+        this.log.info({ cidr }, 'dns address claimed from IPAM');
+        await this.listenOnWeaveBridge(cidr);
+      } finally {
+        this.claiming = undefined;
+      }
+    })();
+    try {
+      await this.claiming;
+    } catch (err) {
+      throw new TsweaveError('ERR_DNS', `weaveDNS could not get an address on the weave network: ${errorMessage(err)}`, { cause: err });
+    }
+    return this.server!.info().address;
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     this.service.stop();
     await this.server?.stop();
+  }
+
+  /** How the listen address was chosen. */
+  get listenMode(): DnsListenMode {
+    return this.mode;
   }
 
   /** Where containers should send queries ("" when the server is not listening). */

@@ -16,6 +16,23 @@ import type { IpamLaunchConfig } from './config.js';
 
 const STATE_KEY = 'ipam';
 
+/**
+ * How long an IPAM request (attach without an address, `ip:` claims, the /ip API, /ring) waits for consensus
+ * or a grant before it fails with the reason: TSWEAVE_IPAM_WAIT_MS in the router's environment (set it when
+ * launching), default 30 s (IPAM_ALLOCATE_TIMEOUT_MS). The /ip and /ring routes also take `?timeout=SECONDS`.
+ */
+export const IPAM_WAIT_ENV = 'TSWEAVE_IPAM_WAIT_MS';
+
+/** A whole number of milliseconds from the environment, or undefined; ConfigError names the variable. */
+export function msFromEnv(env: Readonly<Record<string, string | undefined>>, name: string, max = 3_600_000): number | undefined {
+  const text = env[name];
+  if (text === undefined || text === '') return undefined;
+  if (!/^\d{1,10}$/.test(text) || Number(text) > max) {
+    throw new ConfigError(`invalid ${name} "${text}": must be a whole number of milliseconds 0..${max}`);
+  }
+  return Number(text);
+}
+
 export interface WeaveIpamComponents {
   clock: Clock;
   rng: Rng;
@@ -69,16 +86,21 @@ export class WeaveIpam {
     private readonly c: WeaveIpamComponents,
     readonly config: IpamLaunchConfig,
     initialPeerCount: number,
+    env: Readonly<Record<string, string | undefined>> = {},
   ) {
     this.log = c.logger.child({ component: 'ipam' });
+    const waitMs = msFromEnv(env, IPAM_WAIT_ENV);
     this.allocator = new Allocator(
       { clock: c.clock, rng: c.rng, logger: c.logger, peers: c.router, onPersist: () => this.persist() },
-      { range: config.range, defaultSubnet: config.defaultSubnet, mode: modeOf(config), initialPeerCount },
+      {
+        range: config.range, defaultSubnet: config.defaultSubnet, mode: modeOf(config), initialPeerCount,
+        ...(waitMs === undefined ? {} : { allocateTimeoutMs: waitMs }),
+      },
     );
   }
 
+  /** Loads the persisted state and joins the `ipam` channel. Check the range against routes first (node.ts). */
   async start(): Promise<void> {
-    await checkRangeAgainstRoutes(this.config.range, this.log);
     const kept = await this.c.store.read(STATE_KEY);
     if (kept) this.allocator.restore(kept);
     this.allocator.setGossip(this.c.router.registerChannel('ipam', this.allocator));
@@ -116,7 +138,8 @@ export class WeaveIpam {
    * default subnet, `net:CIDR` → that subnet, `[ip:]CIDR` inside the range → claimed so no one else gets
    * it, outside the range → used as given. On failure, whatever was allocated here is freed again.
    */
-  async resolveAddrs(containerId: string, addrs: readonly string[]): Promise<string[]> {
+  async resolveAddrs(containerId: string, addrs: readonly string[], timeoutMs?: number): Promise<string[]> {
+    const wait = timeoutMs === undefined ? {} : { timeoutMs };
     const wanted = addrs.length ? addrs : ['net:default'];
     const got: string[] = [];
     const fresh: Allocation[] = [];
@@ -124,13 +147,18 @@ export class WeaveIpam {
       for (const a of wanted) {
         if (a === 'net:default' || a.startsWith('net:')) {
           const subnet = a === 'net:default' ? undefined : parseCidr(a.slice(4), 'subnet');
-          const al = await this.allocator.allocate(containerId, subnet ? { subnet } : {});
-          fresh.push(al);
+          const before = new Set(this.allocator.lookup(containerId).map((x) => x.addr));
+          const al = await this.allocator.allocate(containerId, subnet ? { subnet, ...wait } : wait);
+          if (!before.has(al.addr)) fresh.push(al);
           got.push(al.cidr);
           continue;
         }
         const cidr = parseCidr(a.startsWith('ip:') ? a.slice(3) : a, 'address');
-        if (cidrContains(this.config.range, cidr.addr)) await this.allocator.claim(containerId, cidr);
+        if (cidrContains(this.config.range, cidr.addr)) {
+          const had = this.allocator.lookup(containerId).some((x) => x.addr === cidr.addr);
+          await this.allocator.claim(containerId, cidr, wait);
+          if (!had) fresh.push(this.allocator.lookup(containerId).find((x) => x.addr === cidr.addr)!);
+        }
         got.push(formatCidr(cidr));
       }
     } catch (err) {
@@ -138,6 +166,38 @@ export class WeaveIpam {
       throw err;
     }
     return got;
+  }
+
+  /**
+   * After a restart: claims again, in the background, every address in the range that an attached container
+   * still has but the persisted claims lack (a crash between the interface and the state file, or state
+   * lost). Never blocks the start (Weave #1083); failures are logged with the reason.
+   */
+  reclaim(attached: ReadonlyArray<{ containerId: string; cidrs: readonly string[] }>): void {
+    for (const a of attached) {
+      const have = new Set(this.allocator.lookup(a.containerId).map((x) => x.addr));
+      for (const text of a.cidrs) {
+        let cidr: Cidr;
+        try {
+          cidr = parseCidr(text);
+        } catch {
+          continue;
+        }
+        if (!cidrContains(this.config.range, cidr.addr) || have.has(cidr.addr)) continue;
+        this.log.info({ container: a.containerId, addr: text }, 're-claiming an address an attached container still has');
+        this.allocator.claim(a.containerId, cidr).catch((err: unknown) =>
+          this.log.error({ err, container: a.containerId, addr: text }, 're-claiming an attached address failed'),
+        );
+      }
+    }
+  }
+
+  /** DELETE /peer: give our ranges to another peer before `reset` removes this one. */
+  async leave(): Promise<string> {
+    const { heir, ips } = this.allocator.leave();
+    await this.flushed();
+    if (!heir) return 'no IP ranges handed over (none owned, or no other peer reachable)\n';
+    return `${ips} IPs handed over to ${heir}\n`;
   }
 
   free(containerId: string, cidrs?: readonly string[]): void {

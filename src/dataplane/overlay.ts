@@ -13,6 +13,10 @@
 //   4. DATA: each frame → Forwarder.fromPeer → bridge (one writeFrames) or relayed (packed, sent as above)
 //      HEARTBEAT → ACK; HEARTBEAT_ACK → UDP confirmed both ways
 //
+// Frames too big for one datagram (a container whose MTU exceeds the overlay's) never vanish silently:
+// IPv4 with DF → ICMP "fragmentation needed" back to the sender; IPv4 without DF → fragmented here;
+// IPv6 → ICMPv6 "packet too big"; the rest is counted in droppedTooBig (pmtu.ts has the rules).
+//
 // Nothing here allocates per frame; bad packets are counted in `stats`, never thrown.
 
 import {
@@ -38,9 +42,10 @@ import {
 } from '../wire/data-packet.js';
 import type { DataAeadEngine } from '../crypto/data-aead.js';
 import { Forwarder, type ForwardSink, type RouteTable } from './forwarder.js';
-import { ETH_HEADER_BYTES } from './mac.js';
+import { ETH_HEADER_BYTES, dstMac, isGroupMac } from './mac.js';
 import { MacCache } from './mac-cache.js';
 import { forEachFrame, Packer } from './packer.js';
+import { buildFragNeeded, buildPacketTooBig6, classifyTooBig, fragmentIPv4, TOO_BIG_REPLY_MAX_BYTES } from './pmtu.js';
 import { Session, type SessionHooks, type SessionInit, type SessionPath } from './session.js';
 
 /** Underlay IPv4 (20) + UDP (8) headers. */
@@ -76,8 +81,14 @@ export interface OverlayStats {
   droppedReplay: number;
   droppedBadFrame: number;
   droppedNoSession: number;
+  /** Oversize frames that could not be answered or fragmented (pmtu.ts). */
   droppedTooBig: number;
   droppedBadType: number;
+  /** ICMP "fragmentation needed" / ICMPv6 "packet too big" written back to the bridge. */
+  icmpTooBigSent: number;
+  /** Oversize IPv4 packets without DF that were fragmented here, and the fragments they became. */
+  framesFragmented: number;
+  fragmentsSent: number;
 }
 
 export interface SessionInfo {
@@ -102,6 +113,9 @@ export class Overlay {
     droppedNoSession: 0,
     droppedTooBig: 0,
     droppedBadType: 0,
+    icmpTooBigSent: 0,
+    framesFragmented: 0,
+    fragmentsSent: 0,
   };
   readonly macs = new MacCache();
   readonly forwarder: Forwarder;
@@ -123,6 +137,9 @@ export class Overlay {
   private tapBuf: Buffer | undefined;
   private tapCount = 0;
   private readonly hbBuf = Buffer.alloc(DATA_HEADER_BYTES + HEARTBEAT_BODY_BYTES + AEAD_TAG_BYTES);
+  private readonly tooBigBuf: Buffer;
+  /** Largest IP packet that crosses the overlay: the configured MTU, or less if a datagram holds less. */
+  readonly ipMtu: number;
   private readonly hbOffs = new Int32Array(1);
   private readonly hbLens = new Int32Array(1);
   private started = false;
@@ -138,6 +155,8 @@ export class Overlay {
     };
     this.forwarder = new Forwarder(init.localPeer, components.routes, this.macs, sink);
     this.packer = new Packer({ maxDatagramBytes: Overlay.maxDatagramBytes(init.mtu), capacity: MAX_BATCH });
+    this.ipMtu = Math.min(init.mtu, this.packer.maxFrameBytes - ETH_HEADER_BYTES);
+    this.tooBigBuf = Buffer.alloc(Math.max(TOO_BIG_REPLY_MAX_BYTES, ETH_HEADER_BYTES + this.ipMtu));
   }
 
   /** Datagrams never exceed what a 1500-byte underlay carries unfragmented, unless the MTU needs more. */
@@ -201,10 +220,43 @@ export class Overlay {
 
   private onTapBatch(batch: Batch): void {
     const now = this.components.clock.now();
+    const max = this.packer.maxFrameBytes;
     for (let i = 0; i < batch.count; i++) {
-      this.forwarder.fromLocal(batch.buf, batch.offsets[i]!, batch.lengths[i]!, now);
+      const len = batch.lengths[i]!;
+      if (len > max) this.tooBigFromLocal(batch.buf, batch.offsets[i]!, len, now);
+      else this.forwarder.fromLocal(batch.buf, batch.offsets[i]!, len, now);
     }
     this.flushOut();
+  }
+
+  /** A frame from the bridge that no datagram can hold (pmtu.ts). */
+  private tooBigFromLocal(buf: Buffer, off: number, len: number, now: number): void {
+    const group = isGroupMac(buf, off);
+    // The bridge delivers local traffic itself; a flooded copy of it needs nothing from us.
+    if (!group && this.macs.lookup(dstMac(buf, off), now) === this.init.localPeer) return;
+    const out = this.tooBigBuf;
+    switch (classifyTooBig(buf, off, len, group)) {
+      case 'icmp4':
+        this.components.tap.writeFrame(out, 0, buildFragNeeded(buf, off, len, this.ipMtu, out));
+        this.stats.icmpTooBigSent++;
+        return;
+      case 'icmp6':
+        this.components.tap.writeFrame(out, 0, buildPacketTooBig6(buf, off, len, this.ipMtu, out));
+        this.stats.icmpTooBigSent++;
+        return;
+      case 'fragment4': {
+        const n = fragmentIPv4(buf, off, len, this.ipMtu, out, (f, fo, fl) => this.forwarder.fromLocal(f, fo, fl, now));
+        if (n === 0) {
+          this.stats.droppedTooBig++;
+          return;
+        }
+        this.stats.framesFragmented++;
+        this.stats.fragmentsSent += n;
+        return;
+      }
+      case 'drop':
+        this.stats.droppedTooBig++;
+    }
   }
 
   private enqueue(hop: number, origin: number, dst: number, buf: Uint8Array, off: number, len: number): void {

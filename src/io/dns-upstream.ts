@@ -1,7 +1,8 @@
 // Forwarding of queries outside our domain to the upstream resolvers (policy in dns/forward-policy.ts).
 //
 //   for each upstream, in order (DNS_UPSTREAM_TIMEOUT_MS each):
-//     UDP query (fresh socket = random source port, fresh random id), or TCP if the client came over TCP
+//     UDP query (fresh connected socket = random source port, fresh random id), or TCP if the client came
+//     over TCP; an ICMP port unreachable moves on to the next server at once
 //     UDP reply with TC → same server over TCP
 //     SERVFAIL / REFUSED / NOTIMP → remember it, try the next server
 //   none answered → the remembered reply, else SERVFAIL
@@ -151,11 +152,16 @@ export class DnsForwarder {
         }
         finish(msg);
       });
-      sock.send(upstreamQuery(original, id), u.port, u.host, (err) => {
-        if (err) {
-          this.stats.errors++;
-          finish(undefined);
-        }
+      // A connected socket hears ICMP "port unreachable" (ECONNREFUSED on 'error'), so a dead upstream is
+      // skipped at once instead of after the timeout.
+      sock.connect(u.port, u.host, () => {
+        if (done) return;
+        sock.send(upstreamQuery(original, id), (err) => {
+          if (err) {
+            this.stats.errors++;
+            finish(undefined);
+          }
+        });
       });
     });
   }

@@ -156,6 +156,8 @@ export class Allocator implements Gossiper {
   private readonly donorBackoff = new Map<PeerName, { until: number; denied: boolean }>();
   private readonly nicknames = new Map<PeerName, string>();
   private removedBy: PeerName | undefined;
+  /** Set by leave(): the ranges were given away; every request is refused. */
+  private leaving = false;
   private lastConflict: Error | undefined;
   private nextRequestId = 1;
   private used = false;
@@ -460,6 +462,37 @@ export class Allocator implements Gossiper {
     return ips;
   }
 
+  /**
+   * Leaving the cluster (Weave's `DELETE /peer`, sent by `reset`): hands every range of ours to one reachable
+   * peer (an owner of space if any is reachable), forgets our claims and refuses further requests. Returns
+   * the heir and the number of addresses given; no heir when no peer is reachable (then the space stays
+   * ours until someone runs rmpeer) or when we own nothing.
+   */
+  leave(): { heir: PeerName | undefined; ips: number } {
+    if (this.leaving) return { heir: undefined, ips: 0 };
+    this.leaving = true;
+    const err = new IpamError(`peer ${this.label(this.self)} is leaving the cluster ('tsweave reset')`);
+    for (const o of [...this.outstanding.values()]) this.clearOutstanding(o);
+    for (const p of [...this.pending]) this.finish(p, err);
+    this.cancelPaxosRetry?.();
+    if (this.removedBy || this.ring.isEmpty || this.space.numOwned === 0) return { heir: undefined, ips: 0 };
+    const reachable = this.peers.reachablePeers().filter((p) => p !== this.self && !this.ring.removedRecord(p));
+    if (reachable.length === 0) {
+      this.log.warn('ipam leaving with no reachable peer: our ranges stay ours until a peer runs rmpeer on us');
+      return { heir: undefined, ips: 0 };
+    }
+    const owners = reachable.filter((p) => this.ring.ownership().has(p)).sort();
+    const heir = owners[0] ?? [...reachable].sort()[0]!;
+    const { ips, changed } = this.ring.transferAll(heir);
+    this.claims.clear();
+    this.byAddr.clear();
+    this.afterOwnershipChange();
+    this.persist();
+    this.broadcastRing(changed);
+    this.log.info({ heir: this.label(heir), ips }, 'ipam gave all its ranges away on leaving');
+    return { heir, ips };
+  }
+
   checkInvariants(): Error | undefined {
     const r = this.ring.checkInvariants();
     if (r) return r;
@@ -516,6 +549,7 @@ export class Allocator implements Gossiper {
     if (this.removedBy) {
       return `removed from the IP allocation ring by 'rmpeer' on ${this.label(this.removedBy)} - reset this peer ('tsweave reset') and launch it again`;
     }
+    if (this.leaving) return "left the cluster ('tsweave reset'): its ranges were given to other peers";
     if (this.ring.isEmpty) return this.bootstrapReason();
     const waiting = this.pending.find((p) => p.kind !== 'prime');
     if (waiting) return waiting.reason;
@@ -912,13 +946,23 @@ export class Allocator implements Gossiper {
       const timeoutMs = opts.timeoutMs ?? this.waitTimeoutMs;
       if (Number.isFinite(timeoutMs)) {
         cancelTimer = this.clock.setTimer(timeoutMs, () =>
-          this.finish(p, new IpamError(`${what}: timed out after ${timeoutMs / 1000}s while ${p.reason}`)),
+          this.finish(p, new IpamError(`${what}: timed out after ${timeoutMs / 1000}s while ${p.reason}${this.hintFor(p.reason)}`)),
         );
       }
       opts.signal?.addEventListener('abort', onAbort);
       this.pending.push(p);
       this.tryPending();
     });
+  }
+
+  /** What the user can do about a wait that timed out (Weave's silent IPAM hangs, #1559). */
+  private hintFor(reason: string): string {
+    if (reason.startsWith('awaiting consensus')) {
+      return ` - consensus needs ${this.quorum} of the initial peers running and connected to each other ` +
+        `(check 'tsweave status peers'; the count comes from the peers given to launch, or --ipalloc-init consensus=N)`;
+    }
+    if (reason === STATUS_PRIMING) return ' - an observer needs a connection to a peer that has joined the ring';
+    return '';
   }
 
   private finish(p: Pending, result: Error | Allocation | undefined): void {
@@ -948,6 +992,10 @@ export class Allocator implements Gossiper {
   private attempt(p: Pending): 'done' | 'wait' {
     if (this.removedBy) {
       this.finish(p, this.removedError());
+      return 'wait';
+    }
+    if (this.leaving) {
+      this.finish(p, new IpamError(`peer ${this.label(this.self)} has left the cluster ('tsweave reset'); launch it again`));
       return 'wait';
     }
     if (p.kind === 'prime') {

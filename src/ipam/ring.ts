@@ -258,6 +258,27 @@ export class Ring {
     return changed;
   }
 
+  /**
+   * Leaving (Weave's DELETE /peer on `reset`): gives every entry of ours to `heir`, each with a higher
+   * version, as a donation of whole ranges would. Returns the number of addresses given and the entries.
+   */
+  transferAll(heir: PeerName): { ips: number; changed: RingEntry[] } {
+    if (heir === this.self) throw new Error('transferAll: the heir must be another peer');
+    let ips = 0;
+    const changed: RingEntry[] = [];
+    for (let i = 0; i < this.list.length; i++) {
+      const e = this.list[i]!;
+      if (e.peer !== this.self) continue;
+      const size = this.entryEnd(i) - e.token;
+      ips += size;
+      const given: RingEntry = { token: e.token, peer: heir, version: e.version + 1, free: size };
+      this.list[i] = given;
+      changed.push(given);
+    }
+    if (changed.length > 0) this.changes++;
+    return { ips, changed };
+  }
+
   /** rmpeer: takes over every entry of `dead` and records the tombstone. Returns the number of addresses. */
   takeOver(dead: PeerName): { ips: number; changed: RingEntry[]; removed: RemovedPeer } {
     let ips = 0;

@@ -64,6 +64,8 @@ export interface HandshakeInit {
   listenPort: number;
   /** u32 receiver index we want in data-plane headers addressed to us. */
   sessionIndex: number;
+  /** We trust the remote's address (--trusted-subnets); sent in the hello. @default false */
+  trustsRemote?: boolean;
   /** @default [PROTOCOL_MIN_VERSION, PROTOCOL_MAX_VERSION] */
   versionRange?: VersionRange;
 }
@@ -122,6 +124,7 @@ export class Handshake {
       sessionIndex: init.sessionIndex,
     };
     if (this.keyPair) this.local.publicKey = this.keyPair.publicKey;
+    if (init.trustsRemote) this.local.trusted = true;
     this.initialBytes = Buffer.concat([encodePreamble(this.ours), encodeHello(this.local)]);
   }
 

@@ -52,6 +52,8 @@ export interface ProtocolConnectionInit {
   listenPort: number;
   /** u32 receiver index the peer must put in data-plane headers addressed to us. */
   sessionIndex: number;
+  /** We trust the remote's address (--trusted-subnets). @default false */
+  trustsRemote?: boolean;
   /** u32 connection id. @default random from rng */
   connId?: number;
   /** @default HANDSHAKE_TIMEOUT_MS */
@@ -76,6 +78,8 @@ export interface ConnectionReadyInfo {
   encrypted: boolean;
   /** Data-plane keys, mapped to our send/recv; present iff encrypted. */
   udpKeys?: UdpSessionKeys;
+  /** Both ends trust each other's address (--trusted-subnets): the data plane may go unencrypted. */
+  mutuallyTrusted: boolean;
   protocolVersion: number;
 }
 
@@ -138,6 +142,7 @@ export class ProtocolConnection {
       sessionIndex: init.sessionIndex,
     };
     if (init.passwordKey) hs.passwordKey = init.passwordKey;
+    if (init.trustsRemote) hs.trustsRemote = true;
     if (init.versionRange) hs.versionRange = init.versionRange;
     this.handshake = new Handshake(components.rng, hs);
     this.lastReceivedAt = this.clock.now();
@@ -240,6 +245,7 @@ export class ProtocolConnection {
       localConnId: this.localConnId,
       remoteConnId: r.connId,
       encrypted: result.encrypted,
+      mutuallyTrusted: result.local.trusted === true && r.trusted === true,
       protocolVersion: result.protocolVersion,
     };
     if (result.keys) this.info.udpKeys = result.keys.udp;

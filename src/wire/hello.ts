@@ -12,6 +12,10 @@
 //   listenPort    uint          1..65535, TCP/UDP port the sender listens on (for discovery)
 //   sessionIndex  uint          u32, the receiver index the sender wants in data-plane datagram
 //                               headers addressed to it (data-packet.ts OFF_RECEIVER_IDX)
+//   trusted       bool          optional (absent = false): the sender trusts the receiver's address
+//                               (--trusted-subnets). Only when both ends send true is the data plane
+//                               between them unencrypted; the control plane stays encrypted (Weave's
+//                               "Trusted" connection feature). Written only when true.
 //
 // Unknown keys are ignored (room for later versions); every known key is required unless stated and is
 // validated for type, range and length. A failure is a ProtocolError naming the field. The exact bytes
@@ -43,6 +47,8 @@ export interface Hello {
   publicKey?: Uint8Array;
   listenPort: number;
   sessionIndex: number;
+  /** The sender trusts the receiver's address (--trusted-subnets). Absent = false. */
+  trusted?: boolean;
 }
 
 /** The hello as it goes on the wire: length prefix + msgpack body. Throws ProtocolError for an invalid field. */
@@ -59,6 +65,7 @@ export function encodeHello(hello: Hello): Buffer {
   if (hello.encrypted) map['publicKey'] = Buffer.from(hello.publicKey!);
   map['listenPort'] = hello.listenPort;
   map['sessionIndex'] = hello.sessionIndex;
+  if (hello.trusted === true) map['trusted'] = true;
   const body = packValue(map);
   if (body.length > HELLO_MAX_BYTES) {
     throw new ProtocolError(`invalid local hello: ${body.length} bytes exceeds the limit of ${HELLO_MAX_BYTES}`);
@@ -89,6 +96,8 @@ export function decodeHello(body: Uint8Array): Hello {
   };
   const pk = get('publicKey');
   if (pk !== undefined) hello.publicKey = pk as Uint8Array;
+  const trusted = get('trusted');
+  if (trusted !== undefined) hello.trusted = trusted as boolean;
   validateHello(hello, 'invalid hello');
   if (hello.publicKey) hello.publicKey = Buffer.from(hello.publicKey);
   return hello;
@@ -118,6 +127,7 @@ export function validateHello(h: Hello, prefix = 'invalid hello'): void {
   }
   if (!isUint(h.listenPort, 65535) || h.listenPort < 1) bad('listenPort', 'must be an integer 1..65535', h.listenPort);
   if (!isUint(h.sessionIndex, 0xffffffff)) bad('sessionIndex', 'must be an integer 0..4294967295', h.sessionIndex);
+  if (h.trusted !== undefined && typeof h.trusted !== 'boolean') bad('trusted', 'must be a boolean when present', h.trusted);
 }
 
 function isUint(v: unknown, max: number): v is number {

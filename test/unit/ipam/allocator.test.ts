@@ -77,7 +77,9 @@ test('consensus: waiting is visible in status and the timeout says why', async (
   clock.advance(10_000);
   await assert.rejects(p, {
     code: 'ERR_IPAM',
-    message: 'allocating an address in 10.32.0.0/12 for c1: timed out after 10s while awaiting consensus (quorum: 2, known: 1)',
+    message: 'allocating an address in 10.32.0.0/12 for c1: timed out after 10s while awaiting consensus (quorum: 2, known: 1)' +
+      " - consensus needs 2 of the initial peers running and connected to each other (check 'tsweave status peers'; " +
+      'the count comes from the peers given to launch, or --ipalloc-init consensus=N)',
   });
 });
 
@@ -309,6 +311,37 @@ test('rmpeer safety: a removed peer coming back with old state is refused; with 
   assert.equal(sim.checkGlobal(), undefined);
   assert.deepEqual(sim.ringsDiffering(), []);
   assert.deepEqual(sim.errors, []);
+});
+
+test('leave (reset): every range goes to one reachable peer, claims are dropped, later requests refused', async () => {
+  const sim = seedSim([A, B, C]);
+  await sim.alloc(C).allocate('c1');
+  sim.flush();
+  const owned = sim.alloc(C).status().entries.find((e) => e.name === C)!.ips;
+  const before = new Map(sim.alloc(C).status().entries.map((e) => [e.name, e.ips]));
+  const { heir, ips } = sim.alloc(C).leave();
+  assert.equal(ips, owned);
+  assert.ok(heir === A || heir === B);
+  assert.deepEqual(sim.alloc(C).owned(), []);
+  assert.deepEqual(sim.alloc(C).lookup('c1'), []);
+  assert.match(sim.alloc(C).status().status, /^left the cluster/);
+  await assert.rejects(sim.alloc(C).allocate('c2'), { code: 'ERR_IPAM', message: /has left the cluster/ });
+  sim.flush();
+  // Everyone agrees the heir owns what C had, and nobody owns anything twice.
+  for (const p of [A, B]) {
+    const own = sim.alloc(p).status().entries;
+    assert.equal(own.some((e) => e.name === C), false);
+    assert.equal(own.find((e) => e.name === heir)!.ips, owned + before.get(heir!)!);
+  }
+  assert.equal(sim.checkGlobal({ deep: false }), undefined);
+  assert.deepEqual(sim.errors, []);
+  // A second leave is a no-op.
+  assert.deepEqual(sim.alloc(C).leave(), { heir: undefined, ips: 0 });
+});
+
+test('leave with nobody reachable keeps the space and says so by giving nothing', () => {
+  const { alloc } = lone({ kind: 'seed', peers: [A] });
+  assert.deepEqual(alloc.leave(), { heir: undefined, ips: 0 });
 });
 
 test('concurrent space requests to one donor never get the same range', async () => {

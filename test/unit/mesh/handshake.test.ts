@@ -191,6 +191,18 @@ test('handshake: good, encrypted, over a real connection; UDP keys match crosswi
   assert.equal(a.closed || b.closed, false);
 });
 
+test('handshake: --trusted-subnets is mutual: only both ends trusting each other makes the pair trusted', async () => {
+  for (const [ta, tb, want] of [[true, true, true], [true, false, false], [false, true, false], [false, false, false]] as const) {
+    const { pair, a, b } = connectPair({ passwordKey: PW, trustsRemote: ta }, { passwordKey: PW, trustsRemote: tb });
+    await pair.flush();
+    assert.equal(a.ready?.mutuallyTrusted, want, `a trusts ${ta}, b trusts ${tb}`);
+    assert.equal(b.ready?.mutuallyTrusted, want, `a trusts ${ta}, b trusts ${tb}`);
+    // The control plane stays encrypted either way, with data keys derived as usual.
+    assert.equal(a.ready?.encrypted, true);
+    assert.ok(a.ready?.udpKeys);
+  }
+});
+
 test('handshake: good, plain, with random 1..3-byte chunks', async () => {
   const { pair, a, b } = connectPair({}, {}, { chunkSeed: 5 });
   await pair.flush();

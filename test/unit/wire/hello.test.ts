@@ -46,6 +46,15 @@ test('hello: round trip, plain and encrypted', () => {
   assert.equal(withExtra.name, plain.name);
 });
 
+test('hello: the optional trusted flag (--trusted-subnets) round-trips, is written only when true, and is validated', () => {
+  roundTrip({ ...enc, trusted: true });
+  assert.equal(decodeHello(encodeHello({ ...plain, trusted: true }).subarray(4)).trusted, true);
+  // false is the same as absent: the bytes do not change, so older peers see the same hello.
+  assert.deepEqual(encodeHello({ ...plain, trusted: false }), encodeHello(plain));
+  assert.equal(decodeHello(encodeHello(plain).subarray(4)).trusted, undefined);
+  rejects({ ...plain, trusted: 'yes' }, /^invalid hello: trusted "yes" must be a boolean when present/);
+});
+
 test('hello: every field is validated and named', () => {
   const { name: _n, ...noName } = plain;
   rejects(noName, /^invalid hello: name \(missing\) must be a canonical peer name/);
