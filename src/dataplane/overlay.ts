@@ -132,6 +132,8 @@ export class Overlay {
   private readonly openLens = new Int32Array(MAX_BATCH);
   private readonly openStatus = new Uint8Array(MAX_BATCH);
   private readonly openIdx = new Int32Array(MAX_BATCH);
+  /** Session of each datagram in the slice being opened (undefined: dropped or already handled). */
+  private readonly sessionOf: Array<Session | undefined> = new Array<Session | undefined>(MAX_BATCH);
   private readonly tapOffs = new Int32Array(MAX_BATCH);
   private readonly tapLens = new Int32Array(MAX_BATCH);
   private tapBuf: Buffer | undefined;
@@ -335,32 +337,38 @@ export class Overlay {
   // Inbound
 
   private onUdpBatch(batch: DatagramBatch): void {
+    // The scratch arrays hold MAX_BATCH datagrams; a larger batch is taken in slices, never cut short.
+    for (let from = 0; from < batch.count; from += MAX_BATCH) this.openSlice(batch, from, Math.min(batch.count, from + MAX_BATCH));
+    this.flushLocal();
+    this.flushOut();
+  }
+
+  /** Authenticates and delivers datagrams [from, to) of a batch, one openBatch call per session. */
+  private openSlice(batch: DatagramBatch, from: number, to: number): void {
     const now = this.components.clock.now();
     const { buf } = batch;
-    const count = Math.min(batch.count, MAX_BATCH);
-    this.stats.datagramsReceived += count;
-    // Mark each datagram's session; -1 = dropped.
-    const sessionOf: Array<Session | undefined> = [];
-    for (let i = 0; i < count; i++) {
+    const sessionOf = this.sessionOf;
+    this.stats.datagramsReceived += to - from;
+    for (let i = from; i < to; i++) {
       const off = batch.offsets[i]!;
       const len = batch.lengths[i]!;
+      let s: Session | undefined;
       if (len < DATA_HEADER_BYTES) {
         this.stats.droppedShort++;
-        sessionOf.push(undefined);
-        continue;
+      } else {
+        s = this.byIndex.get(buf.readUInt32BE(off + OFF_RECEIVER_IDX));
+        if (!s) this.stats.droppedUnknownSession++;
       }
-      const s = this.byIndex.get(buf.readUInt32BE(off + OFF_RECEIVER_IDX));
-      if (!s) this.stats.droppedUnknownSession++;
-      sessionOf.push(s);
+      sessionOf[i - from] = s;
     }
-    for (let i = 0; i < count; i++) {
-      const s = sessionOf[i];
+    for (let i = from; i < to; i++) {
+      const s = sessionOf[i - from];
       if (!s) continue;
       // Gather this session's datagrams for one openBatch call.
       let n = 0;
-      for (let j = i; j < count; j++) {
-        if (sessionOf[j] !== s) continue;
-        sessionOf[j] = undefined;
+      for (let j = i; j < to; j++) {
+        if (sessionOf[j - from] !== s) continue;
+        sessionOf[j - from] = undefined;
         this.openIdx[n] = j;
         this.openOffs[n] = batch.offsets[j]!;
         this.openLens[n] = batch.lengths[j]!;
@@ -380,8 +388,6 @@ export class Overlay {
         this.onAuthentic(s, buf, this.openOffs[k]!, this.openLens[k]!, batch.addrs[j]!, batch.ports[j]!, now);
       }
     }
-    this.flushLocal();
-    this.flushOut();
   }
 
   private onAuthentic(s: Session, buf: Buffer, off: number, len: number, addr: number, port: number, now: number): void {

@@ -138,3 +138,13 @@ test('UDP blocked: after the confirm timeout frames ride the TCP connection', ()
   t.net.flush();
   assert.equal(t.paths.a.at(-1), 'udp');
 });
+
+test('a receive batch larger than the scratch arrays is taken in slices, nothing cut short', () => {
+  const t = pair({ encrypted: true });
+  t.net.flush();
+  const big = Buffer.alloc(1000, 7);
+  t.tapA.inject(...Array.from({ length: 300 }, () => ethFrame('ff:ff:ff:ff:ff:ff', macA, big)));
+  t.net.flush(); // FakeUdpNet hands B all 300 datagrams in one batch
+  assert.equal(t.tapB.written.length, 300);
+  assert.equal(t.ob.stats.datagramsReceived >= 300, true);
+});
