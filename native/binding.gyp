@@ -8,10 +8,11 @@
         "src/reader.c",
         "src/tap.c",
         "src/udp.c",
-        "src/aead.c"
+        "src/aead.c",
+        "src/offload.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
-      "cflags": ["-Wall", "-Wextra", "-O2"],
+      "cflags": ["-Wall", "-Wextra", "-O3"],
       "cflags_c": ["-std=gnu11"]
     }
   ]

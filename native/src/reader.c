@@ -90,9 +90,10 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     reader_stop(r);
     return;
   }
-  for (unsigned b = 0; b < r->max_batches && r->active; b++) {
+  for (unsigned b = 0; (b < r->max_batches || r->kind_pending) && r->active; b++) {
     bool more = false;
     int fatal = 0;
+    r->kind_pending = false;
     int n = r->fill(r, &more, &fatal);
     if (n > 0) {
       r->stats.batches++;
@@ -104,7 +105,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
       deliver(r, -fatal);
       reader_stop(r);
     }
-    if (!more) break;
+    if (!more && !r->kind_pending) break;
   }
 }
 
@@ -188,6 +189,8 @@ napi_value tsw_js_reader_stats(napi_env env, napi_callback_info info) {
   if (!tsw_set_double(env, o, "wakeups", r->stats.wakeups) || !tsw_set_double(env, o, "batches", r->stats.batches) ||
       !tsw_set_double(env, o, "frames", r->stats.frames) || !tsw_set_double(env, o, "errors", r->stats.errors) ||
       !tsw_set_double(env, o, "truncated", r->stats.truncated) ||
+      !tsw_set_double(env, o, "superframes", r->stats.superframes) ||
+      !tsw_set_double(env, o, "segments", r->stats.segments) || !tsw_set_double(env, o, "badOffload", r->stats.bad_gso) ||
       !tsw_set_double(env, o, "lastErrno", r->stats.last_errno))
     return NULL;
   TSW_NAPI(env, napi_get_boolean(env, r->active, &active));

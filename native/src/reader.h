@@ -40,6 +40,9 @@ typedef struct tsw_reader_stats {
   double frames;    /* entries delivered */
   double errors;    /* read/recvmmsg errors other than EAGAIN/EINTR */
   double truncated; /* entries dropped because they did not fit their slot */
+  double superframes; /* TAP offload: GSO superframes read */
+  double segments;    /* TAP offload: frames cut from them */
+  double bad_gso;     /* TAP offload: superframes/partial-checksum frames that could not be handled (dropped) */
   int last_errno;
 } tsw_reader_stats;
 
@@ -60,6 +63,10 @@ typedef struct tsw_reader {
   size_t headroom, tailroom; /* TAP only: bytes kept free before/after each frame */
   unsigned max_batches;
   void *kind_state; /* UDP: preallocated mmsghdr/iovec/sockaddr arrays (freed with the reader) */
+  /* Set by fill when it holds data already taken from the fd but not yet delivered (a superframe's
+   * remaining segments, a GRO slot's remaining datagrams): the reader keeps calling back past
+   * max_batches until it is delivered, since no poll event would announce it. */
+  bool kind_pending;
   napi_ref refs[5];
   napi_ref cb_ref;
   napi_async_context actx;

@@ -3,16 +3,21 @@
  *
  * JS API (all synchronous; see src/io/native.ts for the typed interface):
  *
- *   tapOpen(name: string) -> { fd: number, name: string }
+ *   tapOpen(name: string, offload?: boolean) -> { fd, name, offload: boolean, offloadErrno? }
  *     Opens /dev/net/tun (O_RDWR|O_NONBLOCK|O_CLOEXEC) and attaches/creates TAP `name` with
  *     TUNSETIFF IFF_TAP|IFF_NO_PI. `name` is the kernel's name (it may expand a "%d" pattern).
+ *     offload: also IFF_VNET_HDR + TUNSETOFFLOAD(TUN_F_CSUM|TUN_F_TSO4) (offload.h). If the kernel
+ *     refuses, the TAP is reopened plain and the result says offload: false, offloadErrno: errno.
  *     Errors: TypeError/RangeError for a bad name (1..15 bytes); errno errors such as
  *     EPERM "TUNSETIFF vethwe-tap: Operation not permitted". The fd is closed on every failure path.
- *     (Room later for IFF_VNET_HDR / IFF_MULTI_QUEUE via an options argument.)
  *
  *   tapReaderStart(fd, slab: Buffer, offsets: Int32Array, lengths: Int32Array,
  *                  maxFrameBytes: number, headroom: number, tailroom: number,
- *                  cb: (count: number) => void) -> ReaderHandle
+ *                  cb: (count: number) => void, offload?: boolean) -> ReaderHandle
+ *     offload (the fd was opened with it): each read carries a virtio_net_hdr; a TSO superframe is
+ *     cut into MSS-sized frames (its remaining segments carry over to the next callback), a frame
+ *     with a partial checksum gets it completed; maxFrameBytes must be >= 65792. Stats add
+ *     superframes, segments, badOffload (unparseable superframes, dropped).
  *     On each wake-up reads frames with read() until EAGAIN, offsets.length frames, or the slab has
  *     less than headroom + maxFrameBytes + tailroom left; frames are packed into the slab (each starts
  *     16-byte aligned after `headroom` free bytes and is followed by `tailroom` free bytes), frame i at
@@ -21,13 +26,15 @@
  *     A frame longer than maxFrameBytes is truncated by the kernel: pass 65535+ to never truncate.
  *     The batch is valid only during cb. Stop with readerStop(handle); readerStats(handle).
  *
- *   tapWriteFrames(fd, buf, offsets: Int32Array, lengths: Int32Array, count, stats?: Float64Array)
- *     -> number written
+ *   tapWriteFrames(fd, buf, offsets: Int32Array, lengths: Int32Array, count, stats?: Float64Array,
+ *                  offload?: boolean, groStats?: Float64Array(2)) -> number written
+ *     offload: every write carries a virtio_net_hdr; runs of consecutive same-flow IPv4 TCP frames
+ *     (tsw_gro_plan) go out as one GSO write; groStats accumulates [gso writes, frames in them].
  *     One write() per frame. Never throws per frame: EAGAIN (queue full) counts as a drop, other
  *     errors (EIO when the link is down, EINVAL, ...) as errors. stats, if given, accumulates
  *     [written, dropped, errors, lastErrno]. Throws only for bad arguments.
  *
- *   tapWriteFrame(fd, buf, offset, length, stats?: Float64Array) -> 1 | 0
+ *   tapWriteFrame(fd, buf, offset, length, stats?: Float64Array, offload?: boolean) -> 1 | 0
  *
  *   tapClose(fd): close(2), throws on EBADF. Stop readers on the fd first.
  */
@@ -35,37 +42,74 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "offload.h"
 #include "reader.h"
+
+#include <sys/uio.h>
 
 #define TAP_MAX_BATCHES_PER_WAKEUP 4
 
 napi_value tsw_js_tap_open(napi_env env, napi_callback_info info) {
-  TSW_ARGS(env, info, 1, argv);
+  TSW_ARGS(env, info, 2, argv);
   char name[IFNAMSIZ];
+  bool offload = false;
+  napi_valuetype t1;
   if (!tsw_arg_string(env, argv[0], "name", name, sizeof name)) return NULL;
+  TSW_NAPI(env, napi_typeof(env, argv[1], &t1));
+  if (t1 != napi_undefined && !tsw_arg_bool(env, argv[1], "offload", &offload)) return NULL;
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return tsw_throw_errno(env, errno, "open /dev/net/tun for", name);
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0);
   memcpy(ifr.ifr_name, name, strlen(name));
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int err = errno;
     close(fd);
     return tsw_throw_errno(env, err, "TUNSETIFF", name);
   }
-  napi_value o, vfd, vname;
+  /* Offload: IFF_VNET_HDR (every read and write carries a virtio_net_hdr) plus checksum and TSO4
+   * offload, so the kernel hands over whole TCP superframes; offload.c segments and coalesces them.
+   * A kernel that refuses TUNSETOFFLOAD leaves us a plain TAP: reported as offloadError, not thrown. */
+  int offload_err = 0;
+  if (offload) {
+    int hsz = TSW_VNET_HDR_BYTES;
+    if (ioctl(fd, TUNSETVNETHDRSZ, &hsz) < 0 || ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4) < 0) {
+      offload_err = errno;
+      /* Cannot clear IFF_VNET_HDR on an attached queue: reopen without it. */
+      close(fd);
+      fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+      if (fd < 0) return tsw_throw_errno(env, errno, "open /dev/net/tun for", name);
+      memset(&ifr, 0, sizeof ifr);
+      ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+      memcpy(ifr.ifr_name, name, strlen(name));
+      if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+        int err = errno;
+        close(fd);
+        return tsw_throw_errno(env, err, "TUNSETIFF", name);
+      }
+      offload = false;
+    }
+  }
+  napi_value o, vfd, vname, voff;
   napi_status s;
   if ((s = napi_create_object(env, &o)) != napi_ok || (s = napi_create_int32(env, fd, &vfd)) != napi_ok ||
+      (s = napi_get_boolean(env, offload, &voff)) != napi_ok ||
+      (s = napi_set_named_property(env, o, "offload", voff)) != napi_ok ||
       (s = napi_create_string_utf8(env, ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ), &vname)) != napi_ok ||
       (s = napi_set_named_property(env, o, "fd", vfd)) != napi_ok ||
       (s = napi_set_named_property(env, o, "name", vname)) != napi_ok) {
     close(fd);
     tsw_throw_status(env, s, "tapOpen result");
+    return NULL;
+  }
+  if (offload_err && !tsw_set_double(env, o, "offloadErrno", offload_err)) {
+    close(fd);
     return NULL;
   }
   return o;
@@ -101,8 +145,88 @@ static int tap_fill(tsw_reader *r, bool *more, int *fatal) {
   return n;
 }
 
+/* vnet mode: reader state (one allocation with the scratch copy of a superframe being segmented). */
+typedef struct tap_vnet_state {
+  tsw_tso tso;
+  bool pending;
+  uint8_t scratch[TSW_TAP_SUPERFRAME_BYTES];
+} tap_vnet_state;
+
+static int tap_fill_vnet(tsw_reader *r, bool *more, int *fatal) {
+  tap_vnet_state *st = (tap_vnet_state *)r->kind_state;
+  size_t cur = 0;
+  int n = 0;
+  *more = false;
+  for (;;) {
+    while (st->pending) {
+      size_t seg = tsw_tso_next_len(&st->tso);
+      if (seg == 0) {
+        st->pending = false;
+        break;
+      }
+      size_t start = ((cur + 15) & ~(size_t)15) + r->headroom;
+      if ((size_t)n >= r->max_frames || start + seg + r->tailroom > r->slab_len) {
+        *more = true;
+        r->kind_pending = true;
+        return n;
+      }
+      tsw_tso_emit(&st->tso, r->slab + start);
+      r->offsets[n] = (int32_t)start;
+      r->lengths[n] = (int32_t)seg;
+      n++;
+      r->stats.segments++;
+      cur = start + seg + r->tailroom;
+    }
+    if ((size_t)n >= r->max_frames) {
+      *more = true;
+      return n;
+    }
+    size_t start = ((cur + 15) & ~(size_t)15) + r->headroom;
+    if (start + r->frame_bytes + r->tailroom > r->slab_len) {
+      *more = true;
+      return n;
+    }
+    tsw_vnet_hdr h;
+    struct iovec iov[2] = {{&h, sizeof h}, {r->slab + start, r->frame_bytes}};
+    ssize_t k = readv(r->fd, iov, 2);
+    if (k < 0) {
+      int e = errno;
+      if (e == EINTR) continue;
+      if (e == EAGAIN || e == EWOULDBLOCK) return n;
+      r->stats.errors++;
+      r->stats.last_errno = e;
+      if (e == EBADF || e == EBADFD || e == EFAULT || e == EINVAL) *fatal = e;
+      return n;
+    }
+    if (k <= (ssize_t)sizeof h) {
+      if (k == 0) return n;
+      continue;
+    }
+    size_t len = (size_t)k - sizeof h;
+    uint8_t *f = r->slab + start;
+    if (h.gso_type != TSW_VNET_GSO_NONE) {
+      r->stats.superframes++;
+      memcpy(st->scratch, f, len);
+      if (!tsw_tso_begin(&st->tso, st->scratch, len, &h)) {
+        r->stats.bad_gso++;
+        continue;
+      }
+      st->pending = true;
+      continue;
+    }
+    if ((h.flags & TSW_VNET_F_NEEDS_CSUM) && !tsw_csum_complete(f, len, &h)) {
+      r->stats.bad_gso++;
+      continue;
+    }
+    r->offsets[n] = (int32_t)start;
+    r->lengths[n] = (int32_t)len;
+    n++;
+    cur = start + len + r->tailroom;
+  }
+}
+
 napi_value tsw_js_tap_reader_start(napi_env env, napi_callback_info info) {
-  TSW_ARGS(env, info, 8, argv);
+  TSW_ARGS(env, info, 9, argv);
   int64_t fd, max_frame, head, tail;
   tsw_reader_init in;
   memset(&in, 0, sizeof in);
@@ -116,6 +240,12 @@ napi_value tsw_js_tap_reader_start(napi_env env, napi_callback_info info) {
       !tsw_arg_int(env, argv[5], "headroom", 0, 1 << 16, &head) ||
       !tsw_arg_int(env, argv[6], "tailroom", 0, 1 << 16, &tail) || !tsw_arg_function(env, argv[7], "cb"))
     return NULL;
+  bool vnet = false;
+  napi_valuetype t8;
+  TSW_NAPI(env, napi_typeof(env, argv[8], &t8));
+  if (t8 != napi_undefined && !tsw_arg_bool(env, argv[8], "offload", &vnet)) return NULL;
+  if (vnet && max_frame < TSW_TAP_SUPERFRAME_BYTES)
+    return tsw_throw_range(env, "maxFrameBytes must be at least %d with offload", TSW_TAP_SUPERFRAME_BYTES);
   size_t max_frames = n_offs < n_lens ? n_offs : n_lens;
   if (max_frames == 0 || max_frames > TSW_MAX_BATCH)
     return tsw_throw_range(env, "offsets and lengths must have 1..%d elements", TSW_MAX_BATCH);
@@ -125,6 +255,12 @@ napi_value tsw_js_tap_reader_start(napi_env env, napi_callback_info info) {
                            in.slab_len);
   in.fd = (int)fd;
   in.fill = tap_fill;
+  if (vnet) {
+    tap_vnet_state *st = calloc(1, sizeof *st);
+    if (!st) return tsw_throw_errno(env, ENOMEM, "calloc", "tap reader");
+    in.fill = tap_fill_vnet;
+    in.kind_state = st; /* freed with the reader (also on failure) */
+  }
   in.resource_name = "tsweave:tapReader";
   in.slab = argv[1];
   in.offsets = argv[2];
@@ -140,62 +276,109 @@ napi_value tsw_js_tap_reader_start(napi_env env, napi_callback_info info) {
   return tsw_reader_start(env, &in);
 }
 
-/* Writes one frame; returns 1 if written, else counts the failure. */
-static int write_one(int fd, const uint8_t *p, size_t len, double *stats) {
-  for (;;) {
-    ssize_t k = write(fd, p, len);
-    if (k >= 0) {
-      if (stats) stats[0]++;
-      return 1;
-    }
-    int e = errno;
-    if (e == EINTR) continue;
-    if (stats) {
-      if (e == EAGAIN || e == EWOULDBLOCK) stats[1]++;
-      else stats[2]++;
-      stats[3] = e;
-    }
-    return 0;
+/* Counts the outcome of one write() of `frames` frames; returns frames written. */
+static int count_write(ssize_t k, int frames, double *stats) {
+  if (k >= 0) {
+    if (stats) stats[0] += frames;
+    return frames;
   }
+  int e = errno;
+  if (stats) {
+    if (e == EAGAIN || e == EWOULDBLOCK) stats[1] += frames;
+    else stats[2] += frames;
+    stats[3] = e;
+  }
+  return 0;
+}
+
+static ssize_t writev_retry(int fd, const struct iovec *iov, int n) {
+  ssize_t k;
+  do k = writev(fd, iov, n);
+  while (k < 0 && errno == EINTR);
+  return k;
+}
+
+/* Writes one frame; with vnet, prefixed by an empty virtio_net_hdr. */
+static int write_one(int fd, uint8_t *p, size_t len, bool vnet, double *stats) {
+  static const tsw_vnet_hdr zero;
+  struct iovec iov[2] = {{(void *)&zero, sizeof zero}, {p, len}};
+  return count_write(vnet ? writev_retry(fd, iov, 2) : writev_retry(fd, iov + 1, 1), 1, stats);
+}
+
+static bool opt_bool(napi_env env, napi_value v, const char *name, bool *out) {
+  napi_valuetype t;
+  TSW_NAPI_B(env, napi_typeof(env, v, &t));
+  *out = false;
+  return t == napi_undefined || tsw_arg_bool(env, v, name, out);
 }
 
 napi_value tsw_js_tap_write_frames(napi_env env, napi_callback_info info) {
-  TSW_ARGS(env, info, 6, argv);
+  TSW_ARGS(env, info, 8, argv);
   int64_t fd, count;
   uint8_t *buf;
   size_t buf_len, n_offs, n_lens;
   void *offs, *lens;
-  double *stats;
+  double *stats, *gro_stats;
+  bool vnet;
   if (!tsw_arg_int(env, argv[0], "fd", 0, INT32_MAX, &fd) || !tsw_arg_bytes(env, argv[1], "buf", &buf, &buf_len) ||
       !tsw_arg_typed(env, argv[2], napi_int32_array, "offsets", &offs, &n_offs) ||
       !tsw_arg_typed(env, argv[3], napi_int32_array, "lengths", &lens, &n_lens) ||
       !tsw_arg_int(env, argv[4], "count", 0, TSW_MAX_BATCH, &count) ||
-      !tsw_arg_stats(env, argv[5], "stats", 4, &stats) ||
+      !tsw_arg_stats(env, argv[5], "stats", 4, &stats) || !opt_bool(env, argv[6], "offload", &vnet) ||
+      !tsw_arg_stats(env, argv[7], "groStats", 2, &gro_stats) ||
       !tsw_check_batch(env, buf_len, offs, n_offs, lens, n_lens, count, 0, 0))
     return NULL;
   const int32_t *o = offs, *l = lens;
   int written = 0;
-  for (int64_t i = 0; i < count; i++) written += write_one((int)fd, buf + o[i], (size_t)l[i], stats);
+  if (!vnet) {
+    for (int64_t i = 0; i < count; i++) written += write_one((int)fd, buf + o[i], (size_t)l[i], false, stats);
+  } else {
+    uint8_t *frames[TSW_MAX_BATCH];
+    for (int64_t i = 0; i < count; i++) frames[i] = buf + o[i];
+    tsw_vnet_hdr h;
+    uint8_t hdr[128];
+    size_t hdr_len;
+    struct iovec iov[2 + TSW_GRO_MAX_SEGS];
+    for (int i = 0; i < (int)count;) {
+      int n = tsw_gro_plan(frames, l, (int)count, i, &h, hdr, &hdr_len, iov + 2);
+      if (n == 1) {
+        written += write_one((int)fd, frames[i], (size_t)l[i], true, stats);
+      } else {
+        iov[0].iov_base = &h;
+        iov[0].iov_len = sizeof h;
+        iov[1].iov_base = hdr;
+        iov[1].iov_len = hdr_len;
+        written += count_write(writev_retry((int)fd, iov, 2 + n), n, stats);
+        if (gro_stats) {
+          gro_stats[0] += 1;
+          gro_stats[1] += n;
+        }
+      }
+      i += n;
+    }
+  }
   napi_value r;
   TSW_NAPI(env, napi_create_int32(env, written, &r));
   return r;
 }
 
 napi_value tsw_js_tap_write_frame(napi_env env, napi_callback_info info) {
-  TSW_ARGS(env, info, 5, argv);
+  TSW_ARGS(env, info, 6, argv);
   int64_t fd, off, len;
   uint8_t *buf;
   size_t buf_len;
   double *stats;
+  bool vnet;
   if (!tsw_arg_int(env, argv[0], "fd", 0, INT32_MAX, &fd) || !tsw_arg_bytes(env, argv[1], "buf", &buf, &buf_len) ||
       !tsw_arg_int(env, argv[2], "offset", 0, INT32_MAX, &off) ||
-      !tsw_arg_int(env, argv[3], "length", 0, INT32_MAX, &len) || !tsw_arg_stats(env, argv[4], "stats", 4, &stats))
+      !tsw_arg_int(env, argv[3], "length", 0, INT32_MAX, &len) || !tsw_arg_stats(env, argv[4], "stats", 4, &stats) ||
+      !opt_bool(env, argv[5], "offload", &vnet))
     return NULL;
   if ((size_t)(off + len) > buf_len)
     return tsw_throw_range(env, "frame (offset %lld, length %lld) does not fit buf of %zu bytes", (long long)off,
                            (long long)len, buf_len);
   napi_value r;
-  TSW_NAPI(env, napi_create_int32(env, write_one((int)fd, buf + off, (size_t)len, stats), &r));
+  TSW_NAPI(env, napi_create_int32(env, write_one((int)fd, buf + off, (size_t)len, vnet, stats), &r));
   return r;
 }
 

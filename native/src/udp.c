@@ -15,7 +15,11 @@
  *     EADDRINUSE "bind 0.0.0.0:6783: Address already in use"; the fd is closed on every failure path.
  *
  *   udpReaderStart(fd, slab: Buffer, stride: number, offsets: Int32Array, lengths: Int32Array,
- *                  addrs: Uint32Array, ports: Uint16Array, cb: (count: number) => void) -> ReaderHandle
+ *                  addrs: Uint32Array, ports: Uint16Array, cb: (count: number) => void,
+ *                  groSlots?: number) -> ReaderHandle
+ *     groSlots > 0: UDP_GRO on, recvmmsg into that many slots; a slot holding several same-size
+ *     datagrams (cmsg UDP_GRO = segment size) is split into entries, over several callbacks if the
+ *     arrays fill up (offsets then point inside slots). Without GRO, as follows:
  *     Slot i is slab[i*stride, (i+1)*stride); n = min(offsets, lengths, addrs, ports lengths) slots.
  *     On each wake-up calls recvmmsg(n) and, for each datagram, fills offsets/lengths and the
  *     sender's addr/port; datagrams longer than stride (MSG_TRUNC) are dropped and counted as
@@ -25,7 +29,10 @@
  *
  *   udpSendBatch(fd, buf, offsets: Int32Array, lengths: Int32Array, count, addrs: Uint32Array,
  *                ports: Uint16Array, stats?: Float64Array) -> number sent
- *     sendmmsg in chunks of up to 64, datagram i to addrs[i]:ports[i]. Handles partial sends. Never
+ *     sendmmsg in chunks of up to 64 messages, datagram i to addrs[i]:ports[i]; runs of up to 64
+ *     consecutive datagrams with the same destination and length (the last may be shorter) form one
+ *     message with a UDP_SEGMENT cmsg (UDP GSO). If the kernel refuses GSO (EIO, ENOPROTOOPT, ...),
+ *     that run is resent datagram by datagram and GSO stays off. Handles partial sends. Never
  *     throws per datagram: EAGAIN (send buffer full) drops the rest of the batch (no spinning); any
  *     other error (EHOSTUNREACH, EMSGSIZE, EACCES, ...) drops that one datagram and continues.
  *     stats, if given, accumulates [sent, dropped (EAGAIN), errors, lastErrno].
@@ -48,11 +55,35 @@
 #define UDP_SEND_CHUNK 64
 #define UDP_MAX_BATCHES_PER_WAKEUP 8
 
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+/* UDP GSO: most datagrams in one sendmsg, and the most bytes (an IPv4 UDP payload). */
+#define UDP_GSO_MAX_SEGS 64
+#define UDP_GSO_MAX_BYTES 65000
+#define UDP_CMSG_BYTES 64
+
 typedef struct udp_state {
   struct mmsghdr *msgs;
   struct iovec *iovs;
   struct sockaddr_in *from;
+  uint8_t (*ctrl)[UDP_CMSG_BYTES];
+  size_t slots;    /* recvmmsg slots (<= entries) */
+  bool gro;        /* UDP_GRO on: a slot may hold several datagrams of gso_size bytes */
+  int nrecv;       /* messages from the last recvmmsg not yet fully delivered ... */
+  int cur;         /* ... starting at this one ... */
+  size_t cur_off;  /* ... at this byte offset */
+  int gso[];       /* per slot: segment size (0 = one datagram) */
 } udp_state;
+
+/* UDP GSO on send: cleared for good when the kernel refuses it (EIO/EINVAL/ENOPROTOOPT). */
+static bool udp_gso_ok = true;
 
 static void fmt_addr(char *out, size_t cap, uint32_t addr, int port) {
   snprintf(out, cap, "%u.%u.%u.%u:%d", addr >> 24, (addr >> 16) & 255, (addr >> 8) & 255, addr & 255, port);
@@ -118,42 +149,78 @@ napi_value tsw_js_udp_open(napi_env env, napi_callback_info info) {
 
 static int udp_fill(tsw_reader *r, bool *more, int *fatal) {
   udp_state *st = (udp_state *)r->kind_state;
-  size_t n = r->max_frames;
-  for (size_t i = 0; i < n; i++) {
-    st->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in);
-    st->msgs[i].msg_hdr.msg_flags = 0;
-  }
-  int got;
-  do got = recvmmsg(r->fd, st->msgs, (unsigned)n, MSG_DONTWAIT, NULL);
-  while (got < 0 && errno == EINTR);
+  size_t cap = r->max_frames;
   *more = false;
-  if (got < 0) {
-    int e = errno;
-    if (e == EAGAIN || e == EWOULDBLOCK) return 0;
-    r->stats.errors++;
-    r->stats.last_errno = e;
-    if (e == EBADF || e == ENOTSOCK || e == EFAULT || e == EINVAL) *fatal = e;
-    return 0;
+  if (st->cur >= st->nrecv) {
+    size_t n = st->slots;
+    for (size_t i = 0; i < n; i++) {
+      st->msgs[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_in);
+      st->msgs[i].msg_hdr.msg_flags = 0;
+      if (st->gro) st->msgs[i].msg_hdr.msg_controllen = UDP_CMSG_BYTES;
+    }
+    int got;
+    do got = recvmmsg(r->fd, st->msgs, (unsigned)n, MSG_DONTWAIT, NULL);
+    while (got < 0 && errno == EINTR);
+    if (got < 0) {
+      int e = errno;
+      if (e == EAGAIN || e == EWOULDBLOCK) return 0;
+      r->stats.errors++;
+      r->stats.last_errno = e;
+      if (e == EBADF || e == ENOTSOCK || e == EFAULT || e == EINVAL) *fatal = e;
+      return 0;
+    }
+    for (int i = 0; i < got; i++) {
+      st->gso[i] = 0;
+      if (!st->gro) continue;
+      struct msghdr *mh = &st->msgs[i].msg_hdr;
+      for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+        if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+          int v;
+          memcpy(&v, CMSG_DATA(c), sizeof v);
+          if (v > 0) st->gso[i] = v;
+        }
+      }
+    }
+    st->nrecv = got;
+    st->cur = 0;
+    st->cur_off = 0;
+    if ((size_t)got == n) *more = true;
+  } else {
+    *more = true; /* delivering the rest of the last recvmmsg */
   }
   int out = 0;
-  for (int i = 0; i < got; i++) {
-    if (st->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+  while (st->cur < st->nrecv && (size_t)out < cap) {
+    int i = st->cur;
+    struct mmsghdr *m = &st->msgs[i];
+    if (m->msg_hdr.msg_flags & MSG_TRUNC) {
       r->stats.truncated++;
+      st->cur++;
+      st->cur_off = 0;
       continue;
     }
-    r->offsets[out] = (int32_t)((size_t)i * r->frame_bytes);
-    r->lengths[out] = (int32_t)st->msgs[i].msg_len;
+    size_t len = m->msg_len, seg = st->gso[i] > 0 ? (size_t)st->gso[i] : len;
+    size_t n = len - st->cur_off < seg ? len - st->cur_off : seg;
+    r->offsets[out] = (int32_t)((size_t)i * r->frame_bytes + st->cur_off);
+    r->lengths[out] = (int32_t)n;
     r->addrs[out] = ntohl(st->from[i].sin_addr.s_addr);
     r->ports[out] = ntohs(st->from[i].sin_port);
     out++;
+    st->cur_off += n;
+    if (st->cur_off >= len) {
+      st->cur++;
+      st->cur_off = 0;
+    }
   }
-  *more = (size_t)got == n;
+  if (st->cur < st->nrecv) {
+    *more = true;
+    r->kind_pending = true;
+  }
   return out;
 }
 
 napi_value tsw_js_udp_reader_start(napi_env env, napi_callback_info info) {
-  TSW_ARGS(env, info, 8, argv);
-  int64_t fd, stride;
+  TSW_ARGS(env, info, 9, argv);
+  int64_t fd, stride, slots = 0;
   tsw_reader_init in;
   memset(&in, 0, sizeof in);
   void *offs, *lens, *addrs, *ports;
@@ -167,6 +234,9 @@ napi_value tsw_js_udp_reader_start(napi_env env, napi_callback_info info) {
       !tsw_arg_typed(env, argv[6], napi_uint16_array, "ports", &ports, &n_ports) ||
       !tsw_arg_function(env, argv[7], "cb"))
     return NULL;
+  napi_valuetype t8;
+  TSW_NAPI(env, napi_typeof(env, argv[8], &t8));
+  if (t8 != napi_undefined && !tsw_arg_int(env, argv[8], "groSlots", 0, TSW_MAX_BATCH, &slots)) return NULL;
   size_t n = n_offs;
   if (n_lens < n) n = n_lens;
   if (n_addrs < n) n = n_addrs;
@@ -174,21 +244,42 @@ napi_value tsw_js_udp_reader_start(napi_env env, napi_callback_info info) {
   if (n == 0 || n > TSW_MAX_BATCH)
     return tsw_throw_range(env, "offsets, lengths, addrs and ports must have 1..%d elements", TSW_MAX_BATCH);
   if (in.slab_len > INT32_MAX) return tsw_throw_range(env, "slab must be smaller than 2 GiB");
-  if (n * (size_t)stride > in.slab_len)
-    return tsw_throw_range(env, "slab (%zu bytes) is smaller than %zu slots of stride %lld", in.slab_len, n,
+  /* groSlots > 0: turn on UDP_GRO and receive into that many slots; one slot may then hold up to
+   * 64 KiB of same-size datagrams, split into entries here (several callbacks if need be). */
+  bool gro = false;
+  size_t nslots = n;
+  if (slots > 0) {
+    int one = 1;
+    gro = setsockopt((int)fd, SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
+    if (gro && (size_t)slots < n) nslots = (size_t)slots;
+  }
+  if (nslots * (size_t)stride > in.slab_len)
+    return tsw_throw_range(env, "slab (%zu bytes) is smaller than %zu slots of stride %lld", in.slab_len, nslots,
                            (long long)stride);
-  udp_state *st = calloc(1, sizeof *st + n * (sizeof(struct mmsghdr) + sizeof(struct iovec) +
-                                              sizeof(struct sockaddr_in)));
+  size_t ns = nslots;
+  udp_state *st = calloc(1, sizeof *st + ns * sizeof(int) +
+                                ns * (sizeof(struct mmsghdr) + sizeof(struct iovec) + sizeof(struct sockaddr_in) +
+                                      UDP_CMSG_BYTES) +
+                                16);
   if (!st) return tsw_throw_errno(env, ENOMEM, "calloc", "udp reader");
-  st->msgs = (struct mmsghdr *)(st + 1);
-  st->iovs = (struct iovec *)(st->msgs + n);
-  st->from = (struct sockaddr_in *)(st->iovs + n);
-  for (size_t i = 0; i < n; i++) {
+  uint8_t *mem = (uint8_t *)(st->gso + ns);
+  mem = (uint8_t *)(((uintptr_t)mem + 15) & ~(uintptr_t)15);
+  st->msgs = (struct mmsghdr *)mem;
+  st->iovs = (struct iovec *)(st->msgs + ns);
+  st->from = (struct sockaddr_in *)(st->iovs + ns);
+  st->ctrl = (uint8_t(*)[UDP_CMSG_BYTES])(st->from + ns);
+  st->slots = ns;
+  st->gro = gro;
+  for (size_t i = 0; i < ns; i++) {
     st->iovs[i].iov_base = in.slab_data + i * (size_t)stride;
     st->iovs[i].iov_len = (size_t)stride;
     st->msgs[i].msg_hdr.msg_name = &st->from[i];
     st->msgs[i].msg_hdr.msg_iov = &st->iovs[i];
     st->msgs[i].msg_hdr.msg_iovlen = 1;
+    if (gro) {
+      st->msgs[i].msg_hdr.msg_control = st->ctrl[i];
+      st->msgs[i].msg_hdr.msg_controllen = UDP_CMSG_BYTES;
+    }
   }
   in.fd = (int)fd;
   in.fill = udp_fill;
@@ -238,49 +329,109 @@ napi_value tsw_js_udp_send_batch(napi_env env, napi_callback_info info) {
   const int32_t *o = offs, *l = lens;
   const uint32_t *addrs = addrs_v;
   const uint16_t *ports = ports_v;
+  /* UDP GSO: consecutive datagrams to the same address with the same length (the last of a run may be
+   * shorter) leave in one message with a UDP_SEGMENT cmsg; the kernel (or the NIC) cuts it into the
+   * same datagrams on the wire. One pass through the stack instead of one per datagram. */
   struct mmsghdr msgs[UDP_SEND_CHUNK];
-  struct iovec iovs[UDP_SEND_CHUNK];
+  struct iovec iovs[TSW_MAX_BATCH];
   struct sockaddr_in to[UDP_SEND_CHUNK];
+  union {
+    char buf[CMSG_SPACE(sizeof(uint16_t))];
+    struct cmsghdr align;
+  } ctrl[UDP_SEND_CHUNK];
+  int segs[UDP_SEND_CHUNK];
   int sent = 0;
-  int64_t base = 0;
-  bool eagain = false;
-  while (base < count && !eagain) {
-    int n = (int)(count - base < UDP_SEND_CHUNK ? count - base : UDP_SEND_CHUNK);
-    memset(msgs, 0, sizeof(struct mmsghdr) * (size_t)n);
-    for (int i = 0; i < n; i++) {
-      int64_t j = base + i;
-      iovs[i].iov_base = buf + o[j];
-      iovs[i].iov_len = (size_t)l[j];
-      memset(&to[i], 0, sizeof to[i]);
-      to[i].sin_family = AF_INET;
-      to[i].sin_addr.s_addr = htonl(addrs[j]);
-      to[i].sin_port = htons(ports[j]);
-      msgs[i].msg_hdr.msg_name = &to[i];
-      msgs[i].msg_hdr.msg_namelen = sizeof to[i];
-      msgs[i].msg_hdr.msg_iov = &iovs[i];
-      msgs[i].msg_hdr.msg_iovlen = 1;
+  int64_t j = 0;
+  bool stop = false;
+  while (j < count && !stop) {
+    int n = 0, niov = 0;
+    memset(msgs, 0, sizeof msgs);
+    while (j < count && n < UDP_SEND_CHUNK) {
+      int64_t first = j;
+      size_t seg = (size_t)l[j], total = seg;
+      int k = 1;
+      if (udp_gso_ok) {
+        while (first + k < count && k < UDP_GSO_MAX_SEGS && addrs[first + k] == addrs[first] &&
+               ports[first + k] == ports[first] && (size_t)l[first + k] <= seg &&
+               total + (size_t)l[first + k] <= UDP_GSO_MAX_BYTES) {
+          total += (size_t)l[first + k];
+          k++;
+          if ((size_t)l[first + k - 1] < seg) break; /* a shorter one ends the run */
+        }
+      }
+      struct msghdr *mh = &msgs[n].msg_hdr;
+      memset(&to[n], 0, sizeof to[n]);
+      to[n].sin_family = AF_INET;
+      to[n].sin_addr.s_addr = htonl(addrs[first]);
+      to[n].sin_port = htons(ports[first]);
+      mh->msg_name = &to[n];
+      mh->msg_namelen = sizeof to[n];
+      mh->msg_iov = &iovs[niov];
+      mh->msg_iovlen = (size_t)k;
+      for (int q = 0; q < k; q++) {
+        iovs[niov + q].iov_base = buf + o[first + q];
+        iovs[niov + q].iov_len = (size_t)l[first + q];
+      }
+      niov += k;
+      if (k > 1) {
+        mh->msg_control = ctrl[n].buf;
+        mh->msg_controllen = sizeof ctrl[n].buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(mh);
+        c->cmsg_level = SOL_UDP;
+        c->cmsg_type = UDP_SEGMENT;
+        c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        uint16_t gs = (uint16_t)seg;
+        memcpy(CMSG_DATA(c), &gs, sizeof gs);
+      }
+      segs[n] = k;
+      n++;
+      j += k;
     }
     int i = 0;
     while (i < n) {
       int k = sendmmsg((int)fd, msgs + i, (unsigned)(n - i), MSG_DONTWAIT);
       if (k > 0) {
+        for (int q = 0; q < k; q++) sent += segs[i + q];
+        if (stats)
+          for (int q = 0; q < k; q++) stats[0] += segs[i + q];
         i += k;
-        sent += k;
-        if (stats) stats[0] += k;
         continue;
       }
       int e = k < 0 ? errno : EAGAIN;
       if (e == EINTR) continue;
       if (e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS) {
         /* Socket buffer full: drop the rest of the batch rather than spin. */
-        count_failure(stats, e, (double)(count - base - i));
-        eagain = true;
+        double rest = 0;
+        for (int q = i; q < n; q++) rest += segs[q];
+        count_failure(stats, e, rest + (double)(count - j));
+        stop = true;
         break;
       }
-      count_failure(stats, e, 1); /* this datagram failed; the rest may be fine */
+      if (segs[i] > 1 && (e == EIO || e == EINVAL || e == ENOPROTOOPT || e == EOPNOTSUPP)) {
+        /* No UDP GSO here (old kernel, no checksum offload on the route): send one by one from now on. */
+        if (e != EINVAL) udp_gso_ok = false; /* EINVAL: this message only (e.g. a datagram above the MTU) */
+        struct msghdr one = msgs[i].msg_hdr;
+        one.msg_control = NULL;
+        one.msg_controllen = 0;
+        one.msg_iovlen = 1;
+        for (int q = 0; q < segs[i]; q++) {
+          one.msg_iov = msgs[i].msg_hdr.msg_iov + q;
+          ssize_t r1;
+          do r1 = sendmsg((int)fd, &one, MSG_DONTWAIT);
+          while (r1 < 0 && errno == EINTR);
+          if (r1 >= 0) {
+            sent++;
+            if (stats) stats[0]++;
+          } else {
+            count_failure(stats, errno, 1);
+          }
+        }
+        i++;
+        continue;
+      }
+      count_failure(stats, e, segs[i]); /* this message failed; the rest may be fine */
       i++;
     }
-    base += n;
   }
   napi_value r;
   TSW_NAPI(env, napi_create_int32(env, sent, &r));

@@ -22,7 +22,7 @@ import { NativeAddonError, UnsupportedPlatformError, errorMessage } from '../cor
 import type { AeadHandle, DataAeadEngine } from '../crypto/data-aead.js';
 
 /** The ABI this wrapper was written for; native/src/addon.c TSW_ABI_VERSION. */
-export const NATIVE_ABI_VERSION = 1;
+export const NATIVE_ABI_VERSION = 2;
 
 /** Accumulated counters of a batch write/send: [done, dropped, errors, lastErrno]. */
 export const STAT_DONE = 0;
@@ -52,6 +52,10 @@ export interface ReaderStats {
   errors: number;
   /** UDP datagrams dropped because they were longer than the slot stride. */
   truncated: number;
+  /** TAP offload: GSO superframes read, frames cut from them, frames that could not be handled. */
+  superframes: number;
+  segments: number;
+  badOffload: number;
   lastErrno: number;
   active: boolean;
 }
@@ -60,8 +64,12 @@ export interface NativeAddon {
   readonly abiVersion: number;
 
   // ---- TAP (native/src/tap.c)
-  /** Opens /dev/net/tun and attaches TAP `name` (IFF_TAP|IFF_NO_PI, O_NONBLOCK|O_CLOEXEC). */
-  tapOpen(name: string): { fd: number; name: string };
+  /**
+   * Opens /dev/net/tun and attaches TAP `name` (IFF_TAP|IFF_NO_PI, O_NONBLOCK|O_CLOEXEC). With
+   * `offload`, also IFF_VNET_HDR + TUNSETOFFLOAD(CSUM|TSO4) (native/src/offload.h); `offload` in the
+   * result says whether the kernel accepted it (else `offloadErrno` says why and the TAP is plain).
+   */
+  tapOpen(name: string, offload?: boolean): { fd: number; name: string; offload: boolean; offloadErrno?: number };
   /**
    * Starts reading frames, packed into `slab`: each frame starts 16-aligned after `headroom` free
    * bytes, is followed by `tailroom` free bytes, and gets up to `maxFrameBytes` (longer frames are
@@ -76,8 +84,14 @@ export interface NativeAddon {
     headroom: number,
     tailroom: number,
     cb: (count: number) => void,
+    /** The fd was opened with offload: read virtio_net_hdr + frame, segment superframes (maxFrameBytes ≥ 65792). */
+    offload?: boolean,
   ): ReaderHandle;
-  /** One write() per frame; returns how many were written. */
+  /**
+   * One write() per frame; returns how many were written. With `offload` (a vnet TAP), runs of
+   * consecutive same-flow IPv4 TCP frames are coalesced into one GSO write; groStats accumulates
+   * [gso writes, frames in them].
+   */
   tapWriteFrames(
     fd: number,
     buf: Uint8Array,
@@ -85,9 +99,11 @@ export interface NativeAddon {
     lengths: Int32Array,
     count: number,
     stats?: Float64Array,
+    offload?: boolean,
+    groStats?: Float64Array,
   ): number;
   /** Returns 1 if written, 0 if dropped (counted in stats). */
-  tapWriteFrame(fd: number, buf: Uint8Array, offset: number, length: number, stats?: Float64Array): number;
+  tapWriteFrame(fd: number, buf: Uint8Array, offset: number, length: number, stats?: Float64Array, offload?: boolean): number;
   tapClose(fd: number): void;
 
   // ---- UDP, IPv4 (native/src/udp.c)
@@ -111,8 +127,17 @@ export interface NativeAddon {
     addrs: Uint32Array,
     ports: Uint16Array,
     cb: (count: number) => void,
+    /**
+     * > 0: turn on UDP_GRO and receive into this many slots (slab ≥ groSlots × stride); a slot may then
+     * hold many same-size datagrams, split into entries (offsets point inside the slot).
+     */
+    groSlots?: number,
   ): ReaderHandle;
-  /** sendmmsg, datagram i to addrs[i]:ports[i]; EAGAIN drops the rest of the batch; returns how many were sent. */
+  /**
+   * sendmmsg, datagram i to addrs[i]:ports[i]; runs of same-destination, same-length datagrams leave as
+   * one UDP GSO message (UDP_SEGMENT) when the kernel allows. EAGAIN drops the rest of the batch;
+   * returns how many datagrams were sent.
+   */
   udpSendBatch(
     fd: number,
     buf: Uint8Array,

@@ -3,6 +3,12 @@
 // with one write() per frame inside one N-API call. DATAPLANE-PROBE.md §3: `fs.read` on a TAP costs
 // ~18 µs a frame and can hang process exit; this path ~1 µs. There is deliberately no `fs` fallback.
 //
+// Offload (default on; TSWEAVE_TAP_OFFLOAD=0 turns it off): the TAP is opened with IFF_VNET_HDR and
+// TSO4/checksum offload, so one read() returns a whole TCP superframe (up to 64 KiB) that the addon
+// cuts into MTU-sized frames, and writeFrames coalesces consecutive frames of one TCP flow into one GSO
+// write (native/src/offload.h). The frames the rest of tsweave sees are the same either way. If the
+// kernel refuses offload the TAP is plain, and that is logged once at warn.
+//
 // A batch handed to `onFrames` is valid only during the callback: the next wake-up reuses the slab.
 // Link state, MTU and addresses are set elsewhere (io/ via iproute2), not here.
 import type { Logger } from '../core/logger.js';
@@ -12,6 +18,8 @@ import { STAT_DONE, STAT_DROPPED, STAT_ERRORS, STAT_LAST_ERRNO, loadNative, type
 /** Largest frame a TAP read accepts by default: never truncate. */
 export const TAP_MAX_FRAME_BYTES = 65535;
 export const TAP_BATCH_FRAMES = 64;
+/** With offload a read returns up to 64 KiB + the Ethernet header (native TSW_TAP_SUPERFRAME_BYTES). */
+export const TAP_SUPERFRAME_BYTES = 65536 + 256;
 /** Slab bytes reserved per frame for the usual MTU-sized frame (frames are packed, 16-aligned). */
 const TYPICAL_FRAME_SLOT_BYTES = 2048;
 
@@ -26,8 +34,10 @@ export interface TapInit {
   headroom?: number;
   /** Free bytes after each frame in the slab. @default 0 */
   tailroom?: number;
-  /** Reports a fatal reader error (the reader has stopped). */
+  /** Reports a fatal reader error (the reader has stopped) and a refused offload. */
   logger?: Logger;
+  /** Ask for TSO/GRO offload (IFF_VNET_HDR). @default process.env.TSWEAVE_TAP_OFFLOAD !== '0' */
+  offload?: boolean;
 }
 
 export interface TapStats {
@@ -38,13 +48,21 @@ export interface TapStats {
   /** Frames refused with another error (EIO when the link is down, ...). */
   writeErrors: number;
   lastWriteErrno: number;
+  /** Whether the TAP runs with offload (IFF_VNET_HDR, TSO4). */
+  offload: boolean;
+  /** Coalesced GSO writes and the frames they carried. */
+  groWrites: number;
+  groFrames: number;
 }
 
 export class NativeTapDevice implements TapDevice {
   readonly name: string;
   readonly fd: number;
   private readonly addon: NativeAddon;
-  private readonly init: Required<Omit<TapInit, 'addon' | 'logger'>>;
+  private readonly init: Required<Omit<TapInit, 'addon' | 'logger' | 'offload'>>;
+  /** The kernel accepted offload: reads carry virtio_net_hdr, superframes are segmented natively. */
+  readonly offload: boolean;
+  private readonly groStats = new Float64Array(2);
   private readonly logger: Logger | undefined;
   private reader: ReaderHandle | undefined;
   private cb: ((batch: Batch) => void) | undefined;
@@ -53,13 +71,15 @@ export class NativeTapDevice implements TapDevice {
   private readonly writeStats = new Float64Array(4);
   private closed = false;
 
-  constructor(addon: NativeAddon, opened: { fd: number; name: string }, init: TapInit) {
+  constructor(addon: NativeAddon, opened: { fd: number; name: string; offload?: boolean }, init: TapInit) {
     this.addon = addon;
     this.fd = opened.fd;
     this.name = opened.name;
     this.logger = init.logger;
+    this.offload = opened.offload === true;
+    const maxFrame = init.maxFrameBytes ?? TAP_MAX_FRAME_BYTES;
     this.init = {
-      maxFrameBytes: init.maxFrameBytes ?? TAP_MAX_FRAME_BYTES,
+      maxFrameBytes: this.offload ? Math.max(maxFrame, TAP_SUPERFRAME_BYTES) : maxFrame,
       batchFrames: init.batchFrames ?? TAP_BATCH_FRAMES,
       headroom: init.headroom ?? 0,
       tailroom: init.tailroom ?? 0,
@@ -90,6 +110,7 @@ export class NativeTapDevice implements TapDevice {
       headroom,
       tailroom,
       (count) => this.onBatch(count),
+      this.offload,
     );
   }
 
@@ -105,12 +126,21 @@ export class NativeTapDevice implements TapDevice {
 
   writeFrames(batch: Batch): void {
     if (this.closed) return;
-    this.addon.tapWriteFrames(this.fd, batch.buf, batch.offsets, batch.lengths, batch.count, this.writeStats);
+    this.addon.tapWriteFrames(
+      this.fd,
+      batch.buf,
+      batch.offsets,
+      batch.lengths,
+      batch.count,
+      this.writeStats,
+      this.offload,
+      this.groStats,
+    );
   }
 
   writeFrame(buf: Uint8Array, offset: number, length: number): void {
     if (this.closed) return;
-    this.addon.tapWriteFrame(this.fd, buf, offset, length, this.writeStats);
+    this.addon.tapWriteFrame(this.fd, buf, offset, length, this.writeStats, this.offload);
   }
 
   stats(): TapStats {
@@ -121,6 +151,9 @@ export class NativeTapDevice implements TapDevice {
       writeDropped: w[STAT_DROPPED]!,
       writeErrors: w[STAT_ERRORS]!,
       lastWriteErrno: w[STAT_LAST_ERRNO]!,
+      offload: this.offload,
+      groWrites: this.groStats[0]!,
+      groFrames: this.groStats[1]!,
     };
   }
 
@@ -138,7 +171,14 @@ export class NativeTapDevice implements TapDevice {
 /** Opens (creating if needed) TAP `name`. Throws errno errors such as EPERM from TUNSETIFF. */
 export function openTap(name: string, init: TapInit = {}): NativeTapDevice {
   const addon = init.addon ?? loadNative();
-  const opened = addon.tapOpen(name);
+  const wantOffload = init.offload ?? process.env['TSWEAVE_TAP_OFFLOAD'] !== '0';
+  const opened = addon.tapOpen(name, wantOffload);
+  if (wantOffload && !opened.offload) {
+    init.logger?.warn(
+      { tap: opened.name, errno: addon.errnoName(opened.offloadErrno ?? 0) },
+      'tap offload (IFF_VNET_HDR, TSO) refused by the kernel; reading frame by frame (slower)',
+    );
+  }
   try {
     return new NativeTapDevice(addon, opened, init);
   } catch (err) {

@@ -26,6 +26,13 @@ import {
 export const UDP_RCVBUF_BYTES = 8 * 1024 * 1024;
 export const UDP_SNDBUF_BYTES = 8 * 1024 * 1024;
 export const UDP_BATCH_DATAGRAMS = 64;
+/**
+ * With UDP GRO (native, default on; TSWEAVE_UDP_GRO=0 turns it off) one receive slot may hold up to
+ * 64 KiB of same-size datagrams that the addon splits into entries: this many slots, and up to
+ * UDP_GRO_BATCH_ENTRIES datagrams per callback (the overlay handles 256 per batch).
+ */
+export const UDP_GRO_SLOTS = 32;
+export const UDP_GRO_BATCH_ENTRIES = 256;
 /** Largest datagram that must never be truncated (an IPv4 UDP payload). */
 export const UDP_MAX_DATAGRAM_BYTES = MAX_DATAGRAM_BYTES;
 /** Largest batch the addon accepts in one call (native/src/common.h TSW_MAX_BATCH). */
@@ -44,8 +51,10 @@ export interface UdpInit {
   sndbufBytes?: number;
   /** Slot size of the receive slab; longer datagrams are dropped. @default 65507 */
   maxDatagramBytes?: number;
-  /** Datagrams per receive callback at most. @default 64 */
+  /** Datagrams per receive callback at most. @default 64 (256 with GRO) */
   batchDatagrams?: number;
+  /** Native only: UDP GRO on receive (UDP GSO on send is always tried). @default TSWEAVE_UDP_GRO !== '0' */
+  gro?: boolean;
 }
 
 export interface UdpStats {
@@ -89,12 +98,12 @@ interface MutableDatagramBatch {
   count: number;
 }
 
-function newBatch(slots: number, stride: number): MutableDatagramBatch {
+function newBatch(slots: number, stride: number, bufSlots: number = slots): MutableDatagramBatch {
   if (!Number.isInteger(slots) || slots < 1 || slots > NATIVE_MAX_BATCH) {
     throw new RangeError(`batchDatagrams must be an integer in 1..${NATIVE_MAX_BATCH}, got ${slots}`);
   }
   return {
-    buf: Buffer.alloc(slots * stride),
+    buf: Buffer.alloc(bufSlots * stride),
     offsets: new Int32Array(slots),
     lengths: new Int32Array(slots),
     addrs: new Uint32Array(slots),
@@ -128,12 +137,19 @@ export class NativeUdpSocket implements UdpEndpoint {
   private reader: ReaderHandle | undefined;
   private cb: ((batch: DatagramBatch) => void) | undefined;
   private closed = false;
+  /** Receive slots asked of the addon with UDP GRO (0 = no GRO). */
+  private readonly groSlots: number;
 
   constructor(addon: NativeAddon, bindAddr: number, port: number, init: UdpInit) {
     this.addon = addon;
     this.logger = init.logger;
     this.stride = strideFor(init.maxDatagramBytes ?? UDP_MAX_DATAGRAM_BYTES);
-    this.batch = newBatch(init.batchDatagrams ?? UDP_BATCH_DATAGRAMS, this.stride); // before the fd exists
+    const gro = init.gro ?? process.env['TSWEAVE_UDP_GRO'] !== '0';
+    // GRO splits a slot into many datagrams, so it needs slots as big as the largest UDP payload.
+    this.groSlots = gro && this.stride >= UDP_MAX_DATAGRAM_BYTES ? UDP_GRO_SLOTS : 0;
+    const entries = init.batchDatagrams ?? (this.groSlots ? UDP_GRO_BATCH_ENTRIES : UDP_BATCH_DATAGRAMS);
+    // before the fd exists
+    this.batch = newBatch(entries, this.stride, this.groSlots ? Math.min(this.groSlots, entries) : entries);
     const opened = addon.udpOpen(
       bindAddr,
       port,
@@ -152,8 +168,16 @@ export class NativeUdpSocket implements UdpEndpoint {
     this.cb = cb;
     if (this.reader) return;
     const b = this.batch;
-    this.reader = this.addon.udpReaderStart(this.fd, b.buf, this.stride, b.offsets, b.lengths, b.addrs, b.ports, (n) =>
-      this.onBatch(n),
+    this.reader = this.addon.udpReaderStart(
+      this.fd,
+      b.buf,
+      this.stride,
+      b.offsets,
+      b.lengths,
+      b.addrs,
+      b.ports,
+      (n) => this.onBatch(n),
+      this.groSlots,
     );
   }
 
