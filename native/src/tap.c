@@ -115,6 +115,18 @@ napi_value tsw_js_tap_open(napi_env env, napi_callback_info info) {
   return o;
 }
 
+
+/* A failed read() of the TAP: true to retry at once (EINTR); otherwise counts it (a drained queue,
+ * EAGAIN, is not an error) and marks the errors after which the fd is unusable as fatal. */
+static bool read_failed(tsw_reader *r, int e, int *fatal) {
+  if (e == EINTR) return true;
+  if (e == EAGAIN || e == EWOULDBLOCK) return false;
+  r->stats.errors++;
+  r->stats.last_errno = e;
+  if (e == EBADF || e == EBADFD || e == EFAULT || e == EINVAL) *fatal = e;
+  return false;
+}
+
 static int tap_fill(tsw_reader *r, bool *more, int *fatal) {
   size_t cur = 0;
   int n = 0;
@@ -127,12 +139,7 @@ static int tap_fill(tsw_reader *r, bool *more, int *fatal) {
     }
     ssize_t k = read(r->fd, r->slab + start, r->frame_bytes);
     if (k < 0) {
-      int e = errno;
-      if (e == EINTR) continue;
-      if (e == EAGAIN || e == EWOULDBLOCK) return n;
-      r->stats.errors++;
-      r->stats.last_errno = e;
-      if (e == EBADF || e == EBADFD || e == EFAULT || e == EINVAL) *fatal = e;
+      if (read_failed(r, errno, fatal)) continue;
       return n;
     }
     if (k == 0) return n;
@@ -190,12 +197,7 @@ static int tap_fill_vnet(tsw_reader *r, bool *more, int *fatal) {
     struct iovec iov[2] = {{&h, sizeof h}, {r->slab + start, r->frame_bytes}};
     ssize_t k = readv(r->fd, iov, 2);
     if (k < 0) {
-      int e = errno;
-      if (e == EINTR) continue;
-      if (e == EAGAIN || e == EWOULDBLOCK) return n;
-      r->stats.errors++;
-      r->stats.last_errno = e;
-      if (e == EBADF || e == EBADFD || e == EFAULT || e == EINVAL) *fatal = e;
+      if (read_failed(r, errno, fatal)) continue;
       return n;
     }
     if (k <= (ssize_t)sizeof h) {

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { BRIDGE_NAME } from '../core/defaults.js';
 import { TsweaveError } from '../core/errors.js';
 import type { LaunchConfig } from '../daemon/config.js';
-import { LOG_FILE, PID_FILE } from '../daemon/node.js';
+import { LOG_FILE, PID_FILE, STATE_FILES } from '../daemon/node.js';
 import { runDaemon } from '../daemon/run.js';
 import { exec } from '../io/exec.js';
 import type { Status } from '../api/status-types.js';
@@ -19,11 +19,6 @@ import { ApiClient, nodeHttpTransport, resolveApiAddress, RouterNotRunningError 
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
 const POLL_MS = 100;
-/**
- * Files the router keeps in its data dir (identity.ts, attachments.ts, weaveipam.ts, weavedns.ts, node.ts);
- * `reset` removes exactly these, so a data dir shared with other files is left alone otherwise.
- */
-const STATE_FILES = ['peer-name', 'attachments.json', 'ipam', 'dns-entries', PID_FILE, LOG_FILE];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -9,7 +9,7 @@ import { formatCidr, parseCidr } from '../core/types.js';
 import { BRIDGE_NAME, CONTAINER_IFNAME } from '../core/defaults.js';
 import { hostVethName } from '../io/host-network.js';
 
-const STATE_KEY = 'attachments.json';
+export const ATTACHMENTS_STATE_KEY = 'attachments.json';
 
 export interface AttachRequest {
   container: string;
@@ -56,7 +56,7 @@ export class Attachments {
   }
 
   async load(): Promise<void> {
-    const raw = await this.c.store.read(STATE_KEY);
+    const raw = await this.c.store.read(ATTACHMENTS_STATE_KEY);
     if (!raw) return;
     try {
       const list = JSON.parse(Buffer.from(raw).toString('utf8')) as Attachment[];
@@ -69,7 +69,7 @@ export class Attachments {
   }
 
   private async save(): Promise<void> {
-    await this.c.store.write(STATE_KEY, Buffer.from(JSON.stringify([...this.byId.values()])));
+    await this.c.store.write(ATTACHMENTS_STATE_KEY, Buffer.from(JSON.stringify([...this.byId.values()])));
   }
 
   /** Puts `ethwe` into the resolved container with `cidrs` (idempotent). */

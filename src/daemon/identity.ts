@@ -5,7 +5,7 @@ import type { Rng, StateStore } from '../core/ports.js';
 import { isPeerName, type PeerName } from '../core/types.js';
 import { TsweaveError } from '../core/errors.js';
 
-const PEER_NAME_KEY = 'peer-name';
+export const PEER_NAME_KEY = 'peer-name';
 
 export function randomPeerName(rng: Rng): PeerName {
   const b = rng.bytes(6);

@@ -23,7 +23,7 @@ import {
 import { ConfigError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { ByteStream, Clock, ContainerRef, Rng } from '../core/ports.js';
-import { cidrContains, formatCidr, parseHostPort, peerNameToNumber, tryParseIPv4, type PeerName } from '../core/types.js';
+import { cidrContains, formatCidr, formatHostPort, parseHostPort, peerNameToNumber, tryParseIPv4, type PeerName } from '../core/types.js';
 import { derivePasswordKey } from '../crypto/password-kdf.js';
 import { nodeDataAead, type DataAeadEngine } from '../crypto/data-aead.js';
 import { Overlay } from '../dataplane/overlay.js';
@@ -44,18 +44,20 @@ import { Router } from '../mesh/router.js';
 import { buildStatus } from '../api/status.js';
 import type { Status } from '../api/status-types.js';
 import { apiRoutes } from '../api/routes.js';
-import { Attachments, explicitCidrs, type Attachment, type AttachRequest } from './attachments.js';
-import { WeaveIpam, checkRangeAgainstRoutes, msFromEnv } from './weaveipam.js';
+import { ATTACHMENTS_STATE_KEY, Attachments, explicitCidrs, type Attachment, type AttachRequest } from './attachments.js';
+import { IPAM_STATE_KEY, WeaveIpam, checkRangeAgainstRoutes, msFromEnv } from './weaveipam.js';
 import type { Allocator } from '../ipam/index.js';
 import { DeathWatch } from '../containers/death-watch.js';
-import { WeaveDns } from './weavedns.js';
+import { DNS_STATE_KEY, WeaveDns } from './weavedns.js';
 import type { LaunchConfig } from './config.js';
-import { bridgeMac, loadPeerName, randomUid } from './identity.js';
+import { bridgeMac, loadPeerName, PEER_NAME_KEY, randomUid } from './identity.js';
 import { PeerLink } from './peer-link.js';
 import { RouteAdapter } from './route-adapter.js';
 
 export const PID_FILE = 'tsweave.pid';
 export const LOG_FILE = 'tsweave.log';
+/** Every file the router keeps in its data dir: `reset` removes exactly these. */
+export const STATE_FILES = [PEER_NAME_KEY, ATTACHMENTS_STATE_KEY, IPAM_STATE_KEY, DNS_STATE_KEY, PID_FILE, LOG_FILE];
 /** The container id of names added with `dns-add IP… -h FQDN` (Weave's weave:extern). */
 const EXTERN_ID = 'weave:extern';
 /** Environment override of the dead-container grace period, in ms (tests use a few seconds). */
@@ -223,7 +225,7 @@ export class TsweaveNode {
       { port: cfg.port, discovery: cfg.discovery },
     );
     this.maker.start();
-    this.maker.addTargets(cfg.peers.map((p) => `${p.host}:${p.port}`));
+    this.maker.addTargets(cfg.peers.map(formatHostPort));
 
     this.http = await startHttpServer(HTTP_API_ADDR, HTTP_API_PORT, apiRoutes(this), this.log);
     await writeFile(join(cfg.dataDir, PID_FILE), `${process.pid}\n`);
@@ -356,19 +358,17 @@ export class TsweaveNode {
     });
   }
 
+  /** Targets as the connection maker keys them: "host:port", the port defaulting to ours. */
+  private targetsOf(peers: string[]): string[] {
+    return peers.map((p) => formatHostPort(parseHostPort(p, this.config.port)));
+  }
+
   connect(peers: string[], replace: boolean): void {
-    const targets = peers.map((p) => {
-      const hp = parseHostPort(p, this.config.port);
-      return `${hp.host}:${hp.port}`;
-    });
-    this.maker.addTargets(targets, replace);
+    this.maker.addTargets(this.targetsOf(peers), replace);
   }
 
   forget(peers: string[]): void {
-    this.maker.forgetTargets(peers.map((p) => {
-      const hp = parseHostPort(p, this.config.port);
-      return `${hp.host}:${hp.port}`;
-    }));
+    this.maker.forgetTargets(this.targetsOf(peers));
   }
 
   /**

@@ -27,7 +27,7 @@ import type { Router } from '../mesh/router.js';
 import type { DnsStatus } from '../api/status-types.js';
 import type { DnsLaunchConfig } from './config.js';
 
-const STATE_KEY = 'dns-entries';
+export const DNS_STATE_KEY = 'dns-entries';
 const DOCKER_BRIDGE = 'docker0';
 const DNS_PORT = 53;
 /** The IPAM container id under which a router claims its DNS address on the weave network. */
@@ -87,7 +87,7 @@ export class WeaveDns {
   }
 
   async start(): Promise<void> {
-    const kept = await this.c.store.read(STATE_KEY);
+    const kept = await this.c.store.read(DNS_STATE_KEY);
     if (kept) {
       try {
         this.log.info({ entries: this.service.restoreState(kept) }, 'dns entries restored');
@@ -194,7 +194,7 @@ export class WeaveDns {
   }
 
   private async persist(): Promise<void> {
-    await this.c.store.write(STATE_KEY, this.service.snapshotState());
+    await this.c.store.write(DNS_STATE_KEY, this.service.snapshotState());
   }
 
   /** Registers `fqdn` (or every hostname given) for the container's addresses. */

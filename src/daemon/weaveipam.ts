@@ -14,7 +14,7 @@ import { exec } from '../io/exec.js';
 import { BRIDGE_NAME } from '../core/defaults.js';
 import type { IpamLaunchConfig } from './config.js';
 
-const STATE_KEY = 'ipam';
+export const IPAM_STATE_KEY = 'ipam';
 
 /**
  * How long an IPAM request (attach without an address, `ip:` claims, the /ip API, /ring) waits for consensus
@@ -101,7 +101,7 @@ export class WeaveIpam {
 
   /** Loads the persisted state and joins the `ipam` channel. Check the range against routes first (node.ts). */
   async start(): Promise<void> {
-    const kept = await this.c.store.read(STATE_KEY);
+    const kept = await this.c.store.read(IPAM_STATE_KEY);
     if (kept) this.allocator.restore(kept);
     this.allocator.setGossip(this.c.router.registerChannel('ipam', this.allocator));
     this.allocator.start();
@@ -119,7 +119,7 @@ export class WeaveIpam {
       while (this.dirty) {
         this.dirty = false;
         try {
-          await this.c.store.write(STATE_KEY, this.allocator.persistedState());
+          await this.c.store.write(IPAM_STATE_KEY, this.allocator.persistedState());
         } catch (err) {
           this.log.error({ err }, 'writing IPAM state failed');
         }
