@@ -9,11 +9,15 @@
         "src/tap.c",
         "src/udp.c",
         "src/aead.c",
-        "src/offload.c"
+        "src/offload.c",
+        "src/mactable.c",
+        "src/fastpath.c",
+        "src/fastpath_js.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-Wall", "-Wextra", "-O3"],
-      "cflags_c": ["-std=gnu11"]
+      "cflags_c": ["-std=gnu11"],
+      "libraries": ["-lpthread"]
     }
   ]
 }

@@ -12,7 +12,7 @@
 #include "common.h"
 #include "reader.h"
 
-#define TSW_ABI_VERSION 2
+#define TSW_ABI_VERSION 3
 
 napi_value tsw_js_tap_open(napi_env env, napi_callback_info info);
 napi_value tsw_js_tap_reader_start(napi_env env, napi_callback_info info);
@@ -27,6 +27,15 @@ napi_value tsw_js_aead_create(napi_env env, napi_callback_info info);
 napi_value tsw_js_aead_seal_batch(napi_env env, napi_callback_info info);
 napi_value tsw_js_aead_open_batch(napi_env env, napi_callback_info info);
 napi_value tsw_js_aead_destroy(napi_env env, napi_callback_info info);
+napi_value tsw_js_fastpath_start(napi_env env, napi_callback_info info);
+napi_value tsw_js_fastpath_stop(napi_env env, napi_callback_info info);
+napi_value tsw_js_fastpath_add_session(napi_env env, napi_callback_info info);
+napi_value tsw_js_fastpath_remove_session(napi_env env, napi_callback_info info);
+napi_value tsw_js_fastpath_set_eligible(napi_env env, napi_callback_info info);
+napi_value tsw_js_fastpath_next_counter(napi_env env, napi_callback_info info);
+napi_value tsw_js_fastpath_learn(napi_env env, napi_callback_info info);
+napi_value tsw_js_fastpath_forget_peer(napi_env env, napi_callback_info info);
+napi_value tsw_js_fastpath_stats(napi_env env, napi_callback_info info);
 
 static napi_value js_errno_name(napi_env env, napi_callback_info info) {
   TSW_ARGS(env, info, 1, argv);
@@ -58,6 +67,15 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"aeadSealBatch", tsw_js_aead_seal_batch},
       {"aeadOpenBatch", tsw_js_aead_open_batch},
       {"aeadDestroy", tsw_js_aead_destroy},
+      {"fastpathStart", tsw_js_fastpath_start},
+      {"fastpathStop", tsw_js_fastpath_stop},
+      {"fastpathAddSession", tsw_js_fastpath_add_session},
+      {"fastpathRemoveSession", tsw_js_fastpath_remove_session},
+      {"fastpathSetEligible", tsw_js_fastpath_set_eligible},
+      {"fastpathNextCounter", tsw_js_fastpath_next_counter},
+      {"fastpathLearn", tsw_js_fastpath_learn},
+      {"fastpathForgetPeer", tsw_js_fastpath_forget_peer},
+      {"fastpathStats", tsw_js_fastpath_stats},
       {"errnoName", js_errno_name},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)

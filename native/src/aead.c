@@ -41,6 +41,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "dataplane_io.h"
 
 #define AEAD_HEADER_BYTES 14
 #define AEAD_COUNTER_OFFSET 6
@@ -107,11 +108,8 @@ napi_value tsw_js_aead_create(napi_env env, napi_callback_info info) {
   box->a = a;
   memcpy(a->salt, salt, AEAD_SALT_BYTES);
   a->for_seal = for_seal;
-  a->ctx = EVP_CIPHER_CTX_new();
-  int enc = for_seal ? 1 : 0;
-  if (!a->ctx || EVP_CipherInit_ex(a->ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) != 1 ||
-      EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_SET_IVLEN, AEAD_NONCE_BYTES, NULL) != 1 ||
-      EVP_CipherInit_ex(a->ctx, NULL, NULL, key, NULL, enc) != 1) {
+  a->ctx = tsw_gcm_new(key, for_seal);
+  if (!a->ctx) {
     aead_free(a);
     free(box);
     return throw_openssl(env, "aeadCreate: EVP aes-256-gcm init");
@@ -145,9 +143,50 @@ static bool get_aead(napi_env env, napi_value v, bool want_seal, tsw_aead **out)
   return true;
 }
 
-static inline void make_nonce(const tsw_aead *a, const uint8_t *hdr, uint8_t *nonce) {
-  memcpy(nonce, a->salt, AEAD_SALT_BYTES);
+static inline void make_nonce(const uint8_t *salt, const uint8_t *hdr, uint8_t *nonce) {
+  memcpy(nonce, salt, AEAD_SALT_BYTES);
   memcpy(nonce + AEAD_SALT_BYTES, hdr + AEAD_COUNTER_OFFSET, 8);
+}
+
+EVP_CIPHER_CTX *tsw_gcm_new(const uint8_t *key, bool for_seal) {
+  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+  int enc = for_seal ? 1 : 0;
+  if (!ctx || EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, AEAD_NONCE_BYTES, NULL) != 1 ||
+      EVP_CipherInit_ex(ctx, NULL, NULL, key, NULL, enc) != 1) {
+    EVP_CIPHER_CTX_free(ctx);
+    return NULL;
+  }
+  return ctx;
+}
+
+bool tsw_gcm_seal(EVP_CIPHER_CTX *ctx, const uint8_t *salt, uint8_t *p, size_t len) {
+  uint8_t nonce[AEAD_NONCE_BYTES];
+  int body = (int)len - AEAD_HEADER_BYTES, outl = 0, finl = 0;
+  make_nonce(salt, p, nonce);
+  return EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) == 1 &&
+         EVP_EncryptUpdate(ctx, NULL, &outl, p, AEAD_HEADER_BYTES) == 1 &&
+         (body <= 0 || EVP_EncryptUpdate(ctx, p + AEAD_HEADER_BYTES, &outl, p + AEAD_HEADER_BYTES, body) == 1) &&
+         EVP_EncryptFinal_ex(ctx, p + len, &finl) == 1 &&
+         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, AEAD_TAG_BYTES, p + len) == 1;
+}
+
+bool tsw_gcm_open(EVP_CIPHER_CTX *ctx, const uint8_t *salt, uint8_t *p, size_t len) {
+  if (len < AEAD_HEADER_BYTES + AEAD_TAG_BYTES) return false;
+  uint8_t nonce[AEAD_NONCE_BYTES];
+  int body = (int)(len - AEAD_HEADER_BYTES - AEAD_TAG_BYTES), outl = 0, finl = 0;
+  make_nonce(salt, p, nonce);
+  bool ok = EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, nonce) == 1 &&
+            EVP_DecryptUpdate(ctx, NULL, &outl, p, AEAD_HEADER_BYTES) == 1 &&
+            (body == 0 || EVP_DecryptUpdate(ctx, p + AEAD_HEADER_BYTES, &outl, p + AEAD_HEADER_BYTES, body) == 1) &&
+            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, AEAD_TAG_BYTES, p + len - AEAD_TAG_BYTES) == 1 &&
+            EVP_DecryptFinal_ex(ctx, p + AEAD_HEADER_BYTES + body, &finl) == 1;
+  if (!ok) {
+    /* unauthenticated bytes never linger */
+    memset(p + AEAD_HEADER_BYTES, 0, len - AEAD_HEADER_BYTES);
+    ERR_clear_error();
+  }
+  return ok;
 }
 
 napi_value tsw_js_aead_seal_batch(napi_env env, napi_callback_info info) {
@@ -165,17 +204,8 @@ napi_value tsw_js_aead_seal_batch(napi_env env, napi_callback_info info) {
     return NULL;
   const int32_t *o = offs;
   int32_t *l = lens;
-  uint8_t nonce[AEAD_NONCE_BYTES];
   for (int64_t i = 0; i < count; i++) {
-    uint8_t *p = buf + o[i];
-    int body = l[i] - AEAD_HEADER_BYTES, outl = 0, finl = 0;
-    make_nonce(a, p, nonce);
-    if (EVP_EncryptInit_ex(a->ctx, NULL, NULL, NULL, nonce) != 1 ||
-        EVP_EncryptUpdate(a->ctx, NULL, &outl, p, AEAD_HEADER_BYTES) != 1 ||
-        (body > 0 && EVP_EncryptUpdate(a->ctx, p + AEAD_HEADER_BYTES, &outl, p + AEAD_HEADER_BYTES, body) != 1) ||
-        EVP_EncryptFinal_ex(a->ctx, p + l[i], &finl) != 1 ||
-        EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_GET_TAG, AEAD_TAG_BYTES, p + l[i]) != 1)
-      return throw_openssl(env, "aeadSealBatch");
+    if (!tsw_gcm_seal(a->ctx, a->salt, buf + o[i], (size_t)l[i])) return throw_openssl(env, "aeadSealBatch");
     l[i] += AEAD_TAG_BYTES;
   }
   return NULL;
@@ -199,26 +229,15 @@ napi_value tsw_js_aead_open_batch(napi_env env, napi_callback_info info) {
     return tsw_throw_range(env, "count %lld exceeds status (%zu)", (long long)count, n_status);
   const int32_t *o = offs;
   int32_t *l = lens;
-  uint8_t nonce[AEAD_NONCE_BYTES];
   int opened = 0;
   for (int64_t i = 0; i < count; i++) {
     status[i] = 0;
     if (l[i] < AEAD_HEADER_BYTES + AEAD_TAG_BYTES) continue;
-    uint8_t *p = buf + o[i];
-    int body = l[i] - AEAD_HEADER_BYTES - AEAD_TAG_BYTES, outl = 0, finl = 0;
-    make_nonce(a, p, nonce);
-    int ok = EVP_DecryptInit_ex(a->ctx, NULL, NULL, NULL, nonce) == 1 &&
-             EVP_DecryptUpdate(a->ctx, NULL, &outl, p, AEAD_HEADER_BYTES) == 1 &&
-             (body == 0 || EVP_DecryptUpdate(a->ctx, p + AEAD_HEADER_BYTES, &outl, p + AEAD_HEADER_BYTES, body) == 1) &&
-             EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_SET_TAG, AEAD_TAG_BYTES, p + l[i] - AEAD_TAG_BYTES) == 1 &&
-             EVP_DecryptFinal_ex(a->ctx, p + AEAD_HEADER_BYTES + body, &finl) == 1;
+    int ok = tsw_gcm_open(a->ctx, a->salt, buf + o[i], (size_t)l[i]);
     if (ok) {
       status[i] = 1;
       l[i] -= AEAD_TAG_BYTES;
       opened++;
-    } else {
-      memset(p + AEAD_HEADER_BYTES, 0, (size_t)l[i] - AEAD_HEADER_BYTES);
-      ERR_clear_error();
     }
   }
   napi_value r;

@@ -274,3 +274,23 @@ bool tsw_export(napi_env env, napi_value exports, const char *name, napi_callbac
   TSW_NAPI_B(env, napi_set_named_property(env, exports, name, f));
   return true;
 }
+
+bool tsw_call_int(napi_env env, napi_async_context actx, napi_ref cb_ref, int n) {
+  napi_handle_scope scope;
+  if (!cb_ref || napi_open_handle_scope(env, &scope) != napi_ok) return false;
+  bool ok = false;
+  napi_value cb, global, arg, result;
+  if (napi_get_reference_value(env, cb_ref, &cb) == napi_ok && cb && napi_get_global(env, &global) == napi_ok &&
+      napi_create_int32(env, n, &arg) == napi_ok) {
+    ok = napi_make_callback(env, actx, global, cb, 1, &arg, &result) == napi_ok;
+    if (!ok) {
+      bool pending = false;
+      napi_value exc;
+      if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
+          napi_get_and_clear_last_exception(env, &exc) == napi_ok)
+        napi_fatal_exception(env, exc);
+    }
+  }
+  napi_close_handle_scope(env, scope);
+  return ok;
+}

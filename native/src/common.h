@@ -84,6 +84,10 @@ bool tsw_check_batch(napi_env env, size_t buf_len, const int32_t *offs, size_t n
                      size_t n_lens, int64_t count, int64_t min_len, int64_t extra);
 
 bool tsw_set_double(napi_env env, napi_value obj, const char *key, double v);
+/* Calls the referenced function cb(n) from native code (globalThis as receiver: a non-object receiver
+ * makes napi_make_callback fail). An exception it throws goes to process 'uncaughtException'.
+ * Returns false if the call failed or threw. */
+bool tsw_call_int(napi_env env, napi_async_context actx, napi_ref cb_ref, int n);
 bool tsw_export(napi_env env, napi_value exports, const char *name, napi_callback fn);
 
 #endif

@@ -56,27 +56,7 @@ static void on_finalize(napi_env env, void *data, void *hint) {
 }
 
 /* One JS call cb(n). Returns false if the callback threw (already reported). */
-static bool deliver(tsw_reader *r, int n) {
-  napi_env env = r->env;
-  napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return false;
-  bool ok = false;
-  napi_value cb, global, arg, result;
-  if (r->cb_ref && napi_get_reference_value(env, r->cb_ref, &cb) == napi_ok && cb &&
-      napi_get_global(env, &global) == napi_ok && napi_create_int32(env, n, &arg) == napi_ok) {
-    napi_status s = napi_make_callback(env, r->actx, global, cb, 1, &arg, &result);
-    ok = s == napi_ok;
-    if (!ok) {
-      bool pending = false;
-      napi_value exc;
-      if (napi_is_exception_pending(env, &pending) == napi_ok && pending &&
-          napi_get_and_clear_last_exception(env, &exc) == napi_ok)
-        napi_fatal_exception(env, exc);
-    }
-  }
-  napi_close_handle_scope(env, scope);
-  return ok;
-}
+static bool deliver(tsw_reader *r, int n) { return tsw_call_int(r->env, r->actx, r->cb_ref, n); }
 
 static void on_poll(uv_poll_t *h, int status, int events) {
   (void)events;

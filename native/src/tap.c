@@ -47,6 +47,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "dataplane_io.h"
 #include "offload.h"
 #include "reader.h"
 
@@ -127,7 +128,7 @@ static bool read_failed(tsw_reader *r, int e, int *fatal) {
   return false;
 }
 
-static int tap_fill(tsw_reader *r, bool *more, int *fatal) {
+int tsw_tap_fill(tsw_reader *r, bool *more, int *fatal) {
   size_t cur = 0;
   int n = 0;
   *more = false;
@@ -153,13 +154,15 @@ static int tap_fill(tsw_reader *r, bool *more, int *fatal) {
 }
 
 /* vnet mode: reader state (one allocation with the scratch copy of a superframe being segmented). */
-typedef struct tap_vnet_state {
+struct tap_vnet_state {
   tsw_tso tso;
   bool pending;
   uint8_t scratch[TSW_TAP_SUPERFRAME_BYTES];
-} tap_vnet_state;
+};
 
-static int tap_fill_vnet(tsw_reader *r, bool *more, int *fatal) {
+tap_vnet_state *tsw_tap_vnet_state_new(void) { return calloc(1, sizeof(tap_vnet_state)); }
+
+int tsw_tap_fill_vnet(tsw_reader *r, bool *more, int *fatal) {
   tap_vnet_state *st = (tap_vnet_state *)r->kind_state;
   size_t cur = 0;
   int n = 0;
@@ -256,11 +259,11 @@ napi_value tsw_js_tap_reader_start(napi_env env, napi_callback_info info) {
     return tsw_throw_range(env, "slab (%zu bytes) is smaller than headroom + maxFrameBytes + tailroom + 16",
                            in.slab_len);
   in.fd = (int)fd;
-  in.fill = tap_fill;
+  in.fill = tsw_tap_fill;
   if (vnet) {
-    tap_vnet_state *st = calloc(1, sizeof *st);
+    tap_vnet_state *st = tsw_tap_vnet_state_new();
     if (!st) return tsw_throw_errno(env, ENOMEM, "calloc", "tap reader");
-    in.fill = tap_fill_vnet;
+    in.fill = tsw_tap_fill_vnet;
     in.kind_state = st; /* freed with the reader (also on failure) */
   }
   in.resource_name = "tsweave:tapReader";
@@ -314,6 +317,37 @@ static bool opt_bool(napi_env env, napi_value v, const char *name, bool *out) {
   return t == napi_undefined || tsw_arg_bool(env, v, name, out);
 }
 
+int tsw_tap_write_batch(int fd, uint8_t *const *frames, const int32_t *l, int count, bool vnet, double *stats,
+                        double *gro_stats) {
+  int written = 0;
+  if (!vnet) {
+    for (int i = 0; i < count; i++) written += write_one(fd, frames[i], (size_t)l[i], false, stats);
+  } else {
+    tsw_vnet_hdr h;
+    uint8_t hdr[128];
+    size_t hdr_len;
+    struct iovec iov[2 + TSW_GRO_MAX_SEGS];
+    for (int i = 0; i < count;) {
+      int n = tsw_gro_plan(frames, l, count, i, &h, hdr, &hdr_len, iov + 2);
+      if (n == 1) {
+        written += write_one(fd, frames[i], (size_t)l[i], true, stats);
+      } else {
+        iov[0].iov_base = &h;
+        iov[0].iov_len = sizeof h;
+        iov[1].iov_base = hdr;
+        iov[1].iov_len = hdr_len;
+        written += count_write(writev_retry(fd, iov, 2 + n), n, stats);
+        if (gro_stats) {
+          gro_stats[0] += 1;
+          gro_stats[1] += n;
+        }
+      }
+      i += n;
+    }
+  }
+  return written;
+}
+
 napi_value tsw_js_tap_write_frames(napi_env env, napi_callback_info info) {
   TSW_ARGS(env, info, 8, argv);
   int64_t fd, count;
@@ -330,35 +364,10 @@ napi_value tsw_js_tap_write_frames(napi_env env, napi_callback_info info) {
       !tsw_arg_stats(env, argv[7], "groStats", 2, &gro_stats) ||
       !tsw_check_batch(env, buf_len, offs, n_offs, lens, n_lens, count, 0, 0))
     return NULL;
-  const int32_t *o = offs, *l = lens;
-  int written = 0;
-  if (!vnet) {
-    for (int64_t i = 0; i < count; i++) written += write_one((int)fd, buf + o[i], (size_t)l[i], false, stats);
-  } else {
-    uint8_t *frames[TSW_MAX_BATCH];
-    for (int64_t i = 0; i < count; i++) frames[i] = buf + o[i];
-    tsw_vnet_hdr h;
-    uint8_t hdr[128];
-    size_t hdr_len;
-    struct iovec iov[2 + TSW_GRO_MAX_SEGS];
-    for (int i = 0; i < (int)count;) {
-      int n = tsw_gro_plan(frames, l, (int)count, i, &h, hdr, &hdr_len, iov + 2);
-      if (n == 1) {
-        written += write_one((int)fd, frames[i], (size_t)l[i], true, stats);
-      } else {
-        iov[0].iov_base = &h;
-        iov[0].iov_len = sizeof h;
-        iov[1].iov_base = hdr;
-        iov[1].iov_len = hdr_len;
-        written += count_write(writev_retry((int)fd, iov, 2 + n), n, stats);
-        if (gro_stats) {
-          gro_stats[0] += 1;
-          gro_stats[1] += n;
-        }
-      }
-      i += n;
-    }
-  }
+  const int32_t *o = offs;
+  uint8_t *frames[TSW_MAX_BATCH];
+  for (int64_t i = 0; i < count; i++) frames[i] = buf + o[i];
+  int written = tsw_tap_write_batch((int)fd, frames, lens, (int)count, vnet, stats, gro_stats);
   napi_value r;
   TSW_NAPI(env, napi_create_int32(env, written, &r));
   return r;

@@ -50,6 +50,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "dataplane_io.h"
 #include "reader.h"
 
 #define UDP_SEND_CHUNK 64
@@ -69,7 +70,7 @@
 #define UDP_GSO_MAX_BYTES 65000
 #define UDP_CMSG_BYTES 64
 
-typedef struct udp_state {
+struct udp_state {
   struct mmsghdr *msgs;
   struct iovec *iovs;
   struct sockaddr_in *from;
@@ -80,10 +81,10 @@ typedef struct udp_state {
   int cur;         /* ... starting at this one ... */
   size_t cur_off;  /* ... at this byte offset */
   int gso[];       /* per slot: segment size (0 = one datagram) */
-} udp_state;
+};
 
 /* UDP GSO on send: cleared for good when the kernel refuses it (EIO/EINVAL/ENOPROTOOPT). */
-static bool udp_gso_ok = true;
+static bool udp_gso_ok = true; /* read/written with __atomic_*: several threads send */
 
 static void fmt_addr(char *out, size_t cap, uint32_t addr, int port) {
   snprintf(out, cap, "%u.%u.%u.%u:%d", addr >> 24, (addr >> 16) & 255, (addr >> 8) & 255, addr & 255, port);
@@ -147,7 +148,7 @@ napi_value tsw_js_udp_open(napi_env env, napi_callback_info info) {
   return o;
 }
 
-static int udp_fill(tsw_reader *r, bool *more, int *fatal) {
+int tsw_udp_fill(tsw_reader *r, bool *more, int *fatal) {
   udp_state *st = (udp_state *)r->kind_state;
   size_t cap = r->max_frames;
   *more = false;
@@ -218,6 +219,39 @@ static int udp_fill(tsw_reader *r, bool *more, int *fatal) {
   return out;
 }
 
+bool tsw_udp_enable_gro(int fd) {
+  int one = 1;
+  return setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
+}
+
+udp_state *tsw_udp_state_new(uint8_t *slab, size_t stride, size_t ns, bool gro) {
+  udp_state *st = calloc(1, sizeof *st + ns * sizeof(int) +
+                                ns * (sizeof(struct mmsghdr) + sizeof(struct iovec) + sizeof(struct sockaddr_in) +
+                                      UDP_CMSG_BYTES) +
+                                16);
+  if (!st) return NULL;
+  uint8_t *mem = (uint8_t *)(st->gso + ns);
+  mem = (uint8_t *)(((uintptr_t)mem + 15) & ~(uintptr_t)15);
+  st->msgs = (struct mmsghdr *)mem;
+  st->iovs = (struct iovec *)(st->msgs + ns);
+  st->from = (struct sockaddr_in *)(st->iovs + ns);
+  st->ctrl = (uint8_t(*)[UDP_CMSG_BYTES])(st->from + ns);
+  st->slots = ns;
+  st->gro = gro;
+  for (size_t i = 0; i < ns; i++) {
+    st->iovs[i].iov_base = slab + i * stride;
+    st->iovs[i].iov_len = stride;
+    st->msgs[i].msg_hdr.msg_name = &st->from[i];
+    st->msgs[i].msg_hdr.msg_iov = &st->iovs[i];
+    st->msgs[i].msg_hdr.msg_iovlen = 1;
+    if (gro) {
+      st->msgs[i].msg_hdr.msg_control = st->ctrl[i];
+      st->msgs[i].msg_hdr.msg_controllen = UDP_CMSG_BYTES;
+    }
+  }
+  return st;
+}
+
 napi_value tsw_js_udp_reader_start(napi_env env, napi_callback_info info) {
   TSW_ARGS(env, info, 9, argv);
   int64_t fd, stride, slots = 0;
@@ -249,40 +283,16 @@ napi_value tsw_js_udp_reader_start(napi_env env, napi_callback_info info) {
   bool gro = false;
   size_t nslots = n;
   if (slots > 0) {
-    int one = 1;
-    gro = setsockopt((int)fd, SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
+    gro = tsw_udp_enable_gro((int)fd);
     if (gro && (size_t)slots < n) nslots = (size_t)slots;
   }
   if (nslots * (size_t)stride > in.slab_len)
     return tsw_throw_range(env, "slab (%zu bytes) is smaller than %zu slots of stride %lld", in.slab_len, nslots,
                            (long long)stride);
-  size_t ns = nslots;
-  udp_state *st = calloc(1, sizeof *st + ns * sizeof(int) +
-                                ns * (sizeof(struct mmsghdr) + sizeof(struct iovec) + sizeof(struct sockaddr_in) +
-                                      UDP_CMSG_BYTES) +
-                                16);
+  udp_state *st = tsw_udp_state_new(in.slab_data, (size_t)stride, nslots, gro);
   if (!st) return tsw_throw_errno(env, ENOMEM, "calloc", "udp reader");
-  uint8_t *mem = (uint8_t *)(st->gso + ns);
-  mem = (uint8_t *)(((uintptr_t)mem + 15) & ~(uintptr_t)15);
-  st->msgs = (struct mmsghdr *)mem;
-  st->iovs = (struct iovec *)(st->msgs + ns);
-  st->from = (struct sockaddr_in *)(st->iovs + ns);
-  st->ctrl = (uint8_t(*)[UDP_CMSG_BYTES])(st->from + ns);
-  st->slots = ns;
-  st->gro = gro;
-  for (size_t i = 0; i < ns; i++) {
-    st->iovs[i].iov_base = in.slab_data + i * (size_t)stride;
-    st->iovs[i].iov_len = (size_t)stride;
-    st->msgs[i].msg_hdr.msg_name = &st->from[i];
-    st->msgs[i].msg_hdr.msg_iov = &st->iovs[i];
-    st->msgs[i].msg_hdr.msg_iovlen = 1;
-    if (gro) {
-      st->msgs[i].msg_hdr.msg_control = st->ctrl[i];
-      st->msgs[i].msg_hdr.msg_controllen = UDP_CMSG_BYTES;
-    }
-  }
   in.fd = (int)fd;
-  in.fill = udp_fill;
+  in.fill = tsw_udp_fill;
   in.resource_name = "tsweave:udpReader";
   in.slab = argv[1];
   in.offsets = argv[3];
@@ -308,27 +318,8 @@ static void count_failure(double *stats, int e, double n) {
   stats[3] = e;
 }
 
-napi_value tsw_js_udp_send_batch(napi_env env, napi_callback_info info) {
-  TSW_ARGS(env, info, 8, argv);
-  int64_t fd, count;
-  uint8_t *buf;
-  size_t buf_len, n_offs, n_lens, n_addrs, n_ports;
-  void *offs, *lens, *addrs_v, *ports_v;
-  double *stats;
-  if (!tsw_arg_int(env, argv[0], "fd", 0, INT32_MAX, &fd) || !tsw_arg_bytes(env, argv[1], "buf", &buf, &buf_len) ||
-      !tsw_arg_typed(env, argv[2], napi_int32_array, "offsets", &offs, &n_offs) ||
-      !tsw_arg_typed(env, argv[3], napi_int32_array, "lengths", &lens, &n_lens) ||
-      !tsw_arg_int(env, argv[4], "count", 0, TSW_MAX_BATCH, &count) ||
-      !tsw_arg_typed(env, argv[5], napi_uint32_array, "addrs", &addrs_v, &n_addrs) ||
-      !tsw_arg_typed(env, argv[6], napi_uint16_array, "ports", &ports_v, &n_ports) ||
-      !tsw_arg_stats(env, argv[7], "stats", 4, &stats) ||
-      !tsw_check_batch(env, buf_len, offs, n_offs, lens, n_lens, count, 0, 0))
-    return NULL;
-  if ((size_t)count > n_addrs || (size_t)count > n_ports)
-    return tsw_throw_range(env, "count %lld exceeds addrs (%zu) or ports (%zu)", (long long)count, n_addrs, n_ports);
-  const int32_t *o = offs, *l = lens;
-  const uint32_t *addrs = addrs_v;
-  const uint16_t *ports = ports_v;
+int tsw_udp_send_datagrams(int fd, uint8_t *buf, const int32_t *o, const int32_t *l, int64_t count,
+                           const uint32_t *addrs, const uint16_t *ports, double *stats) {
   /* UDP GSO: consecutive datagrams to the same address with the same length (the last of a run may be
    * shorter) leave in one message with a UDP_SEGMENT cmsg; the kernel (or the NIC) cuts it into the
    * same datagrams on the wire. One pass through the stack instead of one per datagram. */
@@ -350,7 +341,7 @@ napi_value tsw_js_udp_send_batch(napi_env env, napi_callback_info info) {
       int64_t first = j;
       size_t seg = (size_t)l[j], total = seg;
       int k = 1;
-      if (udp_gso_ok) {
+      if (__atomic_load_n(&udp_gso_ok, __ATOMIC_RELAXED)) {
         while (first + k < count && k < UDP_GSO_MAX_SEGS && addrs[first + k] == addrs[first] &&
                ports[first + k] == ports[first] && (size_t)l[first + k] <= seg &&
                total + (size_t)l[first + k] <= UDP_GSO_MAX_BYTES) {
@@ -389,7 +380,7 @@ napi_value tsw_js_udp_send_batch(napi_env env, napi_callback_info info) {
     }
     int i = 0;
     while (i < n) {
-      int k = sendmmsg((int)fd, msgs + i, (unsigned)(n - i), MSG_DONTWAIT);
+      int k = sendmmsg(fd, msgs + i, (unsigned)(n - i), MSG_DONTWAIT);
       if (k > 0) {
         for (int q = 0; q < k; q++) sent += segs[i + q];
         if (stats)
@@ -409,7 +400,7 @@ napi_value tsw_js_udp_send_batch(napi_env env, napi_callback_info info) {
       }
       if (segs[i] > 1 && (e == EIO || e == EINVAL || e == ENOPROTOOPT || e == EOPNOTSUPP)) {
         /* No UDP GSO here (old kernel, no checksum offload on the route): send one by one from now on. */
-        if (e != EINVAL) udp_gso_ok = false; /* EINVAL: this message only (e.g. a datagram above the MTU) */
+        if (e != EINVAL) __atomic_store_n(&udp_gso_ok, false, __ATOMIC_RELAXED); /* EINVAL: this message only (e.g. a datagram above the MTU) */
         struct msghdr one = msgs[i].msg_hdr;
         one.msg_control = NULL;
         one.msg_controllen = 0;
@@ -417,7 +408,7 @@ napi_value tsw_js_udp_send_batch(napi_env env, napi_callback_info info) {
         for (int q = 0; q < segs[i]; q++) {
           one.msg_iov = msgs[i].msg_hdr.msg_iov + q;
           ssize_t r1;
-          do r1 = sendmsg((int)fd, &one, MSG_DONTWAIT);
+          do r1 = sendmsg(fd, &one, MSG_DONTWAIT);
           while (r1 < 0 && errno == EINTR);
           if (r1 >= 0) {
             sent++;
@@ -433,6 +424,28 @@ napi_value tsw_js_udp_send_batch(napi_env env, napi_callback_info info) {
       i++;
     }
   }
+  return sent;
+}
+
+napi_value tsw_js_udp_send_batch(napi_env env, napi_callback_info info) {
+  TSW_ARGS(env, info, 8, argv);
+  int64_t fd, count;
+  uint8_t *buf;
+  size_t buf_len, n_offs, n_lens, n_addrs, n_ports;
+  void *offs, *lens, *addrs_v, *ports_v;
+  double *stats;
+  if (!tsw_arg_int(env, argv[0], "fd", 0, INT32_MAX, &fd) || !tsw_arg_bytes(env, argv[1], "buf", &buf, &buf_len) ||
+      !tsw_arg_typed(env, argv[2], napi_int32_array, "offsets", &offs, &n_offs) ||
+      !tsw_arg_typed(env, argv[3], napi_int32_array, "lengths", &lens, &n_lens) ||
+      !tsw_arg_int(env, argv[4], "count", 0, TSW_MAX_BATCH, &count) ||
+      !tsw_arg_typed(env, argv[5], napi_uint32_array, "addrs", &addrs_v, &n_addrs) ||
+      !tsw_arg_typed(env, argv[6], napi_uint16_array, "ports", &ports_v, &n_ports) ||
+      !tsw_arg_stats(env, argv[7], "stats", 4, &stats) ||
+      !tsw_check_batch(env, buf_len, offs, n_offs, lens, n_lens, count, 0, 0))
+    return NULL;
+  if ((size_t)count > n_addrs || (size_t)count > n_ports)
+    return tsw_throw_range(env, "count %lld exceeds addrs (%zu) or ports (%zu)", (long long)count, n_addrs, n_ports);
+  int sent = tsw_udp_send_datagrams((int)fd, buf, offs, lens, count, addrs_v, ports_v, stats);
   napi_value r;
   TSW_NAPI(env, napi_create_int32(env, sent, &r));
   return r;

@@ -85,6 +85,51 @@ export interface UdpSocket {
   close(): void;
 }
 
+/**
+ * What the fast path hands to the overlay from the network (native/src/fastpath.h). Entry i is
+ * buf[offsets[i], +lengths[i]); kinds[i] FAST_KIND_CONTROL: an authenticated, replay-checked,
+ * decrypted non-DATA datagram (header + body) of session peers[i], sent from addrs[i]:ports[i];
+ * FAST_KIND_FRAME: an authenticated frame from origin peers[i] to dsts[i] the overlay must forward.
+ */
+export interface FastIngressBatch extends DatagramBatch {
+  readonly kinds: Uint8Array;
+  readonly peers: Float64Array;
+  readonly dsts: Float64Array;
+}
+export const FAST_KIND_CONTROL = 0;
+export const FAST_KIND_FRAME = 1;
+
+export interface FastSessionInit {
+  peer: number;
+  localIndex: number;
+  remoteIndex: number;
+  remoteAddr: number;
+  remotePort: number;
+  /** Last send counter used so far (the next datagram uses lastCounter + 1). */
+  lastCounter: number;
+  keys?: { sendKey: Uint8Array; sendSalt: Uint8Array; recvKey: Uint8Array; recvSalt: Uint8Array };
+}
+
+/**
+ * The data plane's fast path: I/O threads that read the TAP and the UDP socket themselves and carry the
+ * common case (known unicast MACs over eligible sessions) without the overlay; everything else comes
+ * back to the overlay through the callbacks. The overlay keeps its tables in step (sessions, MACs,
+ * eligibility); the session's send counter and replay window live in the fast path.
+ */
+export interface FastPath {
+  start(onLocalFrames: (batch: Batch) => void, onIngress: (batch: FastIngressBatch) => void): void;
+  addSession(init: FastSessionInit): void;
+  removeSession(peer: number): void;
+  /** May the fast path send this session's frames itself (UDP confirmed both ways, direct route)? */
+  setEligible(peer: number, eligible: boolean): void;
+  /** Takes the session's next send counter (every datagram the overlay sends on it must use one). */
+  nextCounter(peer: number): number;
+  learn(mac: number, peer: number): void;
+  forgetPeer(peer: number): void;
+  stats(): Record<string, number | boolean>;
+  stop(): void;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Host plumbing (iproute2 / netlink). Not on any hot path.
 

@@ -31,11 +31,12 @@ import { exec } from '../io/exec.js';
 import { IprouteHostNetwork } from '../io/host-network.js';
 import { HostContainerRuntime } from '../io/container-runtime.js';
 import { startHttpServer } from '../io/http-server.js';
-import { nativeDataAead, tryLoadNative } from '../io/native.js';
+import { NativeFastPath } from '../io/fastpath.js';
+import { nativeDataAead, tryLoadNative, type NativeAddon } from '../io/native.js';
 import { FileStateStore } from '../io/state-store.js';
 import { openTap } from '../io/tap.js';
 import { TcpTransport } from '../io/tcp-transport.js';
-import { ipv4ToU32, openUdp, type UdpEndpoint } from '../io/udp.js';
+import { ipv4ToU32, NativeUdpSocket, openUdp, type UdpEndpoint } from '../io/udp.js';
 import type { NativeTapDevice } from '../io/tap.js';
 import { AcceptLimiter } from '../mesh/accept-limiter.js';
 import { ConnectionMaker } from '../mesh/connection-maker.js';
@@ -62,6 +63,8 @@ export const STATE_FILES = [PEER_NAME_KEY, ATTACHMENTS_STATE_KEY, IPAM_STATE_KEY
 const EXTERN_ID = 'weave:extern';
 /** Environment override of the dead-container grace period, in ms (tests use a few seconds). */
 export const DEAD_CONTAINER_GRACE_ENV = 'TSWEAVE_DEAD_CONTAINER_GRACE_MS';
+/** TSWEAVE_FASTPATH=0 keeps the data plane on the JS thread (the reference path). */
+export const FASTPATH_ENV = 'TSWEAVE_FASTPATH';
 
 export interface NodeComponents {
   logger: Logger;
@@ -147,6 +150,8 @@ export class TsweaveNode {
       this.log.warn({ err }, 'native AEAD unavailable, using node:crypto (slower)');
     }
 
+    const fast = this.openFastPath(native.addon, cfg.mtu);
+
     const components = { clock: this.clock, rng: this.rng, logger: this.log };
     this.router = new Router(components, {
       name: this.name,
@@ -157,7 +162,15 @@ export class TsweaveNode {
       checkInvariants: true,
     });
     this.overlay = new Overlay(
-      { clock: this.clock, logger: this.log, tap: this.tap, udp: this.udp, routes: new RouteAdapter(this.router), aead },
+      {
+        clock: this.clock,
+        logger: this.log,
+        tap: this.tap,
+        udp: this.udp,
+        routes: new RouteAdapter(this.router),
+        aead,
+        ...(fast ? { fast } : {}),
+      },
       { localPeer: peerNameToNumber(this.name), mtu: cfg.mtu },
     );
     this.router.on('connection:removed', (conn) => {
@@ -293,6 +306,31 @@ export class TsweaveNode {
         link.closeReason = err ? errorMessage(err) : 'connection closed';
         this.router.removeConnection(link, link.closeReason);
       });
+    });
+  }
+
+  /**
+   * The data plane's fast path (native I/O threads) unless TSWEAVE_FASTPATH=0 or the socket is not the
+   * addon's; without it the overlay reads the TAP and the socket on the JS thread (same rules, slower).
+   */
+  private openFastPath(addon: NativeAddon, mtu: number): NativeFastPath | undefined {
+    if (process.env[FASTPATH_ENV] === '0') {
+      this.log.warn(`${FASTPATH_ENV}=0: fast path off; every frame goes through the JS thread`);
+      return undefined;
+    }
+    if (!(this.udp instanceof NativeUdpSocket) || !this.tap) {
+      this.log.warn({ udp: this.udp?.impl }, 'fast path unavailable (no native UDP socket); every frame goes through the JS thread');
+      return undefined;
+    }
+    this.log.info({ tapOffload: this.tap.offload }, 'data plane: native fast path (I/O threads)');
+    return new NativeFastPath({
+      addon,
+      logger: this.log,
+      tapFd: this.tap.fd,
+      tapOffload: this.tap.offload,
+      udpFd: this.udp.fd,
+      localPeer: peerNameToNumber(this.name),
+      maxDatagramBytes: Overlay.maxDatagramBytes(mtu),
     });
   }
 
@@ -505,6 +543,7 @@ export class TsweaveNode {
     return {
       overlay: this.overlay.stats,
       forward: this.overlay.forwarder.stats,
+      fastPath: this.overlay.fastStats(),
       tap: this.tap?.stats(),
       udp: this.udp?.stats(),
       router: this.router.snapshot().stats,

@@ -8,6 +8,7 @@ import { peerNameFromNumber, peerNameToNumber } from '../core/types.js';
 export class RouteAdapter implements RouteTable {
   private unicast = new Map<number, number | undefined>();
   private broadcast = new Map<number, readonly number[]>();
+  private readonly listeners: Array<() => void> = [];
 
   constructor(private readonly router: Router) {
     router.on('routes:changed', () => this.invalidate());
@@ -18,6 +19,11 @@ export class RouteAdapter implements RouteTable {
   invalidate(): void {
     this.unicast = new Map();
     this.broadcast = new Map();
+    for (const l of this.listeners) l();
+  }
+
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
   }
 
   unicastNextHop(dst: number): number | undefined {

@@ -18,6 +18,8 @@ export interface RouteTable {
   unicastNextHop(dst: number): number | undefined;
   /** Where this peer sends a broadcast that originated at `origin` (excluding where it came from). */
   broadcastNextHops(origin: number): readonly number[];
+  /** Calls `listener` whenever routes may have changed (for a fast path's copy of "direct or not"). */
+  onChange?(listener: () => void): void;
 }
 
 export interface ForwardSink {

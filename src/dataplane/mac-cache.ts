@@ -26,8 +26,15 @@ export class MacCache {
     this.maxEntries = init.maxEntries ?? 65536;
   }
 
+  /**
+   * Called on every learn (new, moved or refreshed): a fast path's copy of the table follows it
+   * (io/fastpath.ts), including the refresh that keeps an entry from expiring.
+   */
+  onLearn: ((mac: number, peer: number) => void) | undefined;
+
   /** Records that `mac` was seen coming from `peer`. Returns true if this is new or the MAC moved. */
   learn(mac: number, peer: number, now: number): boolean {
+    this.onLearn?.(mac, peer);
     const e = this.entries.get(mac);
     if (e) {
       e.seenAt = now;

@@ -18,6 +18,12 @@
 // IPv6 → ICMPv6 "packet too big"; the rest is counted in droppedTooBig (pmtu.ts has the rules).
 //
 // Nothing here allocates per frame; bad packets are counted in `stats`, never thrown.
+//
+// With a fast path (components.fast, native I/O threads: io/fastpath.ts) the threads read the TAP and
+// the socket and carry known unicast traffic over eligible sessions themselves; this class then sees
+// only what they hand back (TAP frames they could not place; authenticated heartbeats and frames to
+// forward) and keeps their tables in step: sessions, learnt MACs (MacCache.onLearn) and eligibility
+// (UDP confirmed both ways and a direct route). The rules here stay the reference.
 
 import {
   UDP_CONFIRM_FALLBACK_MS,
@@ -26,7 +32,16 @@ import {
   UDP_SLOW_HEARTBEAT_MS,
 } from '../core/defaults.js';
 import type { Logger } from '../core/logger.js';
-import type { Batch, Clock, DatagramBatch, TapDevice, UdpSocket } from '../core/ports.js';
+import {
+  FAST_KIND_CONTROL,
+  type Batch,
+  type Clock,
+  type DatagramBatch,
+  type FastIngressBatch,
+  type FastPath,
+  type TapDevice,
+  type UdpSocket,
+} from '../core/ports.js';
 import { formatIPv4 } from '../core/types.js';
 import {
   AEAD_TAG_BYTES,
@@ -62,6 +77,8 @@ export interface OverlayComponents {
   routes: RouteTable;
   /** Needed for encrypted sessions. */
   aead?: DataAeadEngine;
+  /** Native I/O threads that carry the common case (see the top of this file). */
+  fast?: FastPath;
 }
 
 export interface OverlayInit {
@@ -159,6 +176,13 @@ export class Overlay {
     this.packer = new Packer({ maxDatagramBytes: Overlay.maxDatagramBytes(init.mtu), capacity: MAX_BATCH });
     this.ipMtu = Math.min(init.mtu, this.packer.maxFrameBytes - ETH_HEADER_BYTES);
     this.tooBigBuf = Buffer.alloc(Math.max(TOO_BIG_REPLY_MAX_BYTES, ETH_HEADER_BYTES + this.ipMtu));
+    const fast = components.fast;
+    if (fast) {
+      this.macs.onLearn = (mac, peer) => fast.learn(mac, peer);
+      components.routes.onChange?.(() => {
+        for (const peer of this.byPeer.keys()) this.refreshFast(peer);
+      });
+    }
   }
 
   /** Datagrams never exceed what a 1500-byte underlay carries unfragmented, unless the MTU needs more. */
@@ -170,11 +194,21 @@ export class Overlay {
   start(): void {
     if (this.started) return;
     this.started = true;
+    const fast = this.components.fast;
+    if (fast) {
+      fast.start(
+        (b) => this.onTapBatch(b),
+        (b) => this.onFastIngress(b),
+      );
+      return;
+    }
     this.components.tap.onFrames((b) => this.onTapBatch(b));
     this.components.udp.onDatagrams((b) => this.onUdpBatch(b));
   }
 
+  /** Stops the fast path's threads (before the TAP and socket close) and drops every session. */
   stop(): void {
+    this.components.fast?.stop();
     for (const s of this.byPeer.values()) s.destroy();
     this.byPeer.clear();
     this.byIndex.clear();
@@ -182,10 +216,40 @@ export class Overlay {
 
   addSession(init: SessionInit, hooks: SessionHooks): void {
     this.removeSession(init.peer);
-    const s = new Session(init, hooks, this.components.aead, this.components.clock.now());
+    const fast = this.components.fast;
+    const watched: SessionHooks = fast
+      ? {
+          sendFramesOverTcp: (body) => hooks.sendFramesOverTcp(body),
+          onPathChange: (path) => {
+            hooks.onPathChange(path);
+            this.refreshFast(init.peer);
+          },
+        }
+      : hooks;
+    const s = new Session(init, watched, this.components.aead, this.components.clock.now());
     this.byPeer.set(s.peer, s);
     this.byIndex.set(s.localIndex, s);
+    if (fast) {
+      fast.addSession({ ...init, lastCounter: s.sendCounter });
+      s.counterSource = () => fast.nextCounter(s.peer);
+    }
     this.heartbeat(s);
+  }
+
+  /** Tells the fast path whether it may send this peer's frames itself. */
+  private refreshFast(peer: number): void {
+    const fast = this.components.fast;
+    const s = this.byPeer.get(peer);
+    if (!fast || !s) return;
+    const eligible = s.path === 'udp' && s.confirmed && this.components.routes.unicastNextHop(peer) === peer;
+    if (eligible === s.fastEligible) return;
+    s.fastEligible = eligible;
+    fast.setEligible(peer, eligible);
+  }
+
+  /** Fast path statistics (undefined without one). */
+  fastStats(): Record<string, number | boolean> | undefined {
+    return this.components.fast?.stats();
   }
 
   removeSession(peer: number): void {
@@ -194,6 +258,7 @@ export class Overlay {
     s.destroy();
     this.byPeer.delete(peer);
     this.byIndex.delete(s.localIndex);
+    this.components.fast?.removeSession(peer);
   }
 
   sessionInfo(peer: number): SessionInfo | undefined {
@@ -390,10 +455,37 @@ export class Overlay {
     }
   }
 
-  private onAuthentic(s: Session, buf: Buffer, off: number, len: number, addr: number, port: number, now: number): void {
+  /** What the fast path handed over: authenticated heartbeats, and frames its rules leave to ours. */
+  private onFastIngress(b: FastIngressBatch): void {
+    const now = this.components.clock.now();
+    for (let i = 0; i < b.count; i++) {
+      const off = b.offsets[i]!;
+      const len = b.lengths[i]!;
+      if (b.kinds[i] === FAST_KIND_CONTROL) {
+        const s = this.byPeer.get(b.peers[i]!);
+        if (s) this.onAuthentic(s, b.buf, off, len, b.addrs[i]!, b.ports[i]!, now, true);
+        else this.stats.droppedUnknownSession++;
+      } else {
+        this.forwarder.fromPeer(b.peers[i]!, b.dsts[i]!, b.buf, off, len, now);
+      }
+    }
+    this.flushLocal();
+    this.flushOut();
+  }
+
+  private onAuthentic(
+    s: Session,
+    buf: Buffer,
+    off: number,
+    len: number,
+    addr: number,
+    port: number,
+    now: number,
+    replayChecked = false,
+  ): void {
     if (s.encrypted) {
       const counter = buf.readUInt32BE(off + OFF_COUNTER) * 0x100000000 + buf.readUInt32BE(off + OFF_COUNTER + 4);
-      if (!s.replay.accept(counter)) {
+      if (!replayChecked && !s.replay.accept(counter)) {
         this.stats.droppedReplay++;
         return;
       }

@@ -60,6 +60,8 @@ export class Session {
   cancelTimer: (() => void) | undefined;
   /** Round-trip time of the last acknowledged heartbeat, ms. */
   rttMs: number | undefined;
+  /** What the fast path was last told about this session (Overlay.refreshFast). */
+  fastEligible = false;
 
   constructor(
     init: SessionInit,
@@ -92,8 +94,15 @@ export class Session {
     if (this.open) this.aead!.destroy(this.open);
   }
 
+  /**
+   * Set while a fast path shares this session: it owns the counter (its egress thread sends on the same
+   * key), so every datagram sent from here takes the next one from it.
+   */
+  counterSource: (() => number) | undefined;
+
   nextCounter(): number {
-    return ++this.sendCounter;
+    this.sendCounter = this.counterSource ? this.counterSource() : this.sendCounter + 1;
+    return this.sendCounter;
   }
 
   setPath(path: SessionPath | undefined): void {

@@ -22,7 +22,7 @@ import { NativeAddonError, UnsupportedPlatformError, errorMessage } from '../cor
 import type { AeadHandle, DataAeadEngine } from '../crypto/data-aead.js';
 
 /** The ABI this wrapper was written for; native/src/addon.c TSW_ABI_VERSION. */
-export const NATIVE_ABI_VERSION = 2;
+export const NATIVE_ABI_VERSION = 3;
 
 /** Accumulated counters of a batch write/send: [done, dropped, errors, lastErrno]. */
 export const STAT_DONE = 0;
@@ -178,8 +178,60 @@ export interface NativeAddon {
   ): number;
   aeadDestroy(h: NativeAeadHandle): void;
 
+  // ---- the fast path: two I/O threads (native/src/fastpath.h, fastpath_js.c); wrapped by io/fastpath.ts
+  fastpathStart(
+    tapFd: number,
+    udpFd: number,
+    tapOffload: boolean,
+    udpGro: boolean,
+    localPeer: number,
+    stride: number,
+    macMaxAgeMs: number,
+    macMaxEntries: number,
+    eSlab: Uint8Array,
+    eOffsets: Int32Array,
+    eLengths: Int32Array,
+    eCb: (count: number) => void,
+    iSlab: Uint8Array,
+    iOffsets: Int32Array,
+    iLengths: Int32Array,
+    iKinds: Uint8Array,
+    iPeers: Float64Array,
+    iDsts: Float64Array,
+    iAddrs: Uint32Array,
+    iPorts: Uint16Array,
+    iCb: (count: number) => void,
+  ): FastPathHandle;
+  fastpathStop(h: FastPathHandle): void;
+  fastpathAddSession(
+    h: FastPathHandle,
+    peer: number,
+    localIndex: number,
+    remoteIndex: number,
+    remoteAddr: number,
+    remotePort: number,
+    lastCounter: number,
+    sendKey?: Uint8Array | null,
+    sendSalt?: Uint8Array | null,
+    recvKey?: Uint8Array | null,
+    recvSalt?: Uint8Array | null,
+  ): void;
+  fastpathRemoveSession(h: FastPathHandle, peer: number): void;
+  fastpathSetEligible(h: FastPathHandle, peer: number, eligible: boolean): void;
+  /** The session's next send counter (shared with the egress thread); 0 when there is no such session. */
+  fastpathNextCounter(h: FastPathHandle, peer: number): number;
+  fastpathLearn(h: FastPathHandle, mac: number, peer: number): boolean;
+  fastpathForgetPeer(h: FastPathHandle, peer: number): void;
+  fastpathStats(h: FastPathHandle): Record<string, number | boolean>;
+
   /** "EPERM" for 1 or -1. */
   errnoName(errno: number): string;
+}
+
+declare const fastPathHandleBrand: unique symbol;
+/** A running fast path (opaque). */
+export interface FastPathHandle {
+  readonly [fastPathHandleBrand]: true;
 }
 
 const ADDON_REL_PATH = join('native', 'build', 'Release', 'tsweave_native.node');

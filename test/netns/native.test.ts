@@ -12,11 +12,12 @@
 //                             neighbour 10.77.0.2 = 02:00:00:00:00:02 (permanent, no ARP), so
 //                             datagrams to 10.77.0.2 leave through the TAP as Ethernet frames
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+
+import { runInsideNetns } from '../support/inner-netns.js';
 
 if (process.getuid?.() !== 0) {
   throw new Error(
@@ -34,34 +35,7 @@ else await inner(innerNs);
 // ---------------------------------------------------------------------------------------------------
 
 function outer(): void {
-  const ns = `tsw-native-${process.pid}-${randomBytes(3).toString('hex')}`;
-  describe(`native addon inside netns ${ns}`, () => {
-    before(() => {
-      execFileSync('ip', ['netns', 'add', ns]);
-      execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    });
-    after(() => {
-      const del = spawnSync('ip', ['netns', 'del', ns], { encoding: 'utf8' });
-      const left = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-      if (left.split('\n').some((l) => l.split(' ')[0] === ns)) throw new Error(`cannot delete netns ${ns}: ${del.stderr}`);
-    });
-
-    it('passes every TAP and UDP test run inside the namespace', () => {
-      const env: NodeJS.ProcessEnv = { ...process.env, [INNER_ENV]: ns };
-      delete env.NODE_TEST_CONTEXT; // the inner file is its own test run, not a child of ours
-      const res = spawnSync(
-        'ip',
-        ['netns', 'exec', ns, process.execPath, '--import', 'tsx', '--test-reporter=spec', fileURLToPath(import.meta.url)],
-        { env, encoding: 'utf8', timeout: 120_000 },
-      );
-      const output = `${res.stdout ?? ''}${res.stderr ?? ''}`;
-      process.stderr.write(output.replace(/^/gm, `  [${ns}] `) + '\n');
-      assert.equal(res.error, undefined, `spawn failed: ${String(res.error)}`);
-      assert.equal(res.status, 0, `inner tests failed (exit ${res.status}, signal ${res.signal}):\n${output}`);
-      assert.match(output, /^\S* ?fail 0$/m);
-      assert.doesNotMatch(output, /^\S* ?pass 0$/m);
-    });
-  });
+  runInsideNetns(import.meta.url, INNER_ENV, 'native');
 }
 
 // ---------------------------------------------------------------------------------------------------

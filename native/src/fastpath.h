@@ -1,0 +1,138 @@
+/*
+ * fastpath.h: the data plane's fast path: two I/O threads that carry the common case without waking
+ * the JS thread (DESIGN.md §4; the TypeScript overlay stays the reference and handles everything else).
+ *
+ *   egress thread   blocks in poll() on the TAP; per batch of frames read (TSO superframes already
+ *                   segmented): a unicast frame whose source MAC is known here-local and whose
+ *                   destination MAC is known behind a peer with an eligible session (UDP confirmed
+ *                   both ways, direct route: set by JS) is packed into a datagram for that session
+ *                   exactly as src/dataplane/packer.ts packs it, gets the session's next counter, is
+ *                   sealed and sent (sendmmsg, UDP GSO). A frame for a MAC known to be local is dropped
+ *                   (the bridge delivers it). Anything else (broadcast, unknown MACs, too big, no fast
+ *                   session) is copied to the egress hand-off and given to JS as a TAP batch.
+ *   ingress thread  blocks in poll() on the UDP socket; per datagram: too short, unknown receiver index,
+ *                   failed tag and replayed counter are counted and dropped here. Authenticated heartbeats
+ *                   go to JS as "control" entries (header + plaintext). DATA frames addressed to this
+ *                   peer whose source MAC is known behind their origin are written to the TAP in one
+ *                   batch; all other frames go to JS as "frame" entries (origin, destination).
+ *
+ * JS owns the tables: sessions (keys, indexes, counter, eligibility) and MACs are written by the JS
+ * thread under the write lock; the threads hold the read lock while they look things up, never while
+ * they wait for JS. The send counter of a session is shared with JS (atomic): every datagram JS sends
+ * on that session takes its counter from here, so a nonce is never used twice under one key. The
+ * replay window of a session lives here only: every datagram of the session is checked by it.
+ *
+ * Hand-off: a thread fills its hand-off (JS-owned slab and arrays), wakes the JS thread (uv_async) and
+ * waits until JS has consumed it; the kernel queues meanwhile. Stop wakes and joins both threads.
+ */
+#ifndef TSWEAVE_FASTPATH_H
+#define TSWEAVE_FASTPATH_H
+
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "common.h"
+#include "mactable.h"
+#include "reader.h"
+
+#define FP_MAX_SESSIONS 4096
+#define FP_REPLAY_WINDOW 8192 /* core/defaults.ts REPLAY_WINDOW_PACKETS */
+#define FP_REPLAY_BLOCKS (FP_REPLAY_WINDOW / 32 + 1)
+#define FP_KIND_CONTROL 0
+#define FP_KIND_FRAME 1
+
+typedef struct fp_session {
+  uint64_t peer;
+  uint32_t local_index, remote_index;
+  uint64_t remote; /* addr << 16 | port; atomic (the ingress thread follows an authenticated move) */
+  bool encrypted;
+  bool eligible; /* the egress thread may send this session's frames itself */
+  uint8_t send_salt[4], recv_salt[4];
+  EVP_CIPHER_CTX *seal; /* egress thread only */
+  EVP_CIPHER_CTX *open; /* ingress thread only */
+  uint64_t send_counter; /* last counter used; atomic, shared with JS */
+  uint64_t highest;      /* replay window (ingress thread only) */
+  uint32_t ring[FP_REPLAY_BLOCKS];
+  int open_dgram; /* egress scratch: datagram being filled in this batch, -1 none */
+} fp_session;
+
+typedef struct fp_handoff {
+  /* JS memory (kept alive by references in the fast path) */
+  uint8_t *slab;
+  size_t slab_len, used;
+  int32_t *offsets, *lengths;
+  uint8_t *kinds;  /* ingress only */
+  double *peers;   /* ingress: control → session peer, frame → origin */
+  double *dsts;    /* ingress: frame → destination peer */
+  uint32_t *addrs; /* ingress: control → source address */
+  uint16_t *ports;
+  size_t cap;
+  int count;
+  int fatal; /* errno that stopped the thread; delivered once as cb(-errno) */
+  bool ready; /* handed to JS, not consumed yet */
+  napi_ref cb;
+} fp_handoff;
+
+typedef struct fp_stats {
+  /* egress thread */
+  double egress_frames_fast, egress_frames_slow, egress_dropped_local, egress_datagrams, egress_batches;
+  double udp_send[4]; /* sent, dropped (buffer full), errors, last errno */
+  /* ingress thread */
+  double ingress_datagrams, ingress_frames_fast, ingress_frames_slow, ingress_control, ingress_batches;
+  double dropped_short, dropped_unknown_session, dropped_auth, dropped_replay, dropped_bad_frame;
+  double tap_write[4];
+  double tap_gro[2];
+  double handoff_waits;
+  double egress_by_ingress; /* TAP drains done by the ingress thread right after its writes */
+} fp_stats;
+
+typedef struct tsw_fastpath {
+  pthread_rwlock_t lock;
+  tsw_mactable macs;
+  fp_session *sessions[FP_MAX_SESSIONS];
+  int nsessions;
+  uint64_t local_peer;
+  int tap_fd, udp_fd, stop_fd;
+  bool tap_vnet;
+  size_t stride; /* largest datagram (packer stride) */
+  size_t max_frame; /* largest frame one datagram holds */
+  bool stopping;  /* atomic */
+  pthread_t egress, ingress;
+  bool egress_started, ingress_started;
+  /* egress memory: the egress thread's, or the ingress thread's while it holds emu (see fastpath.c) */
+  pthread_mutex_t emu;
+  tsw_reader erd;
+  uint8_t *send_slab;
+  int32_t *send_offs, *send_lens;
+  uint32_t *send_addrs;
+  uint16_t *send_ports;
+  fp_session **send_sess;
+  /* ingress thread's memory */
+  tsw_reader ird;
+  uint8_t **tap_frames;
+  int32_t *tap_lens;
+  size_t tap_cap;
+  /* hand-off to JS */
+  pthread_mutex_t hmu;
+  pthread_cond_t hcv;
+  fp_handoff eh, ih;
+  uv_async_t async;
+  napi_env env;
+  napi_async_context actx;
+  napi_ref slab_refs[11];
+  bool closed, uv_closed, finalized;
+  fp_stats stats;
+} tsw_fastpath;
+
+/* Thread bodies and helpers (fastpath.c); the bindings are in fastpath_js.c. */
+void *tsw_fp_egress_main(void *arg);
+void *tsw_fp_ingress_main(void *arg);
+fp_session *tsw_fp_session_by_peer(tsw_fastpath *f, uint64_t peer);
+void tsw_fp_session_free(fp_session *s);
+/* Asks both threads to stop and joins them (JS thread; never while holding the lock). */
+void tsw_fp_stop_threads(tsw_fastpath *f);
+
+#endif

@@ -1,0 +1,486 @@
+/*
+ * fastpath_js.c: Node-API bindings of the fast path (fastpath.h). Typed interface: src/io/native.ts.
+ *
+ *   fastpathStart(tapFd, udpFd, tapOffload, udpGro, localPeer, stride, macMaxAgeMs, macMaxEntries,
+ *                 eSlab, eOffsets, eLengths, eCb,
+ *                 iSlab, iOffsets, iLengths, iKinds, iPeers, iDsts, iAddrs, iPorts, iCb) -> FastPathHandle
+ *     Starts the egress thread on the TAP (tapOffload: the fd was opened with IFF_VNET_HDR) and the
+ *     ingress thread on the UDP socket (udpGro: turn UDP_GRO on). stride = largest datagram; frames
+ *     longer than stride - 44 go to JS. eCb(count): frames for JS in eSlab at eOffsets/eLengths (the
+ *     same shape as a TAP batch). iCb(count): entries in iSlab; iKinds[i] 0 = control datagram
+ *     (header + plaintext, from session iPeers[i], sent from iAddrs[i]:iPorts[i]), 1 = frame from
+ *     origin iPeers[i] to iDsts[i]. A batch is valid only during its callback. cb(-errno): that
+ *     thread stopped on a fatal error. The caller stops its own readers on these fds first.
+ *   fastpathStop(h)                             joins the threads; idempotent
+ *   fastpathAddSession(h, peer, localIndex, remoteIndex, remoteAddr, remotePort, lastCounter,
+ *                      sendKey?, sendSalt?, recvKey?, recvSalt?)   replaces any session of peer
+ *   fastpathRemoveSession(h, peer)
+ *   fastpathSetEligible(h, peer, eligible)      may the egress thread send for this session itself
+ *   fastpathNextCounter(h, peer) -> number      the session's next send counter (0: no such session)
+ *   fastpathLearn(h, mac, peer) -> boolean      false: the table is full
+ *   fastpathForgetPeer(h, peer)
+ *   fastpathStats(h) -> object
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "dataplane_io.h"
+#include "fastpath.h"
+#include "offload.h"
+
+static const napi_type_tag FP_TAG = {0x7473776561766546ULL, 0x6173747061746801ULL};
+
+#define FP_TAP_BATCH 64
+#define FP_UDP_STRIDE 65536
+#define FP_UDP_GRO_SLOTS 32
+#define FP_UDP_SLOTS 64
+#define FP_UDP_ENTRIES 256
+#define FP_TAP_WRITE_BATCH 256
+#define FP_MAX_TAG 16
+#define FP_HDRS 44 /* datagram header + frame header + tag */
+
+static void fp_free(tsw_fastpath *f) {
+  for (int i = 0; i < f->nsessions; i++) tsw_fp_session_free(f->sessions[i]);
+  tsw_mactable_free(&f->macs);
+  free(f->erd.slab);
+  free(f->erd.offsets);
+  free(f->erd.lengths);
+  free(f->erd.kind_state);
+  free(f->ird.slab);
+  free(f->ird.offsets);
+  free(f->ird.lengths);
+  free(f->ird.addrs);
+  free(f->ird.ports);
+  free(f->ird.kind_state);
+  free(f->send_slab);
+  free(f->send_offs);
+  free(f->send_lens);
+  free(f->send_addrs);
+  free(f->send_ports);
+  free(f->send_sess);
+  free(f->tap_frames);
+  free(f->tap_lens);
+  if (f->stop_fd >= 0) close(f->stop_fd);
+  pthread_rwlock_destroy(&f->lock);
+  pthread_mutex_destroy(&f->emu);
+  pthread_mutex_destroy(&f->hmu);
+  pthread_cond_destroy(&f->hcv);
+  free(f);
+}
+
+static void on_async_close(uv_handle_t *h) {
+  tsw_fastpath *f = h->data;
+  f->uv_closed = true;
+  if (f->finalized) fp_free(f);
+}
+
+/* Stops the threads and drops every JS reference. JS thread only. */
+static void fp_close(tsw_fastpath *f) {
+  if (f->closed) return;
+  f->closed = true;
+  tsw_fp_stop_threads(f);
+  for (size_t i = 0; i < sizeof f->slab_refs / sizeof f->slab_refs[0]; i++)
+    if (f->slab_refs[i]) napi_delete_reference(f->env, f->slab_refs[i]), f->slab_refs[i] = NULL;
+  if (f->eh.cb) napi_delete_reference(f->env, f->eh.cb), f->eh.cb = NULL;
+  if (f->ih.cb) napi_delete_reference(f->env, f->ih.cb), f->ih.cb = NULL;
+  if (f->actx) napi_async_destroy(f->env, f->actx), f->actx = NULL;
+  uv_close((uv_handle_t *)&f->async, on_async_close);
+}
+
+static void on_finalize(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  tsw_fastpath *f = data;
+  f->finalized = true;
+  if (!f->closed) fp_close(f);
+  else if (f->uv_closed) fp_free(f);
+}
+
+/* One JS call cb(n) for a hand-off, then releases it to its thread. */
+static void deliver(tsw_fastpath *f, fp_handoff *h) {
+  pthread_mutex_lock(&f->hmu);
+  bool ready = h->ready;
+  int n = h->fatal ? -h->fatal : h->count;
+  pthread_mutex_unlock(&f->hmu);
+  if (!ready) return;
+  tsw_call_int(f->env, f->actx, h->cb, n);
+  pthread_mutex_lock(&f->hmu);
+  h->ready = false;
+  pthread_cond_broadcast(&f->hcv);
+  pthread_mutex_unlock(&f->hmu);
+}
+
+static void on_async(uv_async_t *a) {
+  tsw_fastpath *f = a->data;
+  if (f->closed) return;
+  deliver(f, &f->eh);
+  if (!f->closed) deliver(f, &f->ih);
+}
+
+static bool get_fp(napi_env env, napi_value v, tsw_fastpath **out) {
+  void *p;
+  if (!tsw_arg_external(env, v, &FP_TAG, "handle", &p)) return false;
+  *out = p;
+  if ((*out)->closed) {
+    tsw_throw_code(env, "ERR_INVALID_STATE", "fast path was stopped");
+    return false;
+  }
+  return true;
+}
+
+static bool arg_peer(napi_env env, napi_value v, const char *name, uint64_t *out) {
+  int64_t x;
+  if (!tsw_arg_int(env, v, name, 0, 0xffffffffffffLL, &x)) return false;
+  *out = (uint64_t)x;
+  return true;
+}
+
+static bool typed(napi_env env, napi_value v, napi_typedarray_type t, const char *name, void **p, size_t *n) {
+  return tsw_arg_typed(env, v, t, name, p, n);
+}
+
+napi_value tsw_js_fastpath_start(napi_env env, napi_callback_info info) {
+  TSW_ARGS(env, info, 21, argv);
+  int64_t tap_fd, udp_fd, stride, max_age, max_entries;
+  bool vnet, gro;
+  uint64_t local;
+  uint8_t *eslab, *islab;
+  size_t eslab_len, islab_len, n[9];
+  void *a[9];
+  if (!tsw_arg_int(env, argv[0], "tapFd", 0, INT32_MAX, &tap_fd) ||
+      !tsw_arg_int(env, argv[1], "udpFd", 0, INT32_MAX, &udp_fd) || !tsw_arg_bool(env, argv[2], "tapOffload", &vnet) ||
+      !tsw_arg_bool(env, argv[3], "udpGro", &gro) || !arg_peer(env, argv[4], "localPeer", &local) ||
+      !tsw_arg_int(env, argv[5], "stride", 128, 65507, &stride) ||
+      !tsw_arg_int(env, argv[6], "macMaxAgeMs", 1, INT64_C(1) << 40, &max_age) ||
+      !tsw_arg_int(env, argv[7], "macMaxEntries", 1, 1 << 22, &max_entries) ||
+      !tsw_arg_bytes(env, argv[8], "eSlab", &eslab, &eslab_len) ||
+      !typed(env, argv[9], napi_int32_array, "eOffsets", &a[0], &n[0]) ||
+      !typed(env, argv[10], napi_int32_array, "eLengths", &a[1], &n[1]) || !tsw_arg_function(env, argv[11], "eCb") ||
+      !tsw_arg_bytes(env, argv[12], "iSlab", &islab, &islab_len) ||
+      !typed(env, argv[13], napi_int32_array, "iOffsets", &a[2], &n[2]) ||
+      !typed(env, argv[14], napi_int32_array, "iLengths", &a[3], &n[3]) ||
+      !typed(env, argv[15], napi_uint8_array, "iKinds", &a[4], &n[4]) ||
+      !typed(env, argv[16], napi_float64_array, "iPeers", &a[5], &n[5]) ||
+      !typed(env, argv[17], napi_float64_array, "iDsts", &a[6], &n[6]) ||
+      !typed(env, argv[18], napi_uint32_array, "iAddrs", &a[7], &n[7]) ||
+      !typed(env, argv[19], napi_uint16_array, "iPorts", &a[8], &n[8]) || !tsw_arg_function(env, argv[20], "iCb"))
+    return NULL;
+  size_t ecap = n[0] < n[1] ? n[0] : n[1];
+  size_t icap = n[2];
+  for (int i = 3; i < 9; i++)
+    if (n[i] < icap) icap = n[i];
+  size_t frame_bytes = vnet ? TSW_TAP_SUPERFRAME_BYTES : 65535;
+  if (ecap < 1 || ecap > TSW_MAX_BATCH || icap < 1 || icap > TSW_MAX_BATCH)
+    return tsw_throw_range(env, "hand-off arrays must have 1..%d elements", TSW_MAX_BATCH);
+  if (eslab_len < frame_bytes + 16 || eslab_len > INT32_MAX)
+    return tsw_throw_range(env, "eSlab must hold at least one %zu-byte read (got %zu bytes)", frame_bytes + 16,
+                           eslab_len);
+  if (islab_len < FP_UDP_STRIDE || islab_len > INT32_MAX)
+    return tsw_throw_range(env, "iSlab must have at least %d bytes (got %zu)", FP_UDP_STRIDE, islab_len);
+
+  tsw_fastpath *f = calloc(1, sizeof *f);
+  if (!f) return tsw_throw_errno(env, ENOMEM, "calloc", "fast path");
+  f->stop_fd = -1;
+  pthread_rwlock_init(&f->lock, NULL);
+  pthread_mutex_init(&f->hmu, NULL);
+  pthread_mutex_init(&f->emu, NULL);
+  pthread_cond_init(&f->hcv, NULL);
+  f->env = env;
+  f->local_peer = local;
+  f->tap_fd = (int)tap_fd;
+  f->udp_fd = (int)udp_fd;
+  f->tap_vnet = vnet;
+  f->stride = (size_t)stride;
+  f->max_frame = (size_t)stride - FP_HDRS;
+  f->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  bool gro_on = gro && tsw_udp_enable_gro(f->udp_fd);
+  size_t uslots = gro_on ? FP_UDP_GRO_SLOTS : FP_UDP_SLOTS, uentries = gro_on ? FP_UDP_ENTRIES : FP_UDP_SLOTS;
+  /* egress thread: reads like the TAP reader (same slab size as the hand-off, so a whole read batch
+   * always fits in the hand-off), one datagram slot per frame at most */
+  f->erd.fd = f->udp_fd >= 0 ? f->tap_fd : -1;
+  f->erd.fill = vnet ? tsw_tap_fill_vnet : tsw_tap_fill;
+  f->erd.slab_len = eslab_len;
+  f->erd.slab = malloc(eslab_len);
+  f->erd.max_frames = ecap;
+  f->erd.frame_bytes = frame_bytes;
+  f->erd.offsets = calloc(ecap, sizeof(int32_t));
+  f->erd.lengths = calloc(ecap, sizeof(int32_t));
+  f->erd.kind_state = vnet ? (void *)tsw_tap_vnet_state_new() : NULL;
+  f->send_slab = malloc(ecap * (size_t)stride + FP_MAX_TAG);
+  f->send_offs = calloc(ecap, sizeof(int32_t));
+  f->send_lens = calloc(ecap, sizeof(int32_t));
+  f->send_addrs = calloc(ecap, sizeof(uint32_t));
+  f->send_ports = calloc(ecap, sizeof(uint16_t));
+  f->send_sess = calloc(ecap, sizeof(fp_session *));
+  /* ingress thread: reads like the UDP reader */
+  f->ird.fd = f->udp_fd;
+  f->ird.fill = tsw_udp_fill;
+  f->ird.slab_len = uslots * FP_UDP_STRIDE;
+  f->ird.slab = malloc(f->ird.slab_len);
+  f->ird.max_frames = uentries;
+  f->ird.frame_bytes = FP_UDP_STRIDE;
+  f->ird.offsets = calloc(uentries, sizeof(int32_t));
+  f->ird.lengths = calloc(uentries, sizeof(int32_t));
+  f->ird.addrs = calloc(uentries, sizeof(uint32_t));
+  f->ird.ports = calloc(uentries, sizeof(uint16_t));
+  f->ird.kind_state = f->ird.slab ? tsw_udp_state_new(f->ird.slab, FP_UDP_STRIDE, uslots, gro_on) : NULL;
+  f->tap_cap = FP_TAP_WRITE_BATCH;
+  f->tap_frames = calloc(f->tap_cap, sizeof(uint8_t *));
+  f->tap_lens = calloc(f->tap_cap, sizeof(int32_t));
+  bool mem_ok = f->erd.slab && f->erd.offsets && f->erd.lengths && (!vnet || f->erd.kind_state) && f->send_slab &&
+                f->send_offs && f->send_lens && f->send_addrs && f->send_ports && f->send_sess && f->ird.slab &&
+                f->ird.offsets && f->ird.lengths && f->ird.addrs && f->ird.ports && f->ird.kind_state &&
+                f->tap_frames && f->tap_lens && tsw_mactable_init(&f->macs, (size_t)max_entries, max_age);
+  if (!mem_ok || f->stop_fd < 0) {
+    int err = f->stop_fd < 0 ? errno : ENOMEM;
+    fp_free(f);
+    return tsw_throw_errno(env, err, f->stop_fd < 0 ? "eventfd" : "malloc", "fast path");
+  }
+  f->eh = (fp_handoff){.slab = eslab, .slab_len = eslab_len, .offsets = a[0], .lengths = a[1], .cap = ecap};
+  f->ih = (fp_handoff){.slab = islab, .slab_len = islab_len, .offsets = a[2], .lengths = a[3], .kinds = a[4],
+                       .peers = a[5], .dsts = a[6], .addrs = a[7], .ports = a[8], .cap = icap};
+  uv_loop_t *loop;
+  napi_status s = napi_get_uv_event_loop(env, &loop);
+  if (s != napi_ok || uv_async_init(loop, &f->async, on_async) != 0) {
+    fp_free(f);
+    return tsw_throw_code(env, "ERR_NAPI", "fast path: cannot create its wake-up handle");
+  }
+  f->async.data = f;
+  /* From here the uv handle exists: failures go through fp_close (uv_close), which frees on close. */
+  f->finalized = true;
+  static const int refs[] = {8, 9, 10, 12, 13, 14, 15, 16, 17, 18, 19};
+  bool ok = true;
+  for (size_t i = 0; i < 11 && ok; i++) ok = napi_create_reference(env, argv[refs[i]], 1, &f->slab_refs[i]) == napi_ok;
+  napi_value name, ext;
+  ok = ok && napi_create_reference(env, argv[11], 1, &f->eh.cb) == napi_ok &&
+       napi_create_reference(env, argv[20], 1, &f->ih.cb) == napi_ok &&
+       napi_create_string_utf8(env, "tsweave:fastPath", NAPI_AUTO_LENGTH, &name) == napi_ok &&
+       napi_async_init(env, NULL, name, &f->actx) == napi_ok &&
+       napi_create_external(env, f, on_finalize, NULL, &ext) == napi_ok;
+  if (!ok) {
+    fp_close(f);
+    return tsw_throw_code(env, "ERR_NAPI", "fast path: setup failed");
+  }
+  f->finalized = false;
+  if (napi_type_tag_object(env, ext, &FP_TAG) != napi_ok) {
+    fp_close(f);
+    return tsw_throw_code(env, "ERR_NAPI", "fast path: napi_type_tag_object failed");
+  }
+  int e1 = pthread_create(&f->egress, NULL, tsw_fp_egress_main, f);
+  f->egress_started = e1 == 0;
+  int e2 = e1 == 0 ? pthread_create(&f->ingress, NULL, tsw_fp_ingress_main, f) : 0;
+  f->ingress_started = e1 == 0 && e2 == 0;
+  if (e1 || e2) {
+    fp_close(f);
+    return tsw_throw_errno(env, e1 ? e1 : e2, "pthread_create", "fast path");
+  }
+  return ext;
+}
+
+napi_value tsw_js_fastpath_stop(napi_env env, napi_callback_info info) {
+  TSW_ARGS(env, info, 1, argv);
+  void *p;
+  if (!tsw_arg_external(env, argv[0], &FP_TAG, "handle", &p)) return NULL;
+  fp_close(p);
+  return NULL;
+}
+
+static bool opt_bytes(napi_env env, napi_value v, const char *name, size_t want, uint8_t **out) {
+  napi_valuetype t;
+  TSW_NAPI_B(env, napi_typeof(env, v, &t));
+  *out = NULL;
+  if (t == napi_undefined || t == napi_null) return true;
+  size_t len;
+  if (!tsw_arg_bytes(env, v, name, out, &len)) return false;
+  if (len != want) {
+    tsw_throw_range(env, "%s must be %zu bytes, got %zu", name, want, len);
+    return false;
+  }
+  return true;
+}
+
+napi_value tsw_js_fastpath_add_session(napi_env env, napi_callback_info info) {
+  TSW_ARGS(env, info, 11, argv);
+  tsw_fastpath *f;
+  uint64_t peer;
+  int64_t li, ri, addr, port, counter;
+  uint8_t *sk, *ss, *rk, *rs;
+  if (!get_fp(env, argv[0], &f) || !arg_peer(env, argv[1], "peer", &peer) ||
+      !tsw_arg_int(env, argv[2], "localIndex", 0, UINT32_MAX, &li) ||
+      !tsw_arg_int(env, argv[3], "remoteIndex", 0, UINT32_MAX, &ri) ||
+      !tsw_arg_int(env, argv[4], "remoteAddr", 0, UINT32_MAX, &addr) ||
+      !tsw_arg_int(env, argv[5], "remotePort", 0, 65535, &port) ||
+      !tsw_arg_int(env, argv[6], "lastCounter", 0, INT64_C(0x1fffffffffffff), &counter) ||
+      !opt_bytes(env, argv[7], "sendKey", 32, &sk) || !opt_bytes(env, argv[8], "sendSalt", 4, &ss) ||
+      !opt_bytes(env, argv[9], "recvKey", 32, &rk) || !opt_bytes(env, argv[10], "recvSalt", 4, &rs))
+    return NULL;
+  bool enc = sk != NULL;
+  if (enc != (ss != NULL) || enc != (rk != NULL) || enc != (rs != NULL))
+    return tsw_throw_type(env, "sendKey, sendSalt, recvKey and recvSalt must be given together");
+  fp_session *s = calloc(1, sizeof *s);
+  if (!s) return tsw_throw_errno(env, ENOMEM, "calloc", "fast path session");
+  s->peer = peer;
+  s->local_index = (uint32_t)li;
+  s->remote_index = (uint32_t)ri;
+  s->remote = (uint64_t)addr << 16 | (uint64_t)port;
+  s->send_counter = (uint64_t)counter;
+  s->open_dgram = -1;
+  s->encrypted = enc;
+  if (enc) {
+    memcpy(s->send_salt, ss, 4);
+    memcpy(s->recv_salt, rs, 4);
+    s->seal = tsw_gcm_new(sk, true);
+    s->open = tsw_gcm_new(rk, false);
+    if (!s->seal || !s->open) {
+      tsw_fp_session_free(s);
+      return tsw_throw_code(env, "ERR_OPENSSL", "fast path session: aes-256-gcm init failed");
+    }
+  }
+  pthread_rwlock_wrlock(&f->lock);
+  fp_session *old = NULL;
+  int slot = f->nsessions;
+  for (int i = 0; i < f->nsessions; i++)
+    if (f->sessions[i]->peer == peer) old = f->sessions[i], slot = i;
+  bool full = !old && f->nsessions >= FP_MAX_SESSIONS;
+  if (!full) {
+    f->sessions[slot] = s;
+    if (!old) f->nsessions++;
+  }
+  pthread_rwlock_unlock(&f->lock);
+  tsw_fp_session_free(old);
+  if (full) {
+    tsw_fp_session_free(s);
+    return tsw_throw_range(env, "fast path holds at most %d sessions", FP_MAX_SESSIONS);
+  }
+  return NULL;
+}
+
+napi_value tsw_js_fastpath_remove_session(napi_env env, napi_callback_info info) {
+  TSW_ARGS(env, info, 2, argv);
+  tsw_fastpath *f;
+  uint64_t peer;
+  if (!get_fp(env, argv[0], &f) || !arg_peer(env, argv[1], "peer", &peer)) return NULL;
+  fp_session *gone = NULL;
+  pthread_rwlock_wrlock(&f->lock);
+  for (int i = 0; i < f->nsessions; i++) {
+    if (f->sessions[i]->peer != peer) continue;
+    gone = f->sessions[i];
+    f->sessions[i] = f->sessions[--f->nsessions];
+    break;
+  }
+  pthread_rwlock_unlock(&f->lock);
+  tsw_fp_session_free(gone);
+  return NULL;
+}
+
+napi_value tsw_js_fastpath_set_eligible(napi_env env, napi_callback_info info) {
+  TSW_ARGS(env, info, 3, argv);
+  tsw_fastpath *f;
+  uint64_t peer;
+  bool on;
+  if (!get_fp(env, argv[0], &f) || !arg_peer(env, argv[1], "peer", &peer) ||
+      !tsw_arg_bool(env, argv[2], "eligible", &on))
+    return NULL;
+  pthread_rwlock_wrlock(&f->lock);
+  fp_session *s = tsw_fp_session_by_peer(f, peer);
+  if (s) s->eligible = on;
+  pthread_rwlock_unlock(&f->lock);
+  return NULL;
+}
+
+napi_value tsw_js_fastpath_next_counter(napi_env env, napi_callback_info info) {
+  TSW_ARGS(env, info, 2, argv);
+  tsw_fastpath *f;
+  uint64_t peer;
+  if (!get_fp(env, argv[0], &f) || !arg_peer(env, argv[1], "peer", &peer)) return NULL;
+  uint64_t c = 0;
+  pthread_rwlock_rdlock(&f->lock);
+  fp_session *s = tsw_fp_session_by_peer(f, peer);
+  if (s) c = __atomic_add_fetch(&s->send_counter, 1, __ATOMIC_RELAXED);
+  pthread_rwlock_unlock(&f->lock);
+  napi_value r;
+  TSW_NAPI(env, napi_create_double(env, (double)c, &r));
+  return r;
+}
+
+napi_value tsw_js_fastpath_learn(napi_env env, napi_callback_info info) {
+  TSW_ARGS(env, info, 3, argv);
+  tsw_fastpath *f;
+  uint64_t mac, peer;
+  if (!get_fp(env, argv[0], &f) || !arg_peer(env, argv[1], "mac", &mac) || !arg_peer(env, argv[2], "peer", &peer))
+    return NULL;
+  pthread_rwlock_wrlock(&f->lock);
+  bool ok = tsw_mactable_learn(&f->macs, mac, peer, tsw_now_ms());
+  pthread_rwlock_unlock(&f->lock);
+  napi_value r;
+  TSW_NAPI(env, napi_get_boolean(env, ok, &r));
+  return r;
+}
+
+napi_value tsw_js_fastpath_forget_peer(napi_env env, napi_callback_info info) {
+  TSW_ARGS(env, info, 2, argv);
+  tsw_fastpath *f;
+  uint64_t peer;
+  if (!get_fp(env, argv[0], &f) || !arg_peer(env, argv[1], "peer", &peer)) return NULL;
+  pthread_rwlock_wrlock(&f->lock);
+  tsw_mactable_forget_peer(&f->macs, peer);
+  pthread_rwlock_unlock(&f->lock);
+  return NULL;
+}
+
+napi_value tsw_js_fastpath_stats(napi_env env, napi_callback_info info) {
+  TSW_ARGS(env, info, 1, argv);
+  void *p;
+  if (!tsw_arg_external(env, argv[0], &FP_TAG, "handle", &p)) return NULL;
+  tsw_fastpath *f = p;
+  const fp_stats *s = &f->stats;
+  napi_value o;
+  TSW_NAPI(env, napi_create_object(env, &o));
+  const struct {
+    const char *k;
+    double v;
+  } kv[] = {
+      {"egressFramesFast", s->egress_frames_fast},
+      {"egressFramesSlow", s->egress_frames_slow},
+      {"egressDroppedLocal", s->egress_dropped_local},
+      {"egressDatagrams", s->egress_datagrams},
+      {"egressBatches", s->egress_batches},
+      {"udpSent", s->udp_send[0]},
+      {"udpSendDropped", s->udp_send[1]},
+      {"udpSendErrors", s->udp_send[2]},
+      {"ingressDatagrams", s->ingress_datagrams},
+      {"ingressFramesFast", s->ingress_frames_fast},
+      {"ingressFramesSlow", s->ingress_frames_slow},
+      {"ingressControl", s->ingress_control},
+      {"ingressBatches", s->ingress_batches},
+      {"droppedShort", s->dropped_short},
+      {"droppedUnknownSession", s->dropped_unknown_session},
+      {"droppedAuth", s->dropped_auth},
+      {"droppedReplay", s->dropped_replay},
+      {"droppedBadFrame", s->dropped_bad_frame},
+      {"tapWritten", s->tap_write[0]},
+      {"tapWriteDropped", s->tap_write[1]},
+      {"tapWriteErrors", s->tap_write[2]},
+      {"tapGsoWrites", s->tap_gro[0]},
+      {"tapGsoFrames", s->tap_gro[1]},
+      {"handoffs", s->handoff_waits},
+      {"egressByIngress", s->egress_by_ingress},
+      {"tapReadFrames", f->erd.stats.frames},
+      {"tapSuperframes", f->erd.stats.superframes},
+      {"tapBadOffload", f->erd.stats.bad_gso},
+      {"tapReadErrors", f->erd.stats.errors},
+      {"udpTruncated", f->ird.stats.truncated},
+      {"udpReceiveErrors", f->ird.stats.errors},
+      {"macs", (double)f->macs.count},
+      {"sessions", (double)f->nsessions},
+  };
+  for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
+    if (!tsw_set_double(env, o, kv[i].k, kv[i].v)) return NULL;
+  napi_value running;
+  TSW_NAPI(env, napi_get_boolean(env, !f->closed, &running));
+  TSW_NAPI(env, napi_set_named_property(env, o, "running", running));
+  return o;
+}

@@ -1,0 +1,346 @@
+// The native fast path (native/src/fastpath.h, io/fastpath.ts) against the real kernel and against the
+// TypeScript reference (dataplane/packer.ts + the overlay's header + crypto/data-aead.ts nodeDataAead).
+// Runs as root, inside a network namespace it creates (test/support/inner-netns.ts):
+//
+//   tswfp0 10.78.0.1/24   TAP read by the fast path's egress thread (the "bridge" side)
+//                         neighbours 10.78.0.2 = 02:00:00:00:00:02 (learnt behind the remote peer) and
+//                         10.78.0.3 = 02:00:00:00:00:03 (never learnt), both permanent: no ARP
+//   127.0.0.1:A           the router's UDP socket (ingress thread)
+//   127.0.0.1:B           the remote peer, played by this test with the reference implementation
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+
+import { runInsideNetns } from '../support/inner-netns.js';
+
+if (process.getuid?.() !== 0) {
+  throw new Error('test/netns/fastpath.test.ts must run as root: it creates a network namespace and a TAP device');
+}
+
+const INNER_ENV = 'TSWEAVE_FASTPATH_NETNS';
+const innerNs = process.env[INNER_ENV];
+if (innerNs === undefined) runInsideNetns(import.meta.url, INNER_ENV, 'fastpath');
+else await inner(innerNs);
+
+async function inner(ns: string): Promise<void> {
+  const { loadNative } = await import('../../src/io/native.js');
+  const { NativeFastPath } = await import('../../src/io/fastpath.js');
+  const { openTap } = await import('../../src/io/tap.js');
+  const { ipv4ToU32, NativeUdpSocket } = await import('../../src/io/udp.js');
+  const { silentLogger } = await import('../../src/core/logger.js');
+  const { nodeDataAead } = await import('../../src/crypto/data-aead.js');
+  const { Packer, forEachFrame } = await import('../../src/dataplane/packer.js');
+  const { Overlay } = await import('../../src/dataplane/overlay.js');
+  const { FAST_KIND_CONTROL, FAST_KIND_FRAME } = await import('../../src/core/ports.js');
+  const wire = await import('../../src/wire/data-packet.js');
+  type Batch = import('../../src/core/ports.js').Batch;
+  type FastIngressBatch = import('../../src/core/ports.js').FastIngressBatch;
+
+  const addon = loadNative();
+  const ip = (...args: string[]): string => execFileSync('ip', ['-n', ns, ...args], { encoding: 'utf8' });
+  const LOOPBACK = 0x7f000001;
+  const LOCAL = 0x0a0000000001;
+  const REMOTE = 0x0b0000000002;
+  const MTU = 1376;
+  const MAX_DGRAM = Overlay.maxDatagramBytes(MTU);
+  const LOCAL_INDEX = 0x1111;
+  const REMOTE_INDEX = 0x2222;
+  const TAP = 'tswfp0';
+  const macNum = (b: Uint8Array): number => b.reduce((a, x) => a * 256 + x, 0);
+  const peerMac = Buffer.from([2, 0, 0, 0, 0, 2]);
+  const strangerMac = Buffer.from([2, 0, 0, 0, 0, 3]);
+  const keys = {
+    sendKey: randomBytes(32),
+    sendSalt: randomBytes(4),
+    recvKey: randomBytes(32),
+    recvSalt: randomBytes(4),
+  };
+  // The remote seals with what we open with, and opens with what we seal with.
+  const remoteSeal = nodeDataAead.create(keys.recvKey, keys.recvSalt, true);
+  const remoteOpen = nodeDataAead.create(keys.sendKey, keys.sendSalt, false);
+  const refSeal = nodeDataAead.create(keys.sendKey, keys.sendSalt, true);
+
+  async function until(cond: () => boolean, what: string, ms = 5_000): Promise<void> {
+    const end = Date.now() + ms;
+    while (!cond()) {
+      if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+
+  /** The overlay's DATA header (overlay.ts writeHeader). */
+  function writeHeader(buf: Buffer, off: number, type: number, receiverIdx: number, counter: number): void {
+    buf[off + wire.OFF_TYPE] = type;
+    buf[off + wire.OFF_KEYGEN] = 0;
+    buf.writeUInt32BE(receiverIdx >>> 0, off + wire.OFF_RECEIVER_IDX);
+    buf.writeUInt32BE(Math.floor(counter / 0x100000000), off + wire.OFF_COUNTER);
+    buf.writeUInt32BE(counter >>> 0, off + wire.OFF_COUNTER + 4);
+  }
+
+  /** The reference path's datagram for frames to one next hop: Packer, header, nodeDataAead seal. */
+  function referenceDatagram(
+    seal: ReturnType<typeof nodeDataAead.create>,
+    receiverIdx: number,
+    origin: number,
+    dst: number,
+    frames: Uint8Array | Uint8Array[],
+    counter: number,
+  ): Buffer {
+    const p = new Packer({ maxDatagramBytes: MAX_DGRAM, capacity: 1 });
+    for (const f of Array.isArray(frames) ? frames : [frames]) assert.ok(p.add(dst, origin, dst, f, 0, f.length));
+    assert.equal(p.count, 1, 'the frames fit one datagram');
+    writeHeader(p.buf, p.offsets[0]!, wire.PACKET_TYPE_DATA, receiverIdx, counter);
+    nodeDataAead.sealBatch(seal, p.buf, p.offsets, p.lengths, 1);
+    return Buffer.from(p.buf.subarray(p.offsets[0]!, p.offsets[0]! + p.lengths[0]!));
+  }
+
+  /** Ethernet + IPv4 + UDP frame (UDP checksum 0 = none) carrying u32 seq then a pattern. */
+  function udpFrame(dstMac: Buffer, srcMac: Buffer, src: string, dst: string, port: number, len: number, seq: number): Buffer {
+    const f = Buffer.alloc(14 + 20 + 8 + len);
+    dstMac.copy(f, 0);
+    srcMac.copy(f, 6);
+    f.writeUInt16BE(0x0800, 12);
+    f[14] = 0x45;
+    f.writeUInt16BE(20 + 8 + len, 16);
+    f[22] = 64;
+    f[23] = 17;
+    f.writeUInt32BE(ipv4ToU32(src), 26);
+    f.writeUInt32BE(ipv4ToU32(dst), 30);
+    let sum = 0;
+    for (let j = 14; j < 34; j += 2) sum += f.readUInt16BE(j);
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+    f.writeUInt16BE(~sum & 0xffff, 24);
+    f.writeUInt16BE(5555, 34);
+    f.writeUInt16BE(port, 36);
+    f.writeUInt16BE(8 + len, 38);
+    f.writeUInt32BE(seq, 42);
+    for (let j = 4; j < len; j++) f[42 + j] = (seq * 7 + j) & 255;
+    return f;
+  }
+
+  describe('fast path (egress TAP → UDP, ingress UDP → TAP)', () => {
+    let tap: ReturnType<typeof openTap>;
+    let tapMac: Buffer;
+    let sock: InstanceType<typeof NativeUdpSocket>;
+    let remote: InstanceType<typeof NativeUdpSocket>;
+    let fast: InstanceType<typeof NativeFastPath>;
+    const fromRemote: Buffer[] = [];
+    const slowLocal: Buffer[] = [];
+    const slowIngress: Array<{ kind: number; peer: number; dst: number; addr: number; port: number; bytes: Buffer }> = [];
+    let counter = 0; // the remote's send counter
+
+    before(() => {
+      tap = openTap(TAP, { logger: silentLogger() });
+      writeFileSync(`/proc/sys/net/ipv6/conf/${TAP}/disable_ipv6`, '1');
+      ip('link', 'set', TAP, 'mtu', String(MTU), 'up');
+      ip('addr', 'add', '10.78.0.1/24', 'dev', TAP);
+      ip('neigh', 'replace', '10.78.0.2', 'lladdr', '02:00:00:00:00:02', 'dev', TAP, 'nud', 'permanent');
+      ip('neigh', 'replace', '10.78.0.3', 'lladdr', '02:00:00:00:00:03', 'dev', TAP, 'nud', 'permanent');
+      const info = JSON.parse(ip('-j', 'link', 'show', TAP)) as Array<{ address: string }>;
+      tapMac = Buffer.from(info[0]!.address.split(':').map((h) => parseInt(h, 16)));
+      sock = new NativeUdpSocket(addon, LOOPBACK, 0, { logger: silentLogger() });
+      remote = new NativeUdpSocket(addon, LOOPBACK, 0, { logger: silentLogger(), gro: false });
+      remote.onDatagrams((b) => {
+        for (let i = 0; i < b.count; i++) fromRemote.push(Buffer.from(b.buf.subarray(b.offsets[i]!, b.offsets[i]! + b.lengths[i]!)));
+      });
+      fast = new NativeFastPath({
+        addon,
+        logger: silentLogger(),
+        tapFd: tap.fd,
+        tapOffload: tap.offload,
+        udpFd: sock.fd,
+        localPeer: LOCAL,
+        maxDatagramBytes: MAX_DGRAM,
+      });
+      fast.start(
+        (b: Batch) => {
+          for (let i = 0; i < b.count; i++) slowLocal.push(Buffer.from(b.buf.subarray(b.offsets[i]!, b.offsets[i]! + b.lengths[i]!)));
+        },
+        (b: FastIngressBatch) => {
+          for (let i = 0; i < b.count; i++) {
+            slowIngress.push({
+              kind: b.kinds[i]!,
+              peer: b.peers[i]!,
+              dst: b.dsts[i]!,
+              addr: b.addrs[i]!,
+              port: b.ports[i]!,
+              bytes: Buffer.from(b.buf.subarray(b.offsets[i]!, b.offsets[i]! + b.lengths[i]!)),
+            });
+          }
+        },
+      );
+      fast.addSession({
+        peer: REMOTE,
+        localIndex: LOCAL_INDEX,
+        remoteIndex: REMOTE_INDEX,
+        remoteAddr: LOOPBACK,
+        remotePort: remote.port,
+        lastCounter: 0,
+        keys,
+      });
+      fast.learn(macNum(tapMac), LOCAL);
+      fast.learn(macNum(peerMac), REMOTE);
+    });
+    after(() => {
+      fast?.stop();
+      sock?.close();
+      remote?.close();
+      tap?.close();
+    });
+
+    it('egress: sends known unicast itself, packed and sealed byte for byte like the reference path', async () => {
+      fast.setEligible(REMOTE, true);
+      const N = 200;
+      const frames = (): number => fromRemote.reduce((n, d) => n + framesOf(d).length, 0);
+      const tx = new NativeUdpSocket(addon, ipv4ToU32('10.78.0.1'), 0, { logger: silentLogger() });
+      try {
+        for (let s = 0; s < N; s++) {
+          const payload = Buffer.alloc(4 + ((s * 37) % 1300));
+          payload.writeUInt32BE(s, 0);
+          for (let j = 4; j < payload.length; j++) payload[j] = (s * 7 + j) & 255;
+          tx.send(payload, 0, payload.length, ipv4ToU32('10.78.0.2'), 9999);
+        }
+        await until(() => frames() >= N, `${N} frames at the remote`).catch((e: Error) => {
+          throw new Error(`${e.message}: got ${frames()}; ${JSON.stringify(fast.stats())}`);
+        });
+      } finally {
+        tx.close();
+      }
+      const seqs: number[] = [];
+      fromRemote.forEach((d, i) => {
+        assert.equal(d[wire.OFF_TYPE], wire.PACKET_TYPE_DATA);
+        assert.equal(d.readUInt32BE(wire.OFF_RECEIVER_IDX), REMOTE_INDEX);
+        const c = d.readUInt32BE(wire.OFF_COUNTER + 4);
+        assert.equal(c, i + 1, 'counters start at 1 and never repeat');
+        const fs = framesOf(d);
+        for (const f of fs) {
+          assert.deepEqual(f.subarray(0, 6), peerMac);
+          seqs.push(f.readUInt32BE(42));
+        }
+        assert.deepEqual(referenceDatagram(refSeal, REMOTE_INDEX, LOCAL, REMOTE, fs, c), d, `datagram ${i}: same bytes as the reference`);
+      });
+      assert.deepEqual(seqs, Array.from({ length: N }, (_, i) => i), 'every frame once, in order');
+      const st = fast.stats();
+      assert.equal(st['egressFramesFast'], N);
+      assert.equal(st['egressDatagrams'], fromRemote.length);
+      assert.equal(fast.nextCounter(REMOTE), fromRemote.length + 1, 'the overlay continues the shared counter');
+    });
+
+    /** Opens a datagram the fast path sent (as the remote) and returns its frames. */
+    function framesOf(d: Buffer): Buffer[] {
+      const opened = Buffer.from(d);
+      const lens = new Int32Array([opened.length]);
+      const status = new Uint8Array(1);
+      assert.equal(nodeDataAead.openBatch(remoteOpen, opened, new Int32Array([0]), lens, 1, status), 1, 'datagram opens');
+      const out: Buffer[] = [];
+      const ok = forEachFrame(opened, wire.DATA_HEADER_BYTES, lens[0]! - wire.DATA_HEADER_BYTES, (origin, dst, fo, fl) => {
+        assert.equal(origin, LOCAL);
+        assert.equal(dst, REMOTE);
+        out.push(Buffer.from(opened.subarray(fo, fo + fl)));
+      });
+      assert.ok(ok && out.length > 0, 'well-formed frames');
+      return out;
+    }
+
+    it('egress: an unknown destination MAC and an ineligible session go to the overlay untouched', async () => {
+      fromRemote.length = 0;
+      const tx = new NativeUdpSocket(addon, ipv4ToU32('10.78.0.1'), 0, { logger: silentLogger() });
+      try {
+        const one = Buffer.from('hello');
+        tx.send(one, 0, one.length, ipv4ToU32('10.78.0.3'), 9999); // stranger MAC: never learnt
+        await until(() => slowLocal.some((f) => f.subarray(0, 6).equals(strangerMac)), 'the unknown-MAC frame in JS');
+        fast.setEligible(REMOTE, false);
+        tx.send(one, 0, one.length, ipv4ToU32('10.78.0.2'), 9999);
+        await until(() => slowLocal.some((f) => f.subarray(0, 6).equals(peerMac)), 'the ineligible frame in JS');
+        fast.setEligible(REMOTE, true);
+      } finally {
+        tx.close();
+      }
+      assert.equal(fromRemote.length, 0, 'nothing sent by the fast path');
+      const f = slowLocal.find((x) => x.subarray(0, 6).equals(peerMac))!;
+      assert.equal(f.readUInt16BE(12), 0x0800);
+      assert.equal(f.subarray(f.length - 5).toString(), 'hello', 'the frame as read from the TAP');
+    });
+
+    it('ingress: frames for known MACs reach the kernel through the TAP; hostile datagrams are counted and dropped', async () => {
+      const rx = new NativeUdpSocket(addon, ipv4ToU32('10.78.0.1'), 7777, { logger: silentLogger(), gro: false });
+      const got: number[] = [];
+      rx.onDatagrams((b) => {
+        for (let i = 0; i < b.count; i++) got.push(b.buf.readUInt32BE(b.offsets[i]!));
+      });
+      const send = (d: Buffer): void => remote.send(d, 0, d.length, LOOPBACK, sock.port);
+      const frameFor = (seq: number): Buffer => udpFrame(tapMac, peerMac, '10.78.0.2', '10.78.0.1', 7777, 100 + seq, seq);
+      try {
+        const N = 100;
+        const sent: Buffer[] = [];
+        for (let s = 0; s < N; s++) {
+          const d = referenceDatagram(remoteSeal, LOCAL_INDEX, REMOTE, LOCAL, frameFor(s), ++counter);
+          sent.push(d);
+          send(d);
+        }
+        await until(() => got.length === N, `${N} frames delivered through the TAP`);
+        assert.deepEqual(got, Array.from({ length: N }, (_, i) => i));
+        const before = fast.stats();
+        // hostile: short, unknown receiver index, forged tag, replayed counter, wrong key
+        send(Buffer.from([1, 2, 3]));
+        const unknown = referenceDatagram(remoteSeal, LOCAL_INDEX + 1, REMOTE, LOCAL, frameFor(1000), ++counter);
+        send(unknown);
+        const forged = referenceDatagram(remoteSeal, LOCAL_INDEX, REMOTE, LOCAL, frameFor(1001), ++counter);
+        forged[forged.length - 1]! ^= 1;
+        send(forged);
+        send(sent[5]!); // replay
+        const otherKey = nodeDataAead.create(randomBytes(32), keys.recvSalt, true);
+        send(referenceDatagram(otherKey, LOCAL_INDEX, REMOTE, LOCAL, frameFor(1002), ++counter));
+        const good = referenceDatagram(remoteSeal, LOCAL_INDEX, REMOTE, LOCAL, frameFor(N), ++counter);
+        send(good);
+        await until(() => got.length === N + 1, 'the good datagram after the hostile ones');
+        const st = fast.stats();
+        const delta = (k: string): number => (st[k] as number) - (before[k] as number);
+        assert.equal(delta('droppedShort'), 1);
+        assert.equal(delta('droppedUnknownSession'), 1);
+        assert.equal(delta('droppedAuth'), 2, 'forged tag and wrong key');
+        assert.equal(delta('droppedReplay'), 1);
+        assert.equal(delta('ingressFramesFast'), 1);
+        assert.deepEqual(got.slice(N), [N], 'nothing hostile was delivered');
+      } finally {
+        rx.close();
+      }
+    });
+
+    it('ingress: heartbeats and frames from unknown MACs are handed to the overlay, authenticated', async () => {
+      slowIngress.length = 0;
+      const hbBody = Buffer.alloc(8);
+      hbBody.writeDoubleBE(1234.5, 0);
+      const hb = Buffer.alloc(wire.DATA_HEADER_BYTES + 8 + wire.AEAD_TAG_BYTES);
+      writeHeader(hb, 0, wire.PACKET_TYPE_HEARTBEAT, LOCAL_INDEX, ++counter);
+      hbBody.copy(hb, wire.DATA_HEADER_BYTES);
+      nodeDataAead.sealBatch(remoteSeal, hb, new Int32Array([0]), new Int32Array([wire.DATA_HEADER_BYTES + 8]), 1);
+      remote.send(hb, 0, hb.length, LOOPBACK, sock.port);
+      const strange = udpFrame(tapMac, strangerMac, '10.78.0.3', '10.78.0.1', 7778, 10, 1);
+      const d = referenceDatagram(remoteSeal, LOCAL_INDEX, REMOTE, LOCAL, strange, ++counter);
+      remote.send(d, 0, d.length, LOOPBACK, sock.port);
+      await until(() => slowIngress.length === 2, 'a control entry and a frame entry');
+      const [c, f] = slowIngress;
+      assert.equal(c!.kind, FAST_KIND_CONTROL);
+      assert.equal(c!.peer, REMOTE);
+      assert.equal(c!.addr, LOOPBACK);
+      assert.equal(c!.port, remote.port);
+      assert.equal(c!.bytes.length, wire.DATA_HEADER_BYTES + 8, 'header + plaintext, tag removed');
+      assert.equal(c!.bytes.readDoubleBE(wire.DATA_HEADER_BYTES), 1234.5);
+      assert.equal(f!.kind, FAST_KIND_FRAME);
+      assert.equal(f!.peer, REMOTE);
+      assert.equal(f!.dst, LOCAL);
+      assert.deepEqual(f!.bytes, strange);
+    });
+
+    it('stop joins the threads; the TAP and socket stay usable by their owners', () => {
+      fast.stop();
+      assert.equal(fast.stats()['running'], false);
+      fast.stop(); // idempotent
+      const one = Buffer.alloc(60);
+      tap.writeFrame(one, 0, one.length);
+    });
+  });
+}
