@@ -34,7 +34,6 @@ napi_value tsw_js_fastpath_remove_session(napi_env env, napi_callback_info info)
 napi_value tsw_js_fastpath_set_eligible(napi_env env, napi_callback_info info);
 napi_value tsw_js_fastpath_next_counter(napi_env env, napi_callback_info info);
 napi_value tsw_js_fastpath_learn(napi_env env, napi_callback_info info);
-napi_value tsw_js_fastpath_forget_peer(napi_env env, napi_callback_info info);
 napi_value tsw_js_fastpath_stats(napi_env env, napi_callback_info info);
 
 static napi_value js_errno_name(napi_env env, napi_callback_info info) {
@@ -74,7 +73,6 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"fastpathSetEligible", tsw_js_fastpath_set_eligible},
       {"fastpathNextCounter", tsw_js_fastpath_next_counter},
       {"fastpathLearn", tsw_js_fastpath_learn},
-      {"fastpathForgetPeer", tsw_js_fastpath_forget_peer},
       {"fastpathStats", tsw_js_fastpath_stats},
       {"errnoName", js_errno_name},
   };

@@ -15,7 +15,6 @@
 #define TAG 16
 #define TYPE_DATA 1
 #define ETH_HDR 14
-#define BROADCAST_PEER 0xffffffffffffULL
 #define MAX_SAFE_COUNTER 0x1fffffffffffffULL /* 2^53 - 1: the TS reference's limit */
 
 static inline uint64_t rd48(const uint8_t *p) {

@@ -18,7 +18,6 @@
  *   fastpathSetEligible(h, peer, eligible)      may the egress thread send for this session itself
  *   fastpathNextCounter(h, peer) -> number      the session's next send counter (0: no such session)
  *   fastpathLearn(h, mac, peer) -> boolean      false: the table is full
- *   fastpathForgetPeer(h, peer)
  *   fastpathStats(h) -> object
  */
 #include <errno.h>
@@ -33,7 +32,6 @@
 
 static const napi_type_tag FP_TAG = {0x7473776561766546ULL, 0x6173747061746801ULL};
 
-#define FP_TAP_BATCH 64
 #define FP_UDP_STRIDE 65536
 #define FP_UDP_GRO_SLOTS 32
 #define FP_UDP_SLOTS 64
@@ -200,7 +198,7 @@ napi_value tsw_js_fastpath_start(napi_env env, napi_callback_info info) {
   size_t uslots = gro_on ? FP_UDP_GRO_SLOTS : FP_UDP_SLOTS, uentries = gro_on ? FP_UDP_ENTRIES : FP_UDP_SLOTS;
   /* egress thread: reads like the TAP reader (same slab size as the hand-off, so a whole read batch
    * always fits in the hand-off), one datagram slot per frame at most */
-  f->erd.fd = f->udp_fd >= 0 ? f->tap_fd : -1;
+  f->erd.fd = f->tap_fd;
   f->erd.fill = vnet ? tsw_tap_fill_vnet : tsw_tap_fill;
   f->erd.slab_len = eslab_len;
   f->erd.slab = malloc(eslab_len);
@@ -418,17 +416,6 @@ napi_value tsw_js_fastpath_learn(napi_env env, napi_callback_info info) {
   napi_value r;
   TSW_NAPI(env, napi_get_boolean(env, ok, &r));
   return r;
-}
-
-napi_value tsw_js_fastpath_forget_peer(napi_env env, napi_callback_info info) {
-  TSW_ARGS(env, info, 2, argv);
-  tsw_fastpath *f;
-  uint64_t peer;
-  if (!get_fp(env, argv[0], &f) || !arg_peer(env, argv[1], "peer", &peer)) return NULL;
-  pthread_rwlock_wrlock(&f->lock);
-  tsw_mactable_forget_peer(&f->macs, peer);
-  pthread_rwlock_unlock(&f->lock);
-  return NULL;
 }
 
 napi_value tsw_js_fastpath_stats(napi_env env, napi_callback_info info) {

@@ -99,15 +99,3 @@ tsw_mac_slot *tsw_mactable_find(tsw_mactable *t, uint64_t mac, int64_t now) {
   if (now - __atomic_load_n(&s->seen_ms, __ATOMIC_RELAXED) > t->max_age_ms) return NULL;
   return s;
 }
-
-void tsw_mactable_remove(tsw_mactable *t, uint64_t mac) {
-  tsw_mac_slot *s = probe(t, mac + 1);
-  if (s->mac) remove_slot(t, (size_t)(s - t->slots));
-}
-
-void tsw_mactable_forget_peer(tsw_mactable *t, uint64_t peer) {
-  for (size_t i = 0; i < t->cap;) {
-    if (t->slots[i].mac && t->slots[i].peer == peer) remove_slot(t, i);
-    else i++;
-  }
-}

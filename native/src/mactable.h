@@ -36,7 +36,5 @@ tsw_mac_slot *tsw_mactable_find(tsw_mactable *t, uint64_t mac, int64_t now);
 static inline void tsw_mactable_touch(tsw_mac_slot *s, int64_t now) {
   __atomic_store_n(&s->seen_ms, now, __ATOMIC_RELAXED);
 }
-void tsw_mactable_remove(tsw_mactable *t, uint64_t mac);
-void tsw_mactable_forget_peer(tsw_mactable *t, uint64_t peer);
 
 #endif

@@ -125,7 +125,6 @@ export interface FastPath {
   /** Takes the session's next send counter (every datagram the overlay sends on it must use one). */
   nextCounter(peer: number): number;
   learn(mac: number, peer: number): void;
-  forgetPeer(peer: number): void;
   stats(): Record<string, number | boolean>;
   stop(): void;
 }

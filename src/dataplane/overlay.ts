@@ -63,6 +63,11 @@ import { forEachFrame, Packer } from './packer.js';
 import { buildFragNeeded, buildPacketTooBig6, classifyTooBig, fragmentIPv4, TOO_BIG_REPLY_MAX_BYTES } from './pmtu.js';
 import { Session, type SessionHooks, type SessionInit, type SessionPath } from './session.js';
 
+/** The u64 BE counter of a datagram header (wire/data-packet.ts), as a number. */
+function readCounter(buf: Buffer, off: number): number {
+  return buf.readUInt32BE(off + OFF_COUNTER) * 0x100000000 + buf.readUInt32BE(off + OFF_COUNTER + 4);
+}
+
 /** Underlay IPv4 (20) + UDP (8) headers. */
 const UNDERLAY_HEADERS_BYTES = 28;
 const UNDERLAY_MTU = 1500;
@@ -219,7 +224,7 @@ export class Overlay {
     const fast = this.components.fast;
     const watched: SessionHooks = fast
       ? {
-          sendFramesOverTcp: (body) => hooks.sendFramesOverTcp(body),
+          ...hooks,
           onPathChange: (path) => {
             hooks.onPathChange(path);
             this.refreshFast(init.peer);
@@ -484,8 +489,8 @@ export class Overlay {
     replayChecked = false,
   ): void {
     if (s.encrypted) {
-      const counter = buf.readUInt32BE(off + OFF_COUNTER) * 0x100000000 + buf.readUInt32BE(off + OFF_COUNTER + 4);
-      if (!replayChecked && !s.replay.accept(counter)) {
+      // A fast path checked it against the session's window already (the only one the session has then).
+      if (!replayChecked && !s.replay.accept(readCounter(buf, off))) {
         this.stats.droppedReplay++;
         return;
       }

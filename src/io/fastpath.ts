@@ -28,9 +28,12 @@ export interface NativeFastPathInit {
 }
 
 export class NativeFastPath implements FastPath {
-  private readonly eBuf = Buffer.alloc(EGRESS_SLAB_BYTES);
-  private readonly eOffsets = new Int32Array(EGRESS_ENTRIES);
-  private readonly eLengths = new Int32Array(EGRESS_ENTRIES);
+  private readonly egress = {
+    buf: Buffer.alloc(EGRESS_SLAB_BYTES),
+    offsets: new Int32Array(EGRESS_ENTRIES),
+    lengths: new Int32Array(EGRESS_ENTRIES),
+    count: 0,
+  };
   private readonly ingress = {
     buf: Buffer.alloc(INGRESS_SLAB_BYTES),
     offsets: new Int32Array(INGRESS_ENTRIES),
@@ -50,7 +53,7 @@ export class NativeFastPath implements FastPath {
   start(onLocalFrames: (batch: Batch) => void, onIngress: (batch: FastIngressBatch) => void): void {
     if (this.handle || this.stopped) throw new Error('fast path already started');
     const { addon, logger } = this.init;
-    const egress = { buf: this.eBuf, offsets: this.eOffsets, lengths: this.eLengths, count: 0 };
+    const egress = this.egress;
     const ing = this.ingress;
     const failed = (dir: string, n: number): void => {
       logger.error({ direction: dir, errno: addon.errnoName(n) }, 'fast path thread stopped');
@@ -64,9 +67,9 @@ export class NativeFastPath implements FastPath {
       this.init.maxDatagramBytes,
       MAC_CACHE_MAX_AGE_MS,
       MAC_MAX_ENTRIES,
-      this.eBuf,
-      this.eOffsets,
-      this.eLengths,
+      egress.buf,
+      egress.offsets,
+      egress.lengths,
       (n) => {
         if (n < 0) return failed('egress', n);
         egress.count = n;
@@ -126,10 +129,6 @@ export class NativeFastPath implements FastPath {
 
   learn(mac: number, peer: number): void {
     this.init.addon.fastpathLearn(this.h, mac, peer);
-  }
-
-  forgetPeer(peer: number): void {
-    this.init.addon.fastpathForgetPeer(this.h, peer);
   }
 
   stats(): Record<string, number | boolean> {

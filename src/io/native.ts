@@ -221,7 +221,6 @@ export interface NativeAddon {
   /** The session's next send counter (shared with the egress thread); 0 when there is no such session. */
   fastpathNextCounter(h: FastPathHandle, peer: number): number;
   fastpathLearn(h: FastPathHandle, mac: number, peer: number): boolean;
-  fastpathForgetPeer(h: FastPathHandle, peer: number): void;
   fastpathStats(h: FastPathHandle): Record<string, number | boolean>;
 
   /** "EPERM" for 1 or -1. */

@@ -89,7 +89,6 @@ class FakeFastPath implements FastPath {
   learn(mac: number, peer: number): void {
     this.learnt.set(mac, peer);
   }
-  forgetPeer(): void {}
   stats(): Record<string, number | boolean> {
     return { running: true };
   }
