@@ -9,4 +9,4 @@ if [ "$(id -u)" != 0 ]; then
 fi
 bash scripts/install-test-deps.sh
 [ "${TSWEAVE_BUILT:-0}" = 1 ] || npx tsc -p tsconfig.json
-node scripts/run-tests.mjs netns -- --test-timeout=600000
+npx vitest run --config vitest.netns.config.ts "$@"

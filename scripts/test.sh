@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 npx tsc -p tsconfig.json
 node scripts/check-imports.mjs
-node scripts/run-tests.mjs unit sim
+npx vitest run
 if [ "$(id -u)" != 0 ]; then
   if [ "${TSWEAVE_SKIP_NETNS:-0}" = 1 ]; then
     echo "!!! SKIPPED: real-kernel tests (test/netns) need root; TSWEAVE_SKIP_NETNS=1 was set" >&2

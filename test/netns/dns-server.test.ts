@@ -11,7 +11,7 @@
 // The same file is the server's entry point: run with TSWEAVE_DNS_TEST_ENTRY=1 (inside the netns) it starts
 // the two servers, prints READY and serves until killed.
 
-import { after, before, test } from 'node:test';
+import { afterAll, beforeAll, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -125,7 +125,7 @@ function suite(): void {
     });
   }
 
-  before(async () => {
+  beforeAll(async () => {
     if (process.getuid?.() !== 0) {
       throw new Error('test/netns/dns-server.test.ts needs root (it creates a network namespace with `ip netns add`); run it as root, e.g. via `npm run test:netns`');
     }
@@ -157,7 +157,7 @@ function suite(): void {
     }
   });
 
-  after(() => {
+  afterAll(() => {
     server?.kill('SIGTERM');
     upstream?.kill('SIGTERM');
     // Anything left in the namespace dies with it.

@@ -3,7 +3,7 @@
 //
 //   underlay ── h1 (router) ── c1 10.32.0.1/12 (netns)
 //            └─ h2 (router + dockerd) ── web 10.32.0.9/12 (Docker, --net=none)
-import { after, before, test } from 'node:test';
+import { afterAll, beforeAll, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { requireRoot, type Netns } from '../support/netns.js';
@@ -17,7 +17,7 @@ const c = new Cluster('dk');
 let h1: Host, h2: Host, c1: Netns;
 let dockerd: TestDockerd | undefined;
 
-before(async () => {
+beforeAll(async () => {
   await ensureDockerInstalled();
   await c.init();
   [h1, h2] = await Promise.all([c.addHost(1), c.addHost(2)]);
@@ -31,7 +31,7 @@ before(async () => {
   await c.ok(h1, 'attach', '10.32.0.1/12', c1.name);
 });
 
-after(async () => {
+afterAll(async () => {
   await c.cleanup();
 });
 

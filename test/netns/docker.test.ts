@@ -6,7 +6,7 @@
 //     ├─ tsw-dk-<id>-plain  --net=none --hostname plain                         (hostname without domain)
 //     └─ tsw-dk-<id>-stop   stopped                                              ("is not running")
 //   netns tsw-dk-<id>-h: bridge weave 10.32.0.254/12 ── vethwepl<web> ── web:ethwe 10.32.0.10/12
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { systemClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/logger.js';
@@ -41,7 +41,7 @@ describe('Docker client and container runtime against a real dockerd', () => {
     });
   }
 
-  before(async () => {
+  beforeAll(async () => {
     await ensureDockerInstalled();
     d = await startDockerd();
     await importBusyboxImage(d);
@@ -54,7 +54,7 @@ describe('Docker client and container runtime against a real dockerd', () => {
     client = new DockerClient();
   });
 
-  after(async () => {
+  afterAll(async () => {
     if (savedDockerHost === undefined) delete process.env.DOCKER_HOST;
     else process.env.DOCKER_HOST = savedDockerHost;
     await lab.cleanup();

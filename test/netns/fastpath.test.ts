@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 
 import { runInsideNetns } from '../support/inner-netns.js';
 
@@ -131,7 +131,7 @@ async function inner(ns: string): Promise<void> {
     const slowIngress: Array<{ kind: number; peer: number; dst: number; addr: number; port: number; bytes: Buffer }> = [];
     let counter = 0; // the remote's send counter
 
-    before(() => {
+    beforeAll(() => {
       tap = openTap(TAP, { logger: silentLogger() });
       writeFileSync(`/proc/sys/net/ipv6/conf/${TAP}/disable_ipv6`, '1');
       ip('link', 'set', TAP, 'mtu', String(MTU), 'up');
@@ -183,7 +183,7 @@ async function inner(ns: string): Promise<void> {
       fast.learn(macNum(tapMac), LOCAL);
       fast.learn(macNum(peerMac), REMOTE);
     });
-    after(() => {
+    afterAll(() => {
       fast?.stop();
       sock?.close();
       remote?.close();

@@ -10,7 +10,7 @@
 //
 // The adapter runs in this process with `hostNetns` = H, so bridge and host-side veths live in H and
 // the test process's own namespace is never modified.
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -68,13 +68,13 @@ describe('host network (iproute2) in network namespaces', () => {
     await sh('nsenter', `--net=${from}`, ...cmd, '-c', '1', '-W', '2', to);
   }
 
-  before(async () => {
+  beforeAll(async () => {
     host = await lab.addNetns('h');
     c1 = await lab.addNetns('c1');
     c2 = await lab.addNetns('c2');
     net = new IprouteHostNetwork({ logger: silentLogger() }, { hostNetns: host.path });
   });
-  after(() => lab.cleanup());
+  afterAll(() => lab.cleanup());
 
   test('ensureBridge creates the bridge with MTU, MAC and up; idempotent', async () => {
     assert.equal(await net.linkExists(BRIDGE), false);

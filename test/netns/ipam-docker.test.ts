@@ -5,7 +5,7 @@
 //   underlay ── h1 (router + dockerd, consensus of one)
 //                 ├── job  (Docker, --net=none, `sleep`, killed)     attached without an address
 //                 └── next (Docker, --net=none)                        attached after job's address was freed
-import { after, before, test } from 'node:test';
+import { afterAll, beforeAll, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { requireRoot } from '../support/netns.js';
 import { ensureDockerInstalled, importBusyboxImage, startDockerd, TEST_IMAGE, type TestDockerd } from '../support/docker.js';
@@ -25,7 +25,7 @@ async function active(): Promise<number> {
   return Number(m[1]);
 }
 
-before(async () => {
+beforeAll(async () => {
   await ensureDockerInstalled();
   await c.init();
   h1 = await c.addHost(1);
@@ -37,7 +37,7 @@ before(async () => {
   await c.ok(h1, 'launch', '--nickname', 'h1');
 });
 
-after(async () => {
+afterAll(async () => {
   await c.cleanup();
 });
 

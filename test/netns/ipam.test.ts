@@ -11,7 +11,7 @@
 // h1–h3 run --ipalloc-range 10.2.0.0/16 --ipalloc-default-subnet 10.2.1.0/24, consensus among the three
 // launch peers (quorum 2). h1 launches alone first: its attach must fail after TSWEAVE_IPAM_WAIT_MS saying it
 // awaits consensus, and `status` must show it. TSWEAVE_DEAD_CONTAINER_GRACE_MS=2000 on h1–h3.
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { requireRoot, sh, type Netns } from '../support/netns.js';
@@ -59,7 +59,7 @@ const activeOf = async (h: Host): Promise<number> => {
   return Number(/^\((\d+) active\)$/.exec(note)![1]);
 };
 
-before(async () => {
+beforeAll(async () => {
   await c.init();
   [h1, h2, h3, h4] = await Promise.all([1, 2, 3, 4].map((n) => c.addHost(n)));
   for (const h of [h1, h2, h3]) h.env.TSWEAVE_DEAD_CONTAINER_GRACE_MS = '2000';
@@ -67,7 +67,7 @@ before(async () => {
   for (const name of ['a1', 'a2', 'a3', 'e1', 'e2', 'b2', 'b3', 'b2x', 'bb', 'n2', 'r3']) ns[name] = await c.addContainer(name);
 });
 
-after(async () => {
+afterAll(async () => {
   await c.cleanup();
 });
 

@@ -4,7 +4,7 @@
 //
 // launch → launch again refused → stop (the container keeps its interface) → CLI says not running →
 // launch again (same peer name, from the data dir) → reset (bridge and state gone).
-import { after, before, test } from 'node:test';
+import { afterAll, beforeAll, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,13 +17,13 @@ const c = new Cluster('lc');
 let h1: Host, c1: Netns;
 let name = '';
 
-before(async () => {
+beforeAll(async () => {
   await c.init();
   h1 = await c.addHost(1);
   c1 = await c.addContainer('c1');
 });
 
-after(async () => {
+afterAll(async () => {
   await c.cleanup();
 });
 

@@ -8,7 +8,7 @@
 //     h4 10.200.0.4  launch h2                         → discovery: dials h1 and h3 itself
 //     h5 10.200.0.5  launch --name <h2's name> h2      → peer name collision, retry: never
 //     h6 10.200.0.6  launch --conn-limit 1 h1 h2       → one connection, refuses more
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { requireRoot } from '../support/netns.js';
@@ -42,12 +42,12 @@ const all = async (n: number) => {
   return [...e.out, ...e.in].sort();
 };
 
-before(async () => {
+beforeAll(async () => {
   await c.init();
   for (const n of [1, 2, 3, 4, 5, 6]) h[n] = await c.addHost(n);
 });
 
-after(async () => {
+afterAll(async () => {
   await c.cleanup();
 });
 

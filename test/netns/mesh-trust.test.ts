@@ -8,7 +8,7 @@
 //
 //   h1–h2 trust each other → unencrypted data plane (control plane still sealed)
 //   h1–h3: h1 trusts h3, h3 trusts nobody → encrypted; h2–h3: h2 does not trust h3 → encrypted
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
@@ -51,7 +51,7 @@ async function capturePing(from: Netns, to: string, pattern: string, tag: string
   return readFile(file);
 }
 
-before(async () => {
+beforeAll(async () => {
   await c.init();
   for (const n of [1, 2, 3]) {
     h[n] = await c.addHost(n);
@@ -68,7 +68,7 @@ before(async () => {
   }, 30_000);
 });
 
-after(async () => {
+afterAll(async () => {
   await c.cleanup();
 });
 

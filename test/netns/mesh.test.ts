@@ -18,7 +18,7 @@
 // `established` over `tcp` and carries traffic → SIGKILL of h2 (the relay, and h3's only target): others
 // mark it failed, routes move to the other relays within seconds → relaunch (new UID): back to
 // established, re-learnt everywhere.
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -82,7 +82,7 @@ async function isolateSwitchPort(n: number): Promise<void> {
   await sh('bridge', '-n', c.underlay.ns.name, 'link', 'set', 'dev', port, 'isolated', 'on');
 }
 
-before(async () => {
+beforeAll(async () => {
   await c.init();
   for (const n of [1, 2, 3, 4, 5]) h[n] = await c.addHost(n); // in order: switch ports p0..p4
   for (const n of [1, 2, 3, 4, 5]) ct[n] = await c.addContainer(`c${n}`);
@@ -107,7 +107,7 @@ before(async () => {
   }
 });
 
-after(async () => {
+afterAll(async () => {
   await c.cleanup();
 });
 

@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 
 import { runInsideNetns } from '../support/inner-netns.js';
 
@@ -80,7 +80,7 @@ async function inner(ns: string): Promise<void> {
     let tapMac: Buffer;
     const peerMac = Buffer.from([2, 0, 0, 0, 0, 2]);
 
-    before(() => {
+    beforeAll(() => {
       tap = openTap(TAP, { logger: silentLogger() });
       assert.equal(tap.name, TAP);
       writeFileSync(`/proc/sys/net/ipv6/conf/${TAP}/disable_ipv6`, '1'); // no RS/MLD noise on the TAP
@@ -90,7 +90,7 @@ async function inner(ns: string): Promise<void> {
       const info = JSON.parse(ip('-j', 'link', 'show', TAP)) as Array<{ address: string }>;
       tapMac = Buffer.from(info[0]!.address.split(':').map((h) => parseInt(h, 16)));
     });
-    after(() => tap?.close());
+    afterAll(() => tap?.close());
 
     it('the batch reader delivers frames routed out of the TAP, in order, in batches, up to 60 KB', async () => {
       const N = 300;
@@ -256,12 +256,12 @@ async function inner(ns: string): Promise<void> {
     let a: InstanceType<typeof NativeUdpSocket>;
     let b: InstanceType<typeof NativeUdpSocket>;
     let c: InstanceType<typeof NativeUdpSocket>;
-    before(() => {
+    beforeAll(() => {
       a = new NativeUdpSocket(addon, LOOPBACK, 0, { logger: log });
       b = new NativeUdpSocket(addon, LOOPBACK, 0, { logger: log });
       c = new NativeUdpSocket(addon, LOOPBACK, 0, { logger: log });
     });
-    after(() => {
+    afterAll(() => {
       a?.close();
       b?.close();
       c?.close();

@@ -10,7 +10,7 @@
 // 2. The routers' counters show the fast path was really taken (superframes, GRO writes).
 // 3. Random datagrams, runts, captured datagrams replayed verbatim and bit-flipped — one by one and as
 //    UDP GSO bursts that cross the GRO split path — are counted and dropped; traffic keeps flowing.
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -67,7 +67,7 @@ async function transfer(from: Netns, to: Netns, toIp: string, port: number, byte
   return { got, sent };
 }
 
-before(async () => {
+beforeAll(async () => {
   await c.init();
   [h1, h2] = await Promise.all([1, 2].map((n) => c.addHost(n)));
   [c1, c2] = await Promise.all(['c1', 'c2'].map((n) => c.addContainer(n)));
@@ -79,7 +79,7 @@ before(async () => {
   await waitFor('c1 reaches c2', async () => (await c.run(c1, 'ping', '-c', '1', '-W', '1', '10.32.0.2')).code === 0, 30_000);
 });
 
-after(async () => {
+afterAll(async () => {
   await c.cleanup();
 });
 

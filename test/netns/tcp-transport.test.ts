@@ -3,7 +3,7 @@
 //   10.99.0.2 has a permanent neighbour entry with a MAC nobody owns → SYNs vanish → i/o timeout
 //   10.99.0.3 has no neighbour and nobody answers ARP → no route to host
 // The transport runs in a child `node` inside N (ip netns exec), printing the error message.
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { NetnsLab, requireRoot, sh, type Netns } from '../support/netns.js';
@@ -28,14 +28,14 @@ describe('tcp transport dial failures in a network namespace', () => {
     return stdout.trim();
   }
 
-  before(async () => {
+  beforeAll(async () => {
     n = await lab.addNetns('n');
     const p = await lab.addNetns('p');
     await lab.addVeth(n, 'eth0', p, 'eth0');
     await lab.ip(n, 'addr', 'add', '10.99.0.1/24', 'dev', 'eth0');
     await lab.ip(n, 'neigh', 'add', '10.99.0.2', 'lladdr', '02:00:00:00:de:ad', 'dev', 'eth0', 'nud', 'permanent');
   });
-  after(() => lab.cleanup());
+  afterAll(() => lab.cleanup());
 
   test('unanswered SYN: "i/o timeout" after the timeout', async () => {
     const r = JSON.parse(await dialIn('10.99.0.2', 6783, 300)) as { message: string; code: string; ms: number };

@@ -8,7 +8,7 @@
 //
 // h1/h2 are one encrypted mesh; h3 tries to join it with the wrong password; h4/h5 are a separate
 // unencrypted mesh (the control case for the capture test).
-import { after, before, describe, test } from 'node:test';
+import { afterAll, beforeAll, describe, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
@@ -31,7 +31,7 @@ async function established(h: Host, peers = 1): Promise<boolean> {
 
 const ping = (from: Netns, to: string, ...extra: string[]) => c.run(from, 'ping', '-c', '3', '-W', '2', ...extra, to);
 
-before(async () => {
+beforeAll(async () => {
   await c.init();
   [h1, h2, h3, h4, h5] = await Promise.all([1, 2, 3, 4, 5].map((n) => c.addHost(n)));
   [c1, c2, c3, c4, c5] = await Promise.all(['c1', 'c2', 'c3', 'c4', 'c5'].map((n) => c.addContainer(n)));
@@ -42,7 +42,7 @@ before(async () => {
   await waitFor('h1 and h2 established', async () => (await established(h1)) && (await established(h2)));
 });
 
-after(async () => {
+afterAll(async () => {
   await c.cleanup();
 });
 

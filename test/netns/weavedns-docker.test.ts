@@ -7,7 +7,7 @@
 //                 │           → its own resolver (busybox) asks h2's weaveDNS directly
 //                 └── emb     docker on a user-defined network `tswnet` with $(tsweave dns-args):
 //                             resolv.conf says 127.0.0.11 — Docker's embedded DNS, which forwards to us
-import { after, before, test } from 'node:test';
+import { afterAll, beforeAll, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -23,7 +23,7 @@ let dockerd: TestDockerd | undefined;
 let dnsArgs: string[] = [];
 let webIp = '';
 
-before(async () => {
+beforeAll(async () => {
   await ensureDockerInstalled();
   await c.init();
   [h1, h2] = await Promise.all([c.addHost(1), c.addHost(2)]);
@@ -45,7 +45,7 @@ before(async () => {
   dnsArgs = out.trim().split(' ');
 });
 
-after(async () => {
+afterAll(async () => {
   await c.cleanup();
 });
 

@@ -1,5 +1,5 @@
 // IPAM bootstrap and donation stories over the IPAM sim.
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { parseCidr, type PeerName } from '../../src/core/types.js';
 import { IpamSim, runUntilSettled } from '../support/ipam-sim.js';

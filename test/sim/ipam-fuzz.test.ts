@@ -6,7 +6,7 @@
 //   - no range is owned by two peers in their own views,
 //   - every allocator's invariants hold, and no peer rejected an update as conflicting.
 // After healing, all rings are equal.
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { type Cidr, type PeerName, parseCidr } from '../../src/core/types.js';
 import { IpamSim, type SimNode } from '../support/ipam-sim.js';

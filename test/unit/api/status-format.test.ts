@@ -1,7 +1,7 @@
 // Golden strings for the status pages. Widths follow Weave 2.8's templates (prog/weaver/http.go); where an
 // example in WEAVE-FACTS §1.4 was produced by an older template (peers used %-32v, the ipam example is
 // squashed), the expected text below keeps the example's content with the 2.8 widths.
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import {
   formatConnections, formatDns, formatGoTime, formatIpam, formatPeers, formatPercent, formatStatus, formatTargets,

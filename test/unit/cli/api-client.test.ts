@@ -1,5 +1,5 @@
 // The node:http transport against a real loopback server: what goes on the wire, errors, and no router.
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -1,5 +1,5 @@
 // argv → Command for every verb: what is accepted, and the exact message for what is not.
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { parseCommand, type Command } from '../../../src/cli/commands.js';
 

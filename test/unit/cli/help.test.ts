@@ -1,5 +1,5 @@
 // Help is generated from the parser's own tables: every flag that parses is listed, with its default.
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { COMMANDS, parseCommand } from '../../../src/cli/commands.js';
 import { formatCommandHelp, formatUsage } from '../../../src/cli/help.js';

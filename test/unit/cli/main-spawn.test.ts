@@ -1,5 +1,5 @@
 // The real entry point in a child process: exit codes as a shell sees them.
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

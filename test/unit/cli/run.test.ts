@@ -1,5 +1,5 @@
 // run(argv, deps) end to end against a fake router API: requests sent, output printed, exit codes.
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { run, type CliDeps, type Lifecycle } from '../../../src/cli/run.js';
 import { RouterNotRunningError, type HttpRequest, type HttpResponse } from '../../../src/cli/api-client.js';

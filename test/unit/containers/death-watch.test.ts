@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { silentLogger } from '../../../src/core/logger.js';
 import type { ContainerRef } from '../../../src/core/ports.js';

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { createCipheriv } from 'node:crypto';
 import { HandshakeError, ProtocolError } from '../../../src/core/errors.js';

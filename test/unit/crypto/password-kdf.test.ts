@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { scryptSync } from 'node:crypto';
 import { PASSWORD_KDF_N, PASSWORD_KDF_P, PASSWORD_KDF_R } from '../../../src/core/defaults.js';

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { REPLAY_WINDOW_PACKETS } from '../../../src/core/defaults.js';
 import { ReplayWindow } from '../../../src/crypto/replay-window.js';

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { createHash, hkdfSync } from 'node:crypto';
 import { HandshakeError } from '../../../src/core/errors.js';

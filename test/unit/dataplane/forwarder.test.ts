@@ -1,6 +1,6 @@
 // Forwarding rules checked against a naive reference: for random frames and topologies, the Forwarder
 // sends each frame where a plain reading of DESIGN.md §4 says it should go.
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { Forwarder, type RouteTable } from '../../../src/dataplane/forwarder.js';
 import { MacCache } from '../../../src/dataplane/mac-cache.js';

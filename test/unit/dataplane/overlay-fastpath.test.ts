@@ -5,7 +5,7 @@
 // FakeFastPath plays the native threads with the reference rules but carries nothing itself: it hands
 // every TAP frame and every authenticated datagram back, the way the real one does for traffic its
 // tables do not cover. B on the other end is a plain overlay (the reference path).
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Overlay } from '../../../src/dataplane/overlay.js';

@@ -1,6 +1,6 @@
 // Two overlays over an in-memory UDP switch: heartbeats confirm the path, frames cross encrypted, and
 // hostile datagrams are counted and dropped without disturbing the session.
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Overlay } from '../../../src/dataplane/overlay.js';

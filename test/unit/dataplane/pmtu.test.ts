@@ -1,6 +1,6 @@
 // Oversize frames from the bridge: the overlay never drops them silently (pmtu.ts). Byte-level checks of
 // the ICMP / ICMPv6 / fragment builders, then the behaviour through two overlays on an in-memory switch.
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Overlay } from '../../../src/dataplane/overlay.js';

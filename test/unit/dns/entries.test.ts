@@ -1,5 +1,5 @@
 // The entries CRDT: merge laws, tombstones, expiry, departed peers, re-assertion, and the gossip codec.
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { Packr } from 'msgpackr';
 import { silentLogger } from '../../../src/core/logger.js';

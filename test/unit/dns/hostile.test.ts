@@ -1,6 +1,6 @@
 // Hostile DNS input: the resolver and the upstream-reply checker must return a decision for any bytes and
 // never throw (DESIGN.md §7 "bad input is normal").
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { silentLogger } from '../../../src/core/logger.js';
 import { DnsService } from '../../../src/dns/service.js';

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { isInDomain, labelCount, parseDomain, parseHostname, parseReverseName, reverseName, tryNormalizeName } from '../../../src/dns/names.js';
 import { parseIPv4 } from '../../../src/core/types.js';

@@ -1,5 +1,5 @@
 // resolv.conf parsing and change detection (io/, real temp files; no root needed).
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,5 +1,5 @@
 // Resolver decisions, rule by rule (DESIGN.md §6). Queries are built with dns-packet like a client would.
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import dnsPacket from 'dns-packet';
 import { silentLogger } from '../../../src/core/logger.js';

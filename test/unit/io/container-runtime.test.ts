@@ -1,6 +1,6 @@
 // HostContainerRuntime with a fake Docker API; namespaces are this process's own (/proc/<pid>/ns/net),
 // so no root is needed.
-import { after, before, test } from 'node:test';
+import { afterAll, beforeAll, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -30,11 +30,11 @@ let netnsDir: string;
 let docker: FakeDocker;
 let runtime: HostContainerRuntime;
 
-before(async () => {
+beforeAll(async () => {
   netnsDir = await mkdtemp(join(tmpdir(), 'tsw-netns-'));
   await writeFile(join(netnsDir, 'notmounted'), ''); // a leftover file in /run/netns: not a namespace
 });
-after(() => rm(netnsDir, { recursive: true, force: true }));
+afterAll(() => rm(netnsDir, { recursive: true, force: true }));
 
 function fresh() {
   docker = new FakeDocker();

@@ -1,5 +1,5 @@
 // DockerClient against a fake Engine API served on a unix socket in a temp dir (no Docker needed).
-import { after, before, test } from 'node:test';
+import { afterAll, beforeAll, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -23,7 +23,7 @@ const WEB = {
   Config: { Hostname: 'web', Domainname: 'weave.local' },
 };
 
-before(async () => {
+beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'tsw-docker-'));
   socketPath = join(dir, 'docker.sock');
   server = createServer((req, res) => {
@@ -51,7 +51,7 @@ before(async () => {
   await new Promise<void>((r) => server.listen(socketPath, r));
 });
 
-after(async () => {
+afterAll(async () => {
   server.closeAllConnections();
   await new Promise((r) => server.close(r));
   await rm(dir, { recursive: true, force: true });

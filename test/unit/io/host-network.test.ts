@@ -1,6 +1,6 @@
 // IprouteHostNetwork with a recording fake `exec`: the exact commands, names and idempotent paths.
 // (The real kernel behaviour is in test/netns/host-network.test.ts.)
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { silentLogger } from '../../../src/core/logger.js';
 import { CommandError, type ExecFn } from '../../../src/io/exec.js';

@@ -1,4 +1,4 @@
-import { after, test } from 'node:test';
+import { afterAll, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,7 @@ async function tempDir(): Promise<string> {
   dirs.push(d);
   return d;
 }
-after(async () => {
+afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 

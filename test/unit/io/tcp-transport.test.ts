@@ -1,5 +1,5 @@
 // TcpTransport on loopback (no root needed): listen/dial, byte streams, close semantics, error text.
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { silentLogger } from '../../../src/core/logger.js';

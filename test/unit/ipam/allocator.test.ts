@@ -1,5 +1,5 @@
 // Allocator behaviour, peer by peer, told as short stories over the IPAM sim (test/support/ipam-sim.ts).
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { parseCidr, parseIPv4, formatIPv4, type PeerName } from '../../../src/core/types.js';
 import { silentLogger } from '../../../src/core/logger.js';

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { type PeerName, peerNameFromNumber } from '../../../src/core/types.js';
 import { Paxos, determineQuorum } from '../../../src/ipam/paxos.js';

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { parseCidr, parseIPv4, parsePeerName, type PeerName } from '../../../src/core/types.js';
 import { cidrRange } from '../../../src/ipam/addr-range.js';

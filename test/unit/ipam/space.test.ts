@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { parseCidr, parseIPv4 } from '../../../src/core/types.js';
 import { allocatableRange, reservedRole } from '../../../src/ipam/addr-range.js';

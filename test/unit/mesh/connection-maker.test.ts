@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import {
   RECONNECT_FACTOR, RECONNECT_INITIAL_MS, RECONNECT_MAX_MS, RECONNECT_RESET_AFTER_MS,

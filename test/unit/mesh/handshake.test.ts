@@ -1,6 +1,6 @@
 // The handshake, first as a pure state machine (two Handshakes wired through FrameDecoders), then end to
 // end through ProtocolConnection over an in-memory stream pair, where both ends must report the failure.
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { MAX_CONTROL_MSG_BYTES } from '../../../src/core/defaults.js';
 import { HandshakeError, ProtocolError, type TsweaveError } from '../../../src/core/errors.js';

@@ -1,6 +1,6 @@
 // ProtocolConnection after the handshake: message flow, tampering, replays, timers and close semantics,
 // over an in-memory stream pair with a FakeClock.
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import {
   HANDSHAKE_TIMEOUT_MS,

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import type { Gossiper } from '../../../src/core/gossip.js';
 import { silentLogger } from '../../../src/core/logger.js';

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { ProtocolError } from '../../../src/core/errors.js';
 import { encodeFrame, FrameDecoder } from '../../../src/wire/framing.js';

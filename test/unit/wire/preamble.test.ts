@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { PROTOCOL_MAX_VERSION, PROTOCOL_MIN_VERSION } from '../../../src/core/defaults.js';
 import { HandshakeError, ProtocolError } from '../../../src/core/errors.js';
