@@ -171,7 +171,7 @@ export class TsweaveNode {
         aead,
         ...(fast ? { fast } : {}),
       },
-      { localPeer: peerNameToNumber(this.name), mtu: cfg.mtu },
+      { localPeer: peerNameToNumber(this.name), mtu: cfg.mtu, broadcastStart: this.rng.int(0x100000000) },
     );
     this.router.on('connection:removed', (conn) => {
       const link = conn as PeerLink;

@@ -3,12 +3,13 @@
 //   from the local bridge (TAP):  learn src MAC → us; group or unknown dst → our broadcast tree;
 //                                 known remote dst → unicast next hop towards the peer behind it.
 //   from a peer (origin, dst):    learn src MAC → origin; dst = us → bridge; dst = broadcast → bridge and
-//                                 onwards along origin's tree; dst = another peer → relay by unicast route.
+//                                 onwards along origin's tree, once per broadcast number (broadcast-dedup.ts);
+//                                 dst = another peer → relay by unicast route.
 //
 // A relaying peer never needs the MAC: it forwards by destination peer. Frames are never copied here;
 // the sink receives views into the caller's buffer.
 
-import { BROADCAST_PEER } from '../wire/data-packet.js';
+import { BroadcastDedup, BroadcastNumbering, isBroadcastDst } from './broadcast-dedup.js';
 import { ETH_HEADER_BYTES, dstMac, isGroupMac, srcMac } from './mac.js';
 import type { MacCache } from './mac-cache.js';
 
@@ -36,6 +37,8 @@ export interface ForwardStats {
   droppedRunt: number;
   droppedLoop: number;
   droppedNoRoute: number;
+  /** Broadcasts that arrived a second time (relays disagreeing about the tree). */
+  droppedDuplicate: number;
 }
 
 export function newForwardStats(): ForwardStats {
@@ -48,18 +51,25 @@ export function newForwardStats(): ForwardStats {
     droppedRunt: 0,
     droppedLoop: 0,
     droppedNoRoute: 0,
+    droppedDuplicate: 0,
   };
 }
 
 export class Forwarder {
   readonly stats: ForwardStats = newForwardStats();
+  private readonly numbering: BroadcastNumbering;
+  private readonly seen = new BroadcastDedup();
 
+  /** `broadcastStart`: where this router's broadcast numbering starts (random per start, see broadcast-dedup.ts). */
   constructor(
     private readonly localPeer: number,
     private readonly routes: RouteTable,
     private readonly macs: MacCache,
     private readonly sink: ForwardSink,
-  ) {}
+    broadcastStart = 0,
+  ) {
+    this.numbering = new BroadcastNumbering(broadcastStart);
+  }
 
   /** A frame read from the local bridge. */
   fromLocal(buf: Uint8Array, off: number, len: number, now: number): void {
@@ -102,7 +112,11 @@ export class Forwarder {
       this.deliverLocal(buf, off, len);
       return;
     }
-    if (dst === BROADCAST_PEER) {
+    if (isBroadcastDst(dst)) {
+      if (this.seen.duplicate(origin, dst)) {
+        this.stats.droppedDuplicate++;
+        return;
+      }
       this.macs.learn(srcMac(buf, off), origin, now);
       this.deliverLocal(buf, off, len);
       for (const hop of this.routes.broadcastNextHops(origin)) this.sink.toPeer(hop, origin, dst, buf, off, len);
@@ -124,6 +138,7 @@ export class Forwarder {
 
   private flood(origin: number, buf: Uint8Array, off: number, len: number): void {
     this.stats.framesFlooded++;
-    for (const hop of this.routes.broadcastNextHops(origin)) this.sink.toPeer(hop, origin, BROADCAST_PEER, buf, off, len);
+    const dst = this.numbering.next();
+    for (const hop of this.routes.broadcastNextHops(origin)) this.sink.toPeer(hop, origin, dst, buf, off, len);
   }
 }

@@ -90,6 +90,8 @@ export interface OverlayInit {
   localPeer: number;
   /** Overlay (bridge) MTU. */
   mtu: number;
+  /** First broadcast number; random per router start (broadcast-dedup.ts). @default 0 */
+  broadcastStart?: number;
 }
 
 export interface OverlayStats {
@@ -177,7 +179,7 @@ export class Overlay {
       toPeer: (hop, origin, dst, buf, off, len) => this.enqueue(hop, origin, dst, buf, off, len),
       toLocal: (buf, off, len) => this.queueLocal(buf as Buffer, off, len),
     };
-    this.forwarder = new Forwarder(init.localPeer, components.routes, this.macs, sink);
+    this.forwarder = new Forwarder(init.localPeer, components.routes, this.macs, sink, init.broadcastStart);
     this.packer = new Packer({ maxDatagramBytes: Overlay.maxDatagramBytes(init.mtu), capacity: MAX_BATCH });
     this.ipMtu = Math.min(init.mtu, this.packer.maxFrameBytes - ETH_HEADER_BYTES);
     this.tooBigBuf = Buffer.alloc(Math.max(TOO_BIG_REPLY_MAX_BYTES, ETH_HEADER_BYTES + this.ipMtu));

@@ -15,7 +15,8 @@
 //
 // Plaintext body of a DATA datagram: frames back to back, each
 //   0   6   origin peer (48-bit name; the peer whose container sent the frame)
-//   6   6   destination peer (ff:ff:ff:ff:ff:ff = broadcast along origin's tree)
+//   6   6   destination peer; ff:ff:SS:SS:SS:SS = broadcast number SS (u32) along origin's tree
+//           (dataplane/broadcast-dedup.ts; ff:ff:ff:ff:ff:ff = a broadcast without a number)
 //   12  2   frame length (u16 BE)
 //   14  len Ethernet frame
 // A HEARTBEAT body is 8 bytes: the sender's send time in ms (echoed in the ACK for RTT).

@@ -226,11 +226,24 @@ describe('five hosts: discovery, a blocked pair, a UDP-only block, a dead router
     // h2 is forgotten once unreachable.
     await waitFor('h1 to drop h2 from its peers', async () => !(await report(1)).router.peers.some((p) => p.nickname === 'h2'), 20_000);
 
+    // Broadcasts all through h2's return: every peer's tree changes as h2's connections come up one by one
+    // and the news spreads by gossip, so relays briefly disagree about who forwards to whom (issue 10.8).
+    // Each container must still answer each broadcast at most once.
+    const storm = spawn('ip', ['netns', 'exec', ct[1]!.name, 'ping', '-b', '-i', '0.1', '-W', '1', '10.47.255.255'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let stormOut = '';
+    storm.stdout!.on('data', (d: Buffer) => (stormOut += d.toString()));
     await launch(2, h[1]!.ip);
     const t1 = Date.now();
     await waitFor('h2 back to established with everyone', async () =>
       (await establishedExactly(2, [1, 3, 4, 5])) && (await establishedExactly(3, [2, 4, 5])), 45_000, 300);
     console.log(`h2 re-established with all four peers ${Date.now() - t1} ms after relaunch`);
+    await sleep(2_000);
+    await killAndWait(storm);
+    const answers = [...stormOut.matchAll(/bytes from ([\d.]+): icmp_seq=(\d+)/g)].map((m) => `${m[1]}#${m[2]}`);
+    const dupStats = await Promise.all([1, 2, 3, 4, 5].map(async (n) => (await stats(n)).forward['droppedDuplicate'] ?? 0));
+    console.log(`broadcasts during h2's return: ${answers.length} answers; duplicates dropped by h1..h5: ${dupStats.join(' ')}`);
+    assert.ok(answers.some((a) => a.startsWith(`${ip(2)}#`)), `c2 answered no broadcast after h2 came back: ${stormOut.slice(-500)}`);
+    assert.equal(new Set(answers).size, answers.length, `a container answered one broadcast twice while trees changed: ${stormOut}`);
     const uidAfter = (await report(1)).router.peers.find((p) => p.nickname === 'h2')?.uid;
     assert.ok(uidAfter && uidAfter !== uidBefore, 'the relaunched h2 was re-learnt with its new UID');
     assert.match(await c.ok(h[3]!, 'status'), /Connections: 4 \(3 established, 1 (connecting|retrying|failed)\)|Connections: 3 \(3 established\)/);
