@@ -11,7 +11,6 @@
 // The same file is the server's entry point: run with TSWEAVE_DNS_TEST_ENTRY=1 (inside the netns) it starts
 // the two servers, prints READY and serves until killed.
 
-import { afterAll, beforeAll, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -24,7 +23,8 @@ const root = join(dirname(here), '..', '..');
 if (process.env.TSWEAVE_DNS_TEST_ENTRY === '1') {
   await serve();
 } else {
-  suite();
+  // vitest is loaded only on the test side: the server entry runs under plain node, where importing it throws.
+  suite(await import('vitest'));
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -93,7 +93,7 @@ async function serve(): Promise<void> {
 // ---------------------------------------------------------------------------------------------------------
 // Test side (runs in the root namespace, drives everything through `ip netns exec`).
 
-function suite(): void {
+function suite({ afterAll, beforeAll, test }: typeof import('vitest')): void {
   const ns = `tsw-dns-${process.pid}-${randomBytes(3).toString('hex')}`;
   let server: ChildProcess | undefined;
   let upstream: ChildProcess | undefined;
