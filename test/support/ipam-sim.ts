@@ -10,6 +10,7 @@ import { Allocator, type AllocatorInit, type IpamMode } from '../../src/ipam/all
 import { decodePersisted } from '../../src/ipam/messages.js';
 import { Ring } from '../../src/ipam/ring.js';
 import type { AddrRange } from '../../src/ipam/addr-range.js';
+import { EventHeap } from './event-heap.js';
 import { FakeClock } from './fake-clock.js';
 import { seededRng } from './rng.js';
 
@@ -60,51 +61,6 @@ export interface IpamSimOptions {
   newLinkFanout?: number;
 }
 
-/** Min-heap on (at, seq). */
-class Queue {
-  private h: Msg[] = [];
-  get size(): number {
-    return this.h.length;
-  }
-  peek(): Msg | undefined {
-    return this.h[0];
-  }
-  private less(a: Msg, b: Msg): boolean {
-    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
-  }
-  push(m: Msg): void {
-    const h = this.h;
-    h.push(m);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.less(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
-    }
-  }
-  pop(): Msg | undefined {
-    const h = this.h;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
-        if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
 export class IpamSim {
   readonly clock = new FakeClock();
   readonly rng: Rng;
@@ -112,7 +68,7 @@ export class IpamSim {
   readonly stats = { sent: 0, delivered: 0, dropped: 0, bytes: 0, unicast: 0, broadcast: 0, gossip: 0 };
   /** Exceptions thrown by on* handlers (hostile input or conflicts), in order. */
   readonly errors: Array<{ at: number; src: PeerName; dst: PeerName; err: Error }> = [];
-  private readonly queue = new Queue();
+  private readonly queue = new EventHeap<Msg>();
   private seq = 0;
   private group = new Map<PeerName, number>();
   private readonly opts: IpamSimOptions;

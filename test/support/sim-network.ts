@@ -19,6 +19,7 @@ import { ConnectionMaker } from '../../src/mesh/connection-maker.js';
 import { hostOf, type PeerConnection } from '../../src/mesh/peer-connection.js';
 import { Router } from '../../src/mesh/router.js';
 import type { ControlMessage } from '../../src/wire/control-messages.js';
+import { EventHeap } from './event-heap.js';
 import { FakeClock } from './fake-clock.js';
 import { seededRng } from './rng.js';
 
@@ -159,7 +160,7 @@ export class SimNetwork {
   readonly peers: SimPeer[] = [];
   readonly stats: SimStats = { messages: 0, bytes: 0, lost: 0, dials: 0, byKind: {} };
   private readonly init: SimNetworkInit;
-  private readonly heap: Event[] = [];
+  private readonly heap = new EventHeap<Event>();
   private seq = 0;
   private readonly blocked = new Set<string>();
   private readonly byAddress = new Map<string, SimPeer>();
@@ -282,25 +283,25 @@ export class SimNetwork {
     let quiet = false;
     for (;;) {
       const now = this.clock.now();
-      if (this.heap.length === 0 && this.pendingDials === 0 && this.makersInFlight() === 0 && now - lastActivity >= quietMs) {
+      if (this.heap.size === 0 && this.pendingDials === 0 && this.makersInFlight() === 0 && now - lastActivity >= quietMs) {
         quiet = true;
         break;
       }
       if (now - start >= maxMs) break;
-      if (opts.until && now >= nextCheck && this.heap.length === 0) {
+      if (opts.until && now >= nextCheck && this.heap.size === 0) {
         nextCheck = now + checkEveryMs;
         if (opts.until()) {
           done = true;
           break;
         }
       }
-      const nextAt = this.heap.length > 0 ? this.heap[0]!.at : Infinity;
+      const nextAt = this.heap.size > 0 ? this.heap.peek()!.at : Infinity;
       // With nothing in flight only router timers can fire: take bigger steps.
-      const target = Math.min(nextAt, now + (this.heap.length > 0 || this.pendingDials > 0 ? stepMs : 10 * stepMs));
+      const target = Math.min(nextAt, now + (this.heap.size > 0 || this.pendingDials > 0 ? stepMs : 10 * stepMs));
       if (target > now) this.clock.advance(target - now);
       let delivered = false;
-      while (this.heap.length > 0 && this.heap[0]!.at <= this.clock.now()) {
-        popHeap(this.heap).fn();
+      while (this.heap.size > 0 && this.heap.peek()!.at <= this.clock.now()) {
+        this.heap.pop()!.fn();
         delivered = true;
       }
       if (delivered) {
@@ -414,47 +415,12 @@ export class SimNetwork {
   }
 
   private push(at: number, fn: () => void): void {
-    pushHeap(this.heap, { at, seq: this.seq++, fn });
+    this.heap.push({ at, seq: this.seq++, fn });
   }
 }
 
 function pairKey(a: SimPeer, b: SimPeer): string {
   return a.address < b.address ? `${a.address}|${b.address}` : `${b.address}|${a.address}`;
-}
-
-function less(a: Event, b: Event): boolean {
-  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
-}
-
-function pushHeap(h: Event[], e: Event): void {
-  h.push(e);
-  let i = h.length - 1;
-  while (i > 0) {
-    const p = (i - 1) >> 1;
-    if (!less(h[i]!, h[p]!)) break;
-    [h[i], h[p]] = [h[p]!, h[i]!];
-    i = p;
-  }
-}
-
-function popHeap(h: Event[]): Event {
-  const top = h[0]!;
-  const last = h.pop()!;
-  if (h.length > 0) {
-    h[0] = last;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < h.length && less(h[l]!, h[m]!)) m = l;
-      if (r < h.length && less(h[r]!, h[m]!)) m = r;
-      if (m === i) break;
-      [h[i], h[m]] = [h[m]!, h[i]!];
-      i = m;
-    }
-  }
-  return top;
 }
 
 // ---------------------------------------------------------------------------------------------
