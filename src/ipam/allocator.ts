@@ -26,7 +26,7 @@ import {
   IPAM_ALLOCATE_TIMEOUT_MS, IPAM_DONOR_BACKOFF_MS, IPAM_PAXOS_RETRY_MS, IPAM_SPACE_REQUEST_TIMEOUT_MS, IPAM_TICK_MS,
   MAX_CONTAINER_ID_CHARS,
 } from './constants.js';
-import { IpamError } from './errors.js';
+import { IpamError, IpamMismatchError, isIpamMismatch } from './errors.js';
 import {
   type DenyMsg, type GrantMsg, type PersistedClaim, type SpaceRequestMsg, type UnicastMsg,
   decodeGossip, decodePersisted, decodeUnicast, encodeGossip, encodePersisted, encodeUnicast,
@@ -657,9 +657,12 @@ export class Allocator implements Gossiper {
 
   private checkRange(start: number, end: number, src: PeerName): void {
     if (start !== this.universe.start || end !== this.universe.end) {
-      const err = new IpamConflictError(
-        `Incompatible IP allocation ranges (received: ${formatRange({ start, end })} from ${this.label(src)}, ` +
-          `ours: ${formatRange(this.universe)}): every peer must use the same --ipalloc-range`,
+      const [ours, theirs] = [formatRange(this.universe), formatRange({ start, end })];
+      const err = new IpamMismatchError(
+        'range', ours, theirs,
+        `Incompatible IP allocation ranges (received: ${theirs} from ${this.label(src)}, ours: ${ours}): ` +
+          `every peer must use the same --ipalloc-range`,
+        { fields: { peer: src } },
       );
       this.lastConflict = err;
       this.log.error({ err, peer: src }, 'ipam update rejected');
@@ -685,10 +688,14 @@ export class Allocator implements Gossiper {
       delta = this.ring.merge(incoming);
     } catch (err) {
       if (isTsweaveError(err) && err.code === 'ERR_IPAM_CONFLICT') {
-        const hint = /seeded by different peers/.test(err.message)
+        const hint = isIpamMismatch(err, 'seeds')
           ? "; if this peer's data dir holds IPAM state from another cluster, run 'tsweave reset' on it and launch it again"
           : '';
-        const e = new IpamConflictError(`${err.message} (from ${this.label(src)})${hint}`, { cause: err, fields: { peer: src } });
+        const message = `${err.message} (from ${this.label(src)})${hint}`;
+        const opts = { cause: err, fields: { peer: src } };
+        const e = isIpamMismatch(err)
+          ? new IpamMismatchError(err.mismatch, err.ours, err.theirs, message, opts)
+          : new IpamConflictError(message, opts);
         this.lastConflict = e;
         this.log.error({ err: e, peer: src }, 'ipam update rejected');
         throw e;

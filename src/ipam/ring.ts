@@ -18,6 +18,7 @@
 // With those rules merge is commutative, associative and idempotent, and returns only what was new.
 
 import { IpamConflictError } from '../core/errors.js';
+import { IpamMismatchError } from './errors.js';
 import { formatIPv4, isPeerName, type PeerName } from '../core/types.js';
 import { type AddrRange, formatRange, intersect } from './addr-range.js';
 
@@ -367,11 +368,10 @@ export class Ring {
    */
   merge(incoming: RingData): RingData | undefined {
     if (incoming.start !== this.start || incoming.end !== this.end) {
-      throw new IpamConflictError(
-        `Incompatible IP allocation ranges (received: ${formatRange({ start: incoming.start, end: incoming.end })}, ` +
-          `ours: ${formatRange(this)})`,
-        { fields: { self: this.self } },
-      );
+      const [ours, theirs] = [formatRange(this), formatRange({ start: incoming.start, end: incoming.end })];
+      throw new IpamMismatchError('range', ours, theirs, `Incompatible IP allocation ranges (received: ${theirs}, ours: ${ours})`, {
+        fields: { self: this.self },
+      });
     }
     if (incoming.entries.length === 0 && incoming.removed.length === 0) return undefined;
     if (incoming.entries.length > 0) {
@@ -379,11 +379,10 @@ export class Ring {
         throw new IpamConflictError('Received IP allocation ring entries without the peers it was seeded by');
       }
       if (!this.isEmpty && !sameSeeds(incoming.seeds, this.seedList)) {
-        throw new IpamConflictError(
-          `IP allocation was seeded by different peers (received: ${formatPeerList(incoming.seeds)}, ` +
-            `ours: ${formatPeerList(this.seedList)})`,
-          { fields: { self: this.self } },
-        );
+        const [ours, theirs] = [formatPeerList(this.seedList), formatPeerList(incoming.seeds)];
+        throw new IpamMismatchError('seeds', ours, theirs, `IP allocation was seeded by different peers (received: ${theirs}, ours: ${ours})`, {
+          fields: { self: this.self },
+        });
       }
     }
 

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { parseCidr, parseIPv4, parsePeerName, type PeerName } from '../../../src/core/types.js';
 import { cidrRange } from '../../../src/ipam/addr-range.js';
 import { Ring, type RingData } from '../../../src/ipam/ring.js';
+import { IpamMismatchError, isIpamMismatch } from '../../../src/ipam/errors.js';
 
 const A = parsePeerName('::a');
 const B = parsePeerName('::b');
@@ -133,6 +134,32 @@ test('rings seeded by different peers, or for another range, are rejected', () =
   const wide = new Ring(cidrRange(parseCidr('10.0.0.0/23')), B);
   wide.claimForPeers([B]);
   assert.throws(() => a.merge(wide.toData()), /Incompatible IP allocation ranges \(received: 10\.0\.0\.0-10\.0\.1\.255, ours: 10\.0\.0\.0-10\.0\.0\.255\)/);
+});
+
+test('a seed-list or range mismatch is a typed error (callers branch on `mismatch`, not on the message)', () => {
+  const a = seeded(A, [A, B]);
+  const caught = (f: () => unknown): unknown => {
+    try {
+      f();
+    } catch (err) {
+      return err;
+    }
+    return undefined;
+  };
+  const seeds = caught(() => a.merge(seeded(C, [A, C]).toData()));
+  assert.ok(seeds instanceof IpamMismatchError);
+  assert.equal(seeds.code, 'ERR_IPAM_CONFLICT');
+  assert.deepEqual([seeds.mismatch, seeds.ours, seeds.theirs], ['seeds', '[00:00:00:00:00:0a 00:00:00:00:00:0b]', '[00:00:00:00:00:0a 00:00:00:00:00:0c]']);
+  assert.ok(isIpamMismatch(seeds, 'seeds') && !isIpamMismatch(seeds, 'range'));
+  const wide = new Ring(cidrRange(parseCidr('10.0.0.0/23')), B);
+  wide.claimForPeers([B]);
+  const range = caught(() => a.merge(wide.toData()));
+  assert.ok(isIpamMismatch(range, 'range'));
+  assert.deepEqual([range.ours, range.theirs], ['10.0.0.0-10.0.0.255', '10.0.0.0-10.0.1.255']);
+  // Any other conflict is not a mismatch of settings.
+  const evil: RingData = { ...a.toData(), entries: [{ token: ip('10.0.0.0'), peer: C, version: 0, free: 128 }] };
+  const other = caught(() => copyFor(B, a).merge(evil));
+  assert.ok(other instanceof Error && !isIpamMismatch(other));
 });
 
 test('a merged ring that would break invariants is rejected (first token not at the start)', () => {
