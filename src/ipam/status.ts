@@ -1,0 +1,67 @@
+// What `tsweave status ipam` shows: the one-line state of this peer's allocator (the words match Weave's) and
+// the table of peers owning space. Reads the shared state; decides nothing.
+import { formatCidr } from '../core/types.js';
+import type { IpamEntryStatus, IpamStatus } from '../api/status-types.js';
+import { rangeSize } from './addr-range.js';
+import type { IpamContext } from './context.js';
+
+export const STATUS_READY = 'ready';
+export const STATUS_IDLE = 'idle';
+export const STATUS_PRIMING = 'priming';
+export const STATUS_UNREACHABLE = "all IP ranges owned by unreachable peers - use 'rmpeer' if they are dead";
+export const STATUS_WAITING_GRANT = 'waiting for IP range grant from peers';
+export const STATUS_WAITING_IPS = 'waiting for IP(s) to become available';
+export function statusAwaitingConsensus(quorum: number, known: number): string {
+  return `awaiting consensus (quorum: ${quorum}, known: ${known})`;
+}
+
+/** What status needs besides the shared state: why there is no ring yet, and the first request waiting. */
+export interface StatusInputs {
+  bootstrapReason(): string;
+  /** The reason of the first waiting allocate/claim (not prime), if any. */
+  waitingReason(): string | undefined;
+}
+
+export function statusLine(ctx: IpamContext, inputs: StatusInputs): string {
+  if (ctx.removedBy) {
+    return `removed from the IP allocation ring by 'rmpeer' on ${ctx.label(ctx.removedBy)} - reset this peer ('tsweave reset') and launch it again`;
+  }
+  if (ctx.leaving) return "left the cluster ('tsweave reset'): its ranges were given to other peers";
+  if (ctx.ring.isEmpty) return inputs.bootstrapReason();
+  const waiting = inputs.waitingReason();
+  if (waiting !== undefined) return waiting;
+  if (ctx.space.numOwned === 0 && ctx.ownersAllUnreachable(ctx.universe)) return STATUS_UNREACHABLE;
+  return STATUS_READY;
+}
+
+export function statusReport(ctx: IpamContext, inputs: StatusInputs): IpamStatus {
+  const ownership = ctx.ring.ownership();
+  const entries: IpamEntryStatus[] = [];
+  if (!ctx.ring.isEmpty) {
+    entries.push({
+      name: ctx.self,
+      nickname: ctx.peers.localNickname,
+      ips: ownership.get(ctx.self) ?? 0,
+      active: activeCount(ctx),
+      reachable: true,
+    });
+    const others = [...ownership.keys()].filter((p) => p !== ctx.self).sort();
+    for (const p of others) {
+      entries.push({ name: p, nickname: ctx.nicknameOf(p), ips: ownership.get(p)!, reachable: ctx.peers.isReachable(p) });
+    }
+  }
+  return {
+    status: statusLine(ctx, inputs),
+    range: formatCidr(ctx.range),
+    defaultSubnet: formatCidr(ctx.defaultSubnet),
+    rangeNumIPs: rangeSize(ctx.universe),
+    entries,
+  };
+}
+
+/** Addresses in use here that are inside the allocation range (outside ones are the user's own business). */
+function activeCount(ctx: IpamContext): number {
+  let n = 0;
+  for (const [a] of ctx.claims.addrs()) if (ctx.ring.contains(a)) n++;
+  return n;
+}
