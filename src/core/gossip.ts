@@ -1,7 +1,9 @@
 // The gossip channel interface shared by topology, IPAM and DNS (DESIGN.md §3, mesh gossip.go).
 // A channel owner implements `Gossiper`; the mesh hands it a `Gossip` to send with. Payloads are opaque
 // bytes to the mesh: each owner encodes and validates its own. A throw from an `on*` method is treated as
-// hostile input from `src`: logged, counted, dropped.
+// hostile input from `src`: logged, counted, dropped — unless the error says the sender can never be
+// reconciled with us (`connectionReason`, e.g. another --ipalloc-range): then the router also closes the
+// connection the message came on with that reason, as Weave does, so `status connections` shows it.
 
 import type { PeerName } from './types.js';
 
@@ -37,4 +39,16 @@ export interface PeerDirectory {
   nicknameOf(name: PeerName): string | undefined;
   /** Called after membership or reachability changed. Returns an unsubscribe function. */
   onPeersChanged(cb: () => void): () => void;
+}
+
+/** An error a Gossiper throws when the sender's setup can never be reconciled with ours. */
+export interface ConnectionFatal {
+  /** One line for `status connections` on both ends, naming both sides (it is sent to the remote too). */
+  readonly connectionReason: string;
+}
+
+/** The reason to close the connection for, if `err` is fatal to it (see ConnectionFatal). */
+export function connectionFatalReason(err: unknown): string | undefined {
+  const r = err instanceof Error ? (err as Partial<ConnectionFatal>).connectionReason : undefined;
+  return typeof r === 'string' && r !== '' ? r : undefined;
 }

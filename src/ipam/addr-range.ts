@@ -35,6 +35,14 @@ export function formatRange(r: AddrRange): string {
   return r.end - r.start === 1 ? formatIPv4(r.start) : `${formatIPv4(r.start)}-${formatIPv4(r.end - 1)}`;
 }
 
+/** A range as a CIDR when it is one ("10.32.0.0/12"), else as formatRange does. */
+export function formatRangeAsCidr(r: AddrRange): string {
+  const size = r.end - r.start;
+  const bits = Math.log2(size);
+  if (size >= 1 && Number.isInteger(bits) && r.start % size === 0) return `${formatIPv4(r.start)}/${32 - bits}`;
+  return formatRange(r);
+}
+
 /**
  * The addresses allocation may hand out in `subnet`: everything but its network and broadcast addresses
  * (RFC 1122). Throws ConfigError for subnets too small to allocate from (/31, /32): claim those explicitly.

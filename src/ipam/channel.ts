@@ -1,10 +1,11 @@
 // The `ipam` gossip channel: what we gossip (our whole ring, or our Paxos state before there is one), and
 // every message received — checked for the same --ipalloc-range, then merged (ring, Paxos) or dispatched
 // (space requests, grants, denials, ring requests). A conflicting update is refused, remembered for status
-// and logged, and thrown to the router; our ring stays as it was.
+// and logged, and thrown to the router; our ring stays as it was. A range mismatch is thrown with the reason
+// for the router to close the connection with (the core reports; the router acts).
 import { IpamConflictError, isTsweaveError } from '../core/errors.js';
-import type { PeerName } from '../core/types.js';
-import { formatRange } from './addr-range.js';
+import { type PeerName, formatCidr } from '../core/types.js';
+import { formatRange, formatRangeAsCidr } from './addr-range.js';
 import type { Bootstrap } from './bootstrap.js';
 import type { IpamContext } from './context.js';
 import type { Donations } from './donation.js';
@@ -105,11 +106,14 @@ export class IpamChannel {
     const ctx = this.ctx;
     if (start !== ctx.universe.start || end !== ctx.universe.end) {
       const [ours, theirs] = [formatRange(ctx.universe), formatRange({ start, end })];
+      // Shown on both ends (the remote gets it with the close), so it names both peers rather than "ours".
+      const connectionReason = `IPAM range mismatch: ${ctx.label(ctx.self)} has --ipalloc-range ${formatCidr(ctx.range)}, ` +
+        `${ctx.label(src)} has ${formatRangeAsCidr({ start, end })}`;
       const err = new IpamMismatchError(
         'range', ours, theirs,
         `Incompatible IP allocation ranges (received: ${theirs} from ${ctx.label(src)}, ours: ${ours}): ` +
           `every peer must use the same --ipalloc-range`,
-        { fields: { peer: src } },
+        { fields: { peer: src }, connectionReason },
       );
       ctx.lastConflict = err;
       ctx.log.error({ err, peer: src }, 'ipam update rejected');

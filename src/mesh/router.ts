@@ -26,7 +26,7 @@
 import type { Logger } from 'pino';
 import { DEFAULT_CONN_LIMIT, GOSSIP_INTERVAL_MS, TOPOLOGY_BATCH_MS } from '../core/defaults.js';
 import { TsweaveError, errorMessage } from '../core/errors.js';
-import type { Gossip, GossipChannelName, Gossiper, PeerDirectory } from '../core/gossip.js';
+import { type Gossip, type GossipChannelName, type Gossiper, type PeerDirectory, connectionFatalReason } from '../core/gossip.js';
 import type { Clock, Rng } from '../core/ports.js';
 import { isPeerName, peerLabel, type PeerName } from '../core/types.js';
 import type { ControlMessage } from '../wire/control-messages.js';
@@ -341,7 +341,7 @@ export class Router implements PeerDirectory, GossipHost {
           this.stats.unknownChannelDropped++;
           return;
         }
-        const delta = this.guard(ch.name, from, () => ch.gossiper.onGossip(from, msg.payload));
+        const delta = this.guard(ch.name, from, conn, () => ch.gossiper.onGossip(from, msg.payload));
         if (delta) this.sendToNeighbours(ch.name, delta, from);
         return;
       }
@@ -356,7 +356,7 @@ export class Router implements PeerDirectory, GossipHost {
             this.stats.unknownChannelDropped++;
             return;
           }
-          this.guard(ch.name, msg.src, () => ch.gossiper.onGossipUnicast(msg.src, msg.payload));
+          this.guard(ch.name, msg.src, conn, () => ch.gossiper.onGossipUnicast(msg.src, msg.payload));
           return;
         }
         this.forwardUnicast(msg, from);
@@ -370,7 +370,10 @@ export class Router implements PeerDirectory, GossipHost {
         if (msg.src === this.localName) return; // our own broadcast came back (views disagree): stop it
         const ch = this.channels.get(msg.channel);
         if (ch) {
-          this.guard(ch.name, msg.src, () => ch.gossiper.onGossipBroadcast(msg.src, msg.payload));
+          this.guard(ch.name, msg.src, conn, () => ch.gossiper.onGossipBroadcast(msg.src, msg.payload));
+          // It closed the connection (an incompatible peer): do not pass its broadcast on either (mesh relays
+          // only what its gossiper accepted).
+          if (this.conns.get(from)?.conn !== conn) return;
         } else {
           this.stats.unknownChannelRelayed++;
         }
@@ -666,12 +669,23 @@ export class Router implements PeerDirectory, GossipHost {
   }
 
   /** Runs a channel handler on remote input; a throw is hostile input: counted, logged, dropped. */
-  private guard<T>(channel: GossipChannelName, peer: PeerName, fn: () => T): T | undefined {
+  /**
+   * Runs a gossiper on a payload that came on `conn`. A throw drops the payload (counted); one that says the
+   * sender can never be reconciled with us (connectionFatalReason) also closes `conn` with that reason.
+   */
+  private guard<T>(channel: GossipChannelName, peer: PeerName, conn: PeerConnection, fn: () => T): T | undefined {
     try {
       return fn();
     } catch (err) {
       this.stats.badPayloads[channel] = (this.stats.badPayloads[channel] ?? 0) + 1;
-      this.log.debug({ channel, src: peer, err }, 'gossip payload rejected');
+      const reason = connectionFatalReason(err);
+      if (reason === undefined) {
+        this.log.debug({ channel, src: peer, err }, 'gossip payload rejected');
+        return undefined;
+      }
+      this.log.warn({ channel, src: peer, remote: conn.remoteName, reason }, 'closing the connection to an incompatible peer');
+      this.removeConnection(conn, reason);
+      conn.close(reason);
       return undefined;
     }
   }

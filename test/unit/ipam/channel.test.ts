@@ -2,6 +2,7 @@
 // unicasts, refused merges named by type.
 import { test } from 'vitest';
 import assert from 'node:assert/strict';
+import { connectionFatalReason } from '../../../src/core/gossip.js';
 import { Bootstrap } from '../../../src/ipam/bootstrap.js';
 import { IpamChannel } from '../../../src/ipam/channel.js';
 import { Donations } from '../../../src/ipam/donation.js';
@@ -40,6 +41,11 @@ test('gossip from a peer with another --ipalloc-range is refused with a typed er
   assert.deepEqual([err.ours, err.theirs], ['10.32.0.0-10.47.255.255', '10.40.0.0-10.40.255.255']);
   assert.match(err.message, /^Incompatible IP allocation ranges \(received: 10\.40\.0\.0-10\.40\.255\.255 from 0a:00:00:00:00:02, ours: 10\.32\.0\.0-10\.47\.255\.255\)/);
   assert.equal(f.ctx.lastConflict, err);
+  // The router closes the connection with this (core/gossip.ts); it names both peers, as both ends show it.
+  assert.equal(
+    connectionFatalReason(err),
+    'IPAM range mismatch: 0a:00:00:00:00:01(host1) has --ipalloc-range 10.32.0.0/12, 0a:00:00:00:00:02 has 10.40.0.0/16',
+  );
   assert.throws(() => ch.onGossipUnicast(P[1], encodeUnicast({ kind: 'ring?', start: 1, end: 2 })), (e) => isIpamMismatch(e, 'range'));
 });
 
@@ -78,4 +84,11 @@ test('a ring seeded by other peers is refused as a seed mismatch, with the reset
     return true;
   });
   assert.deepEqual(f.ctx.ring.seeds, [P[0]]);
+  let seedErr: unknown;
+  try {
+    ch.onGossip(P[1], foreign.ctx.fullRingGossip());
+  } catch (e) {
+    seedErr = e;
+  }
+  assert.equal(connectionFatalReason(seedErr), undefined, 'a seed mismatch is logged and kept in status, the connection stays');
 });

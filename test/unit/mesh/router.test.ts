@@ -241,3 +241,30 @@ test('a new connection gets our full topology; established changes routes; snaps
   assert.equal(r.connectionCount, 0);
   assert.ok(events.length >= 0);
 });
+
+test('a payload from a peer that can never be reconciled closes the connection it came on, with the reason, and is not relayed', async () => {
+  const net = new SimNetwork({ seed: 6 });
+  const a = net.addPeer();
+  const b = net.addPeer({ targets: [a.address] });
+  const c = net.addPeer({ targets: [b.address] });
+  net.block(a, c);
+  await net.flush();
+  const fatal = Object.assign(new Error('incompatible'), { connectionReason: 'range mismatch: a has X, b has Y' });
+  b.router.registerChannel('ipam', {
+    gossip: () => undefined,
+    onGossip: () => undefined,
+    onGossipBroadcast: () => { throw fatal; },
+    onGossipUnicast: () => {},
+  });
+  const recC = new RecordingGossiper();
+  c.router.registerChannel('ipam', recC);
+  const sendA = a.router.registerChannel('ipam', new RecordingGossiper());
+  // A short flush: long enough for the close to reach A, too short for B's maker to redial.
+  sendA.gossipBroadcast(bytes('x'));
+  await net.flush({ maxMs: 100, quietMs: 50 });
+  assert.equal(b.router.connectionTo(a.name), undefined, 'B closed the connection the broadcast came on');
+  assert.equal(a.router.connectionTo(b.name), undefined, 'A saw it close');
+  assert.equal(b.maker.snapshot().entries.find((e) => e.address === a.address)!.error, 'range mismatch: a has X, b has Y');
+  assert.deepEqual(recC.broadcasts, [], 'B did not pass on what it refused');
+  assert.ok(b.router.connectionTo(c.name), "B's other connections stay");
+});
