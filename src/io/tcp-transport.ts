@@ -200,6 +200,9 @@ export class SocketStream implements ByteStream {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    // Nothing more is read: a hostile peer still pushing (e.g. the body of a frame we refused) would
+    // otherwise have us read and drop its bytes, allocating for each chunk, until the grace period ends.
+    this.socket.pause();
     // end() flushes what is queued (e.g. a `close` message with its reason) before the FIN; a peer that
     // never finishes its side is cut off after a grace period.
     this.socket.end();
