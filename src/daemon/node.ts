@@ -38,7 +38,7 @@ import { openTap } from '../io/tap.js';
 import { TcpTransport } from '../io/tcp-transport.js';
 import { ipv4ToU32, NativeUdpSocket, openUdp, type UdpEndpoint } from '../io/udp.js';
 import type { NativeTapDevice } from '../io/tap.js';
-import { AcceptLimiter } from '../mesh/accept-limiter.js';
+import { AcceptLimiter, PendingHandshakes } from '../mesh/accept-limiter.js';
 import { ConnectionMaker } from '../mesh/connection-maker.js';
 import { ProtocolConnection } from '../mesh/protocol-connection.js';
 import { Router } from '../mesh/router.js';
@@ -211,15 +211,22 @@ export class TsweaveNode {
 
     const transport = new TcpTransport({ logger: this.log });
     const limiter = new AcceptLimiter({ clock: this.clock });
+    const pending = new PendingHandshakes();
     this.listener = await transport.listen('0.0.0.0', cfg.port, (stream) => {
       if (!limiter.tryAccept()) {
         this.log.debug({ remote: stream.remoteAddress }, 'accept rate exceeded, connection refused');
         stream.close();
         return;
       }
-      this.handshake(stream, false, `${plainIp(stream.remoteAddress)}:${stream.remotePort}`).catch((err: unknown) =>
-        this.log.warn({ err: errorMessage(err), remote: stream.remoteAddress }, 'inbound connection failed'),
-      );
+      const release = pending.tryEnter(plainIp(stream.remoteAddress));
+      if (!release) {
+        this.log.debug({ remote: stream.remoteAddress }, 'too many pending handshakes, connection refused');
+        stream.close();
+        return;
+      }
+      this.handshake(stream, false, `${plainIp(stream.remoteAddress)}:${stream.remotePort}`)
+        .catch((err: unknown) => this.log.warn({ err: errorMessage(err), remote: stream.remoteAddress }, 'inbound connection failed'))
+        .finally(release);
     });
     this.maker = new ConnectionMaker(
       {

@@ -12,6 +12,7 @@ import { ProtocolError } from '../core/errors.js';
 import { isPeerName, type PeerName } from '../core/types.js';
 import { MAX_CONTAINER_ID_CHARS, MAX_DNS_ENTRIES, MAX_DNS_GOSSIP_BYTES } from './constants.js';
 import { tryNormalizeName } from './names.js';
+import { checkMsgpackShape } from '../wire/msgpack-shape.js';
 
 export const DNS_GOSSIP_FORMAT_VERSION = 1;
 
@@ -53,6 +54,7 @@ export function decodeDnsGossip(data: Uint8Array): DnsGossipMessage {
   if (data.length > MAX_DNS_GOSSIP_BYTES) {
     throw bad(`payload of ${data.length} bytes exceeds the ${MAX_DNS_GOSSIP_BYTES}-byte limit`);
   }
+  checkMsgpackShape(data, 'dns gossip'); // a lying array count must not reach msgpackr
   let raw: unknown;
   try {
     raw = packr.unpack(data);

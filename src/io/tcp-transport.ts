@@ -1,6 +1,6 @@
 // ControlTransport over node:net: the TCP 6783 control plane. Errors read like Weave's (Go's net
 // package): "dial tcp4 1.2.3.4:6783: connection refused", and a busy port gets a hint.
-import { createServer, connect, isIPv4, type Socket, type Server } from 'node:net';
+import { createServer, connect, isIPv4, isIPv6, type Socket, type Server } from 'node:net';
 import { TsweaveError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { ByteStream, ControlTransport } from '../core/ports.js';
@@ -21,6 +21,9 @@ const ERRNO_TEXT: Record<string, string> = {
   EACCES: 'permission denied',
   EPERM: 'operation not permitted',
   EPIPE: 'broken pipe',
+  EINVAL: 'invalid argument',
+  ERR_SOCKET_BAD_PORT: 'invalid port',
+  ERR_INVALID_IP_ADDRESS: 'invalid address',
 };
 
 function errnoText(err: NodeJS.ErrnoException): string {
@@ -53,7 +56,8 @@ export function listenErrorMessage(host: string, port: number, err: NodeJS.Errno
 
 /** The message for a failed dial, Go style: "dial tcp4 1.2.3.4:6783: connection refused". */
 export function dialErrorMessage(host: string, port: number, err: NodeJS.ErrnoException): string {
-  const prefix = `dial ${netName(host)} ${host}:${port}`;
+  // Go brackets an IPv6 host: "dial tcp [2001:db8::1]:6783".
+  const prefix = `dial ${netName(host)} ${isIPv6(host) ? `[${host}]` : host}:${port}`;
   if (err.code === 'ENOTFOUND' || err.code === 'EAI_AGAIN') return `${prefix}: lookup ${host}: no such host`;
   return `${prefix}: ${errnoText(err)}`;
 }
@@ -109,7 +113,15 @@ export class TcpTransport implements ControlTransport {
 
   dial(host: string, port: number, timeoutMs: number): Promise<ByteStream> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host, port, family: 4, noDelay: true, keepAlive: true, keepAliveInitialDelay: TCP_KEEPALIVE_INITIAL_DELAY_MS });
+      let socket: Socket;
+      try {
+        // Throws synchronously for a port outside 0..65535 (ERR_SOCKET_BAD_PORT) and similar bad arguments.
+        socket = connect({ host, port, family: 4, noDelay: true, keepAlive: true, keepAliveInitialDelay: TCP_KEEPALIVE_INITIAL_DELAY_MS });
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        reject(new TsweaveError('ERR_HOST_NETWORK', dialErrorMessage(host, port, e), { cause: e, fields: { host, port, errno: e.code } }));
+        return;
+      }
       let settled = false;
       const fail = (err: NodeJS.ErrnoException) => {
         if (settled) return;
@@ -200,6 +212,9 @@ export class SocketStream implements ByteStream {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    // Nothing more is read: a hostile peer still pushing (e.g. the body of a frame we refused) would
+    // otherwise have us read and drop its bytes, allocating for each chunk, until the grace period ends.
+    this.socket.pause();
     // end() flushes what is queued (e.g. a `close` message with its reason) before the FIN; a peer that
     // never finishes its side is cut off after a grace period.
     this.socket.end();

@@ -98,6 +98,11 @@ interface MutableDatagramBatch {
   count: number;
 }
 
+/** A datagram consumer threw: logged (the batch is dropped), never rethrown into the event loop. */
+function handlerFailed(logger: Logger, port: number, err: unknown): void {
+  logger.warn({ err, port }, 'udp datagram handler threw; batch dropped');
+}
+
 function newBatch(slots: number, stride: number, bufSlots: number = slots): MutableDatagramBatch {
   if (!Number.isInteger(slots) || slots < 1 || slots > NATIVE_MAX_BATCH) {
     throw new RangeError(`batchDatagrams must be an integer in 1..${NATIVE_MAX_BATCH}, got ${slots}`);
@@ -188,7 +193,12 @@ export class NativeUdpSocket implements UdpEndpoint {
       return;
     }
     this.batch.count = count;
-    this.cb?.(this.batch);
+    try {
+      this.cb?.(this.batch);
+    } catch (err) {
+      // A throwing consumer must not take the router down from inside the addon's callback.
+      handlerFailed(this.logger, this.port, err);
+    }
   }
 
   sendBatch(batch: Batch, addrs: Uint32Array, ports: Uint16Array): void {
@@ -261,6 +271,7 @@ export class DgramUdpSocket implements UdpEndpoint {
   private flushScheduled = false;
   private closed = false;
   private readonly addrCache = new Map<number, string>();
+  private readonly logger: Logger;
   private readonly counters = {
     received: 0,
     batches: 0,
@@ -285,6 +296,7 @@ export class DgramUdpSocket implements UdpEndpoint {
 
   private constructor(sock: dgram.Socket, init: UdpInit) {
     this.sock = sock;
+    this.logger = init.logger;
     this.port = sock.address().port;
     this.stride = strideFor(init.maxDatagramBytes ?? UDP_MAX_DATAGRAM_BYTES);
     this.batch = newBatch(init.batchDatagrams ?? UDP_BATCH_DATAGRAMS, this.stride);
@@ -359,6 +371,10 @@ export class DgramUdpSocket implements UdpEndpoint {
     this.counters.batches++;
     try {
       this.cb?.(b);
+    } catch (err) {
+      // Runs from setImmediate: a throw here would be an uncaught exception.
+      this.counters.receiveErrors++;
+      handlerFailed(this.logger, this.port, err);
     } finally {
       b.count = 0;
     }

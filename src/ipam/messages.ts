@@ -21,6 +21,7 @@
 import { Packr, Unpackr } from 'msgpackr';
 import { ProtocolError } from '../core/errors.js';
 import { isPeerName, type PeerName } from '../core/types.js';
+import { checkMsgpackShape } from '../wire/msgpack-shape.js';
 import {
   MAX_CLAIMS, MAX_CONTAINER_ID_CHARS, MAX_IPAM_MESSAGE_BYTES, MAX_PAXOS_NODES, MAX_REASON_CHARS,
   MAX_REMOVED_PEERS, MAX_RING_ENTRIES, MAX_SEEDS,
@@ -259,6 +260,7 @@ function unpackCapped(data: Uint8Array, what: string, max: number): unknown {
   if (data.length > max) throw new ProtocolError(`bad ${what}: ${data.length} bytes is more than the limit of ${max}`);
   if (data.length === 0) throw new ProtocolError(`bad ${what}: empty`);
   try {
+    checkMsgpackShape(data, what); // a lying array count must not reach msgpackr (wire/msgpack-shape.ts)
     return unpackr.unpack(Buffer.from(data.buffer, data.byteOffset, data.length));
   } catch (err) {
     throw new ProtocolError(`bad ${what}: not valid msgpack (${(err as Error).message.slice(0, 80)})`, { cause: err });
@@ -292,10 +294,21 @@ export function encodeUnicast(m: UnicastMsg): Uint8Array {
   }
 }
 
+/**
+ * A received value for an error message, short and never throwing: JSON.stringify throws on the BigInt
+ * msgpackr makes of a u64/i64 (found by test/fuzz) and would spell out a huge array in full.
+ */
+function shown(v: unknown): string {
+  if (typeof v === 'bigint') return `${v}`.slice(0, 20);
+  if (typeof v === 'string') return JSON.stringify(v.slice(0, 18));
+  if (v === null || typeof v === 'number' || typeof v === 'boolean' || v === undefined) return String(v);
+  return Array.isArray(v) ? 'an array' : `a ${typeof v}`;
+}
+
 function header(data: Uint8Array): unknown[] {
   const v = unpackCapped(data, 'IPAM message', MAX_IPAM_MESSAGE_BYTES);
   const a = arr(v, 'IPAM message', 16);
-  if (a[0] !== WIRE_VERSION) bad('IPAM message version', `must be ${WIRE_VERSION}, got ${JSON.stringify(a[0])?.slice(0, 20)}`);
+  if (a[0] !== WIRE_VERSION) bad('IPAM message version', `must be ${WIRE_VERSION}, got ${shown(a[0])}`);
   return a;
 }
 
@@ -308,7 +321,7 @@ function rangeOf(a: unknown[], i: number): { start: number; end: number } {
 
 export function decodeGossip(data: Uint8Array): GossipMsg {
   const a = header(data);
-  if (a[1] !== 'g') bad('IPAM gossip kind', `must be "g", got ${JSON.stringify(a[1])?.slice(0, 20)}`);
+  if (a[1] !== 'g') bad('IPAM gossip kind', `must be "g", got ${shown(a[1])}`);
   if (a.length !== 7) bad('IPAM gossip', `must have 7 fields, has ${a.length}`);
   const { start, end } = rangeOf(a, 2);
   return {
@@ -364,7 +377,7 @@ export function decodeUnicast(data: Uint8Array): UnicastMsg {
       return { kind: 'ring', start, end, ring: ringFromWire(a[4], start, end) };
     }
     default:
-      return bad('IPAM message kind', `is unknown: ${JSON.stringify(a[1])?.slice(0, 20)}`);
+      return bad('IPAM message kind', `is unknown: ${shown(a[1])}`);
   }
 }
 

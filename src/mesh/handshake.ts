@@ -17,6 +17,12 @@
 //                                                          (password mismatch?)" when it does not open
 //   → done: the decoder now holds whatever followed, for the connection to read.
 //
+// Until step 5 has passed nobody has proved anything (with or without a password: anyone who reaches the
+// port can send a plausible hello), so every frame before it is capped at what the handshake needs:
+// HELLO_MAX_BYTES for the hello, FIRST_MESSAGE_MAX_BYTES for the first message. Only an authenticated
+// peer may announce a frame of up to MAX_CONTROL_MSG_BYTES; before that a 10 MiB length is refused as
+// soon as its 4 bytes arrive, so a stranger never makes us buffer more than a few KiB.
+//
 // The initiator (for the transcript and the key directions) is the side that dialled (`outbound`).
 
 import { MAX_CONTROL_MSG_BYTES } from '../core/defaults.js';
@@ -48,6 +54,11 @@ import {
 export const ENCRYPTION_MISMATCH_LOCAL_PASSWORD = 'password specified, but peer requested an unencrypted connection';
 export const ENCRYPTION_MISMATCH_REMOTE_PASSWORD = 'no password specified, but peer requested an encrypted connection';
 export const CONNECT_TO_SELF_MESSAGE = 'cannot connect to ourself';
+/**
+ * Largest first message (step 5) before authentication: a sealed heartbeat is 2 + CONTROL_TAG_BYTES
+ * bytes; the rest is room for a later version's first message, still far below anything worth buffering.
+ */
+export const FIRST_MESSAGE_MAX_BYTES = 1024;
 
 export interface HandshakeInit {
   /** We dialled: we are the initiator. */
@@ -187,8 +198,9 @@ export class Handshake {
             this.sealer = new ControlSealer(this.keys.tcpSendKey);
             this.opener = new ControlOpener(this.keys.tcpRecvKey);
           }
-          decoder.maxBodyBytes = MAX_CONTROL_MSG_BYTES + (this.keyPair ? CONTROL_TAG_BYTES : 0);
-          decoder.what = 'control message';
+          // Still unauthenticated: the first message is a heartbeat, so a small cap (not the message cap).
+          decoder.maxBodyBytes = FIRST_MESSAGE_MAX_BYTES;
+          decoder.what = 'first message';
           const first = encodeControlMessage({ kind: 'heartbeat' });
           send.push(encodeFrame(this.sealer ? this.sealer.seal(first) : first));
           this.phaseNow = 'auth';
@@ -203,6 +215,9 @@ export class Handshake {
             throw new ProtocolError(`expected a heartbeat as the first message, got ${msg.kind}`);
           }
           this.phaseNow = 'done';
+          // Authenticated: from here on frames may be as large as any control message.
+          decoder.maxBodyBytes = MAX_CONTROL_MSG_BYTES + (this.keyPair ? CONTROL_TAG_BYTES : 0);
+          decoder.what = 'control message';
           const result: HandshakeResult = {
             protocolVersion: this.protocolVersion,
             remote: this.remote!,

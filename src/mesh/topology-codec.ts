@@ -11,6 +11,7 @@
 import { Packr, Unpackr } from 'msgpackr';
 import { ProtocolError, errorMessage } from '../core/errors.js';
 import { peerNameFromBytes, peerNameToBytes } from '../core/types.js';
+import { checkMsgpackShape } from '../wire/msgpack-shape.js';
 import { TOPOLOGY_LIMITS, validateEntry, type ConnectionSummary, type PeerEntry } from './topology.js';
 
 export const TOPOLOGY_FORMAT = 1;
@@ -50,6 +51,7 @@ export function encodeTopology(entries: readonly PeerEntry[]): Uint8Array {
 }
 
 export function decodeTopology(data: Uint8Array): PeerEntry[] {
+  checkMsgpackShape(data, 'topology payload'); // a lying array count must not reach msgpackr
   let raw: unknown;
   try {
     raw = unpackr.unpack(data);

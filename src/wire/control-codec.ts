@@ -25,6 +25,7 @@ import { ProtocolError, TsweaveError } from '../core/errors.js';
 import type { GossipChannelName } from '../core/gossip.js';
 import { isPeerName, type PeerName } from '../core/types.js';
 import type { ControlMessage, ControlMessageKind } from './control-messages.js';
+import { checkMsgpackShape } from './msgpack-shape.js';
 
 export const MAX_CLOSE_REASON_CHARS = 1024;
 
@@ -70,6 +71,7 @@ export function packValue(value: unknown): Buffer {
  */
 export function unpackStrict(buf: Uint8Array, what: string): unknown {
   if (buf.length === 0) throw new ProtocolError(`invalid ${what}: empty`);
+  checkMsgpackShape(buf, what); // a lying array count must not reach msgpackr (msgpack-shape.ts)
   let value: unknown;
   let end = -1;
   try {

@@ -115,3 +115,37 @@ test('error message helpers', () => {
   assert.equal(listenErrorMessage('0.0.0.0', 6783, e('EADDRINUSE')), 'port 6783 is in use; is another tsweave or weave router running?');
   assert.match(listenErrorMessage('10.9.9.9', 6783, e('EADDRNOTAVAIL')), /is 10\.9\.9\.9 an address of this host\?/);
 });
+
+test('dial with a bad port or an IPv6 target fails with a Go-style TsweaveError, never a raw throw (issue 10.1)', async () => {
+  await assert.rejects(transport.dial('127.0.0.1', 70000, 1000), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'ERR_HOST_NETWORK');
+    assert.equal(err.message, 'dial tcp4 127.0.0.1:70000: invalid port');
+    return true;
+  });
+  // A link-local IPv6 target without a zone cannot be connected to (EINVAL); the host is bracketed as in Go.
+  await assert.rejects(transport.dial('fe80::1', 6783, 1000), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'ERR_HOST_NETWORK');
+    assert.equal(err.message, 'dial tcp [fe80::1]:6783: invalid argument');
+    return true;
+  });
+});
+
+test('writing to a stream whose peer has gone is a no-op and the close stays clean (issue 10.1 audit)', async () => {
+  const inbound: ByteStream[] = [];
+  const port = await freePort();
+  const listener = await transport.listen('127.0.0.1', port, (s) => inbound.push(s));
+  try {
+    const a = await transport.dial('127.0.0.1', port, 2000);
+    const ca = collect(a);
+    await until(() => inbound.length === 1);
+    const b = inbound[0]!;
+    collect(b);
+    b.close(); // FIN to a: a answers with end(); its writable side is finished
+    await until(() => (a as unknown as { socket: { writableEnded: boolean } }).socket.writableEnded);
+    a.write(Buffer.from('late'));
+    assert.equal(await ca.closed, undefined, 'a clean close, not a write-after-end error');
+    a.write(Buffer.from('later'));
+  } finally {
+    listener.close();
+  }
+});

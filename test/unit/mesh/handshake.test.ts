@@ -9,7 +9,7 @@ import type { Rng } from '../../../src/core/ports.js';
 import type { PeerName } from '../../../src/core/types.js';
 import { CONTROL_TAG_BYTES } from '../../../src/crypto/control-seal.js';
 import { derivePasswordKey } from '../../../src/crypto/password-kdf.js';
-import { Handshake, type HandshakeInit, type HandshakeResult } from '../../../src/mesh/handshake.js';
+import { FIRST_MESSAGE_MAX_BYTES, Handshake, type HandshakeInit, type HandshakeResult } from '../../../src/mesh/handshake.js';
 import { ProtocolConnection, type ConnectionReadyInfo, type ProtocolConnectionInit } from '../../../src/mesh/protocol-connection.js';
 import { encodeFrame, FrameDecoder } from '../../../src/wire/framing.js';
 import { encodePreamble } from '../../../src/wire/preamble.js';
@@ -320,17 +320,41 @@ test('handshake: oversized hello length is refused before the body arrives', asy
   assert.ok(pair.a.closed, 'stream closed');
 });
 
-test('handshake: oversized first-message length is refused (encrypted cap = limit + tag)', async () => {
-  const { hs, bytes } = bHello({ passwordKey: PW });
-  const { pair, a } = lonePeer({ passwordKey: PW });
+test('handshake: before authentication a frame over FIRST_MESSAGE_MAX_BYTES is refused before buffering (issue 11.1)', async () => {
+  // A plausible hello, then a first frame announcing 10 MiB: refused on its 4 length bytes, encrypted or not.
+  for (const passwordKey of [PW, undefined]) {
+    const extra = passwordKey ? { passwordKey } : {};
+    const { hs, bytes } = bHello(extra);
+    const { pair, a } = lonePeer(extra);
+    const dec = new FrameDecoder(0);
+    dec.push(Buffer.concat(pair.a.writes)); // A's preamble+hello, so B can derive keys
+    hs.advance(dec);
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(10 * 1024 * 1024);
+    pair.a.inject(Buffer.concat([bytes, len]));
+    await pair.flush();
+    assertFailed(a, 'ERR_PROTOCOL', `first message length ${10 * 1024 * 1024} exceeds the limit of ${FIRST_MESSAGE_MAX_BYTES} bytes`, ProtocolError);
+    assert.ok(pair.a.closed, 'stream closed');
+  }
+});
+
+test('handshake (pure): the cap is FIRST_MESSAGE_MAX_BYTES until the first message opens, then the message cap', () => {
+  const a = new Handshake(seededRng(1), hsInit('a', { passwordKey: PW }));
+  const b = new Handshake(seededRng(2), hsInit('b', { passwordKey: PW }));
   const dec = new FrameDecoder(0);
-  dec.push(Buffer.concat(pair.a.writes)); // A's preamble+hello, so B can derive keys
-  hs.advance(dec);
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(MAX_CONTROL_MSG_BYTES + CONTROL_TAG_BYTES + 1);
-  pair.a.inject(Buffer.concat([bytes, len]));
-  await pair.flush();
-  assertFailed(a, 'ERR_PROTOCOL', `control message length ${MAX_CONTROL_MSG_BYTES + CONTROL_TAG_BYTES + 1} exceeds the limit of ${MAX_CONTROL_MSG_BYTES + CONTROL_TAG_BYTES} bytes`, ProtocolError);
+  dec.push(b.initialBytes);
+  const step = a.advance(dec);
+  assert.equal(a.phase, 'auth');
+  assert.equal(dec.maxBodyBytes, FIRST_MESSAGE_MAX_BYTES);
+  // B's side, to get its sealed first message.
+  const decB = new FrameDecoder(0);
+  decB.push(a.initialBytes);
+  const stepB = b.advance(decB);
+  assert.equal(step.send.length, 1);
+  dec.push(Buffer.concat(stepB.send));
+  const done = a.advance(dec);
+  assert.ok(done.result);
+  assert.equal(dec.maxBodyBytes, MAX_CONTROL_MSG_BYTES + CONTROL_TAG_BYTES);
 });
 
 test('handshake: garbage instead of a preamble', async () => {
