@@ -547,6 +547,7 @@ export class TsweaveNode {
       tap: this.tap?.stats(),
       udp: this.udp?.stats(),
       router: this.router.snapshot().stats,
+      dns: this.dns?.stats(),
     };
   }
 

@@ -67,7 +67,7 @@ async function serve(): Promise<void> {
   const silentTcp = createServer(() => {});
   await new Promise<void>((r) => silentTcp.listen(5354, '127.0.0.1', r));
 
-  const main = new DnsServer({ handler: dns.resolver, logger, rng: systemRng }, { listenAddress: '127.0.0.1', port: 53, upstreams: ['127.0.0.1:5353'], upstreamTimeoutMs: 2000 });
+  const main = new DnsServer({ handler: dns.resolver, logger, rng: systemRng }, { listenAddress: '127.0.0.1', port: 53, upstreams: ['127.0.0.1:5353'], upstreamTimeoutMs: 2000, tcpIdleTimeoutMs: 3000 });
   const dead = new DnsServer({ handler: dns.resolver, logger, rng: systemRng }, { listenAddress: '127.0.0.2', port: 53, upstreams: ['127.0.0.1:5354'], upstreamTimeoutMs: 1000 });
   const unreachable = new DnsServer({ handler: dns.resolver, logger, rng: systemRng }, { listenAddress: '127.0.0.3', port: 53, upstreams: ['10.1.2.3', '[fd00::1]', '127.0.0.1:5399'], upstreamTimeoutMs: 10_000 });
   const fallback = new DnsServer({ handler: dns.resolver, logger, rng: systemRng }, { listenAddress: '127.0.0.4', port: 53, upstreams: ['10.1.2.3', '[fd00::1]', '127.0.0.1:5353'], upstreamTimeoutMs: 10_000 });
@@ -298,6 +298,61 @@ function suite({ afterAll, beforeAll, test }: typeof import('vitest')): void {
     // Rate-limited: one warning per upstream, not one per query.
     const warnings = serverOut.split('\n').filter((l) => l.includes('dns upstream unreachable'));
     assert.ok(warnings.length >= 2 && warnings.length <= 4, warnings.join('\n'));
+  });
+
+  test('one client holding many slow TCP connections cannot starve the others (per-client cap, eviction, idle timeout)', async () => {
+    // A hog (127.0.0.9) opens 200 connections and trickles a byte of a never-finished frame every 300 ms
+    // (slowloris); then ten more clients open 16 idle ones each (160 > the 128 in total).
+    const script = `
+      const net = require('node:net');
+      const conns = [];
+      function open(src, trickle) {
+        return new Promise((res) => {
+          const c = net.connect({ host: '127.0.0.1', port: 53, localAddress: src }, () => {
+            if (trickle) {
+              c.write(Buffer.from([0, 100]));
+              const iv = setInterval(() => c.writable && c.write(Buffer.from([0x41])), 300);
+              c.on('close', () => clearInterval(iv));
+            }
+            res();
+          });
+          c.on('error', () => {}); c.on('close', res);
+          conns.push(c);
+        });
+      }
+      const alive = () => conns.filter((c) => !c.destroyed).length;
+      (async () => {
+        await Promise.all(Array.from({ length: 200 }, () => open('127.0.0.9', true)));
+        for (let k = 20; k < 30; k++) await Promise.all(Array.from({ length: 16 }, () => open('127.0.0.' + k, false)));
+        console.log('READY ' + alive());
+        const t0 = Date.now();
+        while (alive() > 0 && Date.now() - t0 < 15000) await new Promise((r) => setTimeout(r, 100));
+        console.log('AFTER ' + alive() + ' ' + (Date.now() - t0));
+        for (const c of conns) c.destroy();
+      })();`;
+    const hog = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    hog.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    hog.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<void>((r) => hog.once('exit', () => r()));
+    try {
+      for (let i = 0; i < 300 && !/READY/.test(out); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.match(out, /READY \d+/, out);
+      // Another client's TCP query is answered while the hog holds what it can.
+      const r = await dig('+tcp', '+short', '-b', '127.0.0.50', '@127.0.0.1', 'db.weave.local');
+      assert.equal(r.out.trim(), '10.32.0.9', r.out);
+      await exited;
+    } finally {
+      hog.kill('SIGKILL');
+    }
+    // Trickled bytes do not keep a connection open: the idle timer (3 s here) closed every one of them.
+    assert.match(out, /AFTER 0 /, out);
+    const st = await stats();
+    assert.ok(st.server!.tcpRejected! >= 200 - 16, JSON.stringify(st.server));
+    assert.ok(st.server!.tcpEvicted! >= 1, JSON.stringify(st.server));
+    assert.ok(st.server!.tcpIdleClosed! >= 100, JSON.stringify(st.server));
+    // And TCP still works for everyone afterwards.
+    assert.equal((await dig('+tcp', '+short', '-b', '127.0.0.9', '@127.0.0.1', 'db.weave.local')).out.trim(), '10.32.0.9');
   });
 
   test('a burst of random garbage (UDP and TCP) does not stop the server', async () => {
