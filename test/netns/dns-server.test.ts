@@ -249,6 +249,21 @@ function suite({ afterAll, beforeAll, test }: typeof import('vitest')): void {
     assert.match(n.out, /status: (NXDOMAIN|REFUSED|SERVFAIL)/, 'dnsmasq without resolv answers for itself');
   });
 
+  test('a TCP client that half-closes after its query still gets the forwarded answer', async () => {
+    // www.example.test A, sent framed, then shutdown(SHUT_WR) as some stub resolvers do.
+    const script = `
+      const q = Buffer.from('abcd0100000100000000000003777777076578616d706c65047465737400' + '00010001', 'hex');
+      const f = Buffer.alloc(2 + q.length); f.writeUInt16BE(q.length, 0); q.copy(f, 2);
+      const c = require('node:net').connect(53, '127.0.0.1', () => { c.write(f); c.end(); });
+      let got = Buffer.alloc(0);
+      c.on('data', (d) => (got = Buffer.concat([got, d])));
+      c.on('error', (e) => console.log('error', e.code));
+      c.on('close', () => console.log('reply', got.length > 2 ? got.subarray(2).toString('hex') : 'none'));`;
+    const r = await run(process.execPath, ['-e', script]);
+    assert.match(r.out, /^reply abcd8/m, r.out);
+    assert.match(r.out, /cb007107/, 'the answer carries 203.0.113.7: ' + r.out);
+  });
+
   test('an upstream that never answers → SERVFAIL after the timeout', async () => {
     const t0 = Date.now();
     const r = await dig('+time=5', '@127.0.0.2', 'www.example.test');
