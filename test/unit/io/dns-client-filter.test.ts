@@ -48,6 +48,12 @@ test('a bridge address added later is honoured; the table is re-read at most onc
   now = 1000;
   assert.equal(f.allows('10.32.0.7'), true);
   assert.equal(reads, 2);
+  // Removed again: still allowed (remembered) until the table is 30 s old, then not.
+  t = table({ weave: [] });
+  now = 20_000;
+  assert.equal(f.allows('10.32.0.7'), true);
+  now = 31_000;
+  assert.equal(f.allows('10.32.0.7'), false);
 });
 
 test('a failing interface read leaves the admin networks', () => {
