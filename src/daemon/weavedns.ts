@@ -15,10 +15,12 @@
 //   4. Otherwise (no docker0, IPAM disabled): not listening; `dns-args` says to give --dns-listen-address.
 // Listening only on an address containers reach (never 0.0.0.0) is not enough to keep the forwarder from
 // being an open resolver on the host's other networks (Linux accepts packets for a local address on any
-// interface): the server answers only sources on the weave and docker0 bridges, this host, and --dns-allow.
+// interface): the server answers only sources on the weave, docker0 and Docker-network bridges, this host,
+// and --dns-allow.
 
 import { DnsService } from '../dns/service.js';
 import { DnsServer } from '../io/dns-server.js';
+import { DOCKER_NETWORK_BRIDGE_RE } from '../io/dns-client-filter.js';
 import { exec } from '../io/exec.js';
 import { BRIDGE_NAME } from '../core/defaults.js';
 import { formatCidr } from '../core/types.js';
@@ -137,7 +139,7 @@ export class WeaveDns {
     const server = new DnsServer({ handler: this.service.resolver, logger: this.c.logger, rng: this.c.rng }, {
       listenAddress: host,
       port,
-      clientInterfaces: [BRIDGE_NAME, DOCKER_BRIDGE],
+      clientInterfaces: [BRIDGE_NAME, DOCKER_BRIDGE, DOCKER_NETWORK_BRIDGE_RE],
       allowClients: this.config.allow.map(formatCidr),
     });
     await server.start();

@@ -4,9 +4,11 @@
 // resolver. Node's dgram gives us neither the arrival interface (IP_PKTINFO) nor SO_BINDTODEVICE, so we check
 // the source address instead. Allowed are:
 //
-//   - the connected subnets of the overlay bridges (`weave`, `docker0`): exactly the sources our reply is
-//     routed back to through the bridge. A host on the underlay that forges such a source never sees the
-//     answer (it goes to the bridge), and cannot complete a TCP handshake at all;
+//   - the connected subnets of the container bridges (`weave`, `docker0`, Docker's user-defined networks
+//     `br-<12 hex>`, whose embedded DNS at 127.0.0.11 forwards from the container's address): exactly the
+//     sources our reply is routed back to through the bridge. A host on the underlay that forges such a
+//     source never sees the answer (it goes to the bridge), and cannot complete a TCP handshake at all.
+//     Not every bridge: a host's own uplink is often a bridge too (br0 for VMs), and that is the underlay;
 //   - this host's own addresses and loopback: the kernel drops packets from outside that claim a local
 //     source (martians), so only local processes can use them;
 //   - the CIDRs the admin allows with --dns-allow.
@@ -22,9 +24,12 @@ import { BlockList, isIP } from 'node:net';
 /** Re-read the interface table at least this often even when nothing is refused. */
 const MAX_TABLE_AGE_MS = 30_000;
 
+/** Docker names the bridge of a user-defined network "br-" + the first 12 hex digits of the network id. */
+export const DOCKER_NETWORK_BRIDGE_RE = /^br-[0-9a-f]{12}$/;
+
 export interface DnsClientFilterInit {
-  /** Interfaces whose connected subnets are allowed (the overlay bridges). */
-  interfaces: readonly string[];
+  /** Interfaces whose connected subnets are allowed (the container bridges): names or patterns. */
+  interfaces: readonly (string | RegExp)[];
   /** Extra allowed networks ("10.1.0.0/16", "fd00::/8"). */
   allow?: readonly string[];
   /** Least time between two re-reads of the interface table. @default 1000 */
@@ -36,7 +41,7 @@ export interface DnsClientFilterInit {
 }
 
 export class DnsClientFilter {
-  private readonly interfaces: ReadonlySet<string>;
+  private readonly interfaces: readonly (string | RegExp)[];
   private readonly allow: ReadonlyArray<{ net: string; prefix: number; family: 'ipv4' | 'ipv6' }>;
   private readonly refreshMs: number;
   private readonly readInterfaces: typeof networkInterfaces;
@@ -47,7 +52,7 @@ export class DnsClientFilter {
   private readonly known = new Set<string>();
 
   constructor(init: DnsClientFilterInit) {
-    this.interfaces = new Set(init.interfaces);
+    this.interfaces = init.interfaces;
     this.allow = (init.allow ?? []).map(parseCidr);
     this.refreshMs = init.refreshMs ?? 1000;
     this.readInterfaces = init.readInterfaces ?? networkInterfaces;
@@ -72,6 +77,10 @@ export class DnsClientFilter {
     return true;
   }
 
+  private isClientInterface(name: string): boolean {
+    return this.interfaces.some((i) => (typeof i === 'string' ? i === name : i.test(name)));
+  }
+
   private rebuild(now: number): void {
     this.readAt = now;
     const t = new BlockList();
@@ -88,7 +97,7 @@ export class DnsClientFilter {
         const host = a.address.replace(/%.*$/, '');
         if (isIP(host) === 0) continue;
         t.addAddress(host, family);
-        if ((a.internal || this.interfaces.has(name)) && a.cidr) {
+        if ((a.internal || this.isClientInterface(name)) && a.cidr) {
           const prefix = Number(a.cidr.slice(a.cidr.lastIndexOf('/') + 1));
           if (Number.isInteger(prefix)) t.addSubnet(host, prefix, family);
         }

@@ -29,7 +29,7 @@ import {
 import type { DnsTransport, ResolverDecision } from '../dns/resolver.js';
 import type { DnsServerInfo } from '../dns/service.js';
 import { LogLimiter } from '../dns/log-limiter.js';
-import { DnsClientFilter } from './dns-client-filter.js';
+import { DOCKER_NETWORK_BRIDGE_RE, DnsClientFilter } from './dns-client-filter.js';
 import { DnsTcpConnections, type DnsTcpStats } from './dns-tcp.js';
 import { DnsForwarder, type UpstreamSource } from './dns-upstream.js';
 import { ResolvConfWatcher, formatUpstream, parseUpstream, type Upstream } from './resolv-conf.js';
@@ -69,8 +69,8 @@ export interface DnsServerInit {
   tcpIdleTimeoutMs?: number;
   /** Outstanding (forwarded) queries per TCP connection before further ones are dropped. @default 32 */
   maxTcpPipelined?: number;
-  /** Interfaces whose subnets are clients (the overlay bridges). @default [BRIDGE_NAME, 'docker0'] */
-  clientInterfaces?: readonly string[];
+  /** Interfaces whose subnets are clients (names or patterns). @default the weave, docker0 and Docker network bridges */
+  clientInterfaces?: readonly (string | RegExp)[];
   /** More client networks (--dns-allow), "CIDR". */
   allowClients?: readonly string[];
 }
@@ -144,7 +144,7 @@ export class DnsServer {
       { logger: components.logger, rng: components.rng, upstreams: this.upstreamSource },
       { timeoutMs: init.upstreamTimeoutMs ?? DNS_UPSTREAM_TIMEOUT_MS, maxPending: init.maxPendingForwards ?? DNS_MAX_PENDING_FORWARDS },
     );
-    this.clients = new DnsClientFilter({ interfaces: init.clientInterfaces ?? [BRIDGE_NAME, 'docker0'], allow: init.allowClients ?? [] });
+    this.clients = new DnsClientFilter({ interfaces: init.clientInterfaces ?? [BRIDGE_NAME, 'docker0', DOCKER_NETWORK_BRIDGE_RE], allow: init.allowClients ?? [] });
     this.tcpConns = new DnsTcpConnections(
       {
         decide: (bytes, transport) => this.decide(bytes, transport),

@@ -2,7 +2,7 @@
 import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import type { NetworkInterfaceInfo } from 'node:os';
-import { DnsClientFilter } from '../../../src/io/dns-client-filter.js';
+import { DOCKER_NETWORK_BRIDGE_RE, DnsClientFilter } from '../../../src/io/dns-client-filter.js';
 
 function iface(address: string, cidr: string, internal = false): NetworkInterfaceInfo {
   const family = address.includes(':') ? 'IPv6' : 'IPv4';
@@ -25,6 +25,14 @@ test('overlay bridges, this host and loopback are clients; the underlay is not',
     assert.equal(f.allows(a), true, a);
   }
   for (const a of ['10.200.0.50', '10.48.0.1', '192.0.2.1', 'fd00::1', 'not-an-ip', '']) assert.equal(f.allows(a), false, a);
+});
+
+test("Docker's user-defined network bridges are container bridges; the host's own uplink bridge is not", () => {
+  const t = table({ 'br-0123456789ab': [iface('172.29.0.1', '172.29.0.1/24')], br0: [iface('192.168.1.5', '192.168.1.5/24')] });
+  const f = new DnsClientFilter({ interfaces: ['weave', 'docker0', DOCKER_NETWORK_BRIDGE_RE], readInterfaces: () => t });
+  assert.equal(f.allows('172.29.0.2'), true);
+  assert.equal(f.allows('192.168.1.9'), false);
+  assert.equal(f.allows('192.168.1.5'), true, 'the host itself');
 });
 
 test('--dns-allow networks are clients', () => {
