@@ -229,6 +229,8 @@ export interface DnsLaunchConfig {
    */
   readonly listenAddress: HostPort | undefined;
   readonly ttlS: number;
+  /** Networks answered besides the overlay (--dns-allow); [] = overlay and this host only. */
+  readonly allow: readonly Cidr[];
 }
 
 export type PasswordSource = '--password' | '--password-file' | 'TSWEAVE_PASSWORD' | 'WEAVE_PASSWORD';
@@ -298,6 +300,9 @@ export const LAUNCH_FLAGS: readonly FlagSpec[] = [
     help: 'where weaveDNS listens (UDP and TCP). The weave-bridge address is claimed by the first ' +
       '`tsweave dns-args` and kept; with IPAM off and no docker0 there is no default. dns-args prints the address' },
   { flag: '--dns-ttl', value: 'N', default: String(DEFAULT_DNS_TTL_S), help: 'TTL in seconds of DNS answers' },
+  { flag: '--dns-allow', value: 'CIDR,...', default: 'none',
+    help: 'also answer DNS queries from these networks; by default only containers on the weave and docker0 ' +
+      'bridges and this host are answered, never other machines on the hosts\' network' },
   { flag: '--no-dns', help: 'disable weaveDNS' },
   { flag: '--log-level', value: 'LEVEL', default: 'info', help: 'debug | info | warn | error' },
   { flag: '--dry-run', help: 'check the configuration, print it (password redacted) and exit' },
@@ -378,7 +383,7 @@ export function parseLaunchArgs(
 
   let dns: DnsLaunchConfig | undefined;
   if (has('--no-dns')) {
-    for (const f of ['--dns-domain', '--dns-listen-address', '--dns-ttl']) {
+    for (const f of ['--dns-domain', '--dns-listen-address', '--dns-ttl', '--dns-allow']) {
       if (has(f)) throw new ConfigError(`--no-dns and ${f} are mutually exclusive`);
     }
   } else {
@@ -387,6 +392,7 @@ export function parseLaunchArgs(
       domain: parseDomainName('--dns-domain', get('--dns-domain') ?? DEFAULT_DNS_DOMAIN),
       listenAddress: listen === undefined ? undefined : parseIPv4HostPort('--dns-listen-address', listen),
       ttlS: num('--dns-ttl', DEFAULT_DNS_TTL_S, 0, 2_147_483_647),
+      allow: (get('--dns-allow') ?? '').split(',').filter((t) => t.trim() !== '').map((t) => parseNetworkCidr('--dns-allow entry', t.trim())),
     };
   }
 
@@ -499,6 +505,7 @@ export function formatLaunchConfig(cfg: LaunchConfig): string {
       case '--dns-listen-address':
         return cfg.dns ? (cfg.dns.listenAddress ? formatHostPort(cfg.dns.listenAddress) : DNS_LISTEN_DEFAULT_TEXT) : '-';
       case '--dns-ttl': return cfg.dns ? String(cfg.dns.ttlS) : '-';
+      case '--dns-allow': return cfg.dns ? (cfg.dns.allow.length ? cfg.dns.allow.map(formatCidr).join(',') : 'none') : '-';
       case '--no-dns': return String(cfg.dns === undefined);
       case '--log-level': return cfg.logLevel;
       case '--dry-run': return String(cfg.dryRun);
@@ -532,6 +539,7 @@ export function launchConfigToArgs(cfg: LaunchConfig): string[] {
   if (cfg.dns) {
     a.push(`--dns-domain=${cfg.dns.domain}`, `--dns-ttl=${cfg.dns.ttlS}`);
     if (cfg.dns.listenAddress) a.push(`--dns-listen-address=${formatHostPort(cfg.dns.listenAddress)}`);
+    if (cfg.dns.allow.length) a.push(`--dns-allow=${cfg.dns.allow.map(formatCidr).join(',')}`);
   } else {
     a.push('--no-dns');
   }

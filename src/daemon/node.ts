@@ -554,6 +554,7 @@ export class TsweaveNode {
       tap: this.tap?.stats(),
       udp: this.udp?.stats(),
       router: this.router.snapshot().stats,
+      dns: this.dns?.stats(),
     };
   }
 

@@ -13,13 +13,17 @@
 //      so launching never starts IPAM consensus nor takes an address someone is about to give by hand.
 //      Once claimed it is re-used at every launch (listening starts at once).
 //   4. Otherwise (no docker0, IPAM disabled): not listening; `dns-args` says to give --dns-listen-address.
-// Listening only on an address containers reach (never 0.0.0.0) keeps the forwarder from being an open
-// resolver on the host's other networks.
+// Listening only on an address containers reach (never 0.0.0.0) is not enough to keep the forwarder from
+// being an open resolver on the host's other networks (Linux accepts packets for a local address on any
+// interface): the server answers only sources on the weave, docker0 and Docker-network bridges, this host,
+// and --dns-allow.
 
 import { DnsService } from '../dns/service.js';
 import { DnsServer } from '../io/dns-server.js';
+import { DOCKER_NETWORK_BRIDGE_RE } from '../io/dns-client-filter.js';
 import { exec } from '../io/exec.js';
 import { BRIDGE_NAME } from '../core/defaults.js';
+import { formatCidr } from '../core/types.js';
 import { ConfigError, TsweaveError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Clock, Rng, StateStore } from '../core/ports.js';
@@ -132,7 +136,12 @@ export class WeaveDns {
   }
 
   private async listen(host: string, port: number): Promise<void> {
-    const server = new DnsServer({ handler: this.service.resolver, logger: this.c.logger, rng: this.c.rng }, { listenAddress: host, port });
+    const server = new DnsServer({ handler: this.service.resolver, logger: this.c.logger, rng: this.c.rng }, {
+      listenAddress: host,
+      port,
+      clientInterfaces: [BRIDGE_NAME, DOCKER_BRIDGE, DOCKER_NETWORK_BRIDGE_RE],
+      allowClients: this.config.allow.map(formatCidr),
+    });
     await server.start();
     if (this.stopped) {
       await server.stop();
@@ -187,6 +196,11 @@ export class WeaveDns {
   /** Where containers should send queries ("" when the server is not listening). */
   get address(): string {
     return this.server?.info().address ?? '';
+  }
+
+  /** Counters for /stats: the server (refused clients, TCP limits), the forwarder (unreachable upstreams), the resolver. */
+  stats(): Record<string, unknown> {
+    return { server: this.server?.stats, upstream: this.server?.forwarderStats, resolver: this.service.resolver.stats };
   }
 
   status(): DnsStatus {

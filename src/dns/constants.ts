@@ -28,3 +28,5 @@ export const DNS_MAX_TCP_CONNECTIONS = 128;
 export const DNS_MAX_PENDING_FORWARDS = 512;
 /** SO_RCVBUF asked for on the DNS UDP socket. */
 export const DNS_UDP_RECV_BUFFER_BYTES = 4 * 1024 * 1024;
+/** TCP connections one client address may hold (issue 11.6: one client must not hold them all). */
+export const DNS_MAX_TCP_CONNECTIONS_PER_CLIENT = 16;

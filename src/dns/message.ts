@@ -68,6 +68,13 @@ export function parseQuery(buf: Uint8Array): QueryParse {
   if (opcode !== 0) return { kind: 'error', rcode: RCODE.NOTIMP, id, flags, reason: `opcode ${opcode} not implemented` };
   const qdcount = (buf[4]! << 8) | buf[5]!;
   if (qdcount !== 1) return { kind: 'error', rcode: RCODE.FORMERR, id, flags, reason: `QDCOUNT ${qdcount}, must be 1` };
+  // Every record takes at least 11 bytes (root name, type, class, TTL, rdlength) and the question 5. Counts
+  // the bytes cannot hold are refused before the decoder sees them: dns-packet allocates and walks per
+  // counted record, and a 40-byte query claiming 65535 answers cost ~10-80 ms of the router's only thread.
+  const records = ((buf[6]! << 8) | buf[7]!) + ((buf[8]! << 8) | buf[9]!) + ((buf[10]! << 8) | buf[11]!);
+  if (12 + 5 + records * 11 > buf.length) {
+    return { kind: 'error', rcode: RCODE.FORMERR, id, flags, reason: `${records} records counted, more than ${buf.length} bytes can hold` };
+  }
 
   let decoded: dnsPacket.DecodedPacket;
   try {

@@ -6,17 +6,21 @@
 //                                                  └▶ drop
 //   TCP stream ─▶ 2-byte length frames (≤ 65535) ─▶ same, replies framed back (pipelined, RFC 7766)
 //
-// Hostile input never stops the server: every handler catches, counts and drops. Caps: concurrent TCP
-// connections, per-connection outstanding queries, idle TCP timeout, pending forwards.
+// Hostile input never stops the server: every handler catches, counts and drops. Caps: TCP connections per
+// client and in total, per-connection outstanding queries, idle TCP timeout (io/dns-tcp.ts), pending
+// forwards. Only clients on the overlay (or allowed with --dns-allow) are answered (io/dns-client-filter.ts);
+// queries from anywhere else are dropped without a reply and counted in `refused`.
 
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, isIP, type Server, type Socket } from 'node:net';
+import { BRIDGE_NAME } from '../core/defaults.js';
 import { TsweaveError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Rng } from '../core/ports.js';
 import {
   DNS_MAX_PENDING_FORWARDS,
   DNS_MAX_TCP_CONNECTIONS,
+  DNS_MAX_TCP_CONNECTIONS_PER_CLIENT,
   DNS_RESOLV_CONF_RECHECK_MS,
   DNS_TCP_IDLE_TIMEOUT_MS,
   DNS_UDP_RECV_BUFFER_BYTES,
@@ -24,6 +28,9 @@ import {
 } from '../dns/constants.js';
 import type { DnsTransport, ResolverDecision } from '../dns/resolver.js';
 import type { DnsServerInfo } from '../dns/service.js';
+import { LogLimiter } from '../dns/log-limiter.js';
+import { DOCKER_NETWORK_BRIDGE_RE, DnsClientFilter } from './dns-client-filter.js';
+import { DnsTcpConnections, type DnsTcpStats } from './dns-tcp.js';
 import { DnsForwarder, type UpstreamSource } from './dns-upstream.js';
 import { ResolvConfWatcher, formatUpstream, parseUpstream, type Upstream } from './resolv-conf.js';
 
@@ -56,21 +63,28 @@ export interface DnsServerInit {
   maxPendingForwards?: number;
   /** @default DNS_MAX_TCP_CONNECTIONS */
   maxTcpConnections?: number;
+  /** @default DNS_MAX_TCP_CONNECTIONS_PER_CLIENT */
+  maxTcpConnectionsPerClient?: number;
   /** @default DNS_TCP_IDLE_TIMEOUT_MS */
   tcpIdleTimeoutMs?: number;
   /** Outstanding (forwarded) queries per TCP connection before further ones are dropped. @default 32 */
   maxTcpPipelined?: number;
+  /** Interfaces whose subnets are clients (names or patterns). @default the weave, docker0 and Docker network bridges */
+  clientInterfaces?: readonly (string | RegExp)[];
+  /** More client networks (--dns-allow), "CIDR". */
+  allowClients?: readonly string[];
 }
 
-export interface DnsServerStats {
+export interface DnsServerStats extends DnsTcpStats {
   udpQueries: number;
-  tcpQueries: number;
-  tcpConnections: number;
-  tcpRejected: number;
-  dropped: number;
+  /** Queries (UDP) and connections (TCP) from sources that are not clients: dropped unanswered. */
+  refused: number;
   sendErrors: number;
   handlerErrors: number;
 }
+
+/** One "refused a client" log line per this interval. */
+const REFUSED_LOG_INTERVAL_MS = 60_000;
 
 /** Turns a bind failure into a message that says what to do. */
 export function bindErrorMessage(err: NodeJS.ErrnoException, addr: string, port: number, proto: 'udp' | 'tcp'): string {
@@ -98,10 +112,13 @@ export class DnsServer {
   private readonly forwarder: DnsForwarder;
   private udp: UdpSocket | undefined;
   private tcp: Server | undefined;
-  private readonly conns = new Set<Socket>();
+  private readonly tcpConns: DnsTcpConnections;
+  private readonly clients: DnsClientFilter;
+  private readonly refusedLog = new LogLimiter(REFUSED_LOG_INTERVAL_MS);
   private running = false;
   readonly stats: DnsServerStats = {
-    udpQueries: 0, tcpQueries: 0, tcpConnections: 0, tcpRejected: 0, dropped: 0, sendErrors: 0, handlerErrors: 0,
+    udpQueries: 0, tcpQueries: 0, tcpConnections: 0, tcpRejected: 0, tcpEvicted: 0, tcpIdleClosed: 0,
+    refused: 0, dropped: 0, sendErrors: 0, handlerErrors: 0,
   };
 
   constructor(components: DnsServerComponents, init: DnsServerInit) {
@@ -126,6 +143,20 @@ export class DnsServer {
     this.forwarder = new DnsForwarder(
       { logger: components.logger, rng: components.rng, upstreams: this.upstreamSource },
       { timeoutMs: init.upstreamTimeoutMs ?? DNS_UPSTREAM_TIMEOUT_MS, maxPending: init.maxPendingForwards ?? DNS_MAX_PENDING_FORWARDS },
+    );
+    this.clients = new DnsClientFilter({ interfaces: init.clientInterfaces ?? [BRIDGE_NAME, 'docker0', DOCKER_NETWORK_BRIDGE_RE], allow: init.allowClients ?? [] });
+    this.tcpConns = new DnsTcpConnections(
+      {
+        decide: (bytes, transport) => this.decide(bytes, transport),
+        forward: (d, original) => this.forwarder.forward(d.query, original, 'tcp', d.maxReplyBytes),
+      },
+      {
+        idleTimeoutMs: init.tcpIdleTimeoutMs ?? DNS_TCP_IDLE_TIMEOUT_MS,
+        maxPipelined: init.maxTcpPipelined ?? 32,
+        maxConnections: init.maxTcpConnections ?? DNS_MAX_TCP_CONNECTIONS,
+        maxPerClient: init.maxTcpConnectionsPerClient ?? DNS_MAX_TCP_CONNECTIONS_PER_CLIENT,
+      },
+      this.stats,
     );
   }
 
@@ -159,8 +190,7 @@ export class DnsServer {
     this.running = false;
     this.watcher?.stop();
     this.forwarder.close();
-    for (const c of this.conns) c.destroy();
-    this.conns.clear();
+    this.tcpConns.closeAll();
     await new Promise<void>((resolve) => {
       let n = 0;
       const done = (): void => {
@@ -168,7 +198,11 @@ export class DnsServer {
       };
       if (this.udp) {
         n++;
-        this.udp.close(done);
+        try {
+          this.udp.close(done);
+        } catch {
+          done(); // already closed
+        }
       }
       if (this.tcp) {
         n++;
@@ -217,9 +251,9 @@ export class DnsServer {
 
   private bindTcp(): Promise<Server> {
     return new Promise((resolve, reject) => {
-      const server = createServer({ pauseOnConnect: false, noDelay: true }, (s) => this.onTcpConnection(s));
-      server.maxConnections = this.init.maxTcpConnections ?? DNS_MAX_TCP_CONNECTIONS;
-      server.on('drop', () => this.stats.tcpRejected++);
+      // allowHalfOpen: a client may shut down its side after sending; it still gets its answers.
+      // No server.maxConnections: admission (io/dns-tcp.ts) makes room by closing idle connections instead.
+      const server = createServer({ pauseOnConnect: false, noDelay: true, allowHalfOpen: true }, (s) => this.onTcpConnection(s));
       const onError = (err: NodeJS.ErrnoException): void => {
         server.close();
         reject(new TsweaveError('ERR_DNS', bindErrorMessage(err, this.addr, this.port, 'tcp'), { cause: err }));
@@ -243,7 +277,19 @@ export class DnsServer {
     }
   }
 
+  /** False (counted, logged rate-limited) for a source that is not one of our clients. */
+  private isClient(host: string, transport: DnsTransport): boolean {
+    if (this.clients.allows(host)) return true;
+    this.stats.refused++;
+    const suppressed = this.refusedLog.take('refused', Date.now());
+    if (suppressed !== undefined) {
+      this.log.warn({ client: host, transport, suppressed }, 'dns query from outside the overlay ignored (allow its network with --dns-allow)');
+    }
+    return false;
+  }
+
   private onUdp(sock: UdpSocket, msg: Buffer, host: string, port: number): void {
+    if (!this.isClient(host, 'udp')) return;
     this.stats.udpQueries++;
     const d = this.decide(msg, 'udp');
     const send = (bytes: Uint8Array): void => {
@@ -266,54 +312,12 @@ export class DnsServer {
   }
 
   private onTcpConnection(s: Socket): void {
-    this.stats.tcpConnections++;
-    this.conns.add(s);
-    const maxPipelined = this.init.maxTcpPipelined ?? 32;
-    let outstanding = 0;
-    let buf: Buffer = Buffer.alloc(0);
-    s.setTimeout(this.init.tcpIdleTimeoutMs ?? DNS_TCP_IDLE_TIMEOUT_MS, () => s.destroy());
-    s.on('error', () => {
-      /* reset by peer etc.: 'close' follows */
-    });
-    s.on('close', () => this.conns.delete(s));
-    const reply = (bytes: Uint8Array): void => {
-      if (s.destroyed || !s.writable) return;
-      const frame = Buffer.allocUnsafe(2 + bytes.length);
-      frame.writeUInt16BE(bytes.length, 0);
-      frame.set(bytes, 2);
-      s.write(frame);
-    };
-    s.on('data', (chunk: Buffer) => {
-      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
-      while (buf.length >= 2) {
-        const len = buf.readUInt16BE(0);
-        if (len < 12) {
-          // Not even a header: the stream is garbage; framing cannot be trusted any more.
-          this.stats.dropped++;
-          s.destroy();
-          return;
-        }
-        if (buf.length < 2 + len) break;
-        const msg = Buffer.from(buf.subarray(2, 2 + len));
-        buf = buf.subarray(2 + len);
-        this.stats.tcpQueries++;
-        const d = this.decide(msg, 'tcp');
-        if (d.kind === 'answer') reply(d.bytes);
-        else if (d.kind === 'forward') {
-          if (outstanding >= maxPipelined) {
-            this.stats.dropped++;
-            continue;
-          }
-          outstanding++;
-          void this.forwarder.forward(d.query, msg, 'tcp', d.maxReplyBytes).then((r) => {
-            outstanding--;
-            if (r) reply(r);
-            else this.stats.dropped++;
-          });
-        } else this.stats.dropped++;
-      }
-      // A frame is at most 2 + 65535 bytes; the buffer never needs to hold more than one partial frame.
-      if (buf.length > 2 + 65535) s.destroy();
-    });
+    const host = s.remoteAddress ?? '';
+    if (!this.isClient(host, 'tcp')) {
+      s.on('error', () => {});
+      s.destroy();
+      return;
+    }
+    this.tcpConns.accept(s, host);
   }
 }

@@ -8,6 +8,9 @@
 //   none answered → the remembered reply, else SERVFAIL
 // Replies whose source, id or question do not match are ignored. At most maxPending forwards are in flight;
 // beyond that new ones are dropped (the client retries), so a flood cannot exhaust sockets.
+// An upstream we cannot reach at all (no route, an IPv6 server on an IPv4-only host, socket errors) is
+// counted in `unreachable`, logged at most once a minute per server, and skipped: the client gets the next
+// server's answer or SERVFAIL, and nothing a socket does can throw out of here.
 
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, isIP, type Socket } from 'node:net';
@@ -17,7 +20,11 @@ import { DNS_MAX_PENDING_FORWARDS, DNS_TCP_MAX_MESSAGE_BYTES, DNS_UPSTREAM_TIMEO
 import { checkUpstreamReply, replyForClient, servfail, upstreamQuery } from '../dns/forward-policy.js';
 import { RCODE, isTruncated, rcodeOf, type ParsedQuery } from '../dns/message.js';
 import type { DnsTransport } from '../dns/resolver.js';
+import { LogLimiter } from '../dns/log-limiter.js';
 import { formatUpstream, type Upstream } from './resolv-conf.js';
+
+/** One "upstream unreachable" line per server per this interval. */
+const UNREACHABLE_LOG_INTERVAL_MS = 60_000;
 
 export interface UpstreamSource {
   current(): Upstream[];
@@ -39,7 +46,8 @@ export class DnsForwarder {
   private pending = 0;
   private closed = false;
   private readonly inFlight = new Set<() => void>();
-  readonly stats = { forwarded: 0, servfail: 0, overload: 0, timeouts: 0, errors: 0, mismatched: 0, tcpRetries: 0 };
+  private readonly logLimiter = new LogLimiter(UNREACHABLE_LOG_INTERVAL_MS);
+  readonly stats = { forwarded: 0, servfail: 0, overload: 0, timeouts: 0, errors: 0, unreachable: 0, mismatched: 0, tcpRetries: 0 };
 
   constructor(components: { logger: Logger; rng: Rng; upstreams: UpstreamSource }, init: DnsForwarderInit = {}) {
     this.log = components.logger.child({ component: 'dns-upstream' });
@@ -101,6 +109,19 @@ export class DnsForwarder {
     for (const cancel of [...this.inFlight]) cancel();
   }
 
+  /** Counts a server we cannot reach and logs it, rate-limited per server. */
+  private unreachable(u: Upstream, transport: DnsTransport, err: unknown): void {
+    this.stats.unreachable++;
+    const upstream = formatUpstream(u);
+    const suppressed = this.logLimiter.take(upstream, Date.now());
+    if (suppressed === undefined) return;
+    const e = err as NodeJS.ErrnoException | undefined;
+    this.log.warn(
+      { upstream, transport, code: e?.code, error: e?.message ?? String(err), suppressed },
+      'dns upstream unreachable; skipping it (check the nameservers in resolv.conf)',
+    );
+  }
+
   private newId(): number {
     return this.rng.int(0x10000);
   }
@@ -112,8 +133,7 @@ export class DnsForwarder {
       try {
         sock = createSocket(isIP(u.host) === 6 ? 'udp6' : 'udp4');
       } catch (err) {
-        this.stats.errors++;
-        this.log.debug({ err, upstream: formatUpstream(u) }, 'dns upstream socket failed');
+        this.unreachable(u, 'udp', err);
         resolve(undefined);
         return;
       }
@@ -137,9 +157,14 @@ export class DnsForwarder {
         this.log.debug({ upstream: formatUpstream(u), name: q.displayName }, 'dns upstream timed out');
         finish(undefined);
       }, this.timeoutMs);
-      sock.on('error', (err) => {
-        this.stats.errors++;
-        this.log.debug({ err, upstream: formatUpstream(u) }, 'dns upstream udp error');
+      sock.on('error', (err: NodeJS.ErrnoException) => {
+        if (done) return; // late errors of a finished query: the socket is closed, nothing to do
+        // ECONNREFUSED is the ICMP port unreachable of a live host (next server at once); anything else
+        // (bind failure, EAFNOSUPPORT, …) means we cannot talk to this server at all.
+        if (err.code === 'ECONNREFUSED') {
+          this.stats.errors++;
+          this.log.debug({ err, upstream: formatUpstream(u) }, 'dns upstream udp port unreachable');
+        } else this.unreachable(u, 'udp', err);
         finish(undefined);
       });
       sock.on('message', (msg, rinfo) => {
@@ -154,14 +179,26 @@ export class DnsForwarder {
       });
       // A connected socket hears ICMP "port unreachable" (ECONNREFUSED on 'error'), so a dead upstream is
       // skipped at once instead of after the timeout.
-      sock.connect(u.port, u.host, () => {
+      // connect() fails (ENETUNREACH, EADDRNOTAVAIL, …) through this callback, not through 'error'; the
+      // socket is then unconnected and a send without a port would throw ERR_SOCKET_BAD_PORT.
+      sock.connect(u.port, u.host, (err?: Error) => {
         if (done) return;
-        sock.send(upstreamQuery(original, id), (err) => {
-          if (err) {
-            this.stats.errors++;
-            finish(undefined);
-          }
-        });
+        if (err) {
+          this.unreachable(u, 'udp', err);
+          finish(undefined);
+          return;
+        }
+        try {
+          sock.send(upstreamQuery(original, id), (sendErr) => {
+            if (sendErr) {
+              this.unreachable(u, 'udp', sendErr);
+              finish(undefined);
+            }
+          });
+        } catch (sendErr) {
+          this.unreachable(u, 'udp', sendErr);
+          finish(undefined);
+        }
       });
     });
   }
@@ -188,14 +225,18 @@ export class DnsForwarder {
       let buf: Buffer = Buffer.alloc(0);
       try {
         sock = connect({ host: u.host, port: u.port });
-      } catch {
-        this.stats.errors++;
+      } catch (err) {
+        this.unreachable(u, 'tcp', err);
         finish(undefined);
         return;
       }
-      sock.on('error', (err) => {
-        this.stats.errors++;
-        this.log.debug({ err, upstream: formatUpstream(u) }, 'dns upstream tcp error');
+      // Stays attached after finish(): a reset or timeout of a connection whose query is over lands here.
+      sock.on('error', (err: NodeJS.ErrnoException) => {
+        if (done) return;
+        if (err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET' || err.code === 'EPIPE') {
+          this.stats.errors++;
+          this.log.debug({ err, upstream: formatUpstream(u) }, 'dns upstream tcp error');
+        } else this.unreachable(u, 'tcp', err);
         finish(undefined);
       });
       sock.on('close', () => finish(undefined));

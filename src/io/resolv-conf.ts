@@ -1,11 +1,13 @@
 // Upstream DNS servers from resolv.conf (default /etc/resolv.conf), re-read when the file changes: its
-// mtime/size/inode are polled every DNS_RESOLV_CONF_RECHECK_MS (Weave re-reads at most every 5 s).
+// mtime/size/inode are polled every DNS_RESOLV_CONF_RECHECK_MS (Weave re-reads at most every 5 s). A file
+// that is missing means no upstreams (SERVFAIL); one that is there but cannot be read keeps the last ones.
 
 import { promises as fsp } from 'node:fs';
 import { isIP } from 'node:net';
 import { ConfigError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { DNS_RESOLV_CONF_RECHECK_MS } from '../core/defaults.js';
+import { LogLimiter } from '../dns/log-limiter.js';
 
 export const DEFAULT_RESOLV_CONF = '/etc/resolv.conf';
 
@@ -69,6 +71,8 @@ export class ResolvConfWatcher {
   private stamp = '';
   private timer: NodeJS.Timeout | undefined;
   private checking = false;
+  /** One "cannot read" line per 5 minutes while the file stays unreadable. */
+  private readonly readErrors = new LogLimiter(5 * 60_000);
 
   constructor(components: { logger: Logger }, init: ResolvConfWatcherInit = {}) {
     this.path = init.path ?? DEFAULT_RESOLV_CONF;
@@ -110,6 +114,15 @@ export class ResolvConfWatcher {
       try {
         text = await fsp.readFile(this.path, 'utf8');
       } catch (err) {
+        if (!stamp.startsWith('missing:')) {
+          // There but unreadable (EACCES, EISDIR, EIO): keep the servers we have and read again at the next
+          // check: a fix (chmod) need not change the mtime we watch.
+          this.stamp = '';
+          if (this.readErrors.take('read', Date.now()) !== undefined) {
+            this.log.warn({ err, upstream: this.upstreams.map(formatUpstream) }, 'cannot read resolv.conf; keeping the upstream DNS servers we had');
+          }
+          return;
+        }
         this.log.warn({ err }, 'cannot read resolv.conf; no upstream DNS servers');
       }
       const next = parseResolvConf(text).filter((u) => !this.exclude(u));

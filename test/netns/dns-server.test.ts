@@ -6,7 +6,11 @@
 //   │ dig/host/nslookup ──▶ 127.0.0.1:53  tsweave DnsServer ──forward──▶ 127.0.0.1:5353 dnsmasq │
 //   │                                                                    (example.test → 203.0.113.7)
 //   │ dig ───────────────▶ 127.0.0.2:53  tsweave DnsServer ──forward──▶ 127.0.0.1:5354 silent  │
+//   │ dig ───────────────▶ 127.0.0.3:53  DnsServer ──▶ 10.1.2.3 (no route), fd00::1 (no IPv6),  │
+//   │                                                   127.0.0.1:5399 (closed port)             │
+//   │ dig ───────────────▶ 127.0.0.4:53  DnsServer ──▶ the same two unreachable, then dnsmasq    │
 //   └──────────────────────────────────────────────────────────────────────────────────────────┘
+// The namespace has IPv6 switched off and no route but loopback (an isolated, IPv4-only host).
 //
 // The same file is the server's entry point: run with TSWEAVE_DNS_TEST_ENTRY=1 (inside the netns) it starts
 // the two servers, prints READY and serves until killed.
@@ -63,10 +67,14 @@ async function serve(): Promise<void> {
   const silentTcp = createServer(() => {});
   await new Promise<void>((r) => silentTcp.listen(5354, '127.0.0.1', r));
 
-  const main = new DnsServer({ handler: dns.resolver, logger, rng: systemRng }, { listenAddress: '127.0.0.1', port: 53, upstreams: ['127.0.0.1:5353'], upstreamTimeoutMs: 2000 });
+  const main = new DnsServer({ handler: dns.resolver, logger, rng: systemRng }, { listenAddress: '127.0.0.1', port: 53, upstreams: ['127.0.0.1:5353'], upstreamTimeoutMs: 2000, tcpIdleTimeoutMs: 3000 });
   const dead = new DnsServer({ handler: dns.resolver, logger, rng: systemRng }, { listenAddress: '127.0.0.2', port: 53, upstreams: ['127.0.0.1:5354'], upstreamTimeoutMs: 1000 });
+  const unreachable = new DnsServer({ handler: dns.resolver, logger, rng: systemRng }, { listenAddress: '127.0.0.3', port: 53, upstreams: ['10.1.2.3', '[fd00::1]', '127.0.0.1:5399'], upstreamTimeoutMs: 10_000 });
+  const fallback = new DnsServer({ handler: dns.resolver, logger, rng: systemRng }, { listenAddress: '127.0.0.4', port: 53, upstreams: ['10.1.2.3', '[fd00::1]', '127.0.0.1:5353'], upstreamTimeoutMs: 10_000 });
   await main.start();
   await dead.start();
+  await unreachable.start();
+  await fallback.start();
   // A second server on a taken port must fail with a precise message.
   const clash = new DnsServer({ handler: dns.resolver, logger, rng: systemRng }, { listenAddress: '127.0.0.1', port: 53, upstreams: [] });
   try {
@@ -80,6 +88,8 @@ async function serve(): Promise<void> {
   const stop = async (): Promise<void> => {
     await main.stop();
     await dead.stop();
+    await unreachable.stop();
+    await fallback.stop();
     silentUdp.close();
     silentTcp.close();
     process.exit(0);
@@ -87,7 +97,10 @@ async function serve(): Promise<void> {
   process.on('SIGTERM', () => void stop());
   process.on('SIGINT', () => void stop());
   // Report liveness and counters on demand (the test asks after the garbage burst).
-  process.stdin.on('data', () => console.log(`STATS ${JSON.stringify({ server: main.stats, resolver: dns.resolver.stats })}`));
+  process.stdin.on('data', () => console.log(`STATS ${JSON.stringify({
+    server: main.stats, resolver: dns.resolver.stats,
+    unreachable: unreachable.forwarderStats, fallback: fallback.forwarderStats,
+  })}`));
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -138,6 +151,8 @@ function suite({ afterAll, beforeAll, test }: typeof import('vitest')): void {
     if (add.status !== 0) throw new Error(`ip netns add ${ns} failed: ${add.stderr}`);
     nsCreated = true;
     spawnSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    // IPv4 only: an IPv6 nameserver cannot be reached at all.
+    for (const k of ['all', 'default', 'lo']) spawnSync('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv6.conf.${k}.disable_ipv6=1`]);
 
     upstream = spawn('ip', ['netns', 'exec', ns, 'dnsmasq', '--keep-in-foreground', '--no-resolv', '--no-hosts', '--listen-address=127.0.0.1',
       '--bind-interfaces', '--port=5353', '--address=/example.test/203.0.113.7', '--pid-file=', '--log-facility=-', '--user=root'], { stdio: 'ignore' });
@@ -234,6 +249,21 @@ function suite({ afterAll, beforeAll, test }: typeof import('vitest')): void {
     assert.match(n.out, /status: (NXDOMAIN|REFUSED|SERVFAIL)/, 'dnsmasq without resolv answers for itself');
   });
 
+  test('a TCP client that half-closes after its query still gets the forwarded answer', async () => {
+    // www.example.test A, sent framed, then shutdown(SHUT_WR) as some stub resolvers do.
+    const script = `
+      const q = Buffer.from('abcd0100000100000000000003777777076578616d706c65047465737400' + '00010001', 'hex');
+      const f = Buffer.alloc(2 + q.length); f.writeUInt16BE(q.length, 0); q.copy(f, 2);
+      const c = require('node:net').connect(53, '127.0.0.1', () => { c.write(f); c.end(); });
+      let got = Buffer.alloc(0);
+      c.on('data', (d) => (got = Buffer.concat([got, d])));
+      c.on('error', (e) => console.log('error', e.code));
+      c.on('close', () => console.log('reply', got.length > 2 ? got.subarray(2).toString('hex') : 'none'));`;
+    const r = await run(process.execPath, ['-e', script]);
+    assert.match(r.out, /^reply abcd8/m, r.out);
+    assert.match(r.out, /cb007107/, 'the answer carries 203.0.113.7: ' + r.out);
+  });
+
   test('an upstream that never answers → SERVFAIL after the timeout', async () => {
     const t0 = Date.now();
     const r = await dig('+time=5', '@127.0.0.2', 'www.example.test');
@@ -250,6 +280,94 @@ function suite({ afterAll, beforeAll, test }: typeof import('vitest')): void {
     const edns = await dig('+bufsize=1232', '@127.0.0.1', 'many.weave.local');
     assert.match(edns.out, /ANSWER: 60,/);
     assert.doesNotMatch(edns.out, /Truncated/);
+  });
+
+  /** The server's counters, asked for on stdin. */
+  async function stats(): Promise<Record<string, Record<string, number>>> {
+    const before = serverOut.length;
+    server!.stdin!.write('stats\n');
+    await waitFor(/STATS /, 5000);
+    for (let i = 0; i < 50 && !/STATS .*\n/.test(serverOut.slice(before)); i++) await new Promise((r) => setTimeout(r, 100));
+    const line = serverOut.slice(before).split('\n').find((l) => l.startsWith('STATS '));
+    assert.ok(line, serverOut.slice(before));
+    return JSON.parse(line.slice(6));
+  }
+
+  test('unreachable upstreams (no route, IPv6 on an IPv4-only host, closed port) → SERVFAIL at once, counted; the server lives on', async () => {
+    // dig gives up after 3 s and the upstream timeout is 10 s: a SERVFAIL means every server failed at once.
+    for (const extra of [[], ['+tcp']]) {
+      const r = await dig(...extra, '@127.0.0.3', 'www.example.test');
+      assert.match(r.out, /status: SERVFAIL/, r.out);
+    }
+    assert.equal(server!.exitCode, null, `server exited:\n${serverOut}`);
+    // The next upstream is tried: the two unreachable ones are skipped and dnsmasq answers.
+    assert.equal((await dig('+short', '@127.0.0.4', 'www.example.test')).out.trim(), '203.0.113.7');
+    assert.equal((await dig('+tcp', '+short', '@127.0.0.4', 'api.example.test')).out.trim(), '203.0.113.7');
+    // A burst does not take it down either, and it still answers its own names afterwards.
+    await Promise.all(Array.from({ length: 30 }, (_, i) => dig('@127.0.0.3', `n${i}.example.test`)));
+    assert.equal((await dig('+short', '@127.0.0.3', 'db.weave.local')).out.trim(), '10.32.0.9');
+    const s = await stats();
+    assert.ok(s.unreachable!.unreachable! >= 4 + 60, JSON.stringify(s.unreachable));
+    assert.ok(s.unreachable!.errors! >= 2, 'the closed port counts as an error: ' + JSON.stringify(s.unreachable));
+    assert.ok(s.fallback!.unreachable! >= 4, JSON.stringify(s.fallback));
+    // Rate-limited: one warning per upstream, not one per query.
+    const warnings = serverOut.split('\n').filter((l) => l.includes('dns upstream unreachable'));
+    assert.ok(warnings.length >= 2 && warnings.length <= 4, warnings.join('\n'));
+  });
+
+  test('one client holding many slow TCP connections cannot starve the others (per-client cap, eviction, idle timeout)', async () => {
+    // A hog (127.0.0.9) opens 200 connections and trickles a byte of a never-finished frame every 300 ms
+    // (slowloris); then ten more clients open 16 idle ones each (160 > the 128 in total).
+    const script = `
+      const net = require('node:net');
+      const conns = [];
+      function open(src, trickle) {
+        return new Promise((res) => {
+          const c = net.connect({ host: '127.0.0.1', port: 53, localAddress: src }, () => {
+            if (trickle) {
+              c.write(Buffer.from([0, 100]));
+              const iv = setInterval(() => c.writable && c.write(Buffer.from([0x41])), 300);
+              c.on('close', () => clearInterval(iv));
+            }
+            res();
+          });
+          c.on('error', () => {}); c.on('close', res);
+          conns.push(c);
+        });
+      }
+      const alive = () => conns.filter((c) => !c.destroyed).length;
+      (async () => {
+        await Promise.all(Array.from({ length: 200 }, () => open('127.0.0.9', true)));
+        for (let k = 20; k < 30; k++) await Promise.all(Array.from({ length: 16 }, () => open('127.0.0.' + k, false)));
+        console.log('READY ' + alive());
+        const t0 = Date.now();
+        while (alive() > 0 && Date.now() - t0 < 15000) await new Promise((r) => setTimeout(r, 100));
+        console.log('AFTER ' + alive() + ' ' + (Date.now() - t0));
+        for (const c of conns) c.destroy();
+      })();`;
+    const hog = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    hog.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    hog.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<void>((r) => hog.once('exit', () => r()));
+    try {
+      for (let i = 0; i < 300 && !/READY/.test(out); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.match(out, /READY \d+/, out);
+      // Another client's TCP query is answered while the hog holds what it can.
+      const r = await dig('+tcp', '+short', '-b', '127.0.0.50', '@127.0.0.1', 'db.weave.local');
+      assert.equal(r.out.trim(), '10.32.0.9', r.out);
+      await exited;
+    } finally {
+      hog.kill('SIGKILL');
+    }
+    // Trickled bytes do not keep a connection open: the idle timer (3 s here) closed every one of them.
+    assert.match(out, /AFTER 0 /, out);
+    const st = await stats();
+    assert.ok(st.server!.tcpRejected! >= 200 - 16, JSON.stringify(st.server));
+    assert.ok(st.server!.tcpEvicted! >= 1, JSON.stringify(st.server));
+    assert.ok(st.server!.tcpIdleClosed! >= 100, JSON.stringify(st.server));
+    // And TCP still works for everyone afterwards.
+    assert.equal((await dig('+tcp', '+short', '-b', '127.0.0.9', '@127.0.0.1', 'db.weave.local')).out.trim(), '10.32.0.9');
   });
 
   test('a burst of random garbage (UDP and TCP) does not stop the server', async () => {
@@ -280,11 +398,9 @@ function suite({ afterAll, beforeAll, test }: typeof import('vitest')): void {
     assert.equal(r.out.trim(), '10.32.0.9');
     const tcp = await dig('+tcp', '+short', '@127.0.0.1', 'db.weave.local');
     assert.equal(tcp.out.trim(), '10.32.0.9');
-    server!.stdin!.write('stats\n');
-    await waitFor(/STATS /, 5000);
-    const stats = JSON.parse(serverOut.split('\n').find((l) => l.startsWith('STATS '))!.slice(6));
+    const st = await stats();
     // The kernel may drop some of a 3000-packet burst before we read it; most must have reached the resolver.
-    assert.ok(stats.server.udpQueries >= 1000, JSON.stringify(stats));
-    assert.ok(stats.resolver.formerr + stats.resolver.dropped > 100, JSON.stringify(stats));
+    assert.ok(st.server!.udpQueries! >= 1000, JSON.stringify(st));
+    assert.ok(st.resolver!.formerr! + st.resolver!.dropped! > 100, JSON.stringify(st));
   });
 }

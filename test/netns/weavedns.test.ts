@@ -6,6 +6,8 @@
 //     └── h3 (router) ── cl     attach (no name); /etc/netns/cl/resolv.conf → h3's DNS address
 //                        h3's upstream: /etc/netns/h3/resolv.conf → dnsmasq on 127.0.0.1 (and 127.0.0.2)
 //                        inside h3, answering *.example.test
+//   └── ulc (10.200.0.50)  a machine on the hosts' own network, NOT on the overlay, that routes
+//                          10.32.0.0/12 to h3: it must get no DNS answers (issue 11.3)
 //
 // No Docker here, so every router puts an IPAM-claimed address on its own `weave` bridge for DNS
 // (`tsweave dns-args` claims it); the client resolves through its own host's. Everything the test starts
@@ -23,7 +25,7 @@ requireRoot('the weaveDNS test');
 
 const c = new Cluster('dns');
 let h1: Host, h2: Host, h3: Host;
-let web1: Netns, web2: Netns, cl: Netns;
+let web1: Netns, web2: Netns, cl: Netns, ulc: Netns;
 /** Each host's DNS address, as dns-args printed it. */
 const dnsAddr = new Map<number, string>();
 let ip1 = '', ip2 = '';
@@ -80,6 +82,18 @@ const digShort = async (server: string, ...args: string[]): Promise<string[]> =>
 
 const status = (out: string): string | undefined => /status: ([A-Z]+)/.exec(out)?.[1];
 
+interface DnsStats {
+  server: Record<string, number>;
+  upstream: Record<string, number>;
+}
+
+/** The dns part of the router's /stats, read inside the host's namespace. */
+async function dnsStats(h: Host): Promise<DnsStats> {
+  const r = await c.run(h.ns, process.execPath, '-e',
+    'fetch("http://127.0.0.1:6784/stats").then((r) => r.text()).then((t) => process.stdout.write(t))');
+  return (JSON.parse(r.stdout) as { dns: DnsStats }).dns;
+}
+
 async function established(h: Host, peers: number): Promise<boolean> {
   const out = await c.ok(h, 'status', 'connections');
   return out.split('\n').filter((l) => / established /.test(l)).length >= peers;
@@ -95,7 +109,9 @@ function startDnsmasq(h: Host, listen: string, answer: string): void {
 beforeAll(async () => {
   await c.init();
   [h1, h2, h3] = await Promise.all([1, 2, 3].map((n) => c.addHost(n)));
-  [web1, web2, cl] = await Promise.all(['web1', 'web2', 'cl'].map((n) => c.addContainer(n)));
+  [web1, web2, cl, ulc] = await Promise.all(['web1', 'web2', 'cl', 'ulc'].map((n) => c.addContainer(n)));
+  await c.underlay.connect(ulc, 'eth0', '10.200.0.50/24');
+  await c.lab.ip(ulc, 'route', 'add', '10.32.0.0/12', 'via', '10.200.0.3');
   // h3's host resolver: a local dnsmasq (loopback inside h3 only). Must exist before launch: the router
   // runs under `ip netns exec`, which bind-mounts it over /etc/resolv.conf.
   await netnsEtc(h3.ns, 'nameserver 127.0.0.1\n');
@@ -206,6 +222,39 @@ describe('weaveDNS across three hosts', () => {
     await writeFile(join('/etc/netns', h3.ns.name, 'resolv.conf'), 'nameserver 127.0.0.1\n');
   });
 
+  test('unreachable upstreams (no route, IPv6 without a route) → SERVFAIL and a counter; the router answers and forwards after', async () => {
+    const s = dnsAddr.get(3)!;
+    const conf = join('/etc/netns', h3.ns.name, 'resolv.conf');
+    const pid = await c.routerPid(h3);
+    await writeFile(conf, 'nameserver 192.0.2.53\nnameserver fd00::53\n');
+    await waitFor('the router to re-read resolv.conf', async () => /Upstream: 192\.0\.2\.53, fd00::53\n/.test(await c.ok(h3, 'status')), 15_000, 500);
+    for (const extra of [[], ['+tcp']]) assert.equal(status(await dig(s, ...extra, 'www.example.test')), 'SERVFAIL');
+    assert.equal(await c.routerPid(h3), pid);
+    assert.ok(pid !== undefined && (() => { try { process.kill(pid, 0); return true; } catch { return false; } })(), 'router h3 still running');
+    assert.deepEqual((await digShort(s, 'web.weave.local')).length, 2, 'still answers its own names');
+    const st = await dnsStats(h3);
+    assert.ok(st.upstream.unreachable! >= 4, JSON.stringify(st.upstream));
+    // The next upstream is tried.
+    await writeFile(conf, 'nameserver 192.0.2.53\nnameserver 127.0.0.1\n');
+    await waitFor('forwarding past the dead server', async () => (await digShort(s, 'www.example.test'))[0] === '203.0.113.7', 15_000, 500);
+    await writeFile(conf, 'nameserver 127.0.0.1\n');
+    await waitFor('back to the local upstream', async () => /Upstream: 127\.0\.0\.1\n/.test(await c.ok(h3, 'status')), 15_000, 500);
+  });
+
+  test('a machine on the underlay that routes the overlay to h3 gets no answers (counted); containers still do', async () => {
+    const s = dnsAddr.get(3)!;
+    // The path works: h3 answers ping on its DNS address from the underlay.
+    assert.equal((await c.run(ulc, 'ping', '-c', '1', '-W', '2', s)).code, 0, 'ulc reaches h3\'s DNS address');
+    const before = (await dnsStats(h3)).server.refused!;
+    for (const q of [['web.weave.local'], ['-x', ip1], ['www.example.test'], ['+tcp', 'web.weave.local']]) {
+      const r = await c.run(ulc, 'dig', `@${s}`, '+time=2', '+tries=1', ...q);
+      assert.equal(status(r.stdout), undefined, `no answer for ${q.join(' ')}: ${r.stdout}`);
+    }
+    assert.ok((await dnsStats(h3)).server.refused! >= before + 4);
+    assert.deepEqual((await digShort(s, 'web.weave.local')).sort(), [ip1, ip2].sort(), 'the container on the bridge is answered');
+    assert.deepEqual((await digShort(s, '+tcp', 'web.weave.local')).sort(), [ip1, ip2].sort());
+  });
+
   test('dns-add on h1 resolves on h3 within two seconds; dns-remove takes it away', async () => {
     const t0 = Date.now();
     await c.ok(h1, 'dns-add', '10.32.99.9', '10.32.99.10', '-h', 'ext.weave.local');
@@ -249,13 +298,16 @@ describe('weaveDNS across three hosts', () => {
     assert.equal((await c.ok(h3, 'status', 'dns')).trim(), '');
   });
 
-  test('a relaunched router listens on the DNS address it claimed before, at once', async () => {
+  test('a relaunched router listens on the DNS address it claimed before, at once; --dns-allow lets an underlay machine in', async () => {
     await c.ok(h1, 'stop');
-    await c.ok(h1, 'launch', '--nickname', 'h1', '--ipalloc-init', 'consensus=3', h2.ip);
+    await c.ok(h1, 'launch', '--nickname', 'h1', '--ipalloc-init', 'consensus=3', '--dns-allow', '10.200.0.48/29', h2.ip);
     // Asked from h1 itself: the overlay to the client's host may still be reconnecting.
     const r = await c.run(h1.ns, 'dig', `@${dnsAddr.get(1)}`, '+time=2', '+tries=1', 'nosuch.weave.local');
     assert.equal(status(r.stdout), 'NXDOMAIN', r.stdout + r.stderr);
     assert.equal(await c.ok(h1, 'dns-args'), `--dns=${dnsAddr.get(1)} --dns-search=weave.local.\n`);
+    await c.lab.ip(ulc, 'route', 'add', `${dnsAddr.get(1)}/32`, 'via', h1.ip);
+    const u = await c.run(ulc, 'dig', `@${dnsAddr.get(1)}`, '+time=2', '+tries=1', 'nosuch.weave.local');
+    assert.equal(status(u.stdout), 'NXDOMAIN', u.stdout + u.stderr);
   });
 
   test('a router that goes away takes its names with it', async () => {

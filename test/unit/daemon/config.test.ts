@@ -43,7 +43,7 @@ test('defaults', () => {
   assert.equal(formatCidr(c.ipam!.range), '10.32.0.0/12');
   assert.equal(formatCidr(c.ipam!.defaultSubnet), '10.32.0.0/12');
   assert.deepEqual(c.ipam!.init, { mode: 'consensus' });
-  assert.deepEqual(c.dns, { domain: 'weave.local.', listenAddress: undefined, ttlS: 1 });
+  assert.deepEqual(c.dns, { domain: 'weave.local.', listenAddress: undefined, ttlS: 1, allow: [] });
   assert.equal(c.logLevel, 'info');
   assert.equal(c.dryRun, false);
   assert.deepEqual(c.peers, []);
@@ -69,7 +69,7 @@ test('every flag in both forms, peers with and without port', () => {
   assert.equal(formatCidr(c.ipam!.range), '10.2.0.0/16');
   assert.equal(formatCidr(c.ipam!.defaultSubnet), '10.2.1.0/24');
   assert.deepEqual(c.ipam!.init, { mode: 'consensus', count: 3 });
-  assert.deepEqual(c.dns, { domain: 'corp.local.', listenAddress: { host: '172.17.0.1', port: 53 }, ttlS: 30 });
+  assert.deepEqual(c.dns, { domain: 'corp.local.', listenAddress: { host: '172.17.0.1', port: 53 }, ttlS: 30, allow: [] });
   assert.equal(c.logLevel, 'debug');
   assert.equal(c.dryRun, true);
   assert.deepEqual(c.peers.map(formatHostPort), ['host2:7000', '10.0.0.3:6000'], 'a peer without a port uses --port');
@@ -160,6 +160,9 @@ test('names, addresses and ranges', () => {
     'invalid --dns-listen-address "1.2.3:53": must be a dotted IPv4 address like 10.32.0.1');
   fails(['--dns-listen-address', '1.2.3.4:0'], 'invalid --dns-listen-address "1.2.3.4:0": port must be a number 1..65535');
   fails(['--no-dns', '--dns-ttl', '5'], '--no-dns and --dns-ttl are mutually exclusive');
+  fails(['--dns-allow', '10.200.0.0/24,10.1.2.3/8'], 'invalid --dns-allow entry "10.1.2.3/8": host bits are set (did you mean 10.0.0.0/8?)');
+  fails(['--dns-allow', 'everyone'], 'invalid --dns-allow entry "everyone": must be ADDRESS/PREFIX like 10.32.0.0/12');
+  fails(['--no-dns', '--dns-allow', '10.0.0.0/8'], '--no-dns and --dns-allow are mutually exclusive');
   fails(['--log-level', 'loud'], 'invalid --log-level "loud": must be one of debug, info, warn, error');
   fails(['host1:99999'], 'invalid peer "host1:99999": port must be a number 1..65535');
   fails(['bad_host!'], 'invalid peer "bad_host!": must be an IPv4 address or host name, optionally with :port');
@@ -185,6 +188,8 @@ test('dry-run text: every flag, password redacted', () => {
   assert.match(text, /^peers +host2:6783$/m);
   assert.match(formatLaunchConfig(parse([])), /^--password +none \(unencrypted\)$/m);
   assert.match(formatLaunchConfig(parse(['--ipalloc-range=', '--no-dns'])), /^--ipalloc-range +"" \(IPAM disabled\)$/m);
+  assert.match(formatLaunchConfig(parse(['--dns-allow', '10.200.0.0/24, 10.9.0.0/16'])), /^--dns-allow +10\.200\.0\.0\/24,10\.9\.0\.0\/16$/m);
+  assert.match(formatLaunchConfig(parse([])), /^--dns-allow +none$/m);
 });
 
 test('launchConfigToArgs round-trips (password travels separately)', () => {
@@ -193,7 +198,8 @@ test('launchConfigToArgs round-trips (password travels separately)', () => {
     ['--name', '::2', '--nickname', 'n', '--port', '7000', '--mtu', '1400', '--foreground', '--no-discovery',
       '--conn-limit', '5', '--trusted-subnets', '10.0.0.0/8', '--ipalloc-range', '10.2.0.0/16',
       '--ipalloc-default-subnet', '10.2.3.0/24', '--ipalloc-init', 'seed=::1,::2', '--dns-domain', 'x.local',
-      '--dns-listen-address', '127.0.0.1:5353', '--dns-ttl', '9', '--log-level', 'error', 'h1', 'h2:9'],
+      '--dns-listen-address', '127.0.0.1:5353', '--dns-ttl', '9', '--dns-allow', '10.200.0.0/24,192.168.7.7/32',
+      '--log-level', 'error', 'h1', 'h2:9'],
     ['--ipalloc-range=', '--no-dns', '--foreground'],
   ]) {
     const c = parse(argv);

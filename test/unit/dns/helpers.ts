@@ -1,5 +1,7 @@
 // Shared fixtures for the DNS unit tests: a fake PeerDirectory, query builders and a decoder.
+import assert from 'node:assert/strict';
 import dnsPacket from 'dns-packet';
+import type { ResolverDecision } from '../../../src/dns/resolver.js';
 import type { PeerDirectory } from '../../../src/core/gossip.js';
 import type { PeerName } from '../../../src/core/types.js';
 
@@ -78,4 +80,16 @@ export function decode(bytes: Uint8Array): Decoded {
     additionals: p.additionals ?? [],
     questions: p.questions ?? [],
   };
+}
+
+/** Every decision must be well-formed: an answer is a response carrying the query's id; no internal error. */
+export function checkDecision(d: ResolverDecision, input: Uint8Array, what: string): void {
+  assert.ok(d && (d.kind === 'answer' || d.kind === 'forward' || d.kind === 'drop'), what);
+  if (d.kind === 'drop') assert.ok(!d.reason.startsWith('internal error'), `${what}: ${d.reason}`);
+  if (d.kind === 'answer') {
+    assert.ok(d.bytes.length >= 12, what);
+    assert.equal((d.bytes[0]! << 8) | d.bytes[1]!, (input[0]! << 8) | input[1]!, `${what}: id echoed`);
+    assert.ok(d.bytes[2]! & 0x80, `${what}: QR set`);
+    assert.ok(d.bytes.length <= 4096, what);
+  }
 }

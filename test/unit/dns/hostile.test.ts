@@ -1,32 +1,20 @@
 // Hostile DNS input: the resolver and the upstream-reply checker must return a decision for any bytes and
 // never throw (DESIGN.md §7 "bad input is normal").
-import { test } from 'vitest';
+import { test, vi } from 'vitest';
 import assert from 'node:assert/strict';
+import dnsPacket from 'dns-packet';
 import { silentLogger } from '../../../src/core/logger.js';
 import { DnsService } from '../../../src/dns/service.js';
 import { checkUpstreamReply, replyForClient } from '../../../src/dns/forward-policy.js';
 import { parseQuery } from '../../../src/dns/message.js';
-import type { ResolverDecision } from '../../../src/dns/resolver.js';
 import { FakeClock } from '../../support/fake-clock.js';
 import { seededRng } from '../../support/rng.js';
-import { FakePeers, P1, decode, query } from './helpers.js';
+import { FakePeers, P1, checkDecision, decode, query } from './helpers.js';
 
 function service() {
   const dns = new DnsService({ clock: new FakeClock(), rng: seededRng(3), logger: silentLogger(), peers: new FakePeers(P1) });
   for (let i = 0; i < 40; i++) dns.addEntry(`c${i}`, 'web.weave.local', `10.32.1.${i}`);
   return dns;
-}
-
-/** Every decision must be well-formed: an answer decodes, is a response and carries the query's id. */
-function checkDecision(d: ResolverDecision, input: Uint8Array, what: string): void {
-  assert.ok(d && (d.kind === 'answer' || d.kind === 'forward' || d.kind === 'drop'), what);
-  if (d.kind === 'drop') assert.ok(!d.reason.startsWith('internal error'), `${what}: ${d.reason}`);
-  if (d.kind === 'answer') {
-    assert.ok(d.bytes.length >= 12, what);
-    assert.equal((d.bytes[0]! << 8) | d.bytes[1]!, (input[0]! << 8) | input[1]!, `${what}: id echoed`);
-    assert.ok(d.bytes[2]! & 0x80, `${what}: QR set`);
-    assert.ok(d.bytes.length <= 4096, what);
-  }
 }
 
 test('random bytes ×10000 (seeded) never throw, over UDP and TCP', () => {
@@ -101,6 +89,27 @@ test('compression loops and pointer chains are FORMERR, not a hang or a crash', 
     checkDecision(d, b, name);
     assert.ok(performance.now() - started < 500, `${name} took too long`);
     if (name !== 'longChain') assert.equal(d.kind === 'answer' ? decode(d.bytes).rcode : d.kind, 'FORMERR', name);
+  }
+});
+
+test('record counts the bytes cannot hold are FORMERR before the decoder allocates for them', () => {
+  // A 33-byte query claiming 65535 answers, authorities or additionals used to go through dns-packet, which
+  // allocated and walked per counted record: ~10-80 ms of the router's only thread per 33-byte datagram.
+  const spy = vi.spyOn(dnsPacket, 'decode');
+  try {
+    for (const at of [6, 8, 10]) {
+      const b = Buffer.from(query('web.weave.local'));
+      b.writeUInt16BE(0xffff, at);
+      const r = parseQuery(b);
+      assert.equal(r.kind, 'error');
+      if (r.kind === 'error') assert.match(r.reason, /^65535 records counted, more than 33 bytes can hold$/);
+    }
+    assert.equal(spy.mock.calls.length, 0, 'the decoder never saw them');
+    // An honest query with an OPT record still decodes.
+    assert.equal(parseQuery(query('web.weave.local', 'A', { udpSize: 1232 })).kind, 'ok');
+    assert.equal(spy.mock.calls.length, 1);
+  } finally {
+    spy.mockRestore();
   }
 });
 

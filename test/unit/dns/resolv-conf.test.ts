@@ -1,7 +1,7 @@
 // resolv.conf parsing and change detection (io/, real temp files; no root needed).
 import { test } from 'vitest';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, utimesSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, rmdirSync, writeFileSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../../src/core/logger.js';
@@ -38,6 +38,32 @@ test('ResolvConfWatcher re-reads the file when it changes and excludes our own a
     await w.check();
     assert.deepEqual(w.current(), [], 'missing file: no upstreams');
     w.stop();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an unreadable resolv.conf keeps the upstreams we had and is read again once fixed; a missing one means none', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsweave-resolv-'));
+  try {
+    const path = join(dir, 'resolv.conf');
+    writeFileSync(path, 'nameserver 10.0.0.1\n');
+    const w = new ResolvConfWatcher({ logger: silentLogger() }, { path, recheckMs: 60_000 });
+    await w.check();
+    assert.deepEqual(w.current().map(formatUpstream), ['10.0.0.1']);
+    // There but unreadable (a directory: EISDIR): no throw, the servers stay.
+    rmSync(path);
+    mkdirSync(path);
+    await w.check();
+    await w.check();
+    assert.deepEqual(w.current().map(formatUpstream), ['10.0.0.1']);
+    rmdirSync(path);
+    writeFileSync(path, 'nameserver 10.0.0.2\n');
+    await w.check();
+    assert.deepEqual(w.current().map(formatUpstream), ['10.0.0.2']);
+    rmSync(path);
+    await w.check();
+    assert.deepEqual(w.current(), []);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
