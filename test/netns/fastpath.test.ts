@@ -25,7 +25,8 @@ if (innerNs === undefined) runInsideNetns(import.meta.url, INNER_ENV, 'fastpath'
 else await inner(innerNs);
 
 async function inner(ns: string): Promise<void> {
-  const { loadNative } = await import('../../src/io/native.js');
+  const NATIVE_PATHS = await import('../../src/io/native.js');
+  const { loadNative } = NATIVE_PATHS;
   const { NativeFastPath } = await import('../../src/io/fastpath.js');
   const { openTap } = await import('../../src/io/tap.js');
   const { ipv4ToU32, NativeUdpSocket } = await import('../../src/io/udp.js');
@@ -333,6 +334,27 @@ async function inner(ns: string): Promise<void> {
       assert.equal(f!.peer, REMOTE);
       assert.equal(f!.dst, LOCAL);
       assert.deepEqual(f!.bytes, strange);
+    });
+
+    it('start reports the errno of a failed eventfd (not a stale one) and frees only after reading it', () => {
+      // A child uses up its file descriptors, then starts a fast path on two non-socket fds with UDP GRO
+      // asked for: eventfd fails with EMFILE, and the setsockopt(UDP_GRO) that follows fails with
+      // ENOTSOCK. The error must name the first (it used to read errno late, after fp_free).
+      const { nativeAddonPath } = NATIVE_PATHS;
+      const script = `
+        const fs = require('node:fs');
+        const a = require(${JSON.stringify(nativeAddonPath())});
+        const fds = [fs.openSync('/dev/null', 'r'), fs.openSync('/dev/null', 'r')];
+        try { for (;;) fds.push(fs.openSync('/dev/null', 'r')); } catch (e) { if (e.code !== 'EMFILE') throw e; }
+        const i32 = (n) => new Int32Array(n);
+        try {
+          a.fastpathStart(fds[0], fds[1], false, true, 1, 1500, 1000, 16, Buffer.alloc(65535 + 16), i32(4), i32(4), () => {},
+            Buffer.alloc(65536), i32(4), i32(4), new Uint8Array(4), new Float64Array(4), new Float64Array(4),
+            new Uint32Array(4), new Uint16Array(4), () => {});
+          console.log('started');
+        } catch (e) { console.log(JSON.stringify({ code: e.code, syscall: e.syscall })); }`;
+      const out = execFileSync('prlimit', ['--nofile=64:64', process.execPath, '-e', script], { encoding: 'utf8' });
+      assert.deepEqual(JSON.parse(out.trim()), { code: 'EMFILE', syscall: 'eventfd' });
     });
 
     it('stop joins the threads; the TAP and socket stay usable by their owners', () => {
