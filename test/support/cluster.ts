@@ -7,6 +7,7 @@
 //   containers: empty namespaces attached with `tsweave attach` on their host
 //
 // Routers are stopped by the PID they wrote to their data dir, never by name.
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -137,4 +138,27 @@ export class Cluster {
   async cleanup(): Promise<void> {
     await this.lab.cleanup();
   }
+}
+
+/** Runs a command in a namespace with a long timeout (iperf3, tcpdump); resolves with stdout, rejects on failure. */
+export function inNs(ns: string, args: string[], timeoutMs = 300_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', ['netns', 'exec', ns, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(t);
+      if (code === 0) resolve(out.trim());
+      else reject(new Error(`${args.join(' ')} in ${ns} exited ${code}: ${err.trim()}`));
+    });
+  });
+}
+
+/** The router's GET /stats on its host (parsed JSON). */
+export async function routerStats<T>(h: Host): Promise<T> {
+  const text = await inNs(h.ns.name, [process.execPath, '-e', "fetch('http://127.0.0.1:6784/stats').then(r => r.text()).then(t => process.stdout.write(t))"]);
+  return JSON.parse(text) as T;
 }
