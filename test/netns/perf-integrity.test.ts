@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requireRoot, type Netns } from '../support/netns.js';
-import { Cluster, inNs, routerStats, waitFor, type Host } from '../support/cluster.js';
+import { Cluster, inNs, routerStats, type Host } from '../support/cluster.js';
 
 requireRoot('the data-path integrity test');
 
@@ -47,15 +47,7 @@ async function transfer(from: Netns, to: Netns, toIp: string, port: number, byte
 }
 
 beforeAll(async () => {
-  await c.init();
-  [h1, h2] = await Promise.all([1, 2].map((n) => c.addHost(n)));
-  [c1, c2] = await Promise.all(['c1', 'c2'].map((n) => c.addContainer(n)));
-  await c.ok(h1, 'launch', '--password', PW, '--nickname', 'h1');
-  await c.ok(h2, 'launch', '--password', PW, '--nickname', 'h2', h1.ip);
-  await c.ok(h1, 'attach', '10.32.0.1/12', c1.name);
-  await c.ok(h2, 'attach', '10.32.0.2/12', c2.name);
-  await waitFor('h1 and h2 established', async () => / established /.test(await c.ok(h1, 'status', 'connections')));
-  await waitFor('c1 reaches c2', async () => (await c.run(c1, 'ping', '-c', '1', '-W', '1', '10.32.0.2')).code === 0, 30_000);
+  ({ h1, h2, c1, c2 } = await c.encryptedPair(PW));
 });
 
 afterAll(async () => {

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { requireRoot, type Netns } from '../support/netns.js';
-import { Cluster, inNs, routerStats, sleep, waitFor, type Host } from '../support/cluster.js';
+import { Cluster, inNs, routerStats, sleep, type Host } from '../support/cluster.js';
 
 requireRoot('the rekey test');
 
@@ -44,16 +44,7 @@ function keyGenBytes(pcap: Buffer): number[] {
 }
 
 beforeAll(async () => {
-  await c.init();
-  [h1, h2] = await Promise.all([1, 2].map((n) => c.addHost(n)));
-  for (const h of [h1, h2]) h.env = { TSWEAVE_REKEY_INTERVAL_S: '2' };
-  [c1, c2] = await Promise.all(['c1', 'c2'].map((n) => c.addContainer(n)));
-  await c.ok(h1, 'launch', '--password', PW, '--nickname', 'h1');
-  await c.ok(h2, 'launch', '--password', PW, '--nickname', 'h2', h1.ip);
-  await c.ok(h1, 'attach', '10.32.0.1/12', c1.name);
-  await c.ok(h2, 'attach', '10.32.0.2/12', c2.name);
-  await waitFor('h1 and h2 established', async () => / established /.test(await c.ok(h1, 'status', 'connections')));
-  await waitFor('c1 reaches c2', async () => (await c.run(c1, 'ping', '-c', '1', '-W', '1', '10.32.0.2')).code === 0, 30_000);
+  ({ h1, h2, c1, c2 } = await c.encryptedPair(PW, { TSWEAVE_REKEY_INTERVAL_S: '2' }));
 });
 
 afterAll(async () => {

@@ -135,6 +135,24 @@ export class Cluster {
     }, 10_000, 50).catch(() => undefined);
   }
 
+  /**
+   * Two routers with one password (h2 dials h1), container c1 10.32.0.1/12 on h1 and c2 10.32.0.2/12
+   * on h2, connected and reaching each other. env: the routers' extra environment.
+   */
+  async encryptedPair(password: string, env: Record<string, string> = {}): Promise<{ h1: Host; h2: Host; c1: Netns; c2: Netns }> {
+    await this.init();
+    const [h1, h2] = await Promise.all([1, 2].map((n) => this.addHost(n)));
+    for (const h of [h1!, h2!]) h.env = { ...env };
+    const [c1, c2] = await Promise.all(['c1', 'c2'].map((n) => this.addContainer(n)));
+    await this.ok(h1!, 'launch', '--password', password, '--nickname', 'h1');
+    await this.ok(h2!, 'launch', '--password', password, '--nickname', 'h2', h1!.ip);
+    await this.ok(h1!, 'attach', '10.32.0.1/12', c1!.name);
+    await this.ok(h2!, 'attach', '10.32.0.2/12', c2!.name);
+    await waitFor('h1 and h2 established', async () => / established /.test(await this.ok(h1!, 'status', 'connections')));
+    await waitFor('c1 reaches c2', async () => (await this.run(c1!, 'ping', '-c', '1', '-W', '1', '10.32.0.2')).code === 0, 30_000);
+    return { h1: h1!, h2: h2!, c1: c1!, c2: c2! };
+  }
+
   async cleanup(): Promise<void> {
     await this.lab.cleanup();
   }
