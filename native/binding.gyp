@@ -12,7 +12,8 @@
         "src/offload.c",
         "src/mactable.c",
         "src/fastpath.c",
-        "src/fastpath_js.c"
+        "src/fastpath_js.c",
+        "src/fastpath_tables_js.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-Wall", "-Wextra", "-O3"],

@@ -12,7 +12,7 @@
 #include "common.h"
 #include "reader.h"
 
-#define TSW_ABI_VERSION 3
+#define TSW_ABI_VERSION 4
 
 napi_value tsw_js_tap_open(napi_env env, napi_callback_info info);
 napi_value tsw_js_tap_reader_start(napi_env env, napi_callback_info info);
@@ -34,6 +34,8 @@ napi_value tsw_js_fastpath_remove_session(napi_env env, napi_callback_info info)
 napi_value tsw_js_fastpath_set_eligible(napi_env env, napi_callback_info info);
 napi_value tsw_js_fastpath_next_counter(napi_env env, napi_callback_info info);
 napi_value tsw_js_fastpath_learn(napi_env env, napi_callback_info info);
+napi_value tsw_js_fastpath_set_recv_key(napi_env env, napi_callback_info info);
+napi_value tsw_js_fastpath_set_send_key(napi_env env, napi_callback_info info);
 napi_value tsw_js_fastpath_stats(napi_env env, napi_callback_info info);
 
 static napi_value js_errno_name(napi_env env, napi_callback_info info) {
@@ -73,6 +75,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"fastpathSetEligible", tsw_js_fastpath_set_eligible},
       {"fastpathNextCounter", tsw_js_fastpath_next_counter},
       {"fastpathLearn", tsw_js_fastpath_learn},
+      {"fastpathSetRecvKey", tsw_js_fastpath_set_recv_key},
+      {"fastpathSetSendKey", tsw_js_fastpath_set_send_key},
       {"fastpathStats", tsw_js_fastpath_stats},
       {"errnoName", js_errno_name},
   };

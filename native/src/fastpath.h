@@ -17,10 +17,21 @@
  *                   batch; all other frames go to JS as "frame" entries (origin, destination).
  *
  * JS owns the tables: sessions (keys, indexes, counter, eligibility) and MACs are written by the JS
- * thread under the write lock; the threads hold the read lock while they look things up, never while
- * they wait for JS. The send counter of a session is shared with JS (atomic): every datagram JS sends
- * on that session takes its counter from here, so a nonce is never used twice under one key. The
- * replay window of a session lives here only: every datagram of the session is checked by it.
+ * thread under the write lock. The threads hold the read lock only while they look things up (a batch's
+ * MACs and sessions), never while they seal, open, send, write the TAP or wait for JS: what a thread
+ * needs after the lookup it takes a reference on (sessions and keys are reference-counted, freed by
+ * whoever drops the last reference). The lock prefers writers, so a JS write waits for the lookups in
+ * progress only, however busy the threads are. The send counter of a session is shared with JS
+ * (atomic): every datagram JS sends on that session takes its counter from here, so a nonce is never
+ * used twice under one key; it runs on across key generations. The replay window of a session lives
+ * here only: every datagram of the session is checked by it.
+ *
+ * Keys (rekeying, src/dataplane/rekey.ts): a session seals with its current send key, whose generation
+ * goes in header byte 1, and opens with the receive key of the generation the header names: the
+ * current one, or the previous one until its grace period ends. JS swaps them (fastpathSetKeys); the
+ * old contexts are freed (OpenSSL cleanses them) when the last batch using them is done.
+ *
+ * Statistics are C11 atomics (relaxed): the threads add, JS reads.
  *
  * Hand-off: a thread fills its hand-off (JS-owned slab and arrays), wakes the JS thread (uv_async) and
  * waits until JS has consumed it; the kernel queues meanwhile. Stop wakes and joins both threads.
@@ -30,6 +41,7 @@
 
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -43,20 +55,34 @@
 #define FP_REPLAY_BLOCKS (FP_REPLAY_WINDOW / 32 + 1)
 #define FP_KIND_CONTROL 0
 #define FP_KIND_FRAME 1
+#define FP_MAX_FRAMES_PER_DGRAM (65536 / 15 + 1) /* frame header + at least one byte */
+
+/* One AES-256-GCM key in one direction. Immutable once made; freed with its last reference. */
+typedef struct fp_key {
+  atomic_uint refs;
+  uint8_t gen; /* key generation, header byte 1 */
+  uint8_t salt[4];
+  EVP_CIPHER_CTX *ctx; /* seal: egress (emu held); open: ingress thread */
+} fp_key;
 
 typedef struct fp_session {
+  atomic_uint refs; /* the table's, plus one per batch in flight */
   uint64_t peer;
   uint32_t local_index, remote_index;
   uint64_t remote; /* addr << 16 | port; atomic (the ingress thread follows an authenticated move) */
   bool encrypted;
-  bool eligible; /* the egress thread may send this session's frames itself */
-  uint8_t send_salt[4], recv_salt[4];
-  EVP_CIPHER_CTX *seal; /* egress thread only */
-  EVP_CIPHER_CTX *open; /* ingress thread only */
+  bool eligible; /* the egress thread may send this session's frames itself (lock) */
+  fp_key *seal;  /* current send key (lock) */
+  fp_key *open;  /* current receive key (lock) */
+  fp_key *prev;  /* previous receive key, accepted until prev_until_ms (lock) */
+  int64_t prev_until_ms;
   uint64_t send_counter; /* last counter used; atomic, shared with JS */
   uint64_t highest;      /* replay window (ingress thread only) */
   uint32_t ring[FP_REPLAY_BLOCKS];
-  int open_dgram; /* egress scratch: datagram being filled in this batch, -1 none */
+  /* egress scratch (emu held) */
+  int open_dgram;  /* datagram being filled in this batch, -1 none */
+  fp_key *batch_key; /* the send key this batch seals with; non-NULL while the batch holds a reference */
+  bool in_batch;
 } fp_session;
 
 typedef struct fp_handoff {
@@ -76,18 +102,26 @@ typedef struct fp_handoff {
   napi_ref cb;
 } fp_handoff;
 
+typedef atomic_uint_fast64_t fp_counter;
+
 typedef struct fp_stats {
   /* egress thread */
-  double egress_frames_fast, egress_frames_slow, egress_dropped_local, egress_datagrams, egress_batches;
-  double udp_send[4]; /* sent, dropped (buffer full), errors, last errno */
+  fp_counter egress_frames_fast, egress_frames_slow, egress_dropped_local, egress_datagrams, egress_batches;
+  fp_counter udp_send[3]; /* sent, dropped (buffer full), errors */
   /* ingress thread */
-  double ingress_datagrams, ingress_frames_fast, ingress_frames_slow, ingress_control, ingress_batches;
-  double dropped_short, dropped_unknown_session, dropped_auth, dropped_replay, dropped_bad_frame;
-  double tap_write[4];
-  double tap_gro[2];
-  double handoff_waits;
-  double egress_by_ingress; /* TAP drains done by the ingress thread right after its writes */
+  fp_counter ingress_datagrams, ingress_frames_fast, ingress_frames_slow, ingress_control, ingress_batches;
+  fp_counter dropped_short, dropped_unknown_session, dropped_auth, dropped_replay, dropped_bad_frame;
+  fp_counter tap_write[3]; /* written, dropped, errors */
+  fp_counter tap_gro[2];
+  fp_counter handoff_waits;
+  fp_counter egress_by_ingress; /* TAP drains done by the ingress thread right after its writes */
+  /* the readers' own counts (reader.h), published after every fill */
+  fp_counter tap_read_frames, tap_superframes, tap_bad_offload, tap_read_errors;
+  fp_counter udp_truncated, udp_receive_errors;
 } fp_stats;
+
+static inline void fp_add(fp_counter *c, uint64_t n) { atomic_fetch_add_explicit(c, n, memory_order_relaxed); }
+static inline uint64_t fp_get(fp_counter *c) { return atomic_load_explicit(c, memory_order_relaxed); }
 
 typedef struct tsw_fastpath {
   pthread_rwlock_t lock;
@@ -110,11 +144,17 @@ typedef struct tsw_fastpath {
   uint32_t *send_addrs;
   uint16_t *send_ports;
   fp_session **send_sess;
+  fp_key **send_key;
+  fp_session **frame_sess; /* per frame of a read batch: its session, NULL: JS, FP_LOCAL: dropped */
+  fp_session **batch_sess; /* sessions referenced by this batch */
+  double udp_scratch[4];   /* tsw_udp_send_datagrams' counts, folded into stats */
   /* ingress thread's memory */
   tsw_reader ird;
   uint8_t **tap_frames;
   int32_t *tap_lens;
   size_t tap_cap;
+  uint8_t *frame_dec; /* per frame of one datagram: where it goes (fastpath.c) */
+  double tap_scratch[4], gro_scratch[2];
   /* hand-off to JS */
   pthread_mutex_t hmu;
   pthread_cond_t hcv;
@@ -127,11 +167,19 @@ typedef struct tsw_fastpath {
   fp_stats stats;
 } tsw_fastpath;
 
-/* Thread bodies and helpers (fastpath.c); the bindings are in fastpath_js.c. */
+/* Thread bodies and helpers (fastpath.c); the bindings are in fastpath_js.c and fastpath_tables_js.c. */
 void *tsw_fp_egress_main(void *arg);
 void *tsw_fp_ingress_main(void *arg);
 fp_session *tsw_fp_session_by_peer(tsw_fastpath *f, uint64_t peer);
-void tsw_fp_session_free(fp_session *s);
+/* A key of one direction with one reference; NULL if OpenSSL fails. */
+fp_key *tsw_fp_key_new(const uint8_t *key, const uint8_t *salt, uint8_t gen, bool for_seal);
+void tsw_fp_key_unref(fp_key *k);
+/* Drops a reference; the last one frees the session and its keys. NULL is ignored. */
+void tsw_fp_session_unref(fp_session *s);
+/* Shared by the bindings (fastpath_js.c, fastpath_tables_js.c): the live fast path of a handle (throws
+ * otherwise), and a 48-bit peer or MAC argument. */
+bool tsw_fp_get(napi_env env, napi_value v, tsw_fastpath **out);
+bool tsw_fp_arg_peer(napi_env env, napi_value v, const char *name, uint64_t *out);
 /* Asks both threads to stop and joins them (JS thread; never while holding the lock). */
 void tsw_fp_stop_threads(tsw_fastpath *f);
 

@@ -12,13 +12,8 @@
  *     origin iPeers[i] to iDsts[i]. A batch is valid only during its callback. cb(-errno): that
  *     thread stopped on a fatal error. The caller stops its own readers on these fds first.
  *   fastpathStop(h)                             joins the threads; idempotent
- *   fastpathAddSession(h, peer, localIndex, remoteIndex, remoteAddr, remotePort, lastCounter,
- *                      sendKey?, sendSalt?, recvKey?, recvSalt?)   replaces any session of peer
- *   fastpathRemoveSession(h, peer)
- *   fastpathSetEligible(h, peer, eligible)      may the egress thread send for this session itself
- *   fastpathNextCounter(h, peer) -> number      the session's next send counter (0: no such session)
- *   fastpathLearn(h, mac, peer) -> boolean      false: the table is full
  *   fastpathStats(h) -> object
+ * The table bindings (sessions, keys, MACs) are in fastpath_tables_js.c.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -41,7 +36,7 @@ static const napi_type_tag FP_TAG = {0x7473776561766546ULL, 0x6173747061746801UL
 #define FP_HDRS 44 /* datagram header + frame header + tag */
 
 static void fp_free(tsw_fastpath *f) {
-  for (int i = 0; i < f->nsessions; i++) tsw_fp_session_free(f->sessions[i]);
+  for (int i = 0; i < f->nsessions; i++) tsw_fp_session_unref(f->sessions[i]);
   tsw_mactable_free(&f->macs);
   free(f->erd.slab);
   free(f->erd.offsets);
@@ -59,6 +54,10 @@ static void fp_free(tsw_fastpath *f) {
   free(f->send_addrs);
   free(f->send_ports);
   free(f->send_sess);
+  free(f->send_key);
+  free(f->frame_sess);
+  free(f->batch_sess);
+  free(f->frame_dec);
   free(f->tap_frames);
   free(f->tap_lens);
   if (f->stop_fd >= 0) close(f->stop_fd);
@@ -118,7 +117,7 @@ static void on_async(uv_async_t *a) {
   if (!f->closed) deliver(f, &f->ih);
 }
 
-static bool get_fp(napi_env env, napi_value v, tsw_fastpath **out) {
+bool tsw_fp_get(napi_env env, napi_value v, tsw_fastpath **out) {
   void *p;
   if (!tsw_arg_external(env, v, &FP_TAG, "handle", &p)) return false;
   *out = p;
@@ -129,7 +128,7 @@ static bool get_fp(napi_env env, napi_value v, tsw_fastpath **out) {
   return true;
 }
 
-static bool arg_peer(napi_env env, napi_value v, const char *name, uint64_t *out) {
+bool tsw_fp_arg_peer(napi_env env, napi_value v, const char *name, uint64_t *out) {
   int64_t x;
   if (!tsw_arg_int(env, v, name, 0, 0xffffffffffffLL, &x)) return false;
   *out = (uint64_t)x;
@@ -150,7 +149,7 @@ napi_value tsw_js_fastpath_start(napi_env env, napi_callback_info info) {
   void *a[9];
   if (!tsw_arg_int(env, argv[0], "tapFd", 0, INT32_MAX, &tap_fd) ||
       !tsw_arg_int(env, argv[1], "udpFd", 0, INT32_MAX, &udp_fd) || !tsw_arg_bool(env, argv[2], "tapOffload", &vnet) ||
-      !tsw_arg_bool(env, argv[3], "udpGro", &gro) || !arg_peer(env, argv[4], "localPeer", &local) ||
+      !tsw_arg_bool(env, argv[3], "udpGro", &gro) || !tsw_fp_arg_peer(env, argv[4], "localPeer", &local) ||
       !tsw_arg_int(env, argv[5], "stride", 128, 65507, &stride) ||
       !tsw_arg_int(env, argv[6], "macMaxAgeMs", 1, INT64_C(1) << 40, &max_age) ||
       !tsw_arg_int(env, argv[7], "macMaxEntries", 1, 1 << 22, &max_entries) ||
@@ -182,7 +181,12 @@ napi_value tsw_js_fastpath_start(napi_env env, napi_callback_info info) {
   tsw_fastpath *f = calloc(1, sizeof *f);
   if (!f) return tsw_throw_errno(env, ENOMEM, "calloc", "fast path");
   f->stop_fd = -1;
-  pthread_rwlock_init(&f->lock, NULL);
+  /* Writers first: a JS update waits for the lookups in progress, not for a stream of new ones. */
+  pthread_rwlockattr_t la;
+  pthread_rwlockattr_init(&la);
+  pthread_rwlockattr_setkind_np(&la, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  pthread_rwlock_init(&f->lock, &la);
+  pthread_rwlockattr_destroy(&la);
   pthread_mutex_init(&f->hmu, NULL);
   pthread_mutex_init(&f->emu, NULL);
   pthread_cond_init(&f->hcv, NULL);
@@ -194,6 +198,7 @@ napi_value tsw_js_fastpath_start(napi_env env, napi_callback_info info) {
   f->stride = (size_t)stride;
   f->max_frame = (size_t)stride - FP_HDRS;
   f->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  int stop_err = f->stop_fd < 0 ? errno : 0; /* before any other call can change errno */
   bool gro_on = gro && tsw_udp_enable_gro(f->udp_fd);
   size_t uslots = gro_on ? FP_UDP_GRO_SLOTS : FP_UDP_SLOTS, uentries = gro_on ? FP_UDP_ENTRIES : FP_UDP_SLOTS;
   /* egress thread: reads like the TAP reader (same slab size as the hand-off, so a whole read batch
@@ -213,6 +218,9 @@ napi_value tsw_js_fastpath_start(napi_env env, napi_callback_info info) {
   f->send_addrs = calloc(ecap, sizeof(uint32_t));
   f->send_ports = calloc(ecap, sizeof(uint16_t));
   f->send_sess = calloc(ecap, sizeof(fp_session *));
+  f->send_key = calloc(ecap, sizeof(fp_key *));
+  f->frame_sess = calloc(ecap, sizeof(fp_session *));
+  f->batch_sess = calloc(ecap, sizeof(fp_session *));
   /* ingress thread: reads like the UDP reader */
   f->ird.fd = f->udp_fd;
   f->ird.fill = tsw_udp_fill;
@@ -228,14 +236,17 @@ napi_value tsw_js_fastpath_start(napi_env env, napi_callback_info info) {
   f->tap_cap = FP_TAP_WRITE_BATCH;
   f->tap_frames = calloc(f->tap_cap, sizeof(uint8_t *));
   f->tap_lens = calloc(f->tap_cap, sizeof(int32_t));
+  f->frame_dec = malloc(FP_MAX_FRAMES_PER_DGRAM);
   bool mem_ok = f->erd.slab && f->erd.offsets && f->erd.lengths && (!vnet || f->erd.kind_state) && f->send_slab &&
-                f->send_offs && f->send_lens && f->send_addrs && f->send_ports && f->send_sess && f->ird.slab &&
+                f->send_offs && f->send_lens && f->send_addrs && f->send_ports && f->send_sess && f->send_key && f->frame_sess && f->batch_sess && f->ird.slab &&
                 f->ird.offsets && f->ird.lengths && f->ird.addrs && f->ird.ports && f->ird.kind_state &&
-                f->tap_frames && f->tap_lens && tsw_mactable_init(&f->macs, (size_t)max_entries, max_age);
-  if (!mem_ok || f->stop_fd < 0) {
-    int err = f->stop_fd < 0 ? errno : ENOMEM;
+                f->tap_frames && f->tap_lens && f->frame_dec && tsw_mactable_init(&f->macs, (size_t)max_entries, max_age);
+  if (!mem_ok || stop_err) {
+    /* fp_free frees f: everything the message needs is taken first */
+    const char *what = stop_err ? "eventfd" : "malloc";
+    int err = stop_err ? stop_err : ENOMEM;
     fp_free(f);
-    return tsw_throw_errno(env, err, f->stop_fd < 0 ? "eventfd" : "malloc", "fast path");
+    return tsw_throw_errno(env, err, what, "fast path");
   }
   f->eh = (fp_handoff){.slab = eslab, .slab_len = eslab_len, .offsets = a[0], .lengths = a[1], .cap = ecap};
   f->ih = (fp_handoff){.slab = islab, .slab_len = islab_len, .offsets = a[2], .lengths = a[3], .kinds = a[4],
@@ -286,186 +297,56 @@ napi_value tsw_js_fastpath_stop(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-static bool opt_bytes(napi_env env, napi_value v, const char *name, size_t want, uint8_t **out) {
-  napi_valuetype t;
-  TSW_NAPI_B(env, napi_typeof(env, v, &t));
-  *out = NULL;
-  if (t == napi_undefined || t == napi_null) return true;
-  size_t len;
-  if (!tsw_arg_bytes(env, v, name, out, &len)) return false;
-  if (len != want) {
-    tsw_throw_range(env, "%s must be %zu bytes, got %zu", name, want, len);
-    return false;
-  }
-  return true;
-}
-
-napi_value tsw_js_fastpath_add_session(napi_env env, napi_callback_info info) {
-  TSW_ARGS(env, info, 11, argv);
-  tsw_fastpath *f;
-  uint64_t peer;
-  int64_t li, ri, addr, port, counter;
-  uint8_t *sk, *ss, *rk, *rs;
-  if (!get_fp(env, argv[0], &f) || !arg_peer(env, argv[1], "peer", &peer) ||
-      !tsw_arg_int(env, argv[2], "localIndex", 0, UINT32_MAX, &li) ||
-      !tsw_arg_int(env, argv[3], "remoteIndex", 0, UINT32_MAX, &ri) ||
-      !tsw_arg_int(env, argv[4], "remoteAddr", 0, UINT32_MAX, &addr) ||
-      !tsw_arg_int(env, argv[5], "remotePort", 0, 65535, &port) ||
-      !tsw_arg_int(env, argv[6], "lastCounter", 0, INT64_C(0x1fffffffffffff), &counter) ||
-      !opt_bytes(env, argv[7], "sendKey", 32, &sk) || !opt_bytes(env, argv[8], "sendSalt", 4, &ss) ||
-      !opt_bytes(env, argv[9], "recvKey", 32, &rk) || !opt_bytes(env, argv[10], "recvSalt", 4, &rs))
-    return NULL;
-  bool enc = sk != NULL;
-  if (enc != (ss != NULL) || enc != (rk != NULL) || enc != (rs != NULL))
-    return tsw_throw_type(env, "sendKey, sendSalt, recvKey and recvSalt must be given together");
-  fp_session *s = calloc(1, sizeof *s);
-  if (!s) return tsw_throw_errno(env, ENOMEM, "calloc", "fast path session");
-  s->peer = peer;
-  s->local_index = (uint32_t)li;
-  s->remote_index = (uint32_t)ri;
-  s->remote = (uint64_t)addr << 16 | (uint64_t)port;
-  s->send_counter = (uint64_t)counter;
-  s->open_dgram = -1;
-  s->encrypted = enc;
-  if (enc) {
-    memcpy(s->send_salt, ss, 4);
-    memcpy(s->recv_salt, rs, 4);
-    s->seal = tsw_gcm_new(sk, true);
-    s->open = tsw_gcm_new(rk, false);
-    if (!s->seal || !s->open) {
-      tsw_fp_session_free(s);
-      return tsw_throw_code(env, "ERR_OPENSSL", "fast path session: aes-256-gcm init failed");
-    }
-  }
-  pthread_rwlock_wrlock(&f->lock);
-  fp_session *old = NULL;
-  int slot = f->nsessions;
-  for (int i = 0; i < f->nsessions; i++)
-    if (f->sessions[i]->peer == peer) old = f->sessions[i], slot = i;
-  bool full = !old && f->nsessions >= FP_MAX_SESSIONS;
-  if (!full) {
-    f->sessions[slot] = s;
-    if (!old) f->nsessions++;
-  }
-  pthread_rwlock_unlock(&f->lock);
-  tsw_fp_session_free(old);
-  if (full) {
-    tsw_fp_session_free(s);
-    return tsw_throw_range(env, "fast path holds at most %d sessions", FP_MAX_SESSIONS);
-  }
-  return NULL;
-}
-
-napi_value tsw_js_fastpath_remove_session(napi_env env, napi_callback_info info) {
-  TSW_ARGS(env, info, 2, argv);
-  tsw_fastpath *f;
-  uint64_t peer;
-  if (!get_fp(env, argv[0], &f) || !arg_peer(env, argv[1], "peer", &peer)) return NULL;
-  fp_session *gone = NULL;
-  pthread_rwlock_wrlock(&f->lock);
-  for (int i = 0; i < f->nsessions; i++) {
-    if (f->sessions[i]->peer != peer) continue;
-    gone = f->sessions[i];
-    f->sessions[i] = f->sessions[--f->nsessions];
-    break;
-  }
-  pthread_rwlock_unlock(&f->lock);
-  tsw_fp_session_free(gone);
-  return NULL;
-}
-
-napi_value tsw_js_fastpath_set_eligible(napi_env env, napi_callback_info info) {
-  TSW_ARGS(env, info, 3, argv);
-  tsw_fastpath *f;
-  uint64_t peer;
-  bool on;
-  if (!get_fp(env, argv[0], &f) || !arg_peer(env, argv[1], "peer", &peer) ||
-      !tsw_arg_bool(env, argv[2], "eligible", &on))
-    return NULL;
-  pthread_rwlock_wrlock(&f->lock);
-  fp_session *s = tsw_fp_session_by_peer(f, peer);
-  if (s) s->eligible = on;
-  pthread_rwlock_unlock(&f->lock);
-  return NULL;
-}
-
-napi_value tsw_js_fastpath_next_counter(napi_env env, napi_callback_info info) {
-  TSW_ARGS(env, info, 2, argv);
-  tsw_fastpath *f;
-  uint64_t peer;
-  if (!get_fp(env, argv[0], &f) || !arg_peer(env, argv[1], "peer", &peer)) return NULL;
-  uint64_t c = 0;
-  pthread_rwlock_rdlock(&f->lock);
-  fp_session *s = tsw_fp_session_by_peer(f, peer);
-  if (s) c = __atomic_add_fetch(&s->send_counter, 1, __ATOMIC_RELAXED);
-  pthread_rwlock_unlock(&f->lock);
-  napi_value r;
-  TSW_NAPI(env, napi_create_double(env, (double)c, &r));
-  return r;
-}
-
-napi_value tsw_js_fastpath_learn(napi_env env, napi_callback_info info) {
-  TSW_ARGS(env, info, 3, argv);
-  tsw_fastpath *f;
-  uint64_t mac, peer;
-  if (!get_fp(env, argv[0], &f) || !arg_peer(env, argv[1], "mac", &mac) || !arg_peer(env, argv[2], "peer", &peer))
-    return NULL;
-  pthread_rwlock_wrlock(&f->lock);
-  bool ok = tsw_mactable_learn(&f->macs, mac, peer, tsw_now_ms());
-  pthread_rwlock_unlock(&f->lock);
-  napi_value r;
-  TSW_NAPI(env, napi_get_boolean(env, ok, &r));
-  return r;
-}
-
 napi_value tsw_js_fastpath_stats(napi_env env, napi_callback_info info) {
   TSW_ARGS(env, info, 1, argv);
   void *p;
   if (!tsw_arg_external(env, argv[0], &FP_TAG, "handle", &p)) return NULL;
   tsw_fastpath *f = p;
-  const fp_stats *s = &f->stats;
+  fp_stats *s = &f->stats;
   napi_value o;
   TSW_NAPI(env, napi_create_object(env, &o));
+  pthread_rwlock_rdlock(&f->lock);
+  double macs = (double)f->macs.count, sessions = (double)f->nsessions;
+  pthread_rwlock_unlock(&f->lock);
   const struct {
     const char *k;
-    double v;
+    fp_counter *v;
   } kv[] = {
-      {"egressFramesFast", s->egress_frames_fast},
-      {"egressFramesSlow", s->egress_frames_slow},
-      {"egressDroppedLocal", s->egress_dropped_local},
-      {"egressDatagrams", s->egress_datagrams},
-      {"egressBatches", s->egress_batches},
-      {"udpSent", s->udp_send[0]},
-      {"udpSendDropped", s->udp_send[1]},
-      {"udpSendErrors", s->udp_send[2]},
-      {"ingressDatagrams", s->ingress_datagrams},
-      {"ingressFramesFast", s->ingress_frames_fast},
-      {"ingressFramesSlow", s->ingress_frames_slow},
-      {"ingressControl", s->ingress_control},
-      {"ingressBatches", s->ingress_batches},
-      {"droppedShort", s->dropped_short},
-      {"droppedUnknownSession", s->dropped_unknown_session},
-      {"droppedAuth", s->dropped_auth},
-      {"droppedReplay", s->dropped_replay},
-      {"droppedBadFrame", s->dropped_bad_frame},
-      {"tapWritten", s->tap_write[0]},
-      {"tapWriteDropped", s->tap_write[1]},
-      {"tapWriteErrors", s->tap_write[2]},
-      {"tapGsoWrites", s->tap_gro[0]},
-      {"tapGsoFrames", s->tap_gro[1]},
-      {"handoffs", s->handoff_waits},
-      {"egressByIngress", s->egress_by_ingress},
-      {"tapReadFrames", f->erd.stats.frames},
-      {"tapSuperframes", f->erd.stats.superframes},
-      {"tapBadOffload", f->erd.stats.bad_gso},
-      {"tapReadErrors", f->erd.stats.errors},
-      {"udpTruncated", f->ird.stats.truncated},
-      {"udpReceiveErrors", f->ird.stats.errors},
-      {"macs", (double)f->macs.count},
-      {"sessions", (double)f->nsessions},
+      {"egressFramesFast", &s->egress_frames_fast},
+      {"egressFramesSlow", &s->egress_frames_slow},
+      {"egressDroppedLocal", &s->egress_dropped_local},
+      {"egressDatagrams", &s->egress_datagrams},
+      {"egressBatches", &s->egress_batches},
+      {"udpSent", &s->udp_send[0]},
+      {"udpSendDropped", &s->udp_send[1]},
+      {"udpSendErrors", &s->udp_send[2]},
+      {"ingressDatagrams", &s->ingress_datagrams},
+      {"ingressFramesFast", &s->ingress_frames_fast},
+      {"ingressFramesSlow", &s->ingress_frames_slow},
+      {"ingressControl", &s->ingress_control},
+      {"ingressBatches", &s->ingress_batches},
+      {"droppedShort", &s->dropped_short},
+      {"droppedUnknownSession", &s->dropped_unknown_session},
+      {"droppedAuth", &s->dropped_auth},
+      {"droppedReplay", &s->dropped_replay},
+      {"droppedBadFrame", &s->dropped_bad_frame},
+      {"tapWritten", &s->tap_write[0]},
+      {"tapWriteDropped", &s->tap_write[1]},
+      {"tapWriteErrors", &s->tap_write[2]},
+      {"tapGsoWrites", &s->tap_gro[0]},
+      {"tapGsoFrames", &s->tap_gro[1]},
+      {"handoffs", &s->handoff_waits},
+      {"egressByIngress", &s->egress_by_ingress},
+      {"tapReadFrames", &s->tap_read_frames},
+      {"tapSuperframes", &s->tap_superframes},
+      {"tapBadOffload", &s->tap_bad_offload},
+      {"tapReadErrors", &s->tap_read_errors},
+      {"udpTruncated", &s->udp_truncated},
+      {"udpReceiveErrors", &s->udp_receive_errors},
   };
   for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
-    if (!tsw_set_double(env, o, kv[i].k, kv[i].v)) return NULL;
+    if (!tsw_set_double(env, o, kv[i].k, (double)fp_get(kv[i].v))) return NULL;
+  if (!tsw_set_double(env, o, "macs", macs) || !tsw_set_double(env, o, "sessions", sessions)) return NULL;
   napi_value running;
   TSW_NAPI(env, napi_get_boolean(env, !f->closed, &running));
   TSW_NAPI(env, napi_set_named_property(env, o, "running", running));

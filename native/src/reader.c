@@ -91,7 +91,10 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 
 napi_value tsw_reader_start(napi_env env, const tsw_reader_init *in) {
   tsw_reader *r = calloc(1, sizeof *r);
-  if (!r) return tsw_throw_errno(env, ENOMEM, "calloc", "reader");
+  if (!r) {
+    free(in->kind_state); /* ours from the call on, also when we fail (udp.c, tap.c) */
+    return tsw_throw_errno(env, ENOMEM, "calloc", "reader");
+  }
   r->env = env;
   r->fill = in->fill;
   r->fd = in->fd;

@@ -15,6 +15,8 @@ export interface ConnectionStatus {
   encrypted?: boolean;
   /** Which path carries frames: 'udp' (sleeve) or 'tcp' (fallback when UDP does not get through). */
   path?: 'udp' | 'tcp';
+  /** Completed data-plane key rotations (present once the handshake completed). */
+  rekeys?: number;
   mtu?: number;
   /** Why the last attempt failed (failed/retrying), e.g. "authentication failed (password mismatch?)". */
   error?: string;

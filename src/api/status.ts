@@ -8,6 +8,8 @@ import type { ConnectionStatus, DnsStatus, IpamStatus, Status } from './status-t
 export interface LinkView {
   encrypted: boolean;
   path: 'udp' | 'tcp' | undefined;
+  /** Completed data-plane key rotations on this connection. */
+  rekeys: number;
 }
 
 export interface StatusSources {
@@ -41,6 +43,7 @@ export function buildStatus(src: StatusSources): Status {
     if (link) {
       cs.encrypted = link.encrypted;
       if (link.path) cs.path = link.path;
+      cs.rekeys = link.rekeys;
     }
     connections.push(cs);
   }

@@ -62,9 +62,15 @@ export const MAC_CACHE_MAX_AGE_MS = 10 * 60_000;
 
 /** Data-plane replay window (packets). */
 export const REPLAY_WINDOW_PACKETS = 8192;
-/** Data keys are rotated after this many packets or this long, whichever first. */
-export const REKEY_AFTER_PACKETS = 2 ** 32;
-export const REKEY_AFTER_MS = 2 * 60 * 60_000;
+/** Data keys are rotated (dataplane/rekey.ts) after this long or this many bytes sent under one key
+ *  (counted as datagrams × the largest datagram, an upper bound), whichever first. The interval is
+ *  WireGuard's; TSWEAVE_REKEY_INTERVAL_S overrides it. */
+export const REKEY_AFTER_MS = 2 * 60_000;
+export const REKEY_AFTER_BYTES = 2 ** 36;
+/** The previous receive key stays valid this long after a new one is installed (at most half the interval). */
+export const REKEY_GRACE_MS = 10_000;
+/** An unanswered rekey is abandoned (and started again) after this long (at most the interval). */
+export const REKEY_TIMEOUT_MS = 5_000;
 
 /** Password KDF (scrypt) parameters: slow once at launch so a captured handshake is costly to brute-force. */
 export const PASSWORD_KDF_N = 2 ** 15;

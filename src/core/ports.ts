@@ -125,6 +125,10 @@ export interface FastPath {
   /** Takes the session's next send counter (every datagram the overlay sends on it must use one). */
   nextCounter(peer: number): number;
   learn(mac: number, peer: number): void;
+  /** Rekeying: the receive key of generation byte gen becomes current; the current one stays valid graceMs. */
+  setRecvKey(peer: number, gen: number, key: Uint8Array, salt: Uint8Array, graceMs: number): void;
+  /** Rekeying: seal with this key (generation byte gen) from now on. */
+  setSendKey(peer: number, gen: number, key: Uint8Array, salt: Uint8Array): void;
   stats(): Record<string, number | boolean>;
   stop(): void;
 }

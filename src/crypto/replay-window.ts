@@ -1,8 +1,9 @@
 // Anti-replay sliding window for data-plane counters (RFC 6479, as in wireguard-go replay/replay.go).
 // Call `accept(counter)` only AFTER the packet authenticated, so forged counters cannot move the window.
 //
-// Counters are u64 on the wire but held as JS numbers; the data plane rekeys long before 2^53
-// (REKEY_AFTER_PACKETS), and anything ≥ 2^53 is rejected.
+// Counters are u64 on the wire but held as JS numbers; anything ≥ 2^53 is rejected. The counter of a
+// session runs on across key generations (rekeying changes the key, not the counter), so one window
+// covers them all; at one datagram per microsecond 2^53 takes 285 years.
 //
 // The bitmap is a ring of 32-bit blocks, one more block than the window needs, so that sliding forward
 // only ever clears whole blocks (O(1) amortised, no allocation per call):

@@ -26,6 +26,7 @@ import type { ByteStream, Clock, ContainerRef, Rng } from '../core/ports.js';
 import { cidrContains, formatCidr, formatHostPort, parseHostPort, peerNameToNumber, tryParseIPv4, type PeerName } from '../core/types.js';
 import { derivePasswordKey } from '../crypto/password-kdf.js';
 import { nodeDataAead, type DataAeadEngine } from '../crypto/data-aead.js';
+import { nodeRekeyCrypto } from '../crypto/rekey-kdf.js';
 import { Overlay } from '../dataplane/overlay.js';
 import { exec } from '../io/exec.js';
 import { IprouteHostNetwork } from '../io/host-network.js';
@@ -65,6 +66,18 @@ const EXTERN_ID = 'weave:extern';
 export const DEAD_CONTAINER_GRACE_ENV = 'TSWEAVE_DEAD_CONTAINER_GRACE_MS';
 /** TSWEAVE_FASTPATH=0 keeps the data plane on the JS thread (the reference path). */
 export const FASTPATH_ENV = 'TSWEAVE_FASTPATH';
+/** Data-plane rekey interval in whole seconds (default REKEY_AFTER_MS; tests use a few seconds). */
+export const REKEY_INTERVAL_ENV = 'TSWEAVE_REKEY_INTERVAL_S';
+
+/** TSWEAVE_REKEY_INTERVAL_S as ms, or undefined when unset. */
+export function rekeyIntervalFromEnv(env: Readonly<Record<string, string | undefined>>): number | undefined {
+  const text = env[REKEY_INTERVAL_ENV];
+  if (text === undefined || text === '') return undefined;
+  if (!/^\d{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 86_400) {
+    throw new ConfigError(`invalid ${REKEY_INTERVAL_ENV} "${text}": must be a whole number of seconds 1..86400`);
+  }
+  return Number(text) * 1000;
+}
 
 export interface NodeComponents {
   logger: Logger;
@@ -136,6 +149,7 @@ export class TsweaveNode {
     // IPAM's range against the host's routes first: a fatal overlap must leave nothing behind.
     if (cfg.ipam) await checkRangeAgainstRoutes(cfg.ipam.range, this.log);
     this.deadGraceMs = msFromEnv(process.env, DEAD_CONTAINER_GRACE_ENV) ?? IPAM_DEAD_CONTAINER_GRACE_MS;
+    const rekeyIntervalMs = rekeyIntervalFromEnv(process.env);
     await hostNet.ensureBridge(BRIDGE_NAME, cfg.mtu, bridgeMac(this.name));
     const native = tryLoadNative();
     if (!native.addon) throw new Error(`the native addon is required for the TAP device: ${native.reason}`);
@@ -169,9 +183,10 @@ export class TsweaveNode {
         udp: this.udp,
         routes: new RouteAdapter(this.router),
         aead,
+        rekeyCrypto: nodeRekeyCrypto(this.rng),
         ...(fast ? { fast } : {}),
       },
-      { localPeer: peerNameToNumber(this.name), mtu: cfg.mtu, broadcastStart: this.rng.int(0x100000000) },
+      { localPeer: peerNameToNumber(this.name), mtu: cfg.mtu, ...(rekeyIntervalMs ? { rekey: { intervalMs: rekeyIntervalMs } } : {}), broadcastStart: this.rng.int(0x100000000) },
     );
     this.router.on('connection:removed', (conn) => {
       const link = conn as PeerLink;
@@ -183,6 +198,7 @@ export class TsweaveNode {
     });
     this.router.on('message:other', (conn, msg) => {
       if (msg.kind === 'frames') this.overlay.onTcpFrames(peerNameToNumber(conn.remoteName), msg.payload);
+      else if (msg.kind === 'rekey') this.overlay.onRekeyMessage(peerNameToNumber(conn.remoteName), msg);
     });
     this.router.start();
     this.overlay.start();
@@ -362,6 +378,7 @@ export class TsweaveNode {
       },
       {
         sendFramesOverTcp: (body) => link.send({ kind: 'frames', payload: body }),
+        sendRekey: (m) => link.send({ kind: 'rekey', ...m }),
         onPathChange: (path) => {
           link.path = path;
           this.router.setConnectionEstablished(link, path !== undefined);
@@ -398,7 +415,8 @@ export class TsweaveNode {
       ...(this.ipam ? { ipam: this.ipam.status() } : {}),
       link: (peer) => {
         const l = this.links.get(peer as PeerName);
-        return l ? { encrypted: l.dataEncrypted, path: l.path } : undefined;
+        if (!l) return undefined;
+        return { encrypted: l.dataEncrypted, path: l.path, rekeys: this.overlay.sessionInfo(peerNameToNumber(l.remoteName))?.rekeys ?? 0 };
       },
     });
   }
@@ -551,6 +569,12 @@ export class TsweaveNode {
       overlay: this.overlay.stats,
       forward: this.overlay.forwarder.stats,
       fastPath: this.overlay.fastStats(),
+      sessions: Object.fromEntries(
+        [...this.links.values()].map((l) => {
+          const info = this.overlay.sessionInfo(peerNameToNumber(l.remoteName));
+          return [l.remoteName, { rekeys: info?.rekeys ?? 0, keyGeneration: info?.keyGeneration ?? 0 }];
+        }),
+      ),
       tap: this.tap?.stats(),
       udp: this.udp?.stats(),
       router: this.router.snapshot().stats,

@@ -26,6 +26,8 @@
 // (UDP confirmed both ways and a direct route). The rules here stay the reference.
 
 import {
+  REKEY_AFTER_BYTES,
+  REKEY_AFTER_MS,
   UDP_CONFIRM_FALLBACK_MS,
   UDP_FAST_HEARTBEAT_MS,
   UDP_HEARTBEAT_TIMEOUT_MS,
@@ -62,6 +64,9 @@ import { MacCache } from './mac-cache.js';
 import { forEachFrame, Packer } from './packer.js';
 import { buildFragNeeded, buildPacketTooBig6, classifyTooBig, fragmentIPv4, TOO_BIG_REPLY_MAX_BYTES } from './pmtu.js';
 import { Session, type SessionHooks, type SessionInit, type SessionPath } from './session.js';
+import { SessionRekey, type RekeyOptions } from './session-rekey.js';
+import type { RekeyMessage } from './rekey.js';
+import type { RekeyCrypto } from '../crypto/rekey-kdf.js';
 
 /** The u64 BE counter of a datagram header (wire/data-packet.ts), as a number. */
 function readCounter(buf: Buffer, off: number): number {
@@ -84,6 +89,8 @@ export interface OverlayComponents {
   aead?: DataAeadEngine;
   /** Native I/O threads that carry the common case (see the top of this file). */
   fast?: FastPath;
+  /** Key rotation of encrypted sessions (absent: keys live as long as the connection). */
+  rekeyCrypto?: RekeyCrypto;
 }
 
 export interface OverlayInit {
@@ -92,6 +99,8 @@ export interface OverlayInit {
   mtu: number;
   /** First broadcast number; random per router start (broadcast-dedup.ts). @default 0 */
   broadcastStart?: number;
+  /** Rekey schedule (defaults: REKEY_AFTER_MS, REKEY_AFTER_BYTES). */
+  rekey?: Partial<Pick<RekeyOptions, 'intervalMs' | 'afterBytes'>>;
 }
 
 export interface OverlayStats {
@@ -121,6 +130,9 @@ export interface SessionInfo {
   encrypted: boolean;
   rttMs: number | undefined;
   remote: string;
+  /** Completed key rotations, and the generation in use. */
+  rekeys: number;
+  keyGeneration: number;
 }
 
 export class Overlay {
@@ -169,6 +181,7 @@ export class Overlay {
   private readonly hbOffs = new Int32Array(1);
   private readonly hbLens = new Int32Array(1);
   private started = false;
+  private readonly rekey: SessionRekey | undefined;
 
   constructor(
     private readonly components: OverlayComponents,
@@ -183,6 +196,13 @@ export class Overlay {
     this.packer = new Packer({ maxDatagramBytes: Overlay.maxDatagramBytes(init.mtu), capacity: MAX_BATCH });
     this.ipMtu = Math.min(init.mtu, this.packer.maxFrameBytes - ETH_HEADER_BYTES);
     this.tooBigBuf = Buffer.alloc(Math.max(TOO_BIG_REPLY_MAX_BYTES, ETH_HEADER_BYTES + this.ipMtu));
+    if (components.rekeyCrypto) {
+      this.rekey = new SessionRekey(components.clock, components.rekeyCrypto, {
+        intervalMs: init.rekey?.intervalMs ?? REKEY_AFTER_MS,
+        afterBytes: init.rekey?.afterBytes ?? REKEY_AFTER_BYTES,
+        maxDatagramBytes: Overlay.maxDatagramBytes(init.mtu),
+      });
+    }
     const fast = components.fast;
     if (fast) {
       this.macs.onLearn = (mac, peer) => fast.learn(mac, peer);
@@ -239,7 +259,9 @@ export class Overlay {
     if (fast) {
       fast.addSession({ ...init, lastCounter: s.sendCounter });
       s.counterSource = () => fast.nextCounter(s.peer);
+      s.fast = fast;
     }
+    if (init.keys && hooks.sendRekey) this.rekey?.attach(s, init.keys, hooks.sendRekey);
     this.heartbeat(s);
   }
 
@@ -277,7 +299,15 @@ export class Overlay {
       encrypted: s.encrypted,
       rttMs: s.rttMs,
       remote: `${formatIPv4(s.remoteAddr)}:${s.remotePort}`,
+      rekeys: s.rekeyer?.stats.rekeys ?? 0,
+      keyGeneration: s.sendGen,
     };
+  }
+
+  /** A rekey message from `peer` over the TCP connection. */
+  onRekeyMessage(peer: number, msg: RekeyMessage): void {
+    const s = this.byPeer.get(peer);
+    if (s) this.rekey?.onMessage(s, msg);
   }
 
   /** Frames that came over the TCP connection from `peer` (a DATA body). */
@@ -399,7 +429,7 @@ export class Overlay {
   private writeHeader(s: Session, buf: Buffer, off: number, type: number): void {
     const counter = s.nextCounter();
     buf[off + OFF_TYPE] = type;
-    buf[off + OFF_KEYGEN] = 0;
+    buf[off + OFF_KEYGEN] = s.sendGen & 0xff;
     buf.writeUInt32BE(s.remoteIndex >>> 0, off + OFF_RECEIVER_IDX);
     buf.writeUInt32BE(Math.floor(counter / 0x100000000), off + OFF_COUNTER);
     buf.writeUInt32BE(counter >>> 0, off + OFF_COUNTER + 4);
@@ -436,20 +466,23 @@ export class Overlay {
     for (let i = from; i < to; i++) {
       const s = sessionOf[i - from];
       if (!s) continue;
-      // Gather this session's datagrams for one openBatch call.
+      // Gather this session's datagrams of one key generation for one openBatch call.
+      const gen = buf[batch.offsets[i]! + OFF_KEYGEN]!;
       let n = 0;
       for (let j = i; j < to; j++) {
-        if (sessionOf[j - from] !== s) continue;
+        if (sessionOf[j - from] !== s || (s.recv && buf[batch.offsets[j]! + OFF_KEYGEN] !== gen)) continue;
         sessionOf[j - from] = undefined;
         this.openIdx[n] = j;
         this.openOffs[n] = batch.offsets[j]!;
         this.openLens[n] = batch.lengths[j]!;
         n++;
       }
-      if (s.open) {
-        s.aead!.openBatch(s.open, buf, this.openOffs, this.openLens, n, this.openStatus);
+      const key = s.recv?.lookup(gen, now);
+      if (key) {
+        s.aead!.openBatch(key, buf, this.openOffs, this.openLens, n, this.openStatus);
       } else {
-        this.openStatus.fill(1, 0, n);
+        // Unencrypted: nothing to open. Encrypted with an unknown or expired generation: dropped.
+        this.openStatus.fill(s.recv ? 0 : 1, 0, n);
       }
       for (let k = 0; k < n; k++) {
         if (this.openStatus[k] !== 1) {
@@ -501,6 +534,7 @@ export class Overlay {
         s.remoteAddr = addr;
         s.remotePort = port;
       }
+      if (s.rekeyer) this.rekey?.onPeerSealed(s, buf[off + OFF_KEYGEN]!);
     }
     s.lastRecvAt = now;
     const type = buf[off + OFF_TYPE];

@@ -10,6 +10,9 @@
 
 import { ReplayWindow } from '../crypto/replay-window.js';
 import type { AeadHandle, DataAeadEngine } from '../crypto/data-aead.js';
+import { wipeKeys, type GenerationKeys } from '../crypto/rekey-kdf.js';
+import type { FastPath } from '../core/ports.js';
+import { RecvKeyRing, type Rekeyer, type RekeyMessage } from './rekey.js';
 
 export interface SessionKeys {
   sendKey: Uint8Array;
@@ -37,6 +40,8 @@ export type SessionPath = 'udp' | 'tcp';
 export interface SessionHooks {
   /** Sends a DATA body (frames) over the TCP connection. */
   sendFramesOverTcp(body: Uint8Array): void;
+  /** Sends a rekey message over the TCP connection (absent: this session never rekeys). */
+  sendRekey?(msg: RekeyMessage): void;
   /** The path that carries frames changed (undefined: none confirmed yet). */
   onPathChange(path: SessionPath | undefined): void;
 }
@@ -47,8 +52,15 @@ export class Session {
   remotePort: number;
   readonly localIndex: number;
   readonly remoteIndex: number;
-  readonly seal: AeadHandle | undefined;
-  readonly open: AeadHandle | undefined;
+  /** Current send key, generation sendGen (its low 8 bits go in every header). */
+  seal: AeadHandle | undefined;
+  sendGen = 0;
+  /** Receive keys by generation (current, and the previous one for a grace). */
+  readonly recv: RecvKeyRing<AeadHandle> | undefined;
+  /** Key rotation (encrypted sessions with rekeying on). */
+  rekeyer: Rekeyer | undefined;
+  /** The send key of a generation whose receive key is installed, until the peer can open it. */
+  private pendingSend: { gen: number; keys: GenerationKeys } | undefined;
   readonly replay = new ReplayWindow();
   /** Last counter used for sending (the next datagram uses sendCounter + 1). */
   sendCounter = 0;
@@ -77,7 +89,7 @@ export class Session {
     if (init.keys) {
       if (!aead) throw new Error('encrypted session needs an AEAD implementation');
       this.seal = aead.create(init.keys.sendKey, init.keys.sendSalt, true);
-      this.open = aead.create(init.keys.recvKey, init.keys.recvSalt, false);
+      this.recv = new RecvKeyRing(aead.create(init.keys.recvKey, init.keys.recvSalt, false), (h) => aead.destroy(h));
     }
     this.lastRecvAt = now;
     this.startedAt = now;
@@ -90,8 +102,40 @@ export class Session {
   /** Releases the key material (the session is gone). */
   destroy(): void {
     this.cancelTimer?.();
+    this.cancelRekeyTimer?.();
     if (this.seal) this.aead!.destroy(this.seal);
-    if (this.open) this.aead!.destroy(this.open);
+    this.recv?.destroy();
+    this.rekeyer?.destroy();
+    wipeKeys(this.pendingSend?.keys);
+    this.pendingSend = undefined;
+  }
+
+  cancelRekeyTimer: (() => void) | undefined;
+  /** Set while a fast path shares this session: key changes go to it too. */
+  fast: FastPath | undefined;
+
+  /** Rekeying: gen's receive key becomes current (the previous stays for graceMs); its send key waits. */
+  installRecv(gen: number, keys: GenerationKeys, now: number, graceMs: number): void {
+    if (!this.recv) return;
+    this.fast?.setRecvKey(this.peer, gen & 0xff, keys.recvKey, keys.recvSalt, graceMs);
+    this.recv.install(gen, this.aead!.create(keys.recvKey, keys.recvSalt, false), now, graceMs);
+    keys.recvKey.fill(0);
+    keys.recvSalt.fill(0);
+    wipeKeys(this.pendingSend?.keys);
+    this.pendingSend = { gen, keys };
+  }
+
+  /** Rekeying: seal with gen's send key from now on (the peer can open it). */
+  switchSend(gen: number): void {
+    const p = this.pendingSend;
+    if (!p || p.gen !== gen || !this.seal) return;
+    this.fast?.setSendKey(this.peer, gen & 0xff, p.keys.sendKey, p.keys.sendSalt);
+    const old = this.seal;
+    this.seal = this.aead!.create(p.keys.sendKey, p.keys.sendSalt, true);
+    this.sendGen = gen;
+    this.aead!.destroy(old);
+    wipeKeys(p.keys);
+    this.pendingSend = undefined;
   }
 
   /**

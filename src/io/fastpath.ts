@@ -131,6 +131,14 @@ export class NativeFastPath implements FastPath {
     this.init.addon.fastpathLearn(this.h, mac, peer);
   }
 
+  setRecvKey(peer: number, gen: number, key: Uint8Array, salt: Uint8Array, graceMs: number): void {
+    this.init.addon.fastpathSetRecvKey(this.h, peer, gen, key, salt, graceMs);
+  }
+
+  setSendKey(peer: number, gen: number, key: Uint8Array, salt: Uint8Array): void {
+    this.init.addon.fastpathSetSendKey(this.h, peer, gen, key, salt);
+  }
+
   stats(): Record<string, number | boolean> {
     return this.handle ? this.init.addon.fastpathStats(this.handle) : { running: false };
   }

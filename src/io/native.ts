@@ -22,7 +22,7 @@ import { NativeAddonError, UnsupportedPlatformError, errorMessage } from '../cor
 import type { AeadHandle, DataAeadEngine } from '../crypto/data-aead.js';
 
 /** The ABI this wrapper was written for; native/src/addon.c TSW_ABI_VERSION. */
-export const NATIVE_ABI_VERSION = 3;
+export const NATIVE_ABI_VERSION = 4;
 
 /** Accumulated counters of a batch write/send: [done, dropped, errors, lastErrno]. */
 export const STAT_DONE = 0;
@@ -221,6 +221,11 @@ export interface NativeAddon {
   /** The session's next send counter (shared with the egress thread); 0 when there is no such session. */
   fastpathNextCounter(h: FastPathHandle, peer: number): number;
   fastpathLearn(h: FastPathHandle, mac: number, peer: number): boolean;
+  /** Rekeying: the new receive key (generation byte gen) becomes current, the current one stays
+   *  accepted graceMs longer. false: no encrypted session of peer. */
+  fastpathSetRecvKey(h: FastPathHandle, peer: number, gen: number, key: Uint8Array, salt: Uint8Array, graceMs: number): boolean;
+  /** Rekeying: seal with this key (generation byte gen) from now on. false: no encrypted session of peer. */
+  fastpathSetSendKey(h: FastPathHandle, peer: number, gen: number, key: Uint8Array, salt: Uint8Array): boolean;
   fastpathStats(h: FastPathHandle): Record<string, number | boolean>;
 
   /** "EPERM" for 1 or -1. */

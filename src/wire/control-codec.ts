@@ -9,11 +9,15 @@
 //   overlay           7     [7, payload]
 //   frames            8     [8, payload]
 //   close             9     [9, reason]
+//   rekey             10    [10, op, gen, pub]
 //
 //   channel  msgpack str, one of "topology" | "ipam" | "dns"
 //   src/dst  msgpack str, canonical peer name "aa:bb:cc:dd:ee:ff"
 //   payload  msgpack bin, at most MAX_CONTROL_MSG_BYTES
 //   reason   msgpack str, at most MAX_CLOSE_REASON_CHARS characters
+//   op       msgpack uint: 1 init, 2 resp, 3 installed
+//   gen      msgpack uint, 1 ..= 2^32 (the key generation proposed or installed)
+//   pub      msgpack bin: init/resp the 32-byte X25519 public key, installed empty
 //
 // The encoded message is at most MAX_CONTROL_MSG_BYTES. Decoding is strict: exact field count, exact
 // types, nothing trailing. Every failure, including msgpackr's own, is a ProtocolError (ERR_PROTOCOL)
@@ -24,7 +28,7 @@ import { MAX_CONTROL_MSG_BYTES } from '../core/defaults.js';
 import { ProtocolError, TsweaveError } from '../core/errors.js';
 import type { GossipChannelName } from '../core/gossip.js';
 import { isPeerName, type PeerName } from '../core/types.js';
-import type { ControlMessage, ControlMessageKind } from './control-messages.js';
+import { REKEY_PUBLIC_KEY_BYTES, type ControlMessage, type ControlMessageKind, type RekeyOp } from './control-messages.js';
 import { checkMsgpackShape } from './msgpack-shape.js';
 
 export const MAX_CLOSE_REASON_CHARS = 1024;
@@ -37,7 +41,11 @@ export const KIND_CODES: Readonly<Record<ControlMessageKind, number>> = Object.f
   overlay: 7,
   frames: 8,
   close: 9,
+  rekey: 10,
 });
+
+const REKEY_OPS: readonly RekeyOp[] = ['init', 'resp', 'installed'];
+const MAX_REKEY_GEN = 2 ** 32;
 
 const KIND_BY_CODE = new Map<number, ControlMessageKind>(
   Object.entries(KIND_CODES).map(([k, c]) => [c, k as ControlMessageKind]),
@@ -52,6 +60,7 @@ const FIELD_COUNTS: Readonly<Record<ControlMessageKind, number>> = {
   overlay: 2,
   frames: 2,
   close: 2,
+  rekey: 4,
 };
 
 const CHANNELS: ReadonlySet<string> = new Set<GossipChannelName>(['topology', 'ipam', 'dns']);
@@ -138,6 +147,8 @@ function toArray(msg: ControlMessage): unknown[] {
       return [code, msg.payload];
     case 'close':
       return [code, msg.reason];
+    case 'rekey':
+      return [code, REKEY_OPS.indexOf(msg.op) + 1, msg.gen, msg.pub ?? new Uint8Array(0)];
     default:
       throw new ProtocolError(`cannot encode control message of unknown kind ${JSON.stringify((msg as { kind: unknown }).kind)}`);
   }
@@ -183,7 +194,22 @@ function fromArray(value: unknown, dir: 'incoming' | 'outgoing'): ControlMessage
       }
       return { kind, reason };
     }
+    case 'rekey':
+      return rekey(value, p);
   }
+}
+
+function rekey(value: unknown[], p: string): ControlMessage {
+  const [, opCode, gen, pub] = value;
+  const op = typeof opCode === 'number' && Number.isInteger(opCode) ? REKEY_OPS[opCode - 1] : undefined;
+  if (op === undefined) throw new ProtocolError(`${p}: op must be 1 (init), 2 (resp) or 3 (installed), got ${typeof opCode === 'number' ? opCode : typeName(opCode)}`);
+  if (typeof gen !== 'number' || !Number.isInteger(gen) || gen < 1 || gen > MAX_REKEY_GEN) {
+    throw new ProtocolError(`${p}: gen must be an integer 1..${MAX_REKEY_GEN}, got ${typeof gen === 'number' ? gen : typeName(gen)}`);
+  }
+  if (!(pub instanceof Uint8Array)) throw new ProtocolError(`${p}: pub must be binary, got ${typeName(pub)}`);
+  const want = op === 'installed' ? 0 : REKEY_PUBLIC_KEY_BYTES;
+  if (pub.length !== want) throw new ProtocolError(`${p}: pub of ${op} must be ${want} bytes, got ${pub.length}`);
+  return op === 'installed' ? { kind: 'rekey', op, gen } : { kind: 'rekey', op, gen, pub };
 }
 
 function channel(v: unknown, p: string): GossipChannelName {

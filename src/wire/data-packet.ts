@@ -4,14 +4,17 @@
 //
 //   off  size  field
 //   0    1     type        DATA=1, HEARTBEAT=2, HEARTBEAT_ACK=3
-//   1    1     keyGen      low 8 bits of the sender's key generation (rekeying)
+//   1    1     keyGen      low 8 bits of the key generation that sealed it (rekeying, dataplane/rekey.ts);
+//                          the receiver opens with that generation's key (current, or previous in its grace)
 //   2    4     receiverIdx u32 BE, chosen by the RECEIVER in its hello: finds the session without trusting
 //                          the source address (NAT may rewrite it)
-//   6    8     counter     u64 BE, per (direction, key generation), starts at 1, strictly increasing
+//   6    8     counter     u64 BE, per direction, starts at 1, strictly increasing; runs on across key
+//                          generations (one replay window covers them)
 //   14   n     body        unencrypted: plaintext; encrypted: AES-256-GCM ciphertext || 16-byte tag
 //
 // AES-256-GCM nonce (12 bytes) = 4-byte salt of the direction (from the KDF) || counter (8 bytes BE).
-// Each (key, direction) pair has its own salt and counter, so a nonce never repeats under one key.
+// Each (key, direction) pair has its own salt, and the direction's counter never repeats, so a nonce
+// never repeats under one key.
 //
 // Plaintext body of a DATA datagram: frames back to back, each
 //   0   6   origin peer (48-bit name; the peer whose container sent the frame)

@@ -25,7 +25,8 @@ if (innerNs === undefined) runInsideNetns(import.meta.url, INNER_ENV, 'fastpath'
 else await inner(innerNs);
 
 async function inner(ns: string): Promise<void> {
-  const { loadNative } = await import('../../src/io/native.js');
+  const NATIVE_PATHS = await import('../../src/io/native.js');
+  const { loadNative } = NATIVE_PATHS;
   const { NativeFastPath } = await import('../../src/io/fastpath.js');
   const { openTap } = await import('../../src/io/tap.js');
   const { ipv4ToU32, NativeUdpSocket } = await import('../../src/io/udp.js');
@@ -87,11 +88,13 @@ async function inner(ns: string): Promise<void> {
     dst: number,
     frames: Uint8Array | Uint8Array[],
     counter: number,
+    gen = 0,
   ): Buffer {
     const p = new Packer({ maxDatagramBytes: MAX_DGRAM, capacity: 1 });
     for (const f of Array.isArray(frames) ? frames : [frames]) assert.ok(p.add(dst, origin, dst, f, 0, f.length));
     assert.equal(p.count, 1, 'the frames fit one datagram');
     writeHeader(p.buf, p.offsets[0]!, wire.PACKET_TYPE_DATA, receiverIdx, counter);
+    p.buf[p.offsets[0]! + wire.OFF_KEYGEN] = gen;
     nodeDataAead.sealBatch(seal, p.buf, p.offsets, p.lengths, 1);
     return Buffer.from(p.buf.subarray(p.offsets[0]!, p.offsets[0]! + p.lengths[0]!));
   }
@@ -333,6 +336,73 @@ async function inner(ns: string): Promise<void> {
       assert.equal(f!.peer, REMOTE);
       assert.equal(f!.dst, LOCAL);
       assert.deepEqual(f!.bytes, strange);
+    });
+
+    it('key update: the new receive key opens its generation, the old one only during its grace; sends switch generation', async () => {
+      const rx = new NativeUdpSocket(addon, ipv4ToU32('10.78.0.1'), 7779, { logger: silentLogger(), gro: false });
+      const got: number[] = [];
+      rx.onDatagrams((b) => {
+        for (let i = 0; i < b.count; i++) got.push(b.buf.readUInt32BE(b.offsets[i]!));
+      });
+      const send = (d: Buffer): void => remote.send(d, 0, d.length, LOOPBACK, sock.port);
+      const frameFor = (seq: number): Buffer => udpFrame(tapMac, peerMac, '10.78.0.2', '10.78.0.1', 7779, 20, seq);
+      const withGen = (seq: number, gen: number, seal: ReturnType<typeof nodeDataAead.create>): Buffer =>
+        referenceDatagram(seal, LOCAL_INDEX, REMOTE, LOCAL, frameFor(seq), ++counter, gen);
+      try {
+        const newKey = randomBytes(32), newSalt = randomBytes(4);
+        const newSeal = nodeDataAead.create(newKey, newSalt, true);
+        const before = fast.stats();
+        fast.setRecvKey(REMOTE, 1, newKey, newSalt, 300);
+        send(withGen(1, 1, newSeal)); // generation 1, new key
+        send(referenceDatagram(remoteSeal, LOCAL_INDEX, REMOTE, LOCAL, frameFor(2), ++counter)); // generation 0 in its grace
+        await until(() => got.length === 2, 'both generations delivered');
+        await new Promise((r) => setTimeout(r, 350));
+        send(referenceDatagram(remoteSeal, LOCAL_INDEX, REMOTE, LOCAL, frameFor(3), ++counter)); // after the grace
+        send(withGen(4, 0, newSeal)); // generation byte 0 sealed with the new key: wrong key for 0
+        send(withGen(5, 1, newSeal));
+        await until(() => got.length === 3, 'the third generation-1 datagram');
+        const st = fast.stats();
+        assert.equal((st['droppedAuth'] as number) - (before['droppedAuth'] as number), 2, 'old key after its grace, wrong key for the byte');
+        // Sends: after setSendKey the egress thread seals with the new key and puts its generation in the header.
+        const sendKey = randomBytes(32), sendSalt = randomBytes(4);
+        fast.setSendKey(REMOTE, 1, sendKey, sendSalt);
+        fromRemote.length = 0;
+        const tx = new NativeUdpSocket(addon, ipv4ToU32('10.78.0.1'), 0, { logger: silentLogger() });
+        try {
+          const one = Buffer.from('after rekey');
+          tx.send(one, 0, one.length, ipv4ToU32('10.78.0.2'), 9999);
+          await until(() => fromRemote.length >= 1, 'a datagram under the new send key');
+        } finally {
+          tx.close();
+        }
+        const d = Buffer.from(fromRemote[0]!);
+        assert.equal(d[wire.OFF_KEYGEN], 1, 'header carries the new generation');
+        const open = nodeDataAead.create(sendKey, sendSalt, false);
+        assert.equal(nodeDataAead.openBatch(open, d, new Int32Array([0]), new Int32Array([d.length]), 1, new Uint8Array(1)), 1, 'sealed with the new key');
+      } finally {
+        rx.close();
+      }
+    });
+
+    it('start reports the errno of a failed eventfd (not a stale one) and frees only after reading it', () => {
+      // A child uses up its file descriptors, then starts a fast path on two non-socket fds with UDP GRO
+      // asked for: eventfd fails with EMFILE, and the setsockopt(UDP_GRO) that follows fails with
+      // ENOTSOCK. The error must name the first (it used to read errno late, after fp_free).
+      const { nativeAddonPath } = NATIVE_PATHS;
+      const script = `
+        const fs = require('node:fs');
+        const a = require(${JSON.stringify(nativeAddonPath())});
+        const fds = [fs.openSync('/dev/null', 'r'), fs.openSync('/dev/null', 'r')];
+        try { for (;;) fds.push(fs.openSync('/dev/null', 'r')); } catch (e) { if (e.code !== 'EMFILE') throw e; }
+        const i32 = (n) => new Int32Array(n);
+        try {
+          a.fastpathStart(fds[0], fds[1], false, true, 1, 1500, 1000, 16, Buffer.alloc(65535 + 16), i32(4), i32(4), () => {},
+            Buffer.alloc(65536), i32(4), i32(4), new Uint8Array(4), new Float64Array(4), new Float64Array(4),
+            new Uint32Array(4), new Uint16Array(4), () => {});
+          console.log('started');
+        } catch (e) { console.log(JSON.stringify({ code: e.code, syscall: e.syscall })); }`;
+      const out = execFileSync('prlimit', ['--nofile=64:64', process.execPath, '-e', script], { encoding: 'utf8' });
+      assert.deepEqual(JSON.parse(out.trim()), { code: 'EMFILE', syscall: 'eventfd' });
     });
 
     it('stop joins the threads; the TAP and socket stay usable by their owners', () => {

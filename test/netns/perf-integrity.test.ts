@@ -12,12 +12,11 @@
 //    UDP GSO bursts that cross the GRO split path — are counted and dropped; traffic keeps flowing.
 import { afterAll, beforeAll, describe, test } from 'vitest';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { requireRoot, type Netns } from '../support/netns.js';
-import { Cluster, waitFor, type Host } from '../support/cluster.js';
+import { Cluster, inNs, routerStats, type Host } from '../support/cluster.js';
 
 requireRoot('the data-path integrity test');
 
@@ -30,23 +29,6 @@ const c = new Cluster('perf');
 let h1: Host, h2: Host;
 let c1: Netns, c2: Netns;
 
-/** Runs a command in a namespace with a long timeout; resolves with stdout, rejects on failure. */
-function inNs(ns: string, args: string[], timeoutMs = 300_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', ns, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(t);
-      if (code === 0) resolve(out.trim());
-      else reject(new Error(`${args.join(' ')} in ${ns} exited ${code}: ${err.trim()}`));
-    });
-  });
-}
-
 type Stats = {
   overlay: Record<string, number>;
   tap: { offload: boolean; groWrites: number; groFrames: number; reader?: { superframes: number; segments: number; badOffload: number } };
@@ -54,10 +36,7 @@ type Stats = {
   /** The native I/O threads (io/fastpath.ts): they read the TAP and the socket, so their counters count. */
   fastPath: Record<string, number>;
 };
-async function stats(h: Host): Promise<Stats> {
-  const text = await inNs(h.ns.name, [process.execPath, '-e', "fetch('http://127.0.0.1:6784/stats').then(r => r.text()).then(t => process.stdout.write(t))"]);
-  return JSON.parse(text) as Stats;
-}
+const stats = (h: Host): Promise<Stats> => routerStats<Stats>(h);
 
 async function transfer(from: Netns, to: Netns, toIp: string, port: number, bytes: number, seed: number) {
   const recv = inNs(to.name, ['python3', STREAM, 'recv', toIp, String(port)]);
@@ -68,15 +47,7 @@ async function transfer(from: Netns, to: Netns, toIp: string, port: number, byte
 }
 
 beforeAll(async () => {
-  await c.init();
-  [h1, h2] = await Promise.all([1, 2].map((n) => c.addHost(n)));
-  [c1, c2] = await Promise.all(['c1', 'c2'].map((n) => c.addContainer(n)));
-  await c.ok(h1, 'launch', '--password', PW, '--nickname', 'h1');
-  await c.ok(h2, 'launch', '--password', PW, '--nickname', 'h2', h1.ip);
-  await c.ok(h1, 'attach', '10.32.0.1/12', c1.name);
-  await c.ok(h2, 'attach', '10.32.0.2/12', c2.name);
-  await waitFor('h1 and h2 established', async () => / established /.test(await c.ok(h1, 'status', 'connections')));
-  await waitFor('c1 reaches c2', async () => (await c.run(c1, 'ping', '-c', '1', '-W', '1', '10.32.0.2')).code === 0, 30_000);
+  ({ h1, h2, c1, c2 } = await c.encryptedPair(PW));
 });
 
 afterAll(async () => {

@@ -7,6 +7,7 @@
 //   containers: empty namespaces attached with `tsweave attach` on their host
 //
 // Routers are stopped by the PID they wrote to their data dir, never by name.
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -134,7 +135,48 @@ export class Cluster {
     }, 10_000, 50).catch(() => undefined);
   }
 
+  /**
+   * Two routers with one password (h2 dials h1), container c1 10.32.0.1/12 on h1 and c2 10.32.0.2/12
+   * on h2, connected and reaching each other. env: the routers' extra environment.
+   */
+  async encryptedPair(password: string, env: Record<string, string> = {}): Promise<{ h1: Host; h2: Host; c1: Netns; c2: Netns }> {
+    await this.init();
+    const [h1, h2] = await Promise.all([1, 2].map((n) => this.addHost(n)));
+    for (const h of [h1!, h2!]) h.env = { ...env };
+    const [c1, c2] = await Promise.all(['c1', 'c2'].map((n) => this.addContainer(n)));
+    await this.ok(h1!, 'launch', '--password', password, '--nickname', 'h1');
+    await this.ok(h2!, 'launch', '--password', password, '--nickname', 'h2', h1!.ip);
+    await this.ok(h1!, 'attach', '10.32.0.1/12', c1!.name);
+    await this.ok(h2!, 'attach', '10.32.0.2/12', c2!.name);
+    await waitFor('h1 and h2 established', async () => / established /.test(await this.ok(h1!, 'status', 'connections')));
+    await waitFor('c1 reaches c2', async () => (await this.run(c1!, 'ping', '-c', '1', '-W', '1', '10.32.0.2')).code === 0, 30_000);
+    return { h1: h1!, h2: h2!, c1: c1!, c2: c2! };
+  }
+
   async cleanup(): Promise<void> {
     await this.lab.cleanup();
   }
+}
+
+/** Runs a command in a namespace with a long timeout (iperf3, tcpdump); resolves with stdout, rejects on failure. */
+export function inNs(ns: string, args: string[], timeoutMs = 300_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', ['netns', 'exec', ns, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(t);
+      if (code === 0) resolve(out.trim());
+      else reject(new Error(`${args.join(' ')} in ${ns} exited ${code}: ${err.trim()}`));
+    });
+  });
+}
+
+/** The router's GET /stats on its host (parsed JSON). */
+export async function routerStats<T>(h: Host): Promise<T> {
+  const text = await inNs(h.ns.name, [process.execPath, '-e', "fetch('http://127.0.0.1:6784/stats').then(r => r.text()).then(t => process.stdout.write(t))"]);
+  return JSON.parse(text) as T;
 }

@@ -89,6 +89,12 @@ class FakeFastPath implements FastPath {
   learn(mac: number, peer: number): void {
     this.learnt.set(mac, peer);
   }
+  setRecvKey(peer: number, gen: number): void {
+    this.calls.push(`setRecvKey ${peer} ${gen}`);
+  }
+  setSendKey(peer: number, gen: number): void {
+    this.calls.push(`setSendKey ${peer} ${gen}`);
+  }
   stats(): Record<string, number | boolean> {
     return { running: true };
   }

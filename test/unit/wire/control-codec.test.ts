@@ -32,6 +32,7 @@ function roundTrip(msg: ControlMessage): void {
 
 /** Payloads compare by bytes whatever their class (Buffer vs Uint8Array); big ones by digest, to keep diffs small. */
 function normalise(m: ControlMessage): unknown {
+  if (m.kind === 'rekey') return { ...m, ...(m.pub ? { pub: Array.from(m.pub) } : {}) };
   if (!('payload' in m)) return m;
   const p = m.payload;
   return { ...m, payload: p.length > 4096 ? `${p.length} bytes sha256 ${createHash('sha256').update(p).digest('hex')}` : Array.from(p) };
@@ -61,6 +62,9 @@ const everyKind: ControlMessage[] = [
   { kind: 'close', reason: 'shutting down' },
   { kind: 'close', reason: '' },
   { kind: 'close', reason: 'é'.repeat(MAX_CLOSE_REASON_CHARS) },
+  { kind: 'rekey', op: 'init', gen: 1, pub: new Uint8Array(32).fill(7) },
+  { kind: 'rekey', op: 'resp', gen: 2 ** 32, pub: new Uint8Array(32).fill(9) },
+  { kind: 'rekey', op: 'installed', gen: 300 },
 ];
 
 test('control codec: round trip for every message kind', () => {
