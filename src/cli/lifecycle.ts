@@ -69,6 +69,7 @@ export async function launch(cfg: LaunchConfig): Promise<string | void> {
   let result = '';
   let resultPipe: Readable | undefined;
   let resultDone: Promise<void> = Promise.resolve();
+  let pipeClosed = false;
   try {
     const child = spawn(process.execPath, daemonEntry(), {
       detached: true,
@@ -87,6 +88,7 @@ export async function launch(cfg: LaunchConfig): Promise<string | void> {
     resultPipe.on('error', () => {});
     const pipe = resultPipe;
     resultDone = new Promise((r) => pipe.on('close', () => r()));
+    void resultDone.then(() => (pipeClosed = true));
     child.stdin!.end(JSON.stringify(cfg));
     child.unref();
   } finally {
@@ -102,8 +104,11 @@ export async function launch(cfg: LaunchConfig): Promise<string | void> {
       if (exited) {
         throw new TsweaveError('ERR_STATE', `router exited during start (code ${exitCode}); last lines of ${logPath}:\n${tail(logPath, 5)}`);
       }
-      const s = await runningStatus();
-      if (s) return s.router.name;
+      // The API answers a moment before start is over (the pid file is written last): wait for "ok".
+      if (/^ok$/m.test(result) || pipeClosed) {
+        const s = await runningStatus();
+        if (s) return s.router.name;
+      }
       await sleep(POLL_MS);
     }
     throw new TsweaveError('ERR_STATE', `router did not answer within ${START_TIMEOUT_MS / 1000} s; see ${logPath}`);
