@@ -60,14 +60,16 @@ export async function attachContainer(f: AttachFlow, req: AttachRequest): Promis
 }
 
 /**
- * At start, in the background (Weave #1083: never block the start): records corrected from the kernel,
- * then every address an attached container holds claimed in IPAM. attachContainer waits for it.
+ * At start, in the background (Weave #1083: never block the start): records corrected from the kernel
+ * (containers found without a record adopted and watched), then every address an attached container
+ * holds claimed in IPAM. attachContainer waits for it.
  */
-export async function reconcileAtStart(attachments: Attachments, ipam: WeaveIpam | undefined, log: Logger): Promise<void> {
+export async function reconcileAtStart(attachments: Attachments, ipam: WeaveIpam | undefined, deathWatch: DeathWatch, log: Logger): Promise<void> {
   // A failed write of the corrected records must not skip the claims: the records in memory are corrected.
   const list = await attachments.reconcile().catch((err: unknown) => {
     log.error({ err: errorMessage(err) }, 'writing the reconciled attachments record failed');
     return attachments.list();
   });
+  for (const a of list) if (!deathWatch.isWatching(a.containerId)) deathWatch.watch({ id: a.containerId, netnsPath: a.netnsPath });
   await ipam?.reclaim(list);
 }

@@ -36,6 +36,8 @@ export interface AttachmentsComponents {
   hostNet: HostNetwork;
   runtime: ContainerRuntime;
   store: StateStore;
+  /** Containers on this host's bridge according to the kernel, except those at the given paths (io/ethwe-scan.ts). */
+  scan?: (exclude: string[]) => Promise<Array<{ containerId: string; netnsPath: string; mac: string; cidrs: string[] }>>;
 }
 
 /** `[ip:]CIDR` arguments as CIDRs; `net:` forms need IPAM, which allocates them (weaveipam.ts). */
@@ -92,7 +94,7 @@ export class Attachments {
       list = parseAttachments(Buffer.from(raw).toString('utf8'));
     } catch (err) {
       throw await setAsideCorrupt(this.c.store, ATTACHMENTS_STATE_KEY, this.c.dataDir, errorMessage(err),
-        'launch again to start without it (containers attached before then need attaching again)');
+        'launch again to start without it (the containers on the bridge are found again from their interfaces)');
     }
     for (const a of list) this.byId.set(a.containerId, a);
   }
@@ -101,7 +103,9 @@ export class Attachments {
    * Makes the records agree with the kernel after a restart (issue 10.3): each recorded container that
    * still exists gets the addresses its `ethwe` really has (an attach cut short by a crash may have
    * written its record before touching the kernel); one without `ethwe` any more is forgotten. A
-   * container whose namespace is gone keeps its record: the death watch releases it. Returns the records.
+   * container whose namespace is gone keeps its record: the death watch releases it. Then a container on
+   * our bridge that has no record at all (records lost or set aside) is adopted, so its addresses are
+   * claimed rather than given again. Returns the records.
    */
   async reconcile(): Promise<Attachment[]> {
     let changed = false;
@@ -124,6 +128,12 @@ export class Attachments {
         this.byId.set(rec.containerId, { ...rec, mac, cidrs: present });
         changed = true;
       }
+    }
+    for (const f of (await this.c.scan?.(this.list().map((r) => r.netnsPath))) ?? []) {
+      if (f.cidrs.length === 0 || this.byId.has(f.containerId)) continue;
+      this.log.warn({ container: f.containerId, cidrs: f.cidrs }, 'a container on the bridge has no record; adopting it so its addresses are not given again');
+      this.byId.set(f.containerId, { containerId: f.containerId, netnsPath: f.netnsPath, mac: f.mac, cidrs: f.cidrs });
+      changed = true;
     }
     if (changed) await this.writer.durable(this.writer.changed());
     return this.list();

@@ -34,6 +34,7 @@ import { startHttpServer } from '../io/http-server.js';
 import { NativeFastPath } from '../io/fastpath.js';
 import { nativeDataAead, tryLoadNative, type NativeAddon } from '../io/native.js';
 import { FileStateStore } from '../io/state-store.js';
+import { scanAttached } from '../io/ethwe-scan.js';
 import { openTap } from '../io/tap.js';
 import { TcpTransport } from '../io/tcp-transport.js';
 import { ipv4ToU32, NativeUdpSocket, openUdp, type UdpEndpoint } from '../io/udp.js';
@@ -199,13 +200,13 @@ export class TsweaveNode {
     this.overlay.start();
 
     this.runtime = new HostContainerRuntime({ logger: this.log });
-    this.attachments = new Attachments({ logger: this.log, dataDir: cfg.dataDir, hostNet, runtime: this.runtime, store }, cfg.mtu);
+    const scan = (exclude: string[]) => scanAttached(BRIDGE_NAME, exclude);
+    this.attachments = new Attachments({ logger: this.log, dataDir: cfg.dataDir, hostNet, runtime: this.runtime, store, scan }, cfg.mtu);
     await this.attachments.load();
     if (cfg.ipam) {
       this.ipam = new WeaveIpam({ ...components, dataDir: cfg.dataDir, limiter: this.limiter, router: this.router, store }, cfg.ipam, cfg.peers.length + 1, process.env);
       await this.ipam.start();
     }
-    this.reconciled = reconcileAtStart(this.attachments, this.ipam, this.log);
     if (cfg.dns) {
       const ipam = this.ipam;
       const dnsAddresses = ipam && {
@@ -219,6 +220,7 @@ export class TsweaveNode {
     this.deathWatch.onDeath((ref) => this.containerDied(ref));
     for (const a of this.attachments.list()) this.deathWatch.watch({ id: a.containerId, netnsPath: a.netnsPath });
     this.deathWatch.start();
+    this.reconciled = reconcileAtStart(this.attachments, this.ipam, this.deathWatch, this.log);
 
     const transport = new TcpTransport({ logger: this.log });
     const limiter = new AcceptLimiter({ clock: this.clock });
