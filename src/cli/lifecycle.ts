@@ -7,11 +7,12 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Readable } from 'node:stream';
 import { BRIDGE_NAME } from '../core/defaults.js';
 import { TsweaveError } from '../core/errors.js';
 import type { LaunchConfig } from '../daemon/config.js';
 import { LOG_FILE, PID_FILE, STATE_FILES } from '../daemon/node.js';
-import { runDaemon } from '../daemon/run.js';
+import { runDaemon, START_RESULT_FD_ENV } from '../daemon/run.js';
 import { exec } from '../io/exec.js';
 import type { Status } from '../api/status-types.js';
 import { ApiClient, nodeHttpTransport, resolveApiAddress, RouterNotRunningError } from './api-client.js';
@@ -64,27 +65,56 @@ export async function launch(cfg: LaunchConfig): Promise<string | void> {
   const logFd = openSync(logPath, 'a', 0o600);
   let exitCode: number | null = null;
   let exited = false;
+  // The daemon reports "ok" or "error REASON" on a pipe (fd 3) as soon as it knows (daemon/main.ts).
+  let result = '';
+  let resultPipe: Readable | undefined;
+  let resultDone: Promise<void> = Promise.resolve();
+  let pipeClosed = false;
   try {
-    const child = spawn(process.execPath, daemonEntry(), { detached: true, stdio: ['pipe', logFd, logFd] });
+    const child = spawn(process.execPath, daemonEntry(), {
+      detached: true,
+      stdio: ['pipe', logFd, logFd, 'pipe'],
+      env: { ...process.env, [START_RESULT_FD_ENV]: '3' },
+    });
     child.on('exit', (code, signal) => {
       exited = true;
       exitCode = code ?? (signal ? 128 : 1);
     });
+    resultPipe = child.stdio[3] as Readable;
+    resultPipe.setEncoding('utf8');
+    resultPipe.on('data', (chunk: string) => {
+      if (result.length < 4096) result += chunk;
+    });
+    resultPipe.on('error', () => {});
+    const pipe = resultPipe;
+    resultDone = new Promise((r) => pipe.on('close', () => r()));
+    void resultDone.then(() => (pipeClosed = true));
     child.stdin!.end(JSON.stringify(cfg));
     child.unref();
   } finally {
     closeSync(logFd);
   }
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (exited) {
-      throw new TsweaveError('ERR_STATE', `router exited during start (code ${exitCode}); last lines of ${logPath}:\n${tail(logPath, 5)}`);
+  try {
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    const failed = () => /^error (.*)$/m.exec(result)?.[1];
+    while (Date.now() < deadline) {
+      if (exited) await Promise.race([resultDone, sleep(1_000)]); // its last words may still be in the pipe
+      const reason = failed();
+      if (reason !== undefined) throw new TsweaveError('ERR_STATE', `router failed to start: ${reason}`);
+      if (exited) {
+        throw new TsweaveError('ERR_STATE', `router exited during start (code ${exitCode}); last lines of ${logPath}:\n${tail(logPath, 5)}`);
+      }
+      // The API answers a moment before start is over (the pid file is written last): wait for "ok".
+      if (/^ok$/m.test(result) || pipeClosed) {
+        const s = await runningStatus();
+        if (s) return s.router.name;
+      }
+      await sleep(POLL_MS);
     }
-    const s = await runningStatus();
-    if (s) return s.router.name;
-    await sleep(POLL_MS);
+    throw new TsweaveError('ERR_STATE', `router did not answer within ${START_TIMEOUT_MS / 1000} s; see ${logPath}`);
+  } finally {
+    resultPipe?.destroy(); // the CLI must not wait for the router
   }
-  throw new TsweaveError('ERR_STATE', `router did not answer within ${START_TIMEOUT_MS / 1000} s; see ${logPath}`);
 }
 
 async function waitUntilGone(pid: number | undefined): Promise<boolean> {

@@ -6,6 +6,7 @@
 // Each watched container is reported at most once, then forgotten.
 import type { Logger } from '../core/logger.js';
 import type { Clock, ContainerRef, ContainerRuntime } from '../core/ports.js';
+import { LogLimiter } from '../core/log-limiter.js';
 
 /** Matches Weave's IPAM tick (WEAVE-FACTS §8.4). */
 export const DEATH_CHECK_INTERVAL_MS = 5_000;
@@ -19,9 +20,12 @@ export interface ContainerEvent {
   action: string;
 }
 
-/** A stream of container events (Docker's /events). `onError` means the stream is over. */
+/**
+ * A stream of container events (Docker's /events). `onError` means the stream is over; `onOpen`, when the
+ * source can tell, that the stream is connected.
+ */
 export interface ContainerEventSource {
-  subscribe(onEvent: (ev: ContainerEvent) => void, onError: (err: Error) => void): { close(): void };
+  subscribe(onEvent: (ev: ContainerEvent) => void, onError: (err: Error) => void, onOpen?: () => void): { close(): void };
 }
 
 export type DeathReason = 'event:die' | 'event:destroy' | 'check';
@@ -32,6 +36,8 @@ export interface DeathWatchComponents {
   logger: Logger;
   /** Docker events; absent when Docker is not in use. */
   events?: ContainerEventSource;
+  /** Rate limit for the liveness-check warning, which can repeat every check. @default one of its own */
+  limiter?: LogLimiter;
 }
 
 export interface DeathWatchInit {
@@ -57,12 +63,16 @@ export class DeathWatch {
   private cancelResubscribe: (() => void) | undefined;
   private subscription: { close(): void } | undefined;
   private checking: Promise<void> | undefined;
+  private readonly limiter: LogLimiter;
+  /** The event stream failed and that was said; the next failures are quiet until it is back (issue 11.6). */
+  private eventsDown = false;
 
   constructor(components: DeathWatchComponents, init: DeathWatchInit = {}) {
     this.runtime = components.runtime;
     this.clock = components.clock;
     this.log = components.logger.child({ component: 'death-watch' });
     this.events = components.events;
+    this.limiter = components.limiter ?? new LogLimiter(components.clock);
     this.checkIntervalMs = init.checkIntervalMs ?? DEATH_CHECK_INTERVAL_MS;
     this.resubscribeMs = init.resubscribeMs ?? EVENT_RESUBSCRIBE_MS;
   }
@@ -127,7 +137,8 @@ export class DeathWatch {
       try {
         alive = await this.runtime.isAlive(ref);
       } catch (err) {
-        this.log.warn({ err, container: ref.id }, 'liveness check failed; assuming alive');
+        const f = this.limiter.fields(`liveness:${ref.id}`, { err, container: ref.id });
+        if (f) this.log.warn(f, 'liveness check failed; assuming alive');
         continue;
       }
       // Re-check it is still the same watch entry: it may have been unwatched or reported meanwhile.
@@ -164,13 +175,21 @@ export class DeathWatch {
         if (failed || !this.running) return;
         failed = true;
         this.subscription = undefined;
-        this.log.warn({ err }, 'container event stream failed; relying on periodic checks until it is back');
+        // Without Docker this repeats every resubscribeMs forever: say it once, and once when it is back.
+        if (this.eventsDown) this.log.debug({ err }, 'container event stream still unavailable');
+        else this.log.warn({ err: err.message }, 'container event stream unavailable; checking containers every few seconds instead (said once; a line follows when it is back)');
+        this.eventsDown = true;
         this.cancelResubscribe = this.clock.setTimer(this.resubscribeMs, () => {
           this.cancelResubscribe = undefined;
           // Catch deaths missed while the stream was down, then listen again.
           void this.checkNow();
           this.subscribe();
         });
+      },
+      () => {
+        if (!this.eventsDown) return;
+        this.eventsDown = false;
+        this.log.info('container event stream is back; following container events again');
       },
     );
   }

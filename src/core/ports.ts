@@ -185,4 +185,6 @@ export interface StateStore {
   read(key: string): Promise<Uint8Array | undefined>;
   write(key: string, data: Uint8Array): Promise<void>;
   remove(key: string): Promise<void>;
+  /** Renames KEY to KEY.corrupt-<UTC timestamp> (kept for the user, never overwritten); returns the new path. */
+  setAside(key: string): Promise<string>;
 }

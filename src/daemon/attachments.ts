@@ -2,12 +2,14 @@
 // what is attached. The addresses on `ethwe` inside the container are the truth; the record kept in the
 // data dir only remembers which containers we attached, so `ps` and `detach` work after a restart.
 
-import { ConfigError, TsweaveError } from '../core/errors.js';
+import { ConfigError, TsweaveError, errorMessage } from '../core/errors.js';
+import { DurableWriter } from '../core/durable-writer.js';
 import type { Logger } from '../core/logger.js';
 import type { ContainerRef, ContainerRuntime, HostNetwork, StateStore } from '../core/ports.js';
 import { formatCidr, parseCidr } from '../core/types.js';
 import { BRIDGE_NAME, CONTAINER_IFNAME } from '../core/defaults.js';
 import { hostVethName } from '../io/host-network.js';
+import { setAsideCorrupt } from './corrupt-state.js';
 
 export const ATTACHMENTS_STATE_KEY = 'attachments.json';
 
@@ -29,9 +31,13 @@ export interface Attachment {
 
 export interface AttachmentsComponents {
   logger: Logger;
+  /** For messages about the state file. */
+  dataDir: string;
   hostNet: HostNetwork;
   runtime: ContainerRuntime;
   store: StateStore;
+  /** Containers on this host's bridge according to the kernel, except those at the given paths (io/ethwe-scan.ts). */
+  scan?: (exclude: string[]) => Promise<Array<{ containerId: string; netnsPath: string; mac: string; cidrs: string[] }>>;
 }
 
 /** `[ip:]CIDR` arguments as CIDRs; `net:` forms need IPAM, which allocates them (weaveipam.ts). */
@@ -44,9 +50,30 @@ export function explicitCidrs(addrs: readonly string[]): string[] {
   });
 }
 
+/** attachments.json as written by Attachments; throws with what is wrong otherwise. */
+export function parseAttachments(text: string): Attachment[] {
+  const list = JSON.parse(text) as unknown;
+  if (!Array.isArray(list)) throw new Error('not a JSON array');
+  return list.map((a: Partial<Attachment>, i) => {
+    const ok = typeof a === 'object' && a !== null && typeof a.containerId === 'string' && typeof a.netnsPath === 'string' &&
+      Array.isArray(a.cidrs) && a.cidrs.every((c) => typeof c === 'string');
+    if (!ok) throw new Error(`entry ${i} lacks containerId, netnsPath or cidrs`);
+    const rec: Attachment = { containerId: a.containerId!, netnsPath: a.netnsPath!, mac: typeof a.mac === 'string' ? a.mac : '', cidrs: a.cidrs! };
+    if (typeof a.hostname === 'string') rec.hostname = a.hostname;
+    return rec;
+  });
+}
+
+/** An attach that failed and was undone: the reason, and that nothing was kept. */
+function undone(container: string, what: string, err: unknown): TsweaveError {
+  return new TsweaveError('ERR_STATE', `attach of ${container} undone: ${what}: ${errorMessage(err)}`, { cause: err });
+}
+
 export class Attachments {
   private readonly log: Logger;
   private readonly byId = new Map<string, Attachment>();
+  /** One write of attachments.json at a time, each a snapshot of byId (records never lost to a race). */
+  private readonly writer = new DurableWriter(() => this.c.store.write(ATTACHMENTS_STATE_KEY, Buffer.from(JSON.stringify([...this.byId.values()]))));
 
   constructor(
     private readonly c: AttachmentsComponents,
@@ -55,47 +82,130 @@ export class Attachments {
     this.log = c.logger.child({ component: 'attach' });
   }
 
+  /**
+   * Reads the records. A file that is not what we write is set aside (renamed with a timestamp, never
+   * overwritten) and start fails with one line saying so (StateCorruptError).
+   */
   async load(): Promise<void> {
     const raw = await this.c.store.read(ATTACHMENTS_STATE_KEY);
     if (!raw) return;
+    let list: Attachment[];
     try {
-      const list = JSON.parse(Buffer.from(raw).toString('utf8')) as Attachment[];
-      for (const a of list) {
-        if (typeof a.containerId === 'string' && Array.isArray(a.cidrs)) this.byId.set(a.containerId, { ...a, mac: typeof a.mac === 'string' ? a.mac : '' });
-      }
+      list = parseAttachments(Buffer.from(raw).toString('utf8'));
     } catch (err) {
-      this.log.warn({ err }, 'attachments record unreadable; starting without it');
+      throw await setAsideCorrupt(this.c.store, ATTACHMENTS_STATE_KEY, this.c.dataDir, errorMessage(err),
+        'launch again to start without it (the containers on the bridge are found again from their interfaces)');
     }
+    for (const a of list) this.byId.set(a.containerId, a);
   }
 
-  private async save(): Promise<void> {
-    await this.c.store.write(ATTACHMENTS_STATE_KEY, Buffer.from(JSON.stringify([...this.byId.values()])));
+  /**
+   * Makes the records agree with the kernel after a restart (issue 10.3): each recorded container that
+   * still exists gets the addresses its `ethwe` really has (an attach cut short by a crash may have
+   * written its record before touching the kernel); one without `ethwe` any more is forgotten. A
+   * container whose namespace is gone keeps its record: the death watch releases it. Then a container on
+   * our bridge that has no record at all (records lost or set aside) is adopted, so its addresses are
+   * claimed rather than given again. Returns the records.
+   */
+  async reconcile(): Promise<Attachment[]> {
+    let changed = false;
+    for (const rec of [...this.byId.values()]) {
+      let present: string[];
+      let mac: string | undefined;
+      try {
+        present = await this.c.hostNet.containerAddrs(rec.netnsPath, CONTAINER_IFNAME);
+        mac = await this.c.hostNet.containerMac(rec.netnsPath, CONTAINER_IFNAME);
+      } catch (err) {
+        this.log.debug({ err, container: rec.containerId }, 'cannot look at an attached container; keeping its record');
+        continue;
+      }
+      if (mac === undefined) {
+        this.byId.delete(rec.containerId);
+        changed = true;
+        continue;
+      }
+      if (rec.mac !== mac || rec.cidrs.length !== present.length || rec.cidrs.some((c) => !present.includes(c))) {
+        this.byId.set(rec.containerId, { ...rec, mac, cidrs: present });
+        changed = true;
+      }
+    }
+    for (const f of (await this.c.scan?.(this.list().map((r) => r.netnsPath))) ?? []) {
+      if (f.cidrs.length === 0 || this.byId.has(f.containerId)) continue;
+      this.log.warn({ container: f.containerId, cidrs: f.cidrs }, 'a container on the bridge has no record; adopting it so its addresses are not given again');
+      this.byId.set(f.containerId, { containerId: f.containerId, netnsPath: f.netnsPath, mac: f.mac, cidrs: f.cidrs });
+      changed = true;
+    }
+    if (changed) await this.writer.durable(this.writer.changed());
+    return this.list();
   }
 
-  /** Puts `ethwe` into the resolved container with `cidrs` (idempotent). */
+  /**
+   * Puts `ethwe` into the resolved container with `cidrs` (idempotent), all or nothing: the record is on
+   * disk (fsync'd) before the kernel is touched, so a crash at any point leaves a record that reconcile()
+   * corrects; a failure undoes what this call did (interface or addresses, and the record) and says why.
+   */
   async attach(ref: ContainerRef, cidrs: readonly string[], hostname?: string): Promise<Attachment> {
-    const hostName = hostVethName(ref.id);
-    await this.c.hostNet.ensureVeth({ netnsPath: ref.netnsPath, ifname: CONTAINER_IFNAME, hostName, mtu: this.mtu }, BRIDGE_NAME);
-    const present = await this.c.hostNet.containerAddrs(ref.netnsPath, CONTAINER_IFNAME);
-    for (const cidr of cidrs) {
-      if (!present.includes(cidr)) await this.c.hostNet.addContainerAddr(ref.netnsPath, CONTAINER_IFNAME, cidr);
-    }
-    await this.c.hostNet.finishAttach(ref.netnsPath, CONTAINER_IFNAME, [...cidrs]);
     const prev = this.byId.get(ref.id);
-    const all = [...new Set([...(prev?.cidrs ?? []), ...cidrs])];
-    const mac = (await this.c.hostNet.containerMac(ref.netnsPath, CONTAINER_IFNAME)) ?? '';
-    const rec: Attachment = { containerId: ref.id, netnsPath: ref.netnsPath, mac, cidrs: all };
-    const name = hostname ?? ref.hostname;
+    const name = hostname ?? ref.hostname ?? prev?.hostname;
+    const rec: Attachment = { containerId: ref.id, netnsPath: ref.netnsPath, mac: prev?.mac ?? '', cidrs: [...new Set([...(prev?.cidrs ?? []), ...cidrs])] };
     if (name) rec.hostname = name;
     this.byId.set(ref.id, rec);
-    await this.save();
+    try {
+      await this.writer.durable(this.writer.changed());
+    } catch (err) {
+      this.restore(ref.id, prev);
+      throw undone(ref.id, 'cannot record the attachment', err);
+    }
+    const hadLink = (await this.c.hostNet.containerMac(ref.netnsPath, CONTAINER_IFNAME).catch(() => undefined)) !== undefined;
+    const before = hadLink ? await this.c.hostNet.containerAddrs(ref.netnsPath, CONTAINER_IFNAME).catch(() => [] as string[]) : [];
+    try {
+      const hostName = hostVethName(ref.id);
+      await this.c.hostNet.ensureVeth({ netnsPath: ref.netnsPath, ifname: CONTAINER_IFNAME, hostName, mtu: this.mtu }, BRIDGE_NAME);
+      for (const cidr of cidrs) {
+        if (!before.includes(cidr)) await this.c.hostNet.addContainerAddr(ref.netnsPath, CONTAINER_IFNAME, cidr);
+      }
+      await this.c.hostNet.finishAttach(ref.netnsPath, CONTAINER_IFNAME, [...cidrs]);
+      rec.mac = (await this.c.hostNet.containerMac(ref.netnsPath, CONTAINER_IFNAME)) ?? '';
+    } catch (err) {
+      await this.undoKernel(ref, hadLink, before, cidrs);
+      this.restore(ref.id, prev);
+      throw err;
+    }
+    // The MAC only feeds `ps`; reconcile() refreshes it after a restart, so this write need not be waited for.
+    this.saveInBackground();
     this.log.info({ container: ref.id, cidrs }, 'container attached');
     return { ...rec, cidrs: [...cidrs] };
   }
 
+  /** The kernel as it was before a failed attach: no interface if there was none, else no new addresses. */
+  async undoKernel(ref: ContainerRef, hadLink: boolean, before: readonly string[], cidrs: readonly string[]): Promise<void> {
+    try {
+      if (!hadLink) await this.c.hostNet.deleteContainerLink(ref.netnsPath, CONTAINER_IFNAME);
+      else for (const c of cidrs) if (!before.includes(c)) await this.c.hostNet.delContainerAddr(ref.netnsPath, CONTAINER_IFNAME, c);
+    } catch (err) {
+      this.log.error({ err, container: ref.id }, 'undoing a failed attach failed; the container may keep an address that is not recorded');
+    }
+  }
+
+  /** Puts the record back as it was before a failed attach (and writes that, best effort). */
+  private restore(id: string, prev: Attachment | undefined): void {
+    if (prev) this.byId.set(id, prev);
+    else this.byId.delete(id);
+    this.saveInBackground();
+  }
+
+  private saveInBackground(): void {
+    this.writer.durable(this.writer.changed()).catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'writing the attachments record failed'));
+  }
+
+  /** Resolves when every change so far has been written or has failed. */
+  settled(): Promise<void> {
+    return this.writer.settled();
+  }
+
   /** Forgets a container that is gone (its namespace and interfaces went with it). */
   async forget(containerId: string): Promise<void> {
-    if (this.byId.delete(containerId)) await this.save();
+    if (this.byId.delete(containerId)) await this.writer.durable(this.writer.changed());
   }
 
   /**
@@ -125,7 +235,7 @@ export class Attachments {
     if (rec) {
       rec.cidrs = rec.cidrs.filter((c) => !wanted.includes(c));
       if (all) this.byId.delete(ref.id);
-      await this.save();
+      await this.writer.durable(this.writer.changed());
     }
     this.log.info({ container: ref.id, cidrs: wanted }, 'container detached');
     return { containerId: ref.id, removed: wanted, all };

@@ -20,7 +20,7 @@ import {
   TAP_NAME,
   VERSION,
 } from '../core/defaults.js';
-import { ConfigError, errorMessage } from '../core/errors.js';
+import { ConfigError, TsweaveError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { ByteStream, Clock, ContainerRef, Rng } from '../core/ports.js';
 import { cidrContains, formatCidr, formatHostPort, parseHostPort, peerNameToNumber, tryParseIPv4, type PeerName } from '../core/types.js';
@@ -35,6 +35,7 @@ import { startHttpServer } from '../io/http-server.js';
 import { NativeFastPath } from '../io/fastpath.js';
 import { nativeDataAead, tryLoadNative, type NativeAddon } from '../io/native.js';
 import { FileStateStore } from '../io/state-store.js';
+import { scanAttached } from '../io/ethwe-scan.js';
 import { openTap } from '../io/tap.js';
 import { TcpTransport } from '../io/tcp-transport.js';
 import { ipv4ToU32, NativeUdpSocket, openUdp, type UdpEndpoint } from '../io/udp.js';
@@ -46,7 +47,9 @@ import { Router } from '../mesh/router.js';
 import { buildStatus } from '../api/status.js';
 import type { Status } from '../api/status-types.js';
 import { apiRoutes } from '../api/routes.js';
-import { ATTACHMENTS_STATE_KEY, Attachments, explicitCidrs, type Attachment, type AttachRequest } from './attachments.js';
+import { ATTACHMENTS_STATE_KEY, Attachments, type Attachment, type AttachRequest } from './attachments.js';
+import { attachContainer, reconcileAtStart } from './attach-flow.js';
+import { LogLimiter } from '../core/log-limiter.js';
 import { IPAM_STATE_KEY, WeaveIpam, checkRangeAgainstRoutes, msFromEnv } from './weaveipam.js';
 import type { Allocator } from '../ipam/index.js';
 import { DeathWatch } from '../containers/death-watch.js';
@@ -81,6 +84,8 @@ export function rekeyIntervalFromEnv(env: Readonly<Record<string, string | undef
 
 export interface NodeComponents {
   logger: Logger;
+  /** Counters of the log destination (written, dropped…) for /stats. */
+  logStats?: () => object;
   clock?: Clock;
   rng?: Rng;
 }
@@ -108,6 +113,11 @@ export class TsweaveNode {
   private runtime!: HostContainerRuntime;
   private readonly links = new Map<PeerName, PeerLink>();
   private readonly usedIndexes = new Set<number>();
+  /** Settles once the start-time reconcile has claimed what attached containers hold. */
+  private reconciled: Promise<void> = Promise.resolve();
+  /** Rate limit for warnings that can repeat (issue 11.6). */
+  private limiter!: LogLimiter;
+  private readonly logStats: (() => object) | undefined;
   private stopping = false;
   private stopped: Promise<void> | undefined;
   private resolveStopped!: () => void;
@@ -119,6 +129,8 @@ export class TsweaveNode {
     this.log = components.logger;
     this.clock = components.clock ?? systemClock;
     this.rng = components.rng ?? systemRng;
+    this.logStats = components.logStats;
+    this.limiter = new LogLimiter(this.clock);
     this.stopped = new Promise((r) => (this.resolveStopped = r));
   }
 
@@ -204,12 +216,12 @@ export class TsweaveNode {
     this.overlay.start();
 
     this.runtime = new HostContainerRuntime({ logger: this.log });
-    this.attachments = new Attachments({ logger: this.log, hostNet, runtime: this.runtime, store }, cfg.mtu);
+    const scan = (exclude: string[]) => scanAttached(BRIDGE_NAME, exclude);
+    this.attachments = new Attachments({ logger: this.log, dataDir: cfg.dataDir, hostNet, runtime: this.runtime, store, scan }, cfg.mtu);
     await this.attachments.load();
     if (cfg.ipam) {
-      this.ipam = new WeaveIpam({ ...components, router: this.router, store }, cfg.ipam, cfg.peers.length + 1, process.env);
+      this.ipam = new WeaveIpam({ ...components, dataDir: cfg.dataDir, limiter: this.limiter, router: this.router, store }, cfg.ipam, cfg.peers.length + 1, process.env);
       await this.ipam.start();
-      this.ipam.reclaim(this.attachments.list());
     }
     if (cfg.dns) {
       const ipam = this.ipam;
@@ -220,10 +232,11 @@ export class TsweaveNode {
       this.dns = new WeaveDns({ ...components, router: this.router, store, ...(dnsAddresses ? { ipam: dnsAddresses } : {}) }, cfg.dns);
       await this.dns.start();
     }
-    this.deathWatch = new DeathWatch({ runtime: this.runtime, clock: this.clock, logger: this.log, events: this.runtime });
+    this.deathWatch = new DeathWatch({ runtime: this.runtime, clock: this.clock, logger: this.log, events: this.runtime, limiter: this.limiter });
     this.deathWatch.onDeath((ref) => this.containerDied(ref));
     for (const a of this.attachments.list()) this.deathWatch.watch({ id: a.containerId, netnsPath: a.netnsPath });
     this.deathWatch.start();
+    this.reconciled = reconcileAtStart(this.attachments, this.ipam, this.deathWatch, this.log);
 
     const transport = new TcpTransport({ logger: this.log });
     const limiter = new AcceptLimiter({ clock: this.clock });
@@ -241,7 +254,10 @@ export class TsweaveNode {
         return;
       }
       this.handshake(stream, false, `${plainIp(stream.remoteAddress)}:${stream.remotePort}`)
-        .catch((err: unknown) => this.log.warn({ err: errorMessage(err), remote: stream.remoteAddress }, 'inbound connection failed'))
+        .catch((err: unknown) => {
+          const f = this.limiter.fields(`inbound:${errorMessage(err)}`, { err: errorMessage(err), remote: stream.remoteAddress });
+          if (f) this.log.warn(f, 'inbound connection failed');
+        })
         .finally(release);
     });
     this.maker = new ConnectionMaker(
@@ -264,7 +280,10 @@ export class TsweaveNode {
     this.maker.addTargets(cfg.peers.map(formatHostPort));
 
     this.http = await startHttpServer(HTTP_API_ADDR, HTTP_API_PORT, apiRoutes(this), this.log);
-    await writeFile(join(cfg.dataDir, PID_FILE), `${process.pid}\n`);
+    const pidFile = join(cfg.dataDir, PID_FILE);
+    await writeFile(pidFile, `${process.pid}\n`).catch((err: unknown) => {
+      throw new TsweaveError('ERR_STATE', `cannot write ${pidFile}: ${errorMessage(err)}; free space in ${cfg.dataDir} (or set TSWEAVE_DATA_DIR to another directory)`, { cause: err });
+    });
     this.log.info({ api: `${HTTP_API_ADDR}:${HTTP_API_PORT}` }, 'router started');
   }
 
@@ -440,31 +459,8 @@ export class TsweaveNode {
    * released when it dies.
    */
   async attach(req: AttachRequest): Promise<Attachment> {
-    const ref = await this.runtime.resolve(req.container);
-    let cidrs: string[];
-    if (this.ipam) {
-      cidrs = await this.ipam.resolveAddrs(ref.id, req.addrs);
-    } else {
-      if (req.addrs.length === 0) {
-        throw new ConfigError('attach needs ADDRESS/PREFIX: IPAM is disabled on this router (--ipalloc-range "")');
-      }
-      cidrs = explicitCidrs(req.addrs);
-    }
-    const known = this.attachments.list().some((a) => a.containerId === ref.id);
-    let rec: Attachment;
-    try {
-      rec = await this.attachments.attach(ref, cidrs, req.hostname);
-    } catch (err) {
-      if (!known) this.ipam?.free(ref.id, cidrs);
-      throw err;
-    }
-    await this.ipam?.flushed();
-    this.deathWatch.watch(ref);
-    const fqdn = req.hostname ?? rec.hostname;
-    if (this.dns && !req.withoutDns && fqdn && this.dns.service.isInDomain(fqdn)) {
-      await this.dns.add(rec.containerId, rec.cidrs.map((c) => c.split('/')[0]!), fqdn);
-    }
-    return rec;
+    const { runtime, attachments, ipam, dns, deathWatch, reconciled } = this;
+    return attachContainer({ runtime, attachments, ipam, dns, deathWatch, reconciled }, req);
   }
 
   async detach(container: string, addrs: string[]): Promise<string[]> {
@@ -579,6 +575,7 @@ export class TsweaveNode {
       udp: this.udp?.stats(),
       router: this.router.snapshot().stats,
       dns: this.dns?.stats(),
+      log: { ...this.logStats?.(), suppressed: this.limiter.suppressedTotal },
     };
   }
 
@@ -596,6 +593,7 @@ export class TsweaveNode {
     await this.dns?.stop();
     this.ipam?.stop();
     await this.ipam?.flushed();
+    await this.attachments?.settled();
     this.overlay?.stop();
     this.router?.stop();
     this.tap?.close();

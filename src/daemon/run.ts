@@ -3,13 +3,25 @@
 
 import { createLogger } from '../core/logger.js';
 import { errorMessage } from '../core/errors.js';
+import { LogFile } from '../io/log-file.js';
 import type { LaunchConfig } from './config.js';
 import { TsweaveNode } from './node.js';
 
+/** Names the file descriptor on which the detached daemon reports its start result to `launch` (main.ts). */
+export const START_RESULT_FD_ENV = 'TSWEAVE_START_RESULT_FD';
+
+export interface RunDaemonOptions {
+  /** Log to this file (asynchronous, bounded, rotated: io/log-file.ts) instead of standard output. */
+  logFile?: string;
+  /** Called with the one-line reason when the router fails to start. */
+  onFailed?: (reason: string) => void;
+}
+
 /** Returns the process exit code. `onStarted` runs once the API answers. */
-export async function runDaemon(cfg: LaunchConfig, onStarted?: (node: TsweaveNode) => void): Promise<number> {
-  const logger = createLogger(cfg.logLevel);
-  const node = new TsweaveNode(cfg, { logger });
+export async function runDaemon(cfg: LaunchConfig, onStarted?: (node: TsweaveNode) => void, opts: RunDaemonOptions = {}): Promise<number> {
+  const file = opts.logFile === undefined ? undefined : new LogFile(opts.logFile);
+  const logger = createLogger(cfg.logLevel, file);
+  const node = new TsweaveNode(cfg, { logger, ...(file ? { logStats: () => file.stats() } : {}) });
   const onSignal = (sig: NodeJS.Signals) => void node.stop(`signal ${sig}`);
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
@@ -17,12 +29,16 @@ export async function runDaemon(cfg: LaunchConfig, onStarted?: (node: TsweaveNod
     await node.start();
   } catch (err) {
     logger.error({ err }, 'router failed to start');
-    process.stderr.write(`tsweave: router failed to start: ${errorMessage(err)}\n`);
+    const reason = errorMessage(err).replace(/\s*\n\s*/g, '; ');
+    if (opts.onFailed) opts.onFailed(reason);
+    else process.stderr.write(`tsweave: router failed to start: ${reason}\n`);
     await node.stop('start failed').catch(() => {});
+    await file?.close();
     return 1;
   }
   onStarted?.(node);
   await node.whenStopped();
   logger.info('router stopped');
+  await file?.close();
   return 0;
 }

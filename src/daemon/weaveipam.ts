@@ -3,7 +3,10 @@
 // `attach` address arguments into addresses.
 
 import { Allocator, type Allocation, type IpamMode } from '../ipam/index.js';
-import { ConfigError } from '../core/errors.js';
+import { ConfigError, errorMessage } from '../core/errors.js';
+import { DurableWriter } from '../core/durable-writer.js';
+import type { LogLimiter } from '../core/log-limiter.js';
+import { setAsideCorrupt } from './corrupt-state.js';
 import type { Logger } from '../core/logger.js';
 import type { Clock, Rng, StateStore } from '../core/ports.js';
 import { cidrContains, cidrsOverlap, formatCidr, parseCidr, type Cidr } from '../core/types.js';
@@ -34,6 +37,10 @@ export function msFromEnv(env: Readonly<Record<string, string | undefined>>, nam
 }
 
 export interface WeaveIpamComponents {
+  /** For messages about the state file. */
+  dataDir: string;
+  /** Rate limit for warnings that repeat (a failing state write). */
+  limiter: LogLimiter;
   clock: Clock;
   rng: Rng;
   logger: Logger;
@@ -78,8 +85,8 @@ export async function checkRangeAgainstRoutes(range: Cidr, log: Logger): Promise
 
 export class WeaveIpam {
   readonly allocator: Allocator;
-  private writing: Promise<void> | undefined;
-  private dirty = false;
+  /** The allocator's state file, one write at a time; `durable()` waits for a change to be on disk. */
+  private readonly writer: DurableWriter;
   private readonly log: Logger;
 
   constructor(
@@ -89,6 +96,7 @@ export class WeaveIpam {
     env: Readonly<Record<string, string | undefined>> = {},
   ) {
     this.log = c.logger.child({ component: 'ipam' });
+    this.writer = new DurableWriter(() => c.store.write(IPAM_STATE_KEY, this.allocator.persistedState()));
     const waitMs = msFromEnv(env, IPAM_WAIT_ENV);
     this.allocator = new Allocator(
       { clock: c.clock, rng: c.rng, logger: c.logger, peers: c.router, onPersist: () => this.persist() },
@@ -102,7 +110,16 @@ export class WeaveIpam {
   /** Loads the persisted state and joins the `ipam` channel. Check the range against routes first (node.ts). */
   async start(): Promise<void> {
     const kept = await this.c.store.read(IPAM_STATE_KEY);
-    if (kept) this.allocator.restore(kept);
+    if (kept) {
+      try {
+        this.allocator.restore(kept);
+      } catch (err) {
+        // A state that is fine but belongs elsewhere (another peer, another range) says so itself.
+        if (err instanceof ConfigError) throw err;
+        throw await setAsideCorrupt(this.c.store, IPAM_STATE_KEY, this.c.dataDir, errorMessage(err),
+          'launch again to start with empty IPAM state (addresses attached containers still have are claimed again)');
+      }
+    }
     this.allocator.setGossip(this.c.router.registerChannel('ipam', this.allocator));
     this.allocator.start();
   }
@@ -113,24 +130,20 @@ export class WeaveIpam {
 
   /** Writes the allocator's state; a change during a write is written right after it. */
   private persist(): void {
-    this.dirty = true;
-    if (this.writing) return;
-    this.writing = (async () => {
-      while (this.dirty) {
-        this.dirty = false;
-        try {
-          await this.c.store.write(IPAM_STATE_KEY, this.allocator.persistedState());
-        } catch (err) {
-          this.log.error({ err }, 'writing IPAM state failed');
-        }
-      }
-      this.writing = undefined;
-    })();
+    this.writer.durable(this.writer.changed()).catch((err: unknown) => {
+      const f = this.c.limiter.fields('ipam-write', { err: errorMessage(err) });
+      if (f) this.log.error(f, 'writing IPAM state failed');
+    });
   }
 
-  /** Resolves once everything changed so far is on disk. */
+  /** Resolves once everything changed so far was written or failed (never rejects). */
   async flushed(): Promise<void> {
-    while (this.writing) await this.writing;
+    await this.writer.settled();
+  }
+
+  /** Resolves once every claim so far is on disk; rejects with the write's error otherwise (attach undoes). */
+  durable(): Promise<void> {
+    return this.writer.durable();
   }
 
   /**
@@ -171,9 +184,11 @@ export class WeaveIpam {
   /**
    * After a restart: claims again, in the background, every address in the range that an attached container
    * still has but the persisted claims lack (a crash between the interface and the state file, or state
-   * lost). Never blocks the start (Weave #1083); failures are logged with the reason.
+   * lost). Never blocks the start (Weave #1083): the caller runs it in the background, and attach waits
+   * for the returned promise (settles when every claim is made or failed; failures are logged).
    */
-  reclaim(attached: ReadonlyArray<{ containerId: string; cidrs: readonly string[] }>): void {
+  reclaim(attached: ReadonlyArray<{ containerId: string; cidrs: readonly string[] }>): Promise<void> {
+    const pending: Promise<unknown>[] = [];
     for (const a of attached) {
       const have = new Set(this.allocator.lookup(a.containerId).map((x) => x.addr));
       for (const text of a.cidrs) {
@@ -185,11 +200,12 @@ export class WeaveIpam {
         }
         if (!cidrContains(this.config.range, cidr.addr) || have.has(cidr.addr)) continue;
         this.log.info({ container: a.containerId, addr: text }, 're-claiming an address an attached container still has');
-        this.allocator.claim(a.containerId, cidr).catch((err: unknown) =>
+        pending.push(this.allocator.claim(a.containerId, cidr).catch((err: unknown) =>
           this.log.error({ err, container: a.containerId, addr: text }, 're-claiming an attached address failed'),
-        );
+        ));
       }
     }
+    return Promise.all(pending).then(() => undefined);
   }
 
   /** DELETE /peer: give our ranges to another peer before `reset` removes this one. */

@@ -30,7 +30,7 @@ export interface ResolvedContainer extends ContainerRef {
 /** The part of DockerClient the runtime uses (tests pass a fake). */
 export interface DockerApi {
   inspectContainer(ref: string): Promise<DockerContainerInfo | undefined>;
-  events(onEvent: (ev: DockerEvent) => void, onError: (err: Error) => void, actions?: readonly string[]): { close(): void };
+  events(onEvent: (ev: DockerEvent) => void, onError: (err: Error) => void, actions?: readonly string[], onOpen?: () => void): { close(): void };
 }
 
 export interface HostContainerRuntimeComponents {
@@ -112,9 +112,9 @@ export class HostContainerRuntime implements ContainerRuntime, ContainerEventSou
   }
 
   /** Docker container events for the death watcher. Without Docker, a stream that never fires. */
-  subscribe(onEvent: (ev: ContainerEvent) => void, onError: (err: Error) => void): { close(): void } {
+  subscribe(onEvent: (ev: ContainerEvent) => void, onError: (err: Error) => void, onOpen?: () => void): { close(): void } {
     if (!this.docker) return { close() {} };
-    return this.docker.events((ev) => onEvent({ id: ev.id, action: ev.action }), onError, ['die', 'destroy', 'start']);
+    return this.docker.events((ev) => onEvent({ id: ev.id, action: ev.action }), onError, ['die', 'destroy', 'start'], onOpen);
   }
 
   private async resolveDocker(name: string): Promise<ResolvedContainer> {

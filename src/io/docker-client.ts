@@ -145,12 +145,14 @@ export class DockerClient {
 
   /**
    * Streams container events with the given actions (default die, destroy, start). `onError` is called
-   * once if the stream fails or ends (dockerd restarted); call `events` again to resubscribe.
+   * once if the stream fails or ends (dockerd restarted); call `events` again to resubscribe. `onOpen` is
+   * called once Docker accepted the stream.
    */
   events(
     onEvent: (ev: DockerEvent) => void,
     onError: (err: Error) => void,
     actions: readonly string[] = ['die', 'destroy', 'start'],
+    onOpen?: () => void,
   ): DockerEventStream {
     let req: ClientRequest | undefined;
     let closed = false;
@@ -173,6 +175,7 @@ export class DockerClient {
             return;
           }
           res.setEncoding('utf8');
+          if (!closed) onOpen?.();
           let buf = '';
           res.on('data', (chunk: string) => {
             buf += chunk;

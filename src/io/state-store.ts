@@ -3,7 +3,7 @@
 // fsync → rename over KEY → fsync the directory. A crash leaves either the old or the new content,
 // plus at worst a temp file that reads ignore and `removeTempFiles()` deletes.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readFile, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TsweaveError } from '../core/errors.js';
 import type { StateStore } from '../core/ports.js';
@@ -88,6 +88,28 @@ export class FileStateStore implements StateStore {
       throw ioError('remove', path, err);
     }
     await this.syncDir();
+  }
+
+  /**
+   * Keeps a bad file for the user instead of letting the next write replace it: KEY is renamed to
+   * KEY.corrupt-YYYYMMDDTHHMMSSZ (a numbered suffix if that exists already). Returns the new path.
+   */
+  async setAside(key: string): Promise<string> {
+    checkStateKey(key);
+    const path = join(this.dir, key);
+    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+    for (let n = 0; ; n++) {
+      const aside = `${path}.corrupt-${stamp}${n ? `-${n}` : ''}`;
+      try {
+        // link + unlink rather than rename: link fails when `aside` exists, so an older copy is never replaced.
+        await link(path, aside);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
+        throw ioError('set aside', path, err);
+      }
+      await this.remove(key);
+      return aside;
+    }
   }
 
   /** Keys currently stored (temp files excluded), sorted. */

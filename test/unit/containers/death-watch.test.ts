@@ -118,3 +118,38 @@ test('stop cancels the timer and closes the stream', async () => {
   assert.equal(runtime.checks, 0);
   assert.equal(clock.pending(), 0);
 });
+
+test('without Docker the event stream failing every few seconds is said once, and once when it is back (issue 11.6)', async () => {
+  const { createLogger } = await import('../../../src/core/logger.js');
+  const lines: Array<{ level: number; msg: string }> = [];
+  const logger = createLogger('info', { write: (s: string) => void lines.push(JSON.parse(s) as { level: number; msg: string }) });
+  const clock = new FakeClock();
+  const events = new (class extends FakeEvents {
+    onOpen: (() => void) | undefined;
+    override subscribe(onEvent: (ev: ContainerEvent) => void, onError: (err: Error) => void, onOpen?: () => void) {
+      this.onOpen = onOpen;
+      return super.subscribe(onEvent, onError);
+    }
+  })();
+  const runtime = new FakeRuntime();
+  runtime.failing = true; // every liveness check fails too
+  const watch = new DeathWatch({ runtime, clock, logger, events }, { checkIntervalMs: 5_000, resubscribeMs: 5_000 });
+  watch.watch(ref('abc'));
+  watch.start();
+  for (let i = 0; i < 100; i++) {
+    events.onError!(new Error('cannot talk to Docker at unix:///var/run/docker.sock: no such socket'));
+    clock.advance(5_000);
+    await flush();
+  }
+  assert.ok(events.subscriptions >= 100, 'it keeps trying');
+  const warned = (re: RegExp) => lines.filter((l) => l.level >= 40 && re.test(l.msg)).length;
+  assert.equal(warned(/event stream unavailable/), 1);
+  // 500 s of failing liveness checks: one line per minute, not one per check.
+  assert.ok(warned(/liveness check failed/) <= 10, `${warned(/liveness check failed/)} liveness warnings`);
+  events.onOpen!();
+  events.onOpen!();
+  assert.equal(lines.filter((l) => /event stream is back/.test(l.msg)).length, 1);
+  events.onError!(new Error('ended'));
+  assert.equal(warned(/event stream unavailable/), 2, 'gone again after being back: said again');
+  watch.stop();
+});

@@ -1,19 +1,11 @@
-import { afterAll, test } from 'vitest';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FileStateStore, checkStateKey } from '../../../src/io/state-store.js';
+import { tempDirs } from '../../support/temp-dir.js';
 
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'tsw-state-'));
-  dirs.push(d);
-  return d;
-}
-afterAll(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
+const tempDir = tempDirs('tsw-state-');
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
@@ -75,4 +67,20 @@ test('I/O failures name the file', async () => {
     message: new RegExp(`^cannot create directory for state file ${dir}/file: EEXIST`),
   });
   await assert.rejects(store.read('k'), { code: 'ERR_STATE', message: new RegExp(`^cannot read state file ${dir}/file/k: ENOTDIR`) });
+});
+
+test('setAside keeps a bad file under a timestamped name and never replaces an earlier copy', async () => {
+  const dir = await tempDir();
+  const store = new FileStateStore(dir);
+  await store.write('ipam', bytes('garbage one'));
+  const first = await store.setAside('ipam');
+  assert.match(first, new RegExp(`^${dir}/ipam\\.corrupt-\\d{8}T\\d{6}Z$`));
+  assert.equal(await store.read('ipam'), undefined, 'the key is free for a fresh start');
+  await store.write('ipam', bytes('garbage two'));
+  const second = await store.setAside('ipam');
+  assert.notEqual(second, first);
+  const { readFile } = await import('node:fs/promises');
+  assert.equal(await readFile(first, 'utf8'), 'garbage one');
+  assert.equal(await readFile(second, 'utf8'), 'garbage two');
+  await assert.rejects(store.setAside('ipam'), /cannot set aside state file .*ipam: ENOENT/);
 });
