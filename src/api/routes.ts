@@ -3,7 +3,7 @@
 
 import { ConfigError } from '../core/errors.js';
 import { parseCidr, parseIPv4, type Cidr } from '../core/types.js';
-import type { Route } from '../io/http-server.js';
+import type { Route, TcpAccess } from '../io/http-server.js';
 import { formatConnections, formatDns, formatIpam, formatPeers, formatStatus, formatTargets } from './status-format.js';
 import type { Status } from './status-types.js';
 
@@ -70,15 +70,37 @@ function optStr(body: unknown, name: string): string | undefined {
   return v === undefined ? undefined : str(body, name);
 }
 
-const STATUS_PAGES: Record<string, (s: Status) => string> = {
-  targets: formatTargets,
-  connections: formatConnections,
-  peers: formatPeers,
-  dns: (s) => (s.dns ? formatDns(s) : ''),
-  ipam: (s) => (s.ipam ? formatIpam(s) : ''),
-};
+// A Map, not an object literal: a page named "constructor" or "__proto__" must not reach Object.prototype.
+const STATUS_PAGES = new Map<string, (s: Status) => string>([
+  ['targets', formatTargets],
+  ['connections', formatConnections],
+  ['peers', formatPeers],
+  ['dns', (s) => (s.dns ? formatDns(s) : '')],
+  ['ipam', (s) => (s.ipam ? formatIpam(s) : '')],
+]);
+
+/**
+ * What TCP 127.0.0.1:6784 serves (io/http-server.ts), keyed "METHOD pattern": the read-only routes to anyone
+ * on the machine, Weave's IPAM routes to root (scripts such as a CNI plugin call them there). Everything
+ * else only on the unix socket, open to root and the --api-group.
+ */
+const TCP_ACCESS = new Map<string, TcpAccess>([
+  ['GET /report', 'anyone'], ['GET /status', 'anyone'], ['GET /status/:page', 'anyone'], ['GET /ps', 'anyone'],
+  ['GET /dns-lookup', 'anyone'], ['GET /version', 'anyone'], ['GET /stats', 'anyone'], ['GET /ip/:id', 'anyone'],
+  ['POST /ip/:id', 'root'], ['POST /ip/:id/:ip/:prefix', 'root'], ['PUT /ip/:id/:ip/:prefix', 'root'],
+  ['DELETE /ip/:id', 'root'], ['DELETE /ip/:id/:ip', 'root'],
+  // Both may change state: prime starts the ring's consensus, dns-args claims the DNS address the first time.
+  ['GET /ring', 'root'], ['GET /dns-args', 'root'],
+]);
 
 export function apiRoutes(node: ApiBackend): Route[] {
+  return routeTable(node).map((r) => {
+    const tcp = TCP_ACCESS.get(`${r.method} ${r.pattern}`);
+    return tcp === undefined ? r : { ...r, tcp };
+  });
+}
+
+function routeTable(node: ApiBackend): Route[] {
   return [
     { method: 'GET', pattern: '/report', handler: () => ({ body: node.status() }) },
     { method: 'GET', pattern: '/status', handler: () => ({ body: formatStatus(node.status()) }) },
@@ -86,8 +108,8 @@ export function apiRoutes(node: ApiBackend): Route[] {
       method: 'GET',
       pattern: '/status/:page',
       handler: (req) => {
-        const page = STATUS_PAGES[req.params.page!];
-        if (!page) throw new ConfigError(`invalid status page "${req.params.page}": one of ${Object.keys(STATUS_PAGES).join(', ')}`);
+        const page = STATUS_PAGES.get(req.params.page!);
+        if (!page) throw new ConfigError(`invalid status page "${req.params.page}": one of ${[...STATUS_PAGES.keys()].join(', ')}`);
         return { body: page(node.status()) };
       },
     },

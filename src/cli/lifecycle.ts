@@ -56,6 +56,9 @@ function tail(path: string, lines: number): string {
 export async function launch(cfg: LaunchConfig): Promise<string | void> {
   if (await runningStatus()) throw new TsweaveError('ERR_ALREADY_RUNNING', 'tsweave is already running');
   await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
+  // The password travels in cfg only: not on to the daemon's or its commands' environment.
+  delete process.env.TSWEAVE_PASSWORD;
+  delete process.env.WEAVE_PASSWORD;
   if (cfg.foreground) {
     const code = await runDaemon(cfg, (node) => process.stdout.write(`${node.peerName}\n`));
     if (code !== 0) throw new TsweaveError('ERR_STATE', 'router stopped with an error (see the messages above)');

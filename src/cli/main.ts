@@ -4,7 +4,11 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { nodeHttpTransport } from './api-client.js';
+import { hidePasswordFromProcessList } from './argv-secret.js';
 import { run } from './run.js';
+
+// First thing: `launch --password PW` must not stay readable in /proc/PID/cmdline (argv-secret.ts).
+hidePasswordFromProcessList(process.argv.slice(2));
 
 const code = await run(process.argv.slice(2), {
   env: process.env,

@@ -111,6 +111,10 @@ export async function execute(cmd: Command, deps: CliDeps): Promise<void> {
       return;
     }
     case 'launch':
+      if (cmd.config.passwordSource === '--password') {
+        deps.stderr.write('tsweave: warning: --password can be read by every user in the process list while launch ' +
+          'starts; use --password-file FILE or the TSWEAVE_PASSWORD environment variable\n');
+      }
       if (cmd.config.dryRun) {
         out(formatLaunchConfig(cmd.config));
         return;

@@ -259,6 +259,10 @@ export interface LaunchConfig {
   readonly dryRun: boolean;
   /** Initial targets; a peer without a port uses `port`. */
   readonly peers: readonly HostPort[];
+  /** The API's unix socket; undefined → /run/tsweave/netns-<inode>/api.sock (io/api-socket.ts). */
+  readonly apiSocket?: string;
+  /** Group (name or gid) that may use the API socket besides root; undefined → root only. */
+  readonly apiGroup?: string;
 }
 
 export interface LaunchDeps {
@@ -273,7 +277,9 @@ export const DNS_LISTEN_DEFAULT_TEXT =
 
 /** Every `tsweave launch` flag, in help order. */
 export const LAUNCH_FLAGS: readonly FlagSpec[] = [
-  { flag: '--password', value: 'PW', help: 'encrypt all traffic between peers with this password',
+  { flag: '--password', value: 'PW',
+    help: 'encrypt all traffic between peers with this password; every user can read it in the process list, ' +
+      'so prefer --password-file or TSWEAVE_PASSWORD',
     env: ['TSWEAVE_PASSWORD', 'WEAVE_PASSWORD'] },
   { flag: '--password-file', value: 'FILE', help: 'read the password from FILE (a trailing newline is ignored)' },
   { flag: '--name', value: 'MAC', default: 'kept in the data dir, else random',
@@ -304,6 +310,10 @@ export const LAUNCH_FLAGS: readonly FlagSpec[] = [
     help: 'also answer DNS queries from these networks; by default only containers on the weave and docker0 ' +
       'bridges and this host are answered, never other machines on the hosts\' network' },
   { flag: '--no-dns', help: 'disable weaveDNS' },
+  { flag: '--api-group', value: 'GROUP', default: 'none (root only)', env: ['TSWEAVE_API_GROUP'],
+    help: 'members of this group may change the router through the API socket (read-only routes need no group)' },
+  { flag: '--api-socket', value: 'PATH', default: '/run/tsweave/netns-<namespace inode>/api.sock', env: ['TSWEAVE_API_SOCKET'],
+    help: 'the unix socket of the control API; the CLI finds it through TSWEAVE_API_SOCKET' },
   { flag: '--log-level', value: 'LEVEL', default: 'info', help: 'debug | info | warn | error' },
   { flag: '--dry-run', help: 'check the configuration, print it (password redacted) and exit' },
 ];
@@ -408,6 +418,15 @@ export function parseLaunchArgs(
 
   const peers = p.positionals.map((t) => parseHostPort(t, port, 'peer'));
 
+  const apiSocket = get('--api-socket') ?? (env.TSWEAVE_API_SOCKET || undefined);
+  if (apiSocket !== undefined && !apiSocket.startsWith('/')) {
+    throw new ConfigError(`invalid --api-socket "${apiSocket}": must be an absolute path`);
+  }
+  const apiGroup = get('--api-group') ?? (env.TSWEAVE_API_GROUP || undefined);
+  if (apiGroup !== undefined && !/^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$|^\d{1,10}$/.test(apiGroup)) {
+    throw new ConfigError(`invalid --api-group "${apiGroup}": must be a group name or a numeric gid`);
+  }
+
   return {
     password, passwordSource, name, nickname, port, mtu, dataDir,
     foreground: has('--foreground'),
@@ -415,6 +434,8 @@ export function parseLaunchArgs(
     connLimit, trustedSubnets, ipam, dns, logLevel,
     dryRun: has('--dry-run'),
     peers,
+    ...(apiSocket === undefined ? {} : { apiSocket }),
+    ...(apiGroup === undefined ? {} : { apiGroup }),
   };
 }
 
@@ -507,6 +528,8 @@ export function formatLaunchConfig(cfg: LaunchConfig): string {
       case '--dns-ttl': return cfg.dns ? String(cfg.dns.ttlS) : '-';
       case '--dns-allow': return cfg.dns ? (cfg.dns.allow.length ? cfg.dns.allow.map(formatCidr).join(',') : 'none') : '-';
       case '--no-dns': return String(cfg.dns === undefined);
+      case '--api-group': return cfg.apiGroup ?? 'none (root only)';
+      case '--api-socket': return cfg.apiSocket ?? '/run/tsweave/netns-<namespace inode>/api.sock';
       case '--log-level': return cfg.logLevel;
       case '--dry-run': return String(cfg.dryRun);
       default: return '?';
@@ -543,6 +566,8 @@ export function launchConfigToArgs(cfg: LaunchConfig): string[] {
   } else {
     a.push('--no-dns');
   }
+  if (cfg.apiGroup !== undefined) a.push(`--api-group=${cfg.apiGroup}`);
+  if (cfg.apiSocket !== undefined) a.push(`--api-socket=${cfg.apiSocket}`);
   a.push(`--log-level=${cfg.logLevel}`, '--', ...cfg.peers.map(formatHostPort));
   return a;
 }

@@ -7,13 +7,10 @@
 
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Server } from 'node:http';
 import { systemClock, systemRng } from '../core/clock.js';
 import {
   BRIDGE_NAME,
   HANDSHAKE_TIMEOUT_MS,
-  HTTP_API_ADDR,
-  HTTP_API_PORT,
   IPAM_DEAD_CONTAINER_GRACE_MS,
   PROTOCOL_MAX_VERSION,
   PROTOCOL_MIN_VERSION,
@@ -31,7 +28,8 @@ import { Overlay } from '../dataplane/overlay.js';
 import { exec } from '../io/exec.js';
 import { IprouteHostNetwork } from '../io/host-network.js';
 import { HostContainerRuntime } from '../io/container-runtime.js';
-import { startHttpServer } from '../io/http-server.js';
+import type { ApiServer } from '../io/http-server.js';
+import { startApi } from './api-server.js';
 import { NativeFastPath } from '../io/fastpath.js';
 import { nativeDataAead, tryLoadNative, type NativeAddon } from '../io/native.js';
 import { FileStateStore } from '../io/state-store.js';
@@ -103,7 +101,7 @@ export class TsweaveNode {
   private tap: NativeTapDevice | undefined;
   private udp: UdpEndpoint | undefined;
   private listener: { close(): void } | undefined;
-  private http: Server | undefined;
+  private http: ApiServer | undefined;
   private attachments!: Attachments;
   private dns: WeaveDns | undefined;
   private ipam: WeaveIpam | undefined;
@@ -279,12 +277,13 @@ export class TsweaveNode {
     this.maker.start();
     this.maker.addTargets(cfg.peers.map(formatHostPort));
 
-    this.http = await startHttpServer(HTTP_API_ADDR, HTTP_API_PORT, apiRoutes(this), this.log);
+    this.http = await startApi(cfg, apiRoutes(this), this.log);
     const pidFile = join(cfg.dataDir, PID_FILE);
-    await writeFile(pidFile, `${process.pid}\n`).catch((err: unknown) => {
+    await writeFile(pidFile, `${process.pid}
+`).catch((err: unknown) => {
       throw new TsweaveError('ERR_STATE', `cannot write ${pidFile}: ${errorMessage(err)}; free space in ${cfg.dataDir} (or set TSWEAVE_DATA_DIR to another directory)`, { cause: err });
     });
-    this.log.info({ api: `${HTTP_API_ADDR}:${HTTP_API_PORT}` }, 'router started');
+    this.log.info({ api: this.http.address }, 'router started');
   }
 
   /** Runs the handshake on a new TCP stream; resolves once the mesh adopted the connection. */
@@ -584,8 +583,7 @@ export class TsweaveNode {
     if (this.stopping) return this.stopped;
     this.stopping = true;
     this.log.info({ reason }, 'router stopping');
-    await new Promise<void>((r) => (this.http ? this.http.close(() => r()) : r()));
-    this.http?.closeAllConnections?.();
+    await this.http?.close();
     this.maker?.stop();
     this.listener?.close();
     for (const link of this.links.values()) link.close(reason);

@@ -8,7 +8,7 @@
 //
 // Routers are stopped by the PID they wrote to their data dir, never by name.
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exec, type ExecResult } from '../../src/io/exec.js';
@@ -120,6 +120,9 @@ export class Cluster {
   async killRouter(host: Host, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     const pid = await this.routerPid(host);
     if (pid === undefined) return;
+    // A killed router cannot remove its API socket directory (/run/tsweave/netns-<inode>): we do.
+    const ns = await readlink(`/proc/${pid}/ns/net`).catch(() => '');
+    const socketDir = /^net:\[(\d+)\]$/.exec(ns)?.[1];
     try {
       process.kill(pid, signal);
     } catch {
@@ -133,6 +136,7 @@ export class Cluster {
         return true;
       }
     }, 10_000, 50).catch(() => undefined);
+    if (socketDir) await rm(`/run/tsweave/netns-${socketDir}`, { recursive: true, force: true });
   }
 
   /**

@@ -3,6 +3,9 @@ import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   ApiClient, ApiError, RouterNotRunningError, nodeHttpTransport, resolveApiAddress,
 } from '../../../src/cli/api-client.js';
@@ -70,9 +73,33 @@ test('nothing listening → RouterNotRunningError naming the address', async () 
 });
 
 test('API address: default, TSWEAVE_HTTP_ADDR, and a bad value', () => {
-  assert.deepEqual(resolveApiAddress({}), { host: '127.0.0.1', port: 6784 });
-  assert.deepEqual(resolveApiAddress({ TSWEAVE_HTTP_ADDR: '127.0.0.2:7000' }), { host: '127.0.0.2', port: 7000 });
+  const sock = () => '/run/tsweave/netns-1/api.sock';
+  assert.deepEqual(resolveApiAddress({}, sock), { host: '127.0.0.1', port: 6784, socketPath: '/run/tsweave/netns-1/api.sock' });
+  assert.match(resolveApiAddress({}).socketPath!, /^\/run\/tsweave\/netns-\d+\/api\.sock$/);
+  // An explicit TCP address means TCP only, unless a socket is named too.
+  assert.deepEqual(resolveApiAddress({ TSWEAVE_HTTP_ADDR: '127.0.0.2:7000' }, sock), { host: '127.0.0.2', port: 7000 });
+  assert.deepEqual(resolveApiAddress({ TSWEAVE_HTTP_ADDR: '127.0.0.2:7000', TSWEAVE_API_SOCKET: '/x.sock' }, sock),
+    { host: '127.0.0.2', port: 7000, socketPath: '/x.sock' });
+  assert.throws(() => resolveApiAddress({ TSWEAVE_API_SOCKET: 'x.sock' }), /invalid TSWEAVE_API_SOCKET "x.sock": must be an absolute path/);
   assert.throws(() => resolveApiAddress({ TSWEAVE_HTTP_ADDR: '127.0.0.1:0' }),
     { code: 'ERR_CONFIG', message: 'invalid TSWEAVE_HTTP_ADDR "127.0.0.1:0": must be HOST:PORT like 127.0.0.1:6784' });
   assert.throws(() => resolveApiAddress({ TSWEAVE_HTTP_ADDR: ':6784' }), /must be HOST:PORT/);
+});
+
+test('the unix socket is used first; without one the request goes over TCP', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'tsw-api-'));
+  const socketPath = join(dir, 'api.sock');
+  const onSocket = http.createServer((req, res) => res.end(`socket ${req.method} ${req.url}`));
+  await new Promise<void>((r) => onSocket.listen(socketPath, r));
+  try {
+    await withServer((req, res) => res.end(`tcp ${req.method} ${req.url}`), async (port) => {
+      const api = new ApiClient(nodeHttpTransport, { host: '127.0.0.1', port, socketPath });
+      assert.equal(await api.text('POST', '/stop'), 'socket POST /stop');
+      await new Promise<void>((r) => onSocket.close(() => r()));
+      assert.equal(await api.text('GET', '/report'), 'tcp GET /report');
+    });
+  } finally {
+    onSocket.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -37,6 +37,7 @@ test('every flag in the help is accepted by the parser', () => {
   const sample: Record<string, string> = {
     PW: 'pw', FILE: '/f', MAC: '::1', NAME: 'n', N: '1400', DIR: '/d', 'CIDR,...': '10.0.0.0/8', CIDR: '10.32.0.0/12',
     MODE: 'observer', DOMAIN: 'weave.local', 'ADDR:PORT': '127.0.0.1:53', LEVEL: 'info', FQDN: 'a.weave.local',
+    PATH: '/run/t/api.sock', GROUP: 'tsweave',
   };
   const container: Record<string, string[]> = { attach: ['web'], 'dns-add': ['web'], 'dns-remove': ['web'] };
   for (const spec of COMMANDS) {

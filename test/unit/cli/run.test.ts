@@ -267,3 +267,12 @@ test('expose and hide are not implemented yet (exit 1); a bug says internal erro
   assert.equal(await run(['stop'], h.deps), 1);
   assert.equal(h.err(), 'tsweave: internal error: x is undefined\n');
 });
+
+test('launch --password warns that the process list shows it; the file and the environment do not', async () => {
+  const h = harness({});
+  assert.equal(await run(['launch', '--password', 'pw', '--dry-run'], h.deps), 0);
+  assert.match(h.err(), /^tsweave: warning: --password can be read by every user in the process list .*--password-file FILE or the TSWEAVE_PASSWORD/);
+  const quiet = harness({}, { env: { TSWEAVE_PASSWORD: 'pw' } });
+  assert.equal(await run(['launch', '--dry-run'], quiet.deps), 0);
+  assert.equal(quiet.err(), '');
+});
