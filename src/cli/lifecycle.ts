@@ -3,17 +3,18 @@
 // readable by anyone through /proc), and returns once its HTTP API answers, with the peer name.
 
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
+import { access, constants, mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BRIDGE_NAME } from '../core/defaults.js';
-import { TsweaveError } from '../core/errors.js';
+import { ConfigError, TsweaveError, errorMessage } from '../core/errors.js';
 import type { LaunchConfig } from '../daemon/config.js';
 import { LOG_FILE, PID_FILE, STATE_FILES } from '../daemon/node.js';
 import { runDaemon } from '../daemon/run.js';
 import { exec } from '../io/exec.js';
 import type { Status } from '../api/status-types.js';
+import { launchFailureMessage } from './launch-failure.js';
 import { ApiClient, nodeHttpTransport, resolveApiAddress, RouterNotRunningError } from './api-client.js';
 
 const START_TIMEOUT_MS = 60_000;
@@ -43,18 +44,38 @@ function daemonEntry(): string[] {
   return ext === '.ts' ? ['--import', 'tsx', entry] : [entry];
 }
 
-function tail(path: string, lines: number): string {
+/** What the log got since byte `from` (this launch's part; the file is appended to across runs). */
+function logSince(path: string, from: number): string {
   try {
-    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    return readFileSync(path).subarray(from).toString('utf8');
   } catch {
-    return '(no log)';
+    return '';
+  }
+}
+
+const DIR_ERRORS: Record<string, string> = {
+  ENOTDIR: 'a part of the path is not a directory',
+  EEXIST: 'exists and is not a directory',
+  EACCES: 'permission denied',
+  EROFS: 'read-only file system',
+};
+
+/** The data dir, made before the router starts so a bad --data-dir is one line, not a daemon crash. */
+async function makeDataDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await access(dir, constants.W_OK | constants.X_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    const why = DIR_ERRORS[code] ?? errorMessage(err);
+    throw new ConfigError(`invalid --data-dir "${dir}": ${why}`, { cause: err });
   }
 }
 
 /** Starts the router with `cfg`; returns the peer name to print. */
 export async function launch(cfg: LaunchConfig): Promise<string | void> {
   if (await runningStatus()) throw new TsweaveError('ERR_ALREADY_RUNNING', 'tsweave is already running');
-  await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
+  await makeDataDir(cfg.dataDir);
   if (cfg.foreground) {
     const code = await runDaemon(cfg, (node) => process.stdout.write(`${node.peerName}\n`));
     if (code !== 0) throw new TsweaveError('ERR_STATE', 'router stopped with an error (see the messages above)');
@@ -62,6 +83,7 @@ export async function launch(cfg: LaunchConfig): Promise<string | void> {
   }
   const logPath = join(cfg.dataDir, LOG_FILE);
   const logFd = openSync(logPath, 'a', 0o600);
+  const logStart = fstatSync(logFd).size;
   let exitCode: number | null = null;
   let exited = false;
   try {
@@ -78,7 +100,7 @@ export async function launch(cfg: LaunchConfig): Promise<string | void> {
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (exited) {
-      throw new TsweaveError('ERR_STATE', `router exited during start (code ${exitCode}); last lines of ${logPath}:\n${tail(logPath, 5)}`);
+      throw new TsweaveError('ERR_STATE', launchFailureMessage(logSince(logPath, logStart), logPath, exitCode));
     }
     const s = await runningStatus();
     if (s) return s.router.name;
