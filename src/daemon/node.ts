@@ -53,12 +53,13 @@ import { DNS_STATE_KEY, WeaveDns } from './weavedns.js';
 import type { LaunchConfig } from './config.js';
 import { bridgeMac, loadPeerName, PEER_NAME_KEY, randomUid } from './identity.js';
 import { PeerLink } from './peer-link.js';
+import { PEERS_STATE_KEY, PeerMemory } from './peer-memory.js';
 import { RouteAdapter } from './route-adapter.js';
 
 export const PID_FILE = 'tsweave.pid';
 export const LOG_FILE = 'tsweave.log';
 /** Every file the router keeps in its data dir: `reset` removes exactly these. */
-export const STATE_FILES = [PEER_NAME_KEY, ATTACHMENTS_STATE_KEY, IPAM_STATE_KEY, DNS_STATE_KEY, PID_FILE, LOG_FILE];
+export const STATE_FILES = [PEER_NAME_KEY, ATTACHMENTS_STATE_KEY, IPAM_STATE_KEY, DNS_STATE_KEY, PEERS_STATE_KEY, PID_FILE, LOG_FILE];
 /** The container id of names added with `dns-add IP… -h FQDN` (Weave's weave:extern). */
 const EXTERN_ID = 'weave:extern';
 /** Environment override of the dead-container grace period, in ms (tests use a few seconds). */
@@ -81,6 +82,7 @@ export class TsweaveNode {
   private passwordKey: Uint8Array | undefined;
   private router!: Router;
   private maker!: ConnectionMaker;
+  private memory: PeerMemory | undefined;
   private overlay!: Overlay;
   private tap: NativeTapDevice | undefined;
   private udp: UdpEndpoint | undefined;
@@ -124,6 +126,8 @@ export class TsweaveNode {
     const store = new FileStateStore(cfg.dataDir);
     await store.removeTempFiles();
     this.name = await loadPeerName(store, this.rng, cfg.name);
+    this.memory = new PeerMemory({ store, logger: this.log }, cfg.port);
+    await this.memory.load();
     this.uid = randomUid(this.rng);
     this.log.info(
       { name: this.name, nickname: cfg.nickname, port: cfg.port, mtu: cfg.mtu, encryption: cfg.password !== undefined },
@@ -180,6 +184,10 @@ export class TsweaveNode {
         this.overlay.removeSession(peerNameToNumber(link.remoteName));
       }
       this.usedIndexes.delete(link.localIndex);
+    });
+    this.router.on('connection:added', (conn) => {
+      const link = conn as PeerLink;
+      this.memory?.peerSeen(formatHostPort({ host: link.remoteIp, port: link.remoteListenPort }));
     });
     this.router.on('message:other', (conn, msg) => {
       if (msg.kind === 'frames') this.overlay.onTcpFrames(peerNameToNumber(conn.remoteName), msg.payload);
@@ -238,7 +246,8 @@ export class TsweaveNode {
       { port: cfg.port, discovery: cfg.discovery },
     );
     this.maker.start();
-    this.maker.addTargets(cfg.peers.map(formatHostPort));
+    this.maker.addTargets(this.memory.initialTargets(cfg.peers.map(formatHostPort)));
+    this.memory.targetsChanged(this.maker.targets());
 
     this.http = await startHttpServer(HTTP_API_ADDR, HTTP_API_PORT, apiRoutes(this), this.log);
     await writeFile(join(cfg.dataDir, PID_FILE), `${process.pid}\n`);
@@ -403,10 +412,13 @@ export class TsweaveNode {
 
   connect(peers: string[], replace: boolean): void {
     this.maker.addTargets(this.targetsOf(peers), replace);
+    this.memory?.targetsChanged(this.maker.targets());
   }
 
   forget(peers: string[]): void {
     this.maker.forgetTargets(this.targetsOf(peers));
+    this.memory?.forget(this.targetsOf(peers));
+    this.memory?.targetsChanged(this.maker.targets());
   }
 
   /**
@@ -568,6 +580,7 @@ export class TsweaveNode {
     this.router?.stop();
     this.tap?.close();
     this.udp?.close();
+    await this.memory?.flushed();
     await rm(join(this.config.dataDir, PID_FILE), { force: true });
     this.resolveStopped();
   }
