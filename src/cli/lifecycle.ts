@@ -7,11 +7,13 @@ import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { access, constants, mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BRIDGE_NAME } from '../core/defaults.js';
+import { BRIDGE_NAME, DEFAULT_DATA_DIR } from '../core/defaults.js';
 import { ConfigError, TsweaveError, errorMessage } from '../core/errors.js';
 import type { LaunchConfig } from '../daemon/config.js';
 import { LOG_FILE, PID_FILE, STATE_FILES } from '../daemon/node.js';
 import { runDaemon } from '../daemon/run.js';
+import { readRuntimeRecord, removeRuntimeRecord } from '../daemon/runtime-record.js';
+import { HOST_VETH_PREFIX } from '../io/host-network.js';
 import { exec } from '../io/exec.js';
 import type { Status } from '../api/status-types.js';
 import { launchFailureMessage } from './launch-failure.js';
@@ -135,13 +137,32 @@ async function readPid(dataDir: string): Promise<number | undefined> {
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
-function dataDirFromEnv(): string {
-  return process.env.TSWEAVE_DATA_DIR || '/var/lib/tsweave';
+/**
+ * The data dir to act on: --data-dir as given, else the one the router of this network namespace
+ * registered (runtime-record.ts), else TSWEAVE_DATA_DIR, else the default.
+ */
+async function dataDirFor(explicit: string | undefined): Promise<string> {
+  if (explicit !== undefined) return explicit;
+  const rec = await readRuntimeRecord(process.env);
+  const fromEnv = process.env.TSWEAVE_DATA_DIR;
+  // A live router's record wins over the environment. A dead one's only fills in for no setting at all:
+  // a namespace inode can be reused, so an old record may belong to another router's namespace.
+  if (rec && (isAlive(rec.pid) || !fromEnv)) return rec.dataDir;
+  return fromEnv || DEFAULT_DATA_DIR;
+}
+
+/** Removes the host ends of the containers' veths (their container ends go with them). */
+async function removeHostVeths(): Promise<void> {
+  const r = await exec('ip', ['-o', 'link', 'show', 'type', 'veth']).catch(() => undefined);
+  for (const line of r?.stdout.split('\n') ?? []) {
+    const name = /^\d+:\s+([^@:\s]+)/.exec(line)?.[1];
+    if (name?.startsWith(HOST_VETH_PREFIX)) await exec('ip', ['link', 'del', 'dev', name]).catch(() => undefined);
+  }
 }
 
 /** Stops the router; containers keep their interfaces. Idempotent. */
-export async function stop(): Promise<string | void> {
-  const pid = await readPid(dataDirFromEnv());
+export async function stop(dataDirFlag?: string): Promise<string | void> {
+  const pid = await readPid(await dataDirFor(dataDirFlag));
   try {
     await client().text('POST', '/stop');
   } catch (err) {
@@ -154,9 +175,12 @@ export async function stop(): Promise<string | void> {
   }
 }
 
-/** Stops the router, removes the bridge (the TAP goes with the router) and the router's state. */
-export async function reset(force: boolean): Promise<string | void> {
-  const dataDir = dataDirFromEnv();
+/**
+ * Stops the router, removes the containers' host veths, the bridge (the TAP goes with the router), the
+ * router's state and the runtime record.
+ */
+export async function reset(force: boolean, dataDirFlag?: string): Promise<string | void> {
+  const dataDir = await dataDirFor(dataDirFlag);
   const pid = await readPid(dataDir);
   const running = await runningStatus();
   if (!running && pid !== undefined && isAlive(pid) && !force) {
@@ -171,8 +195,10 @@ export async function reset(force: boolean): Promise<string | void> {
     } catch (err) {
       process.stderr.write(`tsweave: could not hand this peer's IP ranges over before the reset: ${(err as Error).message}\n`);
     }
-    await stop();
+    await stop(dataDir);
   } else if (pid !== undefined && isAlive(pid)) process.kill(pid, 'SIGKILL');
+  await removeHostVeths();
   await exec('ip', ['link', 'del', 'dev', BRIDGE_NAME]).catch(() => undefined);
   for (const f of STATE_FILES) await rm(join(dataDir, f), { force: true });
+  await removeRuntimeRecord(process.env);
 }

@@ -54,6 +54,7 @@ import type { LaunchConfig } from './config.js';
 import { bridgeMac, loadPeerName, PEER_NAME_KEY, randomUid } from './identity.js';
 import { PeerLink } from './peer-link.js';
 import { PEERS_STATE_KEY, PeerMemory } from './peer-memory.js';
+import { writeRuntimeRecord } from './runtime-record.js';
 import { RouteAdapter } from './route-adapter.js';
 
 export const PID_FILE = 'tsweave.pid';
@@ -251,6 +252,9 @@ export class TsweaveNode {
 
     this.http = await startHttpServer(HTTP_API_ADDR, HTTP_API_PORT, apiRoutes(this), this.log);
     await writeFile(join(cfg.dataDir, PID_FILE), `${process.pid}\n`);
+    // So `stop`, `reset` & co. find this router's data dir in this network namespace (runtime-record.ts).
+    await writeRuntimeRecord(process.env, { dataDir: cfg.dataDir, pid: process.pid, api: `${HTTP_API_ADDR}:${HTTP_API_PORT}` })
+      .catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'cannot write the runtime record; stop/reset will need --data-dir'));
     this.log.info({ api: `${HTTP_API_ADDR}:${HTTP_API_PORT}` }, 'router started');
   }
 
@@ -455,7 +459,7 @@ export class TsweaveNode {
   }
 
   async detach(container: string, addrs: string[]): Promise<string[]> {
-    const { containerId, removed, all } = await this.attachments.detach(container, addrs);
+    const { containerId, removed, all } = await this.attachments.detach(container, addrs, this.config.ipam?.defaultSubnet);
     this.ipam?.free(containerId, all ? undefined : removed);
     await this.ipam?.flushed();
     if (all) this.deathWatch.unwatch(containerId);
