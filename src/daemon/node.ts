@@ -55,6 +55,7 @@ import { bridgeMac, loadPeerName, PEER_NAME_KEY, randomUid } from './identity.js
 import { PeerLink } from './peer-link.js';
 import { PEERS_STATE_KEY, PeerMemory } from './peer-memory.js';
 import { writeRuntimeRecord } from './runtime-record.js';
+import { listForPs } from './ps.js';
 import { RouteAdapter } from './route-adapter.js';
 
 export const PID_FILE = 'tsweave.pid';
@@ -505,8 +506,9 @@ export class TsweaveNode {
     return `${n} IPs taken over from ${peer}\n`;
   }
 
-  listAttached(): Attachment[] {
-    return this.attachments.list();
+  /** `ps`: attached containers that still exist; `only` = the references asked for (ps.ts). */
+  listAttached(only: string[] = []): Promise<Attachment[]> {
+    return listForPs(this.attachments.list(), this.runtime, only);
   }
 
   private requireDns(): WeaveDns {

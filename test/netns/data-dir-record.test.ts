@@ -53,6 +53,22 @@ test('detach net:CIDR removes the addresses in that subnet', async () => {
   assert.equal((await c.run(c1, 'ip', '-o', '-4', 'addr', 'show')).stdout.includes('10.32.0.1'), false);
 });
 
+test('ps matches a netns name, fails in one line for an unknown container, and drops removed ones', async () => {
+  await c.ok(h1, 'attach', '10.32.0.3/12', c1.name);
+  const c2 = await c.addContainer('c2');
+  await c.ok(h1, 'attach', '10.32.0.4/12', c2.name);
+  assert.match(await c.ok(h1, 'ps', c1.name), /^\S+ [0-9a-f:]{17} 10\.32\.0\.3\/12\n$/);
+  const unknown = await c.tsweave(h1, 'ps', 'no-such-container-xyz');
+  assert.equal(unknown.code, 1);
+  assert.equal(unknown.stderr.trim().split('\n').length, 1);
+  assert.match(unknown.stderr, /no-such-container-xyz/);
+  await c.run(h1.ns, 'ip', 'netns', 'del', c2.name);
+  const all = await c.ok(h1, 'ps');
+  assert.match(all, /10\.32\.0\.3\/12/);
+  assert.doesNotMatch(all, /10\.32\.0\.4/);
+  await c.ok(h1, 'detach', c1.name);
+}, 60_000);
+
 test('reset finds the data dir without --data-dir and removes veths, bridge, state and record', async () => {
   await c.ok(h1, 'attach', '10.32.0.2/12', c1.name);
   assert.match((await c.run(h1.ns, 'ip', '-o', 'link', 'show', 'type', 'veth')).stdout, /vethwepl/);
