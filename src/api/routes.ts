@@ -31,7 +31,7 @@ export interface ApiBackend {
   forget(peers: string[]): void;
   attach(req: { container: string; addrs: string[]; withoutDns?: boolean; hostname?: string }): Promise<{ cidrs: string[] }>;
   detach(container: string, addrs: string[]): Promise<string[]>;
-  listAttached(): Array<{ containerId: string; mac: string; cidrs: string[] }>;
+  listAttached(only?: string[]): Promise<Array<{ containerId: string; mac: string; cidrs: string[] }>>;
   dnsAdd(container: string | undefined, ips: string[], fqdn: string | undefined): Promise<void>;
   dnsRemove(container: string | undefined, ips: string[], fqdn: string | undefined): Promise<number>;
   dnsLookup(name: string): string[];
@@ -154,9 +154,8 @@ function routeTable(node: ApiBackend): Route[] {
     {
       method: 'GET',
       pattern: '/ps',
-      handler: (req) => {
-        const only = req.query.getAll('container');
-        const list = node.listAttached().filter((a) => only.length === 0 || only.some((o) => a.containerId === o || a.containerId.startsWith(o)));
+      handler: async (req) => {
+        const list = await node.listAttached(req.query.getAll('container'));
         return { body: list.map((a) => ({ containerId: a.containerId, mac: a.mac, addrs: a.cidrs })) };
       },
     },

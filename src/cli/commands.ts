@@ -29,8 +29,8 @@ export type Command =
   | { kind: 'dns-lookup'; name: string }
   | { kind: 'dns-args' }
   | { kind: 'rmpeer'; peers: string[] }
-  | { kind: 'stop' }
-  | { kind: 'reset'; force: boolean }
+  | { kind: 'stop'; dataDir?: string }
+  | { kind: 'reset'; force: boolean; dataDir?: string }
   | { kind: 'not-implemented'; command: string };
 
 export type CommandKind = Command['kind'];
@@ -50,6 +50,16 @@ export interface CommandSpec {
 }
 
 const HOSTNAME_FLAG: FlagSpec = { flag: '--hostname', value: 'FQDN', help: 'register this DNS name for the container' };
+
+/**
+ * stop and reset act on a data dir: --data-dir, else the one the router of this network namespace
+ * registered (lifecycle.ts). The other verbs reach the router by its API; they accept --data-dir too
+ * (scripts pass it to every verb, as with Weave's env) and ignore it, without listing it in their help.
+ */
+const DATA_DIR_FLAG: FlagSpec = {
+  flag: '--data-dir', value: 'DIR', default: "the running router's",
+  help: 'the data dir the router was launched with (found by itself when a router ran in this network namespace)',
+};
 
 export const COMMANDS: readonly CommandSpec[] = [
   { name: 'launch', args: '[PEER...]', flags: LAUNCH_FLAGS, needsRoot: true,
@@ -85,9 +95,9 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: 'list attached containers with their MAC and addresses' },
   { name: 'rmpeer', args: 'PEER_ID...', needsRoot: false, flags: [],
     summary: "take over a dead peer's IP space" },
-  { name: 'stop', args: '', needsRoot: true, flags: [], summary: 'stop the router (containers keep their interfaces)' },
+  { name: 'stop', args: '', needsRoot: true, flags: [DATA_DIR_FLAG], summary: 'stop the router (containers keep their interfaces)' },
   { name: 'reset', args: '', needsRoot: true, summary: 'leave the network and delete all local state',
-    flags: [{ flag: '--force', help: 'proceed even if the router is not running' }] },
+    flags: [{ flag: '--force', help: 'proceed even if the router is not running' }, DATA_DIR_FLAG] },
   { name: 'version', args: '', needsRoot: false, flags: [], summary: 'print the versions of this CLI and the router' },
   { name: 'help', args: '[COMMAND]', needsRoot: false, flags: [], summary: 'show this help, or a command\'s' },
 ];
@@ -137,7 +147,7 @@ export function parseCommand(
   if (verb === 'launch') return { kind: 'launch', config: parseLaunchArgs(rest, env, deps) };
   if (verb === 'expose' || verb === 'hide') return { kind: 'not-implemented', command: verb };
 
-  const p = parseFlags(rest, spec.flags, verb);
+  const p = parseFlags(spec.flags.includes(DATA_DIR_FLAG) ? rest : withoutDataDir(rest), spec.flags, verb);
   const pos = p.positionals;
   switch (verb) {
     case 'connect': {
@@ -185,13 +195,38 @@ export function parseCommand(
       return { kind: 'rmpeer', peers: pos.map(checkPeerId) };
     case 'reset':
       noPositionals(verb, pos);
-      return { kind: 'reset', force: hasFlag(p, '--force') };
-    case 'report': case 'dns-args': case 'stop': case 'version':
+      return { kind: 'reset', force: hasFlag(p, '--force'), ...dataDirOf(p) };
+    case 'stop':
+      noPositionals(verb, pos);
+      return { kind: 'stop', ...dataDirOf(p) };
+    case 'report': case 'dns-args': case 'version':
       noPositionals(verb, pos);
       return { kind: verb };
     default:
       throw unknownCommand(verb);
   }
+}
+
+/** argv without `--data-dir DIR` / `--data-dir=DIR` (before any "--"), for the verbs that ignore it. */
+function withoutDataDir(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') return [...out, ...argv.slice(i)];
+    if (a === '--data-dir') {
+      if (argv[i + 1] === undefined || argv[i + 1] === '') throw new ConfigError('--data-dir needs a DIR');
+      i++;
+    } else if (a.startsWith('--data-dir=')) {
+      if (a === '--data-dir=') throw new ConfigError('--data-dir needs a DIR');
+    } else out.push(a);
+  }
+  return out;
+}
+
+function dataDirOf(p: ParsedFlags): { dataDir?: string } {
+  const d = flagValue(p, '--data-dir');
+  if (d === '') throw new ConfigError('invalid --data-dir "": must be a directory path');
+  return d === undefined ? {} : { dataDir: d };
 }
 
 function needAtLeastOne(verb: string, pos: readonly string[], what: string): void {

@@ -3,18 +3,21 @@
 // readable by anyone through /proc), and returns once its HTTP API answers, with the peer name.
 
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
+import { access, constants, mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Readable } from 'node:stream';
-import { BRIDGE_NAME } from '../core/defaults.js';
-import { TsweaveError } from '../core/errors.js';
+import { BRIDGE_NAME, DEFAULT_DATA_DIR } from '../core/defaults.js';
+import { ConfigError, TsweaveError, errorMessage } from '../core/errors.js';
 import type { LaunchConfig } from '../daemon/config.js';
 import { LOG_FILE, PID_FILE, STATE_FILES } from '../daemon/node.js';
 import { runDaemon, START_RESULT_FD_ENV } from '../daemon/run.js';
+import { readRuntimeRecord, removeRuntimeRecord } from '../daemon/runtime-record.js';
+import { HOST_VETH_PREFIX } from '../io/host-network.js';
 import { exec } from '../io/exec.js';
 import type { Status } from '../api/status-types.js';
+import { launchFailureMessage } from './launch-failure.js';
 import { ApiClient, nodeHttpTransport, resolveApiAddress, RouterNotRunningError } from './api-client.js';
 
 const START_TIMEOUT_MS = 60_000;
@@ -44,18 +47,38 @@ function daemonEntry(): string[] {
   return ext === '.ts' ? ['--import', 'tsx', entry] : [entry];
 }
 
-function tail(path: string, lines: number): string {
+/** What the log got since byte `from` (this launch's part; the file is appended to across runs). */
+function logSince(path: string, from: number): string {
   try {
-    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    return readFileSync(path).subarray(from).toString('utf8');
   } catch {
-    return '(no log)';
+    return '';
+  }
+}
+
+const DIR_ERRORS: Record<string, string> = {
+  ENOTDIR: 'a part of the path is not a directory',
+  EEXIST: 'exists and is not a directory',
+  EACCES: 'permission denied',
+  EROFS: 'read-only file system',
+};
+
+/** The data dir, made before the router starts so a bad --data-dir is one line, not a daemon crash. */
+async function makeDataDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await access(dir, constants.W_OK | constants.X_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    const why = DIR_ERRORS[code] ?? errorMessage(err);
+    throw new ConfigError(`invalid --data-dir "${dir}": ${why}`, { cause: err });
   }
 }
 
 /** Starts the router with `cfg`; returns the peer name to print. */
 export async function launch(cfg: LaunchConfig): Promise<string | void> {
   if (await runningStatus()) throw new TsweaveError('ERR_ALREADY_RUNNING', 'tsweave is already running');
-  await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
+  await makeDataDir(cfg.dataDir);
   // The password travels in cfg only: not on to the daemon's or its commands' environment.
   delete process.env.TSWEAVE_PASSWORD;
   delete process.env.WEAVE_PASSWORD;
@@ -66,6 +89,7 @@ export async function launch(cfg: LaunchConfig): Promise<string | void> {
   }
   const logPath = join(cfg.dataDir, LOG_FILE);
   const logFd = openSync(logPath, 'a', 0o600);
+  const logStart = fstatSync(logFd).size;
   let exitCode: number | null = null;
   let exited = false;
   // The daemon reports "ok" or "error REASON" on a pipe (fd 3) as soon as it knows (daemon/main.ts).
@@ -105,7 +129,7 @@ export async function launch(cfg: LaunchConfig): Promise<string | void> {
       const reason = failed();
       if (reason !== undefined) throw new TsweaveError('ERR_STATE', `router failed to start: ${reason}`);
       if (exited) {
-        throw new TsweaveError('ERR_STATE', `router exited during start (code ${exitCode}); last lines of ${logPath}:\n${tail(logPath, 5)}`);
+        throw new TsweaveError('ERR_STATE', launchFailureMessage(logSince(logPath, logStart), logPath, exitCode));
       }
       // The API answers a moment before start is over (the pid file is written last): wait for "ok".
       if (/^ok$/m.test(result) || pipeClosed) {
@@ -146,13 +170,32 @@ async function readPid(dataDir: string): Promise<number | undefined> {
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
-function dataDirFromEnv(): string {
-  return process.env.TSWEAVE_DATA_DIR || '/var/lib/tsweave';
+/**
+ * The data dir to act on: --data-dir as given, else the one the router of this network namespace
+ * registered (runtime-record.ts), else TSWEAVE_DATA_DIR, else the default.
+ */
+async function dataDirFor(explicit: string | undefined): Promise<string> {
+  if (explicit !== undefined) return explicit;
+  const rec = await readRuntimeRecord(process.env);
+  const fromEnv = process.env.TSWEAVE_DATA_DIR;
+  // A live router's record wins over the environment. A dead one's only fills in for no setting at all:
+  // a namespace inode can be reused, so an old record may belong to another router's namespace.
+  if (rec && (isAlive(rec.pid) || !fromEnv)) return rec.dataDir;
+  return fromEnv || DEFAULT_DATA_DIR;
+}
+
+/** Removes the host ends of the containers' veths (their container ends go with them). */
+async function removeHostVeths(): Promise<void> {
+  const r = await exec('ip', ['-o', 'link', 'show', 'type', 'veth']).catch(() => undefined);
+  for (const line of r?.stdout.split('\n') ?? []) {
+    const name = /^\d+:\s+([^@:\s]+)/.exec(line)?.[1];
+    if (name?.startsWith(HOST_VETH_PREFIX)) await exec('ip', ['link', 'del', 'dev', name]).catch(() => undefined);
+  }
 }
 
 /** Stops the router; containers keep their interfaces. Idempotent. */
-export async function stop(): Promise<string | void> {
-  const pid = await readPid(dataDirFromEnv());
+export async function stop(dataDirFlag?: string): Promise<string | void> {
+  const pid = await readPid(await dataDirFor(dataDirFlag));
   try {
     await client().text('POST', '/stop');
   } catch (err) {
@@ -165,9 +208,12 @@ export async function stop(): Promise<string | void> {
   }
 }
 
-/** Stops the router, removes the bridge (the TAP goes with the router) and the router's state. */
-export async function reset(force: boolean): Promise<string | void> {
-  const dataDir = dataDirFromEnv();
+/**
+ * Stops the router, removes the containers' host veths, the bridge (the TAP goes with the router), the
+ * router's state and the runtime record.
+ */
+export async function reset(force: boolean, dataDirFlag?: string): Promise<string | void> {
+  const dataDir = await dataDirFor(dataDirFlag);
   const pid = await readPid(dataDir);
   const running = await runningStatus();
   if (!running && pid !== undefined && isAlive(pid) && !force) {
@@ -182,8 +228,10 @@ export async function reset(force: boolean): Promise<string | void> {
     } catch (err) {
       process.stderr.write(`tsweave: could not hand this peer's IP ranges over before the reset: ${(err as Error).message}\n`);
     }
-    await stop();
+    await stop(dataDir);
   } else if (pid !== undefined && isAlive(pid)) process.kill(pid, 'SIGKILL');
+  await removeHostVeths();
   await exec('ip', ['link', 'del', 'dev', BRIDGE_NAME]).catch(() => undefined);
   for (const f of STATE_FILES) await rm(join(dataDir, f), { force: true });
+  await removeRuntimeRecord(process.env);
 }

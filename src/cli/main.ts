@@ -21,8 +21,8 @@ const code = await run(process.argv.slice(2), {
   // Loaded on demand: lifecycle pulls in the whole daemon, which `status` and friends never need.
   lifecycle: {
     launch: async (cfg) => (await import('./lifecycle.js')).launch(cfg),
-    stop: async () => (await import('./lifecycle.js')).stop(),
-    reset: async (force) => (await import('./lifecycle.js')).reset(force),
+    stop: async (dataDir) => (await import('./lifecycle.js')).stop(dataDir),
+    reset: async (force, dataDir) => (await import('./lifecycle.js')).reset(force, dataDir),
   },
 });
 process.exitCode = code;

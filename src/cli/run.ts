@@ -21,8 +21,9 @@ export interface Output {
 /** Starting and stopping the daemon (lifecycle.ts). A returned string is printed on stdout. */
 export interface Lifecycle {
   launch(cfg: LaunchConfig): Promise<string | void>;
-  stop(): Promise<string | void>;
-  reset(force: boolean): Promise<string | void>;
+  /** `dataDir`: --data-dir as given; absent → the router's own (lifecycle.ts finds it). */
+  stop(dataDir?: string): Promise<string | void>;
+  reset(force: boolean, dataDir?: string): Promise<string | void>;
 }
 
 export interface CliDeps {
@@ -122,10 +123,10 @@ export async function execute(cmd: Command, deps: CliDeps): Promise<void> {
       printed(await deps.lifecycle.launch(cmd.config));
       return;
     case 'stop':
-      printed(await deps.lifecycle.stop());
+      printed(await deps.lifecycle.stop(cmd.dataDir));
       return;
     case 'reset':
-      printed(await deps.lifecycle.reset(cmd.force));
+      printed(await deps.lifecycle.reset(cmd.force, cmd.dataDir));
       return;
     case 'connect':
       await api().text('POST', '/connect', { peers: cmd.peers, replace: cmd.replace });

@@ -6,7 +6,7 @@ import { ConfigError, TsweaveError, errorMessage } from '../core/errors.js';
 import { DurableWriter } from '../core/durable-writer.js';
 import type { Logger } from '../core/logger.js';
 import type { ContainerRef, ContainerRuntime, HostNetwork, StateStore } from '../core/ports.js';
-import { formatCidr, parseCidr } from '../core/types.js';
+import { cidrContains, formatCidr, parseCidr, type Cidr } from '../core/types.js';
 import { BRIDGE_NAME, CONTAINER_IFNAME } from '../core/defaults.js';
 import { hostVethName } from '../io/host-network.js';
 import { setAsideCorrupt } from './corrupt-state.js';
@@ -67,6 +67,24 @@ export function parseAttachments(text: string): Attachment[] {
 /** An attach that failed and was undone: the reason, and that nothing was kept. */
 function undone(container: string, what: string, err: unknown): TsweaveError {
   return new TsweaveError('ERR_STATE', `attach of ${container} undone: ${what}: ${errorMessage(err)}`, { cause: err });
+}
+
+/**
+ * detach's addresses: `[ip:]CIDR` as given; `net:CIDR` (and `net:default`, the IPAM default subnet) mean
+ * every address the container has inside that subnet, as in Weave.
+ */
+export function detachCidrs(addrs: readonly string[], present: readonly string[], defaultSubnet: Cidr | undefined): string[] {
+  const out: string[] = [];
+  for (const a of addrs) {
+    if (!a.startsWith('net:')) {
+      out.push(...explicitCidrs([a]));
+      continue;
+    }
+    const subnet = a === 'net:default' ? defaultSubnet : parseCidr(a.slice(4), 'subnet');
+    if (!subnet) throw new ConfigError(`cannot use "${a}": there is no default subnet, IPAM is disabled on this router (--ipalloc-range "")`);
+    out.push(...present.filter((c) => cidrContains(subnet, parseCidr(c).addr)));
+  }
+  return [...new Set(out)];
 }
 
 export class Attachments {
@@ -212,7 +230,7 @@ export class Attachments {
    * Removes the given addresses (all when none given; then the interface goes too). Returns the
    * container's id, what was removed, and whether that was everything.
    */
-  async detach(container: string, addrs: string[]): Promise<{ containerId: string; removed: string[]; all: boolean }> {
+  async detach(container: string, addrs: string[], defaultSubnet?: Cidr): Promise<{ containerId: string; removed: string[]; all: boolean }> {
     const ref: ContainerRef = await this.c.runtime.resolve(container).catch((err: unknown) => {
       // A container that is gone can still be detached from our records.
       const known = [...this.byId.values()].find((a) => a.containerId === container);
@@ -220,7 +238,7 @@ export class Attachments {
       return { id: known.containerId, netnsPath: known.netnsPath };
     });
     const present = await this.c.hostNet.containerAddrs(ref.netnsPath, CONTAINER_IFNAME).catch(() => [] as string[]);
-    const wanted = addrs.length ? explicitCidrs(addrs) : present;
+    const wanted = addrs.length ? detachCidrs(addrs, present, defaultSubnet) : present;
     const missing = wanted.filter((c) => !present.includes(c));
     if (addrs.length && missing.length) {
       throw new TsweaveError('ERR_USAGE', `container ${container} does not have ${missing.join(', ')} on ${CONTAINER_IFNAME}`);

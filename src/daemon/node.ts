@@ -16,6 +16,8 @@ import {
   PROTOCOL_MIN_VERSION,
   TAP_NAME,
   VERSION,
+  HTTP_API_ADDR,
+  HTTP_API_PORT,
 } from '../core/defaults.js';
 import { ConfigError, TsweaveError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -55,12 +57,15 @@ import { DNS_STATE_KEY, WeaveDns } from './weavedns.js';
 import type { LaunchConfig } from './config.js';
 import { bridgeMac, loadPeerName, PEER_NAME_KEY, randomUid } from './identity.js';
 import { PeerLink } from './peer-link.js';
+import { PEERS_STATE_KEY, PeerMemory } from './peer-memory.js';
+import { writeRuntimeRecord } from './runtime-record.js';
+import { listForPs } from './ps.js';
 import { RouteAdapter } from './route-adapter.js';
 
 export const PID_FILE = 'tsweave.pid';
 export const LOG_FILE = 'tsweave.log';
 /** Every file the router keeps in its data dir: `reset` removes exactly these. */
-export const STATE_FILES = [PEER_NAME_KEY, ATTACHMENTS_STATE_KEY, IPAM_STATE_KEY, DNS_STATE_KEY, PID_FILE, LOG_FILE];
+export const STATE_FILES = [PEER_NAME_KEY, ATTACHMENTS_STATE_KEY, IPAM_STATE_KEY, DNS_STATE_KEY, PEERS_STATE_KEY, PID_FILE, LOG_FILE];
 /** The container id of names added with `dns-add IP… -h FQDN` (Weave's weave:extern). */
 const EXTERN_ID = 'weave:extern';
 /** Environment override of the dead-container grace period, in ms (tests use a few seconds). */
@@ -97,6 +102,7 @@ export class TsweaveNode {
   private passwordKey: Uint8Array | undefined;
   private router!: Router;
   private maker!: ConnectionMaker;
+  private memory: PeerMemory | undefined;
   private overlay!: Overlay;
   private tap: NativeTapDevice | undefined;
   private udp: UdpEndpoint | undefined;
@@ -147,6 +153,8 @@ export class TsweaveNode {
     const store = new FileStateStore(cfg.dataDir);
     await store.removeTempFiles();
     this.name = await loadPeerName(store, this.rng, cfg.name);
+    this.memory = new PeerMemory({ store, logger: this.log }, cfg.port);
+    await this.memory.load();
     this.uid = randomUid(this.rng);
     this.log.info(
       { name: this.name, nickname: cfg.nickname, port: cfg.port, mtu: cfg.mtu, encryption: cfg.password !== undefined },
@@ -205,6 +213,10 @@ export class TsweaveNode {
         this.overlay.removeSession(peerNameToNumber(link.remoteName));
       }
       this.usedIndexes.delete(link.localIndex);
+    });
+    this.router.on('connection:added', (conn) => {
+      const link = conn as PeerLink;
+      this.memory?.peerSeen(formatHostPort({ host: link.remoteIp, port: link.remoteListenPort }));
     });
     this.router.on('message:other', (conn, msg) => {
       if (msg.kind === 'frames') this.overlay.onTcpFrames(peerNameToNumber(conn.remoteName), msg.payload);
@@ -275,14 +287,17 @@ export class TsweaveNode {
       { port: cfg.port, discovery: cfg.discovery },
     );
     this.maker.start();
-    this.maker.addTargets(cfg.peers.map(formatHostPort));
+    this.maker.addTargets(this.memory.initialTargets(cfg.peers.map(formatHostPort)));
+    this.memory.targetsChanged(this.maker.targets());
 
     this.http = await startApi(cfg, apiRoutes(this), this.log);
     const pidFile = join(cfg.dataDir, PID_FILE);
-    await writeFile(pidFile, `${process.pid}
-`).catch((err: unknown) => {
+    await writeFile(pidFile, `${process.pid}\n`).catch((err: unknown) => {
       throw new TsweaveError('ERR_STATE', `cannot write ${pidFile}: ${errorMessage(err)}; free space in ${cfg.dataDir} (or set TSWEAVE_DATA_DIR to another directory)`, { cause: err });
     });
+    // So `stop`, `reset` & co. find this router's data dir in this network namespace (runtime-record.ts).
+    await writeRuntimeRecord(process.env, { dataDir: cfg.dataDir, pid: process.pid, api: `${HTTP_API_ADDR}:${HTTP_API_PORT}` })
+      .catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'cannot write the runtime record; stop/reset will need --data-dir'));
     this.log.info({ api: this.http.address }, 'router started');
   }
 
@@ -446,10 +461,13 @@ export class TsweaveNode {
 
   connect(peers: string[], replace: boolean): void {
     this.maker.addTargets(this.targetsOf(peers), replace);
+    this.memory?.targetsChanged(this.maker.targets());
   }
 
   forget(peers: string[]): void {
     this.maker.forgetTargets(this.targetsOf(peers));
+    this.memory?.forget(this.targetsOf(peers));
+    this.memory?.targetsChanged(this.maker.targets());
   }
 
   /**
@@ -463,7 +481,7 @@ export class TsweaveNode {
   }
 
   async detach(container: string, addrs: string[]): Promise<string[]> {
-    const { containerId, removed, all } = await this.attachments.detach(container, addrs);
+    const { containerId, removed, all } = await this.attachments.detach(container, addrs, this.config.ipam?.defaultSubnet);
     this.ipam?.free(containerId, all ? undefined : removed);
     await this.ipam?.flushed();
     if (all) this.deathWatch.unwatch(containerId);
@@ -509,8 +527,9 @@ export class TsweaveNode {
     return `${n} IPs taken over from ${peer}\n`;
   }
 
-  listAttached(): Attachment[] {
-    return this.attachments.list();
+  /** `ps`: attached containers that still exist; `only` = the references asked for (ps.ts). */
+  listAttached(only: string[] = []): Promise<Attachment[]> {
+    return listForPs(this.attachments.list(), this.runtime, only);
   }
 
   private requireDns(): WeaveDns {
@@ -596,6 +615,7 @@ export class TsweaveNode {
     this.router?.stop();
     this.tap?.close();
     this.udp?.close();
+    await this.memory?.flushed();
     await rm(join(this.config.dataDir, PID_FILE), { force: true });
     this.resolveStopped();
   }

@@ -135,3 +135,14 @@ test('rmpeer, stop, reset, expose, hide', () => {
   ok('expose', { kind: 'not-implemented', command: 'expose' });
   ok('hide 10.2.1.1/24', { kind: 'not-implemented', command: 'hide' });
 });
+
+test('every verb accepts --data-dir; stop and reset carry it, the others ignore it (issue 10.6)', () => {
+  ok('stop --data-dir /d', { kind: 'stop', dataDir: '/d' });
+  ok('stop', { kind: 'stop' });
+  ok('reset --force --data-dir=/d', { kind: 'reset', force: true, dataDir: '/d' });
+  ok('status --data-dir /d peers', { kind: 'status', sub: 'peers' });
+  ok('ps --data-dir=/d c1', { kind: 'ps', containers: ['c1'] });
+  ok('forget --data-dir /d 10.0.0.1', { kind: 'forget', peers: ['10.0.0.1'] });
+  bad('status --data-dir', '--data-dir needs a DIR');
+  bad('reset --data-dir=', 'invalid --data-dir "": must be a directory path');
+});
