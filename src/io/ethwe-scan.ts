@@ -3,6 +3,10 @@
 // address on a container's `ethwe` is in use whatever they say. A container is "attached here" when its
 // `ethwe` is one end of a veth whose other end is a port of our bridge (matched both ways by ifindex).
 // Candidates: the named namespaces in /run/netns, then every process's namespace, one per namespace.
+// Interface indexes are per namespace, so on a machine with several routers (one per namespace, as the
+// tests and the demo run them) another router's container can match our port's indexes by chance; when
+// this router's own namespace has a name, the container's ethwe must also name it as its peer's
+// namespace (link_netnsid, resolved inside the container with `ip netns list-id`).
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CONTAINER_IFNAME } from '../core/defaults.js';
@@ -28,6 +32,7 @@ export interface EthweScanInit {
 interface IpLink {
   ifindex: number;
   link_index?: number;
+  link_netnsid?: number;
   address?: string;
   addr_info?: Array<{ family?: string; local?: string; prefixlen?: number }>;
 }
@@ -54,6 +59,10 @@ export async function scanAttached(bridge: string, exclude: readonly string[] = 
 
   const own = await netnsIdentity(join(procDir, 'self', 'ns', 'net'));
   const seen = new Set<string>(own ? [own] : []);
+  let ownName: string | undefined;
+  for (const name of await readdir(netnsDir).catch(() => [] as string[])) {
+    if (own !== undefined && (await netnsIdentity(join(netnsDir, name))) === own) ownName = name;
+  }
   for (const p of exclude) {
     const id = await netnsIdentity(p);
     if (id) seen.add(id);
@@ -78,10 +87,22 @@ export async function scanAttached(bridge: string, exclude: readonly string[] = 
       continue; // no ethwe there (the usual case), or the namespace went away
     }
     if (!link || link.link_index === undefined || portPeer.get(link.link_index) !== link.ifindex) continue;
+    if (ownName !== undefined && !(await peerIsNamed(run, c.path, link.link_netnsid, ownName))) continue;
     const cidrs = (link.addr_info ?? [])
       .filter((a) => a.family === 'inet' && a.local !== undefined && a.prefixlen !== undefined)
       .map((a) => `${a.local}/${a.prefixlen}`);
     found.push({ containerId: c.id, netnsPath: c.path, netnsId: c.netnsId, mac: link.address ?? '', cidrs });
   }
   return found;
+}
+
+/** Whether, seen from the namespace at `path`, namespace id `nsid` is the named namespace `name`. */
+async function peerIsNamed(run: ExecFn, path: string, nsid: number | undefined, name: string): Promise<boolean> {
+  if (nsid === undefined) return false;
+  try {
+    const ids = JSON.parse((await run('nsenter', [`--net=${path}`, 'ip', '-j', 'netns', 'list-id'])).stdout || '[]') as Array<{ nsid?: number; name?: string }>;
+    return ids.some((e) => e.nsid === nsid && e.name === name);
+  } catch {
+    return false;
+  }
 }
