@@ -137,14 +137,24 @@ describe('SIGKILL during 20 concurrent attaches (10.3)', () => {
   test('every address a container holds is claimed and in ps after the relaunch; new attaches never get one', async () => {
     // One process in h2's namespace fires the 20 attaches at the API and prints each answer as it comes.
     const script = `
+      // Changes go through the router's unix socket (root only); its default path is per network namespace.
+      const http = await import('node:http');
+      const { statSync } = await import('node:fs');
+      const socketPath = '/run/tsweave/netns-' + statSync('/proc/self/ns/net').ino + '/api.sock';
       const names = process.argv.slice(1);
-      await Promise.all(names.map(async (n) => {
-        try {
-          const r = await fetch('http://127.0.0.1:6784/attach', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ container: n, addrs: [] }) });
-          const text = await r.text();
-          if (r.ok) console.log('ok ' + n + ' ' + JSON.parse(text).addrs.join(','));
-        } catch {}
-      }));`;
+      await Promise.all(names.map((n) => new Promise((done) => {
+        const req = http.request({ socketPath, path: '/attach', method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (d) => (text += d));
+          res.on('end', () => {
+            if (res.statusCode === 200) console.log('ok ' + n + ' ' + JSON.parse(text).addrs.join(','));
+            done();
+          });
+        });
+        req.on('error', () => done());
+        req.end(JSON.stringify({ container: n, addrs: [] }));
+      })));`;
     const child = spawn('ip', ['netns', 'exec', h2.ns.name, process.execPath, '--input-type=module', '-e', script, ...ks.map((k) => k.name)], { stdio: ['ignore', 'pipe', 'inherit'] });
     const answered = new Map<string, string>();
     let buf = '';
