@@ -127,7 +127,7 @@ export async function launch(cfg: LaunchConfig): Promise<string | void> {
     while (Date.now() < deadline) {
       if (exited) await Promise.race([resultDone, sleep(1_000)]); // its last words may still be in the pipe
       const reason = failed();
-      if (reason !== undefined) throw new TsweaveError('ERR_STATE', `router failed to start: ${reason}`);
+      if (reason !== undefined) throw new TsweaveError('ERR_STATE', `router failed to start: ${reason} (log: ${logPath})`);
       if (exited) {
         throw new TsweaveError('ERR_STATE', launchFailureMessage(logSince(logPath, logStart), logPath, exitCode));
       }
