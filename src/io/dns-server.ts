@@ -28,7 +28,7 @@ import {
 } from '../dns/constants.js';
 import type { DnsTransport, ResolverDecision } from '../dns/resolver.js';
 import type { DnsServerInfo } from '../dns/service.js';
-import { LogLimiter } from '../dns/log-limiter.js';
+import { LogLimiter } from '../core/log-limiter.js';
 import { DOCKER_NETWORK_BRIDGE_RE, DnsClientFilter } from './dns-client-filter.js';
 import { DnsTcpConnections, type DnsTcpStats } from './dns-tcp.js';
 import { DnsForwarder, type UpstreamSource } from './dns-upstream.js';
@@ -114,7 +114,7 @@ export class DnsServer {
   private tcp: Server | undefined;
   private readonly tcpConns: DnsTcpConnections;
   private readonly clients: DnsClientFilter;
-  private readonly refusedLog = new LogLimiter(REFUSED_LOG_INTERVAL_MS);
+  private readonly refusedLog = new LogLimiter({ now: Date.now }, REFUSED_LOG_INTERVAL_MS);
   private running = false;
   readonly stats: DnsServerStats = {
     udpQueries: 0, tcpQueries: 0, tcpConnections: 0, tcpRejected: 0, tcpEvicted: 0, tcpIdleClosed: 0,
@@ -281,7 +281,7 @@ export class DnsServer {
   private isClient(host: string, transport: DnsTransport): boolean {
     if (this.clients.allows(host)) return true;
     this.stats.refused++;
-    const suppressed = this.refusedLog.take('refused', Date.now());
+    const suppressed = this.refusedLog.allow('refused');
     if (suppressed !== undefined) {
       this.log.warn({ client: host, transport, suppressed }, 'dns query from outside the overlay ignored (allow its network with --dns-allow)');
     }

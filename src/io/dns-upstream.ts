@@ -20,7 +20,7 @@ import { DNS_MAX_PENDING_FORWARDS, DNS_TCP_MAX_MESSAGE_BYTES, DNS_UPSTREAM_TIMEO
 import { checkUpstreamReply, replyForClient, servfail, upstreamQuery } from '../dns/forward-policy.js';
 import { RCODE, isTruncated, rcodeOf, type ParsedQuery } from '../dns/message.js';
 import type { DnsTransport } from '../dns/resolver.js';
-import { LogLimiter } from '../dns/log-limiter.js';
+import { LogLimiter } from '../core/log-limiter.js';
 import { formatUpstream, type Upstream } from './resolv-conf.js';
 
 /** One "upstream unreachable" line per server per this interval. */
@@ -46,7 +46,7 @@ export class DnsForwarder {
   private pending = 0;
   private closed = false;
   private readonly inFlight = new Set<() => void>();
-  private readonly logLimiter = new LogLimiter(UNREACHABLE_LOG_INTERVAL_MS);
+  private readonly logLimiter = new LogLimiter({ now: Date.now }, UNREACHABLE_LOG_INTERVAL_MS);
   readonly stats = { forwarded: 0, servfail: 0, overload: 0, timeouts: 0, errors: 0, unreachable: 0, mismatched: 0, tcpRetries: 0 };
 
   constructor(components: { logger: Logger; rng: Rng; upstreams: UpstreamSource }, init: DnsForwarderInit = {}) {
@@ -113,7 +113,7 @@ export class DnsForwarder {
   private unreachable(u: Upstream, transport: DnsTransport, err: unknown): void {
     this.stats.unreachable++;
     const upstream = formatUpstream(u);
-    const suppressed = this.logLimiter.take(upstream, Date.now());
+    const suppressed = this.logLimiter.allow(upstream);
     if (suppressed === undefined) return;
     const e = err as NodeJS.ErrnoException | undefined;
     this.log.warn(

@@ -7,7 +7,7 @@ import { isIP } from 'node:net';
 import { ConfigError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { DNS_RESOLV_CONF_RECHECK_MS } from '../core/defaults.js';
-import { LogLimiter } from '../dns/log-limiter.js';
+import { LogLimiter } from '../core/log-limiter.js';
 
 export const DEFAULT_RESOLV_CONF = '/etc/resolv.conf';
 
@@ -72,7 +72,7 @@ export class ResolvConfWatcher {
   private timer: NodeJS.Timeout | undefined;
   private checking = false;
   /** One "cannot read" line per 5 minutes while the file stays unreadable. */
-  private readonly readErrors = new LogLimiter(5 * 60_000);
+  private readonly readErrors = new LogLimiter({ now: Date.now }, 5 * 60_000);
 
   constructor(components: { logger: Logger }, init: ResolvConfWatcherInit = {}) {
     this.path = init.path ?? DEFAULT_RESOLV_CONF;
@@ -118,7 +118,7 @@ export class ResolvConfWatcher {
           // There but unreadable (EACCES, EISDIR, EIO): keep the servers we have and read again at the next
           // check: a fix (chmod) need not change the mtime we watch.
           this.stamp = '';
-          if (this.readErrors.take('read', Date.now()) !== undefined) {
+          if (this.readErrors.allow('read') !== undefined) {
             this.log.warn({ err, upstream: this.upstreams.map(formatUpstream) }, 'cannot read resolv.conf; keeping the upstream DNS servers we had');
           }
           return;
