@@ -84,7 +84,8 @@ export class Cluster {
     try {
       const r = await exec('ip', ['netns', 'exec', host.ns.name, process.execPath, TSWEAVE_BIN, ...args], {
         timeoutMs: 90_000,
-        env: { ...process.env, TSWEAVE_DATA_DIR: host.dataDir, ...host.env },
+        // The runtime record goes in the cluster's own run dir, so tests leave nothing in /run/tsweave.
+        env: { ...process.env, TSWEAVE_DATA_DIR: host.dataDir, TSWEAVE_RUN_DIR: join(this.tmp, 'run'), ...host.env },
       });
       return { ...r, code: 0 };
     } catch (err) {
