@@ -24,7 +24,7 @@ function ipamWait(query: URLSearchParams): { timeoutMs?: number } {
   return { timeoutMs: Math.round(Number(t) * 1000) };
 }
 
-/** What the API needs from the router (TsweaveNode satisfies it). */
+/** What the API needs from the router (daemon/api-facade.ts implements it). */
 export interface ApiBackend {
   status(): Status;
   connect(peers: string[], replace: boolean): void;

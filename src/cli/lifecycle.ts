@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream';
 import { BRIDGE_NAME, DEFAULT_DATA_DIR } from '../core/defaults.js';
 import { ConfigError, TsweaveError, errorMessage } from '../core/errors.js';
 import type { LaunchConfig } from '../daemon/config.js';
-import { LOG_FILE, PID_FILE, STATE_FILES } from '../daemon/node.js';
+import { LOG_FILE, PID_FILE, STATE_FILES } from '../core/defaults.js';
 import { runDaemon, START_RESULT_FD_ENV } from '../daemon/run.js';
 import { readRuntimeRecord, removeRuntimeRecord } from '../daemon/runtime-record.js';
 import { HOST_VETH_PREFIX } from '../io/host-network.js';

@@ -12,6 +12,16 @@ export const HTTP_API_PORT = 6784;
 export const METRICS_PORT = 6782;
 
 export const DEFAULT_DATA_DIR = '/var/lib/tsweave';
+/** Files the router keeps in its data dir (state keys of the StateStore, plus the pid and log files). */
+export const PEER_NAME_KEY = 'peer-name';
+export const ATTACHMENTS_STATE_KEY = 'attachments.json';
+export const IPAM_STATE_KEY = 'ipam';
+export const DNS_STATE_KEY = 'dns-entries';
+export const PEERS_STATE_KEY = 'peers.json';
+export const PID_FILE = 'tsweave.pid';
+export const LOG_FILE = 'tsweave.log';
+/** Every file the router keeps in its data dir: `reset` removes exactly these. */
+export const STATE_FILES = [PEER_NAME_KEY, ATTACHMENTS_STATE_KEY, IPAM_STATE_KEY, DNS_STATE_KEY, PEERS_STATE_KEY, PID_FILE, LOG_FILE];
 export const BRIDGE_NAME = 'weave';
 export const TAP_NAME = 'vethwe-tap';
 export const CONTAINER_IFNAME = 'ethwe';

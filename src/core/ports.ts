@@ -161,6 +161,19 @@ export interface HostNetwork {
   /** Brings ifname up, adds the 224.0.0.0/4 route and sends a gratuitous ARP for each address. */
   finishAttach(netnsPath: string, ifname: string, cidrs: string[]): Promise<void>;
   deleteContainerLink(netnsPath: string, ifname: string): Promise<void>;
+  /** Sets a host link's MTU, enslaves it to `bridge` and brings it up (the router's TAP). */
+  attachToBridge(name: string, bridge: string, mtu: number): Promise<void>;
+  /** Puts `cidr` on the host link `name` (idempotent: `ip addr replace`). */
+  replaceLinkAddr(name: string, cidr: string): Promise<void>;
+  /** The first IPv4 address of the host link `name`, or undefined when it has none or does not exist. */
+  linkAddress(name: string): Promise<string | undefined>;
+  /** The host's IPv4 routes (destination "default" or a CIDR/address, and the device); [] when unreadable. */
+  ipv4Routes(): Promise<HostRoute[]>;
+}
+
+export interface HostRoute {
+  dst?: string;
+  dev?: string;
 }
 
 /** Resolves what a user calls a container to its network namespace. */

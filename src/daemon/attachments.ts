@@ -7,11 +7,9 @@ import { DurableWriter } from '../core/durable-writer.js';
 import type { Logger } from '../core/logger.js';
 import type { ContainerRef, ContainerRuntime, HostNetwork, StateStore } from '../core/ports.js';
 import { cidrContains, formatCidr, parseCidr, type Cidr } from '../core/types.js';
-import { BRIDGE_NAME, CONTAINER_IFNAME } from '../core/defaults.js';
+import { ATTACHMENTS_STATE_KEY, BRIDGE_NAME, CONTAINER_IFNAME } from '../core/defaults.js';
 import { hostVethName } from '../io/host-network.js';
 import { setAsideCorrupt } from './corrupt-state.js';
-
-export const ATTACHMENTS_STATE_KEY = 'attachments.json';
 
 export interface AttachRequest {
   container: string;

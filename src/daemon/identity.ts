@@ -4,8 +4,7 @@
 import type { Rng, StateStore } from '../core/ports.js';
 import { isPeerName, type PeerName } from '../core/types.js';
 import { TsweaveError } from '../core/errors.js';
-
-export const PEER_NAME_KEY = 'peer-name';
+import { PEER_NAME_KEY } from '../core/defaults.js';
 
 export function randomPeerName(rng: Rng): PeerName {
   const b = rng.bytes(6);

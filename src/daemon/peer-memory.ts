@@ -8,8 +8,8 @@ import type { Logger } from '../core/logger.js';
 import type { StateStore } from '../core/ports.js';
 import { errorMessage } from '../core/errors.js';
 import { formatHostPort, parseHostPort } from '../core/types.js';
+import { PEERS_STATE_KEY } from '../core/defaults.js';
 
-export const PEERS_STATE_KEY = 'peers.json';
 /** Peers remembered at most (the oldest seen go first): enough to find the mesh again, bounded on disk. */
 export const MAX_REMEMBERED_PEERS = 64;
 

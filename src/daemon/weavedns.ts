@@ -18,20 +18,17 @@
 // interface): the server answers only sources on the weave, docker0 and Docker-network bridges, this host,
 // and --dns-allow.
 
-import { DnsService } from '../dns/service.js';
-import { DnsServer } from '../io/dns-server.js';
-import { DOCKER_NETWORK_BRIDGE_RE } from '../io/dns-client-filter.js';
-import { exec } from '../io/exec.js';
-import { BRIDGE_NAME } from '../core/defaults.js';
+import { DnsService, type DnsServerInfo } from '../dns/service.js';
+import type { Resolver } from '../dns/resolver.js';
+import { BRIDGE_NAME, DNS_STATE_KEY } from '../core/defaults.js';
 import { formatCidr } from '../core/types.js';
 import { ConfigError, TsweaveError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import type { Clock, Rng, StateStore } from '../core/ports.js';
+import type { Clock, HostNetwork, Rng, StateStore } from '../core/ports.js';
 import type { Router } from '../mesh/router.js';
 import type { DnsStatus } from '../api/status-types.js';
 import type { DnsLaunchConfig } from './config.js';
 
-export const DNS_STATE_KEY = 'dns-entries';
 const DOCKER_BRIDGE = 'docker0';
 const DNS_PORT = 53;
 /** The IPAM container id under which a router claims its DNS address on the weave network. */
@@ -53,25 +50,37 @@ export interface WeaveDnsComponents {
   store: StateStore;
   /** IPAM, when enabled: the source of the DNS address when there is no Docker bridge. */
   ipam?: DnsAddressSource;
+  /** Finds the Docker bridge's address and puts the claimed DNS address on the weave bridge. */
+  hostNet: Pick<HostNetwork, 'linkAddress' | 'replaceLinkAddr'>;
+  /** Makes the UDP/TCP server (io/dns-server.ts in the daemon, a fake in unit tests). */
+  openServer: DnsServerFactory;
 }
+
+/** The DNS server socket pair as weaveDNS drives it (io/dns-server.ts DnsServer). */
+export interface DnsServerHandle {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  info(): DnsServerInfo;
+  /** Counters for /stats. */
+  readonly stats?: unknown;
+  readonly forwarderStats?: unknown;
+}
+
+/**
+ * Opens the server on `listenAddress:port`, answering only clients on the container bridges, this host
+ * and `allowClients` (--dns-allow, "CIDR"): io/dns-client-filter.ts.
+ */
+export type DnsServerFactory = (
+  c: { handler: Resolver; logger: Logger; rng: Rng },
+  init: { listenAddress: string; port: number; allowClients: readonly string[] },
+) => DnsServerHandle;
 
 /** How the listen address is chosen (see the header). */
 export type DnsListenMode = 'explicit' | 'docker-bridge' | 'weave-bridge' | 'none';
 
-/** The first IPv4 address of `ifname` in this namespace, if the interface exists. */
-async function interfaceAddress(ifname: string): Promise<string | undefined> {
-  try {
-    const out = (await exec('ip', ['-j', '-4', 'addr', 'show', 'dev', ifname])).stdout;
-    const parsed = JSON.parse(out) as Array<{ addr_info?: Array<{ local?: string }> }>;
-    return parsed[0]?.addr_info?.[0]?.local;
-  } catch {
-    return undefined;
-  }
-}
-
 export class WeaveDns {
   readonly service: DnsService;
-  private server: DnsServer | undefined;
+  private server: DnsServerHandle | undefined;
   private readonly log: Logger;
   private mode: DnsListenMode = 'none';
   /** Why we are not listening (shown by dns-args). */
@@ -108,7 +117,7 @@ export class WeaveDns {
       await this.listen(explicit.host, explicit.port); // fatal on failure: the user asked for this address
       return;
     }
-    const docker = await interfaceAddress(DOCKER_BRIDGE);
+    const docker = await this.c.hostNet.linkAddress(DOCKER_BRIDGE);
     if (docker) {
       this.mode = 'docker-bridge';
       await this.listen(docker, DNS_PORT).catch((err: unknown) => this.cannotListen(err, `${docker}:${DNS_PORT}`));
@@ -136,10 +145,9 @@ export class WeaveDns {
   }
 
   private async listen(host: string, port: number): Promise<void> {
-    const server = new DnsServer({ handler: this.service.resolver, logger: this.c.logger, rng: this.c.rng }, {
+    const server = this.c.openServer({ handler: this.service.resolver, logger: this.c.logger, rng: this.c.rng }, {
       listenAddress: host,
       port,
-      clientInterfaces: [BRIDGE_NAME, DOCKER_BRIDGE, DOCKER_NETWORK_BRIDGE_RE],
       allowClients: this.config.allow.map(formatCidr),
     });
     await server.start();
@@ -153,7 +161,7 @@ export class WeaveDns {
 
   /** Puts `cidr` on the weave bridge (idempotent) and listens on its address, port 53. */
   private async listenOnWeaveBridge(cidr: string): Promise<void> {
-    await exec('ip', ['addr', 'replace', cidr, 'dev', BRIDGE_NAME]);
+    await this.c.hostNet.replaceLinkAddr(BRIDGE_NAME, cidr);
     await this.listen(cidr.split('/')[0]!, DNS_PORT);
   }
 

@@ -8,16 +8,13 @@ import { DurableWriter } from '../core/durable-writer.js';
 import type { LogLimiter } from '../core/log-limiter.js';
 import { setAsideCorrupt } from './corrupt-state.js';
 import type { Logger } from '../core/logger.js';
-import type { Clock, Rng, StateStore } from '../core/ports.js';
+import type { Clock, HostNetwork, Rng, StateStore } from '../core/ports.js';
 import { cidrContains, cidrsOverlap, formatCidr, parseCidr, type Cidr } from '../core/types.js';
-import { DEFAULT_IPALLOC_RANGE } from '../core/defaults.js';
+import { DEFAULT_IPALLOC_RANGE, IPAM_STATE_KEY } from '../core/defaults.js';
 import type { Router } from '../mesh/router.js';
 import type { IpamStatus } from '../api/status-types.js';
-import { exec } from '../io/exec.js';
 import { BRIDGE_NAME } from '../core/defaults.js';
 import type { IpamLaunchConfig } from './config.js';
-
-export const IPAM_STATE_KEY = 'ipam';
 
 /**
  * How long an IPAM request (attach without an address, `ip:` claims, the /ip API, /ring) waits for consensus
@@ -63,13 +60,8 @@ function modeOf(cfg: IpamLaunchConfig): IpamMode {
  * Weave refuses a default range that overlaps a route on the host (the containers' addresses would be
  * ambiguous) and only warns for a range the user chose.
  */
-export async function checkRangeAgainstRoutes(range: Cidr, log: Logger): Promise<void> {
-  let routes: Array<{ dst?: string; dev?: string }>;
-  try {
-    routes = JSON.parse((await exec('ip', ['-j', '-4', 'route', 'show'])).stdout) as typeof routes;
-  } catch {
-    return;
-  }
+export async function checkRangeAgainstRoutes(range: Cidr, hostNet: Pick<HostNetwork, 'ipv4Routes'>, log: Logger): Promise<void> {
+  const routes = await hostNet.ipv4Routes();
   for (const r of routes) {
     if (!r.dst || r.dst === 'default' || r.dev === BRIDGE_NAME) continue;
     const dst = r.dst.includes('/') ? parseCidr(r.dst) : parseCidr(`${r.dst}/32`);

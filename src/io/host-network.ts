@@ -17,7 +17,7 @@ import { existsSync } from 'node:fs';
 import { TsweaveError } from '../core/errors.js';
 import { formatCidr, parseCidr } from '../core/types.js';
 import type { Logger } from '../core/logger.js';
-import type { HostNetwork, VethSpec } from '../core/ports.js';
+import type { HostNetwork, HostRoute, VethSpec } from '../core/ports.js';
 import { CommandError, exec as defaultExec, findExecutable, type ExecFn } from './exec.js';
 
 /** Multicast route added in every attached container (WEAVE-FACTS §8.3). */
@@ -277,6 +277,38 @@ export class IprouteHostNetwork implements HostNetwork {
       await this.containerIp(netnsPath, ['link', 'del', 'dev', ifname]);
     } catch (err) {
       if (!isNoSuchDevice(err)) throw err;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Host links the router itself owns (its TAP, the DNS address on the bridge) and the route table
+
+  async attachToBridge(name: string, bridge: string, mtu: number): Promise<void> {
+    checkIfname(name, 'link name');
+    checkIfname(bridge, 'bridge name');
+    await this.hostIp(['link', 'set', 'dev', name, 'mtu', String(mtu), 'master', bridge, 'up']);
+  }
+
+  async replaceLinkAddr(name: string, cidr: string): Promise<void> {
+    checkIfname(name, 'link name');
+    await this.hostIp(['addr', 'replace', formatCidr(parseCidr(cidr, 'address')), 'dev', name]);
+  }
+
+  async linkAddress(name: string): Promise<string | undefined> {
+    checkIfname(name, 'link name');
+    try {
+      const out = (await this.hostIp(['-j', '-4', 'addr', 'show', 'dev', name])).stdout;
+      return parseJson<IpAddrJson[]>(out, 'ip -j addr show')[0]?.addr_info?.[0]?.local;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async ipv4Routes(): Promise<HostRoute[]> {
+    try {
+      return parseJson<HostRoute[]>((await this.hostIp(['-j', '-4', 'route', 'show'])).stdout, 'ip -j route show');
+    } catch {
+      return [];
     }
   }
 

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { silentLogger } from '../../../src/core/logger.js';
 import type { ContainerRef, HostNetwork, StateStore, VethSpec } from '../../../src/core/ports.js';
 import { FileStateStore } from '../../../src/io/state-store.js';
-import { ATTACHMENTS_STATE_KEY, Attachments } from '../../../src/daemon/attachments.js';
+import { Attachments } from '../../../src/daemon/attachments.js';
+import { ATTACHMENTS_STATE_KEY } from '../../../src/core/defaults.js';
 import { tempDirs } from '../../support/temp-dir.js';
 
 const tempDir = tempDirs('tsw-att-');
@@ -49,6 +50,15 @@ class FakeKernel implements HostNetwork {
   }
   async deleteContainerLink(netnsPath: string): Promise<void> {
     this.ethwe.delete(netnsPath);
+  }
+  // The router's own host links: not used by Attachments.
+  async attachToBridge(): Promise<void> {}
+  async replaceLinkAddr(): Promise<void> {}
+  async linkAddress(): Promise<undefined> {
+    return undefined;
+  }
+  async ipv4Routes(): Promise<[]> {
+    return [];
   }
 }
 

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../../src/core/logger.js';
 import { FileStateStore } from '../../../src/io/state-store.js';
-import { MAX_REMEMBERED_PEERS, PEERS_STATE_KEY, PeerMemory } from '../../../src/daemon/peer-memory.js';
+import { MAX_REMEMBERED_PEERS, PeerMemory } from '../../../src/daemon/peer-memory.js';
+import { PEERS_STATE_KEY } from '../../../src/core/defaults.js';
 
 let dir = '';
 beforeEach(async () => {

@@ -112,3 +112,28 @@ test('bad interface names are refused before any command runs', async () => {
   await assert.rejects(net.linkExists('a-name-that-is-too-long'), { code: 'ERR_HOST_NETWORK' });
   assert.deepEqual(sys.calls, []);
 });
+
+test('the router\'s own host plumbing: TAP onto the bridge, DNS address, docker0 address, routes', async () => {
+  const calls: string[] = [];
+  const outputs: Record<string, string> = {
+    '-j -4 addr show dev docker0': JSON.stringify([{ ifname: 'docker0', addr_info: [{ family: 'inet', local: '172.17.0.1', prefixlen: 16 }] }]),
+    '-j -4 route show': JSON.stringify([{ dst: 'default', dev: 'eth0' }, { dst: '10.32.0.0/12', dev: 'weave' }]),
+  };
+  const exec: ExecFn = async (file, args) => {
+    calls.push([file, ...args].join(' '));
+    const out = outputs[args.join(' ')];
+    if (out === undefined && args[0] === '-j') {
+      throw new CommandError('command failed', { command: args.join(' '), exitCode: 1, stdout: '', stderr: 'Device "x" does not exist.\n' });
+    }
+    return { stdout: out ?? '', stderr: '' };
+  };
+  const net = new IprouteHostNetwork({ logger: silentLogger(), exec });
+  await net.attachToBridge('vethwe-tap', 'weave', 1376);
+  await net.replaceLinkAddr('weave', '10.32.0.5/12');
+  assert.equal(await net.linkAddress('docker0'), '172.17.0.1');
+  assert.equal(await net.linkAddress('nosuch0'), undefined);
+  assert.deepEqual(await net.ipv4Routes(), [{ dst: 'default', dev: 'eth0' }, { dst: '10.32.0.0/12', dev: 'weave' }]);
+  assert.deepEqual(calls.slice(0, 2), ['ip link set dev vethwe-tap mtu 1376 master weave up', 'ip addr replace 10.32.0.5/12 dev weave']);
+  await assert.rejects(net.replaceLinkAddr('weave', '10.32.0.300/12'), /invalid address/);
+  await assert.rejects(net.attachToBridge('bad name', 'weave', 1376), /invalid link name/);
+});

@@ -1,0 +1,78 @@
+// The outside world as the daemon sees it: every port it needs, injected. host-adapters.ts builds the
+// real ones (kernel, files, sockets, the native addon); a unit test builds fakes from test/support/ and
+// starts a whole node without root (test/unit/daemon/node.test.ts).
+
+import type { Logger } from '../core/logger.js';
+import type { Clock, ContainerRuntime, ControlTransport, FastPath, HostNetwork, Rng, StateStore, TapDevice, UdpSocket } from '../core/ports.js';
+import type { ContainerEventSource } from '../containers/death-watch.js';
+import type { DataAeadEngine } from '../crypto/data-aead.js';
+import type { Route } from '../io/http-server.js';
+import type { AttachmentsComponents } from './attachments.js';
+import type { DnsServerFactory } from './weavedns.js';
+
+/** The data plane's I/O: the TAP on the bridge, the UDP socket, the AEAD engine and the fast path, if any. */
+export interface DataPlaneIo {
+  tap: TapDevice;
+  udp: UdpSocket;
+  aead: DataAeadEngine;
+  fast?: FastPath;
+  /** Device counters for /stats. */
+  stats(): { tap?: unknown; udp?: unknown };
+  close(): void;
+}
+
+export interface DataPlaneInit {
+  /** Name of the TAP device to open. */
+  tapName: string;
+  /** UDP port (the control port). */
+  port: number;
+  mtu: number;
+  /** This router's peer name as a 48-bit number (the fast path stamps it on packets). */
+  localPeer: number;
+  /** Largest datagram the overlay may produce for this MTU. */
+  maxDatagramBytes: number;
+}
+
+/**
+ * The data dir: created before anything is read; the pid file and the runtime record (runtime-record.ts)
+ * that say a router runs on it.
+ */
+export interface DataDir {
+  /** The directory, for messages that name a file in it. */
+  readonly path: string;
+  prepare(): Promise<void>;
+  writePid(): Promise<void>;
+  removePid(): Promise<void>;
+  /** Records which data dir and API this network namespace's router uses (so `stop`/`reset` find it). */
+  writeRuntimeRecord(): Promise<void>;
+}
+
+/** What the kernel says is attached to this router's bridge (io/ethwe-scan.ts), except at the given paths. */
+export type AttachedScan = NonNullable<AttachmentsComponents['scan']>;
+
+/** The HTTP API as the node drives it (io/http-server.ts ApiServer). */
+export interface ApiHandle {
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+export interface NodeAdapters {
+  logger: Logger;
+  /** Counters of the log destination (written, dropped…) for /stats. */
+  logStats?: () => object;
+  clock: Clock;
+  rng: Rng;
+  store: StateStore;
+  dataDir: DataDir;
+  hostNet: HostNetwork;
+  /** Resolves containers; its events (Docker's die/destroy), when it has them, feed the death watch. */
+  runtime: ContainerRuntime & Partial<ContainerEventSource>;
+  scanAttached: AttachedScan;
+  transport: ControlTransport;
+  openDataPlane(init: DataPlaneInit): Promise<DataPlaneIo>;
+  openDnsServer: DnsServerFactory;
+  /** Serves the HTTP API routes (TCP and the unix socket); resolves once listening. */
+  serveApi(routes: Route[]): Promise<ApiHandle>;
+  /** The slow password KDF (injected so a test can use a cheap one). */
+  derivePasswordKey(password: string): Promise<Uint8Array>;
+}

@@ -1,0 +1,228 @@
+// The API façade: what the HTTP routes (api/routes.ts ApiBackend) call — status, connect/forget,
+// attach/detach/ps, dns-*, the IPAM endpoints, rmpeer, stats, stop. It only coordinates the parts a
+// started node hands it (node.ts builds them); it owns no state of its own.
+
+import { PROTOCOL_MAX_VERSION, PROTOCOL_MIN_VERSION, VERSION } from '../core/defaults.js';
+import { ConfigError } from '../core/errors.js';
+import type { ContainerRuntime } from '../core/ports.js';
+import { formatCidr, formatHostPort, parseHostPort, peerNameToNumber, type PeerName } from '../core/types.js';
+import type { Overlay } from '../dataplane/overlay.js';
+import type { DeathWatch } from '../containers/death-watch.js';
+import type { Allocator } from '../ipam/index.js';
+import type { ConnectionMaker } from '../mesh/connection-maker.js';
+import type { Router } from '../mesh/router.js';
+import type { ApiBackend } from '../api/routes.js';
+import { buildStatus } from '../api/status.js';
+import type { Status } from '../api/status-types.js';
+import type { DataPlaneIo } from './adapters.js';
+import { attachContainer } from './attach-flow.js';
+import type { Attachment, AttachRequest, Attachments } from './attachments.js';
+import type { LaunchConfig } from './config.js';
+import type { PeerLinks } from './peer-links.js';
+import type { PeerMemory } from './peer-memory.js';
+import { listForPs } from './ps.js';
+import type { WeaveDns } from './weavedns.js';
+import type { WeaveIpam } from './weaveipam.js';
+
+/** The container id of names added with `dns-add IP… -h FQDN` (Weave's weave:extern). */
+const EXTERN_ID = 'weave:extern';
+
+/** The started parts of a node the façade coordinates. */
+export interface ApiFacadeParts {
+  config: LaunchConfig;
+  router: Router;
+  maker: ConnectionMaker;
+  memory: PeerMemory;
+  links: PeerLinks;
+  overlay: Overlay;
+  dataPlane: DataPlaneIo;
+  attachments: Attachments;
+  runtime: ContainerRuntime;
+  deathWatch: DeathWatch;
+  ipam: WeaveIpam | undefined;
+  dns: WeaveDns | undefined;
+  /** Settles once the start-time reconcile has claimed what attached containers hold. */
+  reconciled: Promise<void>;
+  /** Counters of the log (the destination's, and the warnings the limiter suppressed). */
+  logStats(): object;
+  stop(reason?: string): Promise<void>;
+}
+
+export class ApiFacade implements ApiBackend {
+  private readonly config: LaunchConfig;
+  private readonly router: Router;
+  private readonly maker: ConnectionMaker;
+  private readonly memory: PeerMemory;
+  private readonly links: PeerLinks;
+  private readonly overlay: Overlay;
+  private readonly attachments: Attachments;
+  private readonly runtime: ContainerRuntime;
+  private readonly ipam: WeaveIpam | undefined;
+  private readonly dns: WeaveDns | undefined;
+
+  constructor(private readonly parts: ApiFacadeParts) {
+    ({
+      config: this.config,
+      router: this.router,
+      maker: this.maker,
+      memory: this.memory,
+      links: this.links,
+      overlay: this.overlay,
+      attachments: this.attachments,
+      runtime: this.runtime,
+      ipam: this.ipam,
+      dns: this.dns,
+    } = parts);
+  }
+
+  stop(reason?: string): Promise<void> {
+    return this.parts.stop(reason);
+  }
+
+  status(): Status {
+    return buildStatus({
+      version: VERSION,
+      protocolMinVersion: PROTOCOL_MIN_VERSION,
+      protocolMaxVersion: PROTOCOL_MAX_VERSION,
+      port: this.config.port,
+      mtu: this.config.mtu,
+      encryption: this.config.password !== undefined,
+      trustedSubnets: this.config.trustedSubnets.map(formatCidr),
+      router: this.router.snapshot(),
+      maker: this.maker.snapshot(),
+      ...(this.dns ? { dns: this.dns.status() } : {}),
+      ...(this.ipam ? { ipam: this.ipam.status() } : {}),
+      link: (peer) => {
+        const l = this.links.get(peer as PeerName);
+        if (!l) return undefined;
+        return { encrypted: l.dataEncrypted, path: l.path, rekeys: this.overlay.sessionInfo(peerNameToNumber(l.remoteName))?.rekeys ?? 0 };
+      },
+    });
+  }
+
+  /** Targets as the connection maker keys them: "host:port", the port defaulting to ours. */
+  private targetsOf(peers: string[]): string[] {
+    return peers.map((p) => formatHostPort(parseHostPort(p, this.config.port)));
+  }
+
+  connect(peers: string[], replace: boolean): void {
+    this.maker.addTargets(this.targetsOf(peers), replace);
+    this.memory.targetsChanged(this.maker.targets());
+  }
+
+  forget(peers: string[]): void {
+    this.maker.forgetTargets(this.targetsOf(peers));
+    this.memory.forget(this.targetsOf(peers));
+    this.memory.targetsChanged(this.maker.targets());
+  }
+
+  /**
+   * attach: addresses (IPAM allocates or claims them), the interface, then the DNS name when the
+   * container's hostname is in the domain (attach-flow.ts). The container is watched so its addresses
+   * and names are released when it dies.
+   */
+  attach(req: AttachRequest): Promise<Attachment> {
+    const { runtime, attachments, ipam, dns, deathWatch, reconciled } = this.parts;
+    return attachContainer({ runtime, attachments, ipam, dns, deathWatch, reconciled }, req);
+  }
+
+  async detach(container: string, addrs: string[]): Promise<string[]> {
+    const { containerId, removed, all } = await this.attachments.detach(container, addrs, this.config.ipam?.defaultSubnet);
+    this.ipam?.free(containerId, all ? undefined : removed);
+    await this.ipam?.flushed();
+    if (all) this.parts.deathWatch.unwatch(containerId);
+    if (this.dns) {
+      if (all) await this.dns.removeContainer(containerId);
+      else for (const c of removed) await this.dns.remove({ containerId, address: c.split('/')[0]! });
+    }
+    return removed;
+  }
+
+  /** The allocator, for the IPAM HTTP API; a clear error when IPAM is off. */
+  ipamAllocator(): Allocator {
+    if (!this.ipam) throw new ConfigError('IPAM is disabled on this router (launched with --ipalloc-range "")');
+    return this.ipam.allocator;
+  }
+
+  /** DELETE /peer (`reset`): hands this peer's IP ranges to another peer before it goes. */
+  async leaveIpam(): Promise<string> {
+    return this.ipam ? this.ipam.leave() : '';
+  }
+
+  /** rmpeer: takes over a dead peer's address space. */
+  rmpeer(peer: string): string {
+    const n = this.ipamAllocator().rmpeer(peer);
+    return `${n} IPs taken over from ${peer}\n`;
+  }
+
+  /** `ps`: attached containers that still exist; `only` = the references asked for (ps.ts). */
+  listAttached(only: string[] = []): Promise<Attachment[]> {
+    return listForPs(this.attachments.list(), this.runtime, only);
+  }
+
+  private requireDns(): WeaveDns {
+    if (!this.dns) throw new ConfigError('weaveDNS is disabled on this router (launched with --no-dns)');
+    return this.dns;
+  }
+
+  /** dns-add: a container's name (default: its hostname, its attached addresses) or an external name. */
+  async dnsAdd(container: string | undefined, ips: string[], fqdn: string | undefined): Promise<void> {
+    const dns = this.requireDns();
+    const target = await this.dnsTarget(container, ips, fqdn);
+    await dns.add(target.id, target.ips, target.fqdn);
+  }
+
+  async dnsRemove(container: string | undefined, ips: string[], fqdn: string | undefined): Promise<number> {
+    const dns = this.requireDns();
+    const id = container === undefined ? EXTERN_ID : (await this.runtime.resolve(container).catch(() => ({ id: container }))).id;
+    if (ips.length === 0) return fqdn ? dns.remove({ containerId: id, hostname: fqdn }) : dns.removeContainer(id);
+    let n = 0;
+    for (const ip of ips) n += await dns.remove({ containerId: id, address: ip, ...(fqdn ? { hostname: fqdn } : {}) });
+    return n;
+  }
+
+  private async dnsTarget(container: string | undefined, ips: string[], fqdn: string | undefined): Promise<{ id: string; ips: string[]; fqdn: string }> {
+    if (container === undefined) {
+      if (!fqdn || ips.length === 0) throw new ConfigError('dns-add without a container needs IP addresses and -h FQDN');
+      return { id: EXTERN_ID, ips, fqdn };
+    }
+    const ref = await this.runtime.resolve(container);
+    const name = fqdn ?? ref.hostname;
+    if (!name) throw new ConfigError(`container ${container} has no hostname; give one with -h FQDN`);
+    const addrs = ips.length ? ips : (this.attachments.list().find((a) => a.containerId === ref.id)?.cidrs ?? []).map((c) => c.split('/')[0]!);
+    if (addrs.length === 0) throw new ConfigError(`container ${container} has no weave addresses; give IP addresses or attach it first`);
+    return { id: ref.id, ips: addrs, fqdn: name };
+  }
+
+  dnsLookup(name: string): string[] {
+    return this.requireDns().service.lookup(name);
+  }
+
+  /** The DNS server's address for `docker run --dns` (claimed from IPAM on first use when there is no docker0). */
+  async dnsArgs(): Promise<{ address: string; domain: string }> {
+    const dns = this.requireDns();
+    const address = await dns.ensureListening();
+    await this.ipam?.flushed();
+    return { address: address.replace(/:53$/, ''), domain: dns.config.domain };
+  }
+
+  stats(): Record<string, unknown> {
+    const io = this.parts.dataPlane.stats();
+    return {
+      overlay: this.overlay.stats,
+      forward: this.overlay.forwarder.stats,
+      fastPath: this.overlay.fastStats(),
+      sessions: Object.fromEntries(
+        [...this.links.all()].map((l) => {
+          const info = this.overlay.sessionInfo(peerNameToNumber(l.remoteName));
+          return [l.remoteName, { rekeys: info?.rekeys ?? 0, keyGeneration: info?.keyGeneration ?? 0 }];
+        }),
+      ),
+      tap: io.tap,
+      udp: io.udp,
+      router: this.router.snapshot().stats,
+      dns: this.dns?.stats(),
+      log: this.parts.logStats(),
+    };
+  }
+}

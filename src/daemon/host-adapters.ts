@@ -1,0 +1,128 @@
+// The real adapters a router runs on (NodeAdapters, adapters.ts): iproute2, the data dir, Docker and
+// named netns, TCP, the native TAP/UDP/AEAD/fast path, the DNS and HTTP servers. Only wiring: each
+// adapter is built here and nowhere else, so node.ts can be started on fakes.
+
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { systemClock, systemRng } from '../core/clock.js';
+import { BRIDGE_NAME, HTTP_API_ADDR, HTTP_API_PORT, PID_FILE } from '../core/defaults.js';
+import { TsweaveError, errorMessage } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { derivePasswordKey } from '../crypto/password-kdf.js';
+import { nodeDataAead, type DataAeadEngine } from '../crypto/data-aead.js';
+import { HostContainerRuntime } from '../io/container-runtime.js';
+import { DnsServer } from '../io/dns-server.js';
+import { scanAttached } from '../io/ethwe-scan.js';
+import { NativeFastPath } from '../io/fastpath.js';
+import { IprouteHostNetwork } from '../io/host-network.js';
+import { nativeDataAead, tryLoadNative, type NativeAddon } from '../io/native.js';
+import { FileStateStore } from '../io/state-store.js';
+import { openTap, type NativeTapDevice } from '../io/tap.js';
+import { TcpTransport } from '../io/tcp-transport.js';
+import { NativeUdpSocket, openUdp, type UdpEndpoint } from '../io/udp.js';
+import type { DataPlaneInit, DataPlaneIo, NodeAdapters } from './adapters.js';
+import { startApi } from './api-server.js';
+import type { LaunchConfig } from './config.js';
+import { writeRuntimeRecord } from './runtime-record.js';
+
+/** What the host adapters take from the launch configuration and the process. */
+export interface HostAdaptersInit {
+  config: Pick<LaunchConfig, 'dataDir' | 'apiSocket' | 'apiGroup'>;
+  /** false: the data plane stays on the JS thread (TSWEAVE_FASTPATH=0). */
+  fastPath: boolean;
+  /** The environment the runtime record's directory is read from (TSWEAVE_RUN_DIR). */
+  env: Readonly<Record<string, string | undefined>>;
+  /** Counters of the log destination for /stats. */
+  logStats?: () => object;
+}
+
+export function hostAdapters(logger: Logger, init: HostAdaptersInit): NodeAdapters {
+  const dir = init.config.dataDir;
+  const store = new FileStateStore(dir);
+  const pidPath = join(dir, PID_FILE);
+  return {
+    logger,
+    ...(init.logStats ? { logStats: init.logStats } : {}),
+    clock: systemClock,
+    rng: systemRng,
+    store,
+    dataDir: {
+      path: dir,
+      prepare: async () => {
+        await mkdir(dir, { recursive: true, mode: 0o700 });
+        await store.removeTempFiles();
+      },
+      writePid: () =>
+        writeFile(pidPath, `${process.pid}\n`).catch((err: unknown) => {
+          throw new TsweaveError('ERR_STATE', `cannot write ${pidPath}: ${errorMessage(err)}; free space in ${dir} (or set TSWEAVE_DATA_DIR to another directory)`, { cause: err });
+        }),
+      removePid: () => rm(pidPath, { force: true }),
+      writeRuntimeRecord: () => writeRuntimeRecord(init.env, { dataDir: dir, pid: process.pid, api: `${HTTP_API_ADDR}:${HTTP_API_PORT}` }),
+    },
+    hostNet: new IprouteHostNetwork({ logger }),
+    runtime: new HostContainerRuntime({ logger }),
+    scanAttached: (exclude) => scanAttached(BRIDGE_NAME, exclude),
+    transport: new TcpTransport({ logger }),
+    openDataPlane: (dp) => openDataPlane(logger, dp, init.fastPath),
+    openDnsServer: (c, dnsInit) => new DnsServer(c, dnsInit),
+    serveApi: async (routes) => {
+      const api = await startApi(init.config, routes, logger);
+      return { address: api.address, close: () => api.close() };
+    },
+    derivePasswordKey,
+  };
+}
+
+/** TAP and UDP socket over the native addon, its AEAD engine, and the fast path when it can run. */
+async function openDataPlane(log: Logger, init: DataPlaneInit, fastPath: boolean): Promise<DataPlaneIo> {
+  const native = tryLoadNative();
+  if (!native.addon) throw new Error(`the native addon is required for the TAP device: ${native.reason}`);
+  const tap = openTap(init.tapName, { addon: native.addon, logger: log });
+  let udp: UdpEndpoint;
+  try {
+    udp = await openUdp(init.port, { logger: log, addon: native.addon });
+  } catch (err) {
+    tap.close();
+    throw err;
+  }
+  let aead: DataAeadEngine = nodeDataAead;
+  try {
+    aead = nativeDataAead(native.addon);
+  } catch (err) {
+    log.warn({ err }, 'native AEAD unavailable, using node:crypto (slower)');
+  }
+  if (!fastPath) log.warn('TSWEAVE_FASTPATH=0: fast path off; every frame goes through the JS thread');
+  const fast = fastPath ? openFastPath(log, native.addon, tap, udp, init) : undefined;
+  return {
+    tap,
+    udp,
+    aead,
+    ...(fast ? { fast } : {}),
+    stats: () => ({ tap: tap.stats(), udp: udp.stats() }),
+    close: () => {
+      tap.close();
+      udp.close();
+    },
+  };
+}
+
+/**
+ * The data plane's fast path (native I/O threads) unless the socket is not the addon's; without it the
+ * overlay reads the TAP and the socket on the JS thread (same rules, slower).
+ */
+function openFastPath(log: Logger, addon: NativeAddon, tap: NativeTapDevice, udp: UdpEndpoint, init: DataPlaneInit): NativeFastPath | undefined {
+  if (!(udp instanceof NativeUdpSocket)) {
+    log.warn({ udp: udp.impl }, 'fast path unavailable (no native UDP socket); every frame goes through the JS thread');
+    return undefined;
+  }
+  log.info({ tapOffload: tap.offload }, 'data plane: native fast path (I/O threads)');
+  return new NativeFastPath({
+    addon,
+    logger: log,
+    tapFd: tap.fd,
+    tapOffload: tap.offload,
+    udpFd: udp.fd,
+    localPeer: init.localPeer,
+    maxDatagramBytes: init.maxDatagramBytes,
+  });
+}
