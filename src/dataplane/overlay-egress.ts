@@ -4,14 +4,7 @@
 // get their frames as a 'frames' message instead. Nothing here allocates per frame.
 
 import type { UdpSocket } from '../core/ports.js';
-import {
-  DATA_HEADER_BYTES,
-  OFF_COUNTER,
-  OFF_KEYGEN,
-  OFF_RECEIVER_IDX,
-  OFF_TYPE,
-  PACKET_TYPE_DATA,
-} from '../wire/data-packet.js';
+import { DATA_HEADER_BYTES, OFF_COUNTER, OFF_KEYGEN, OFF_RECEIVER_IDX, OFF_TYPE, PACKET_TYPE_DATA } from '../wire/data-packet.js';
 import { Packer } from './packer.js';
 import { MAX_BATCH, type OverlayStats } from './overlay-types.js';
 import type { Session } from './session.js';
