@@ -9,6 +9,7 @@ import { type AddrRange, formatRange, rangeSize } from './addr-range.js';
 import { type IpamContext, mergeChanged } from './context.js';
 import type { DenyMsg, GrantMsg, SpaceRequestMsg } from './messages.js';
 import type { RingData } from './ring.js';
+import { floorIndex } from './ring-data.js';
 import { STATUS_UNREACHABLE, STATUS_WAITING_GRANT, STATUS_WAITING_IPS } from './status.js';
 
 export interface DonationHooks {
@@ -183,17 +184,7 @@ export class Donations {
 
   /** Where the ring entry holding `addr` ends: a grant never crosses into the next entry. */
   private ownEntryEnd(addr: number): number {
-    const entries = this.ctx.ring.entries();
-    let lo = 0;
-    let hi = entries.length - 1;
-    let i = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (entries[mid]!.token <= addr) {
-        i = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
+    const i = floorIndex(this.ctx.ring.entries(), addr);
     return this.ctx.ring.entryRange(i).end;
   }
 }

@@ -15,64 +15,20 @@
 //   - Merge is a per-token union keeping the higher version. Equal versions must be identical.
 //   - A merge that would take a range away from us, or insert a token inside a range we own, is a conflict:
 //     the whole update is rejected (IpamConflictError naming both sides) and our ring is unchanged.
-// With those rules merge is commutative, associative and idempotent, and returns only what was new.
+// With those rules merge is commutative, associative and idempotent, and returns only what was new.//
+// The data and its invariants are in ring-data.ts, the merge in ring-merge.ts; this class holds one
+// peer's ring and makes the local changes (claim, grant, transfer, take over, free counts).
 
 import { IpamConflictError } from '../core/errors.js';
-import { IpamMismatchError } from './errors.js';
-import { formatIPv4, isPeerName, type PeerName } from '../core/types.js';
+import type { PeerName } from '../core/types.js';
 import { type AddrRange, formatRange, intersect } from './addr-range.js';
+import { checkRingInvariants, floorIndex, mergeRemoved, sameEntry, sameRemoved, sameSeeds } from './ring-data.js';
+import type { RemovedPeer, RingData, RingEntry, RingState } from './ring-data.js';
+import { mergeRing } from './ring-merge.js';
 
-export interface RingEntry {
-  readonly token: number;
-  readonly peer: PeerName;
-  readonly version: number;
-  /** Advisory count of free addresses in this entry's range, reported by the owner. */
-  readonly free: number;
-}
-
-/** Tombstone left by `rmpeer`: which entries the removed peer owned, at which versions. */
-export interface RemovedPeer {
-  readonly peer: PeerName;
-  /** The peer that ran rmpeer (the smallest name if several did). */
-  readonly by: PeerName;
-  readonly tokens: ReadonlyArray<readonly [token: number, version: number]>;
-}
-
-/** A ring or part of one (a delta), as it travels and is persisted. */
-export interface RingData {
-  readonly start: number;
-  readonly end: number;
-  /** Peers the ring was created for (consensus value or seed list), sorted. Empty while uninitialised. */
-  readonly seeds: readonly PeerName[];
-  /** Sorted by token. A delta holds only the entries that changed. */
-  readonly entries: readonly RingEntry[];
-  readonly removed: readonly RemovedPeer[];
-}
-
-export function formatPeerList(peers: readonly string[]): string {
-  return `[${peers.join(' ')}]`;
-}
-
-function sameEntry(a: RingEntry, b: RingEntry): boolean {
-  return a.token === b.token && a.peer === b.peer && a.version === b.version && a.free === b.free;
-}
-
-function sameRemoved(a: RemovedPeer, b: RemovedPeer): boolean {
-  return (
-    a.peer === b.peer &&
-    a.by === b.by &&
-    a.tokens.length === b.tokens.length &&
-    a.tokens.every(([t, v], i) => b.tokens[i]![0] === t && b.tokens[i]![1] === v)
-  );
-}
-
-/** Union of two tombstones for the same peer: per token the higher version, `by` the smaller name. */
-function mergeRemoved(a: RemovedPeer, b: RemovedPeer): RemovedPeer {
-  const m = new Map<number, number>(a.tokens.map(([t, v]) => [t, v]));
-  for (const [t, v] of b.tokens) m.set(t, Math.max(v, m.get(t) ?? -1));
-  const tokens = [...m.entries()].sort((x, y) => x[0] - y[0]) as Array<[number, number]>;
-  return { peer: a.peer, by: a.by < b.by ? a.by : b.by, tokens };
-}
+// Re-exported: the IPAM modules and the tests import these from here.
+export { formatPeerList } from './ring-data.js';
+export type { RemovedPeer, RingData, RingEntry } from './ring-data.js';
 
 export class Ring {
   readonly start: number;
@@ -146,20 +102,9 @@ export class Ring {
   entryRange(i: number): AddrRange {
     return { start: this.list[i]!.token, end: this.entryEnd(i) };
   }
-
   /** Index of the entry whose range contains addr (the last token <= addr), or -1. */
   private floorIndex(addr: number): number {
-    let lo = 0;
-    let hi = this.list.length - 1;
-    let ans = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.list[mid]!.token <= addr) {
-        ans = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    return ans;
+    return floorIndex(this.list, addr);
   }
 
   contains(addr: number): boolean {
@@ -367,147 +312,22 @@ export class Ring {
    * Throws IpamConflictError, leaving this ring unchanged, if the data conflicts with ours.
    */
   merge(incoming: RingData): RingData | undefined {
-    if (incoming.start !== this.start || incoming.end !== this.end) {
-      const [ours, theirs] = [formatRange(this), formatRange({ start: incoming.start, end: incoming.end })];
-      throw new IpamMismatchError('range', ours, theirs, `Incompatible IP allocation ranges (received: ${theirs}, ours: ${ours})`, {
-        fields: { self: this.self },
-      });
-    }
-    if (incoming.entries.length === 0 && incoming.removed.length === 0) return undefined;
-    if (incoming.entries.length > 0) {
-      if (incoming.seeds.length === 0) {
-        throw new IpamConflictError('Received IP allocation ring entries without the peers it was seeded by');
-      }
-      if (!this.isEmpty && !sameSeeds(incoming.seeds, this.seedList)) {
-        const [ours, theirs] = [formatPeerList(this.seedList), formatPeerList(incoming.seeds)];
-        throw new IpamMismatchError('seeds', ours, theirs, `IP allocation was seeded by different peers (received: ${theirs}, ours: ${ours})`, {
-          fields: { self: this.self },
-        });
-      }
-    }
-
-    const mine = this.list;
-    const theirs = incoming.entries;
-    const result: RingEntry[] = [];
-    const changed: RingEntry[] = [];
-    let i = 0;
-    let j = 0;
-    // The entry of ours whose range the current incoming token falls in.
-    let ourFloor: RingEntry | undefined;
-    while (i < mine.length || j < theirs.length) {
-      const m = mine[i];
-      const t = theirs[j];
-      if (m && (!t || m.token < t.token)) {
-        result.push(m);
-        ourFloor = m;
-        i++;
-      } else if (t && (!m || t.token < m.token)) {
-        if (ourFloor && ourFloor.peer === this.self && t.peer !== this.self) {
-          throw new IpamConflictError(
-            `Peer ${t.peer} says it owns the IP range from ${formatIPv4(t.token)}, which I think I own ` +
-              `(I am ${this.self}; my range starts at ${formatIPv4(ourFloor.token)})`,
-            { fields: { self: this.self, peer: t.peer, token: formatIPv4(t.token) } },
-          );
-        }
-        result.push(t);
-        changed.push(t);
-        j++;
-      } else if (m && t) {
-        ourFloor = m;
-        if (t.version < m.version || (t.version === m.version && sameEntry(t, m))) {
-          result.push(m);
-        } else if (t.version === m.version) {
-          const rmHint = this.tombs.size > 0 || incoming.removed.length > 0 ? " (was 'rmpeer' run on more than one peer?)" : '';
-          throw new IpamConflictError(
-            `Inconsistent entries for ${formatIPv4(m.token)}: owned by ${m.peer} (version ${m.version}, free ${m.free}) ` +
-              `but incoming message says ${t.peer} (version ${t.version}, free ${t.free})${rmHint}`,
-            { fields: { self: this.self, token: formatIPv4(m.token) } },
-          );
-        } else {
-          if (m.peer === this.self && t.peer !== this.self) {
-            throw new IpamConflictError(
-              `Received update for IP range I own at ${formatIPv4(m.token)}: peer ${t.peer} says it owns it now ` +
-                `(version ${t.version}, ours ${m.version}; I am ${this.self})`,
-              { fields: { self: this.self, peer: t.peer, token: formatIPv4(m.token) } },
-            );
-          }
-          result.push(t);
-          changed.push(t);
-        }
-        i++;
-        j++;
-      }
-    }
-
-    const tombs = new Map(this.tombs);
-    const changedTombs: RemovedPeer[] = [];
-    for (const r of incoming.removed) {
-      const old = tombs.get(r.peer);
-      const merged = old ? mergeRemoved(old, r) : r;
-      if (!old || !sameRemoved(old, merged)) {
-        tombs.set(r.peer, merged);
-        changedTombs.push(merged);
-      }
-    }
-    if (changed.length === 0 && changedTombs.length === 0) return undefined;
-
-    // Check the would-be ring before committing to it.
-    const candidate = new Ring(this, this.self);
-    candidate.list = result;
-    candidate.seedList = this.isEmpty && theirs.length > 0 ? [...incoming.seeds] : this.seedList;
-    candidate.tombs = tombs;
-    const err = candidate.checkInvariants();
-    if (err) {
-      throw new IpamConflictError(`Received IP allocation data breaks the ring: ${err.message}`, { cause: err });
-    }
-    this.list = candidate.list;
-    this.seedList = candidate.seedList;
-    this.tombs = candidate.tombs;
+    const m = mergeRing(this.state(), this.self, incoming);
+    if (!m) return undefined;
+    this.list = m.state.list;
+    this.seedList = m.state.seeds;
+    this.tombs = m.state.tombs;
     this.changes++;
-    return this.delta(changed, changedTombs);
+    return this.delta(m.changed, m.changedTombs);
   }
 
   /** Structural and ownership invariants; undefined when all hold. Tests call this after every merge. */
   checkInvariants(): Error | undefined {
-    if (!(Number.isInteger(this.start) && Number.isInteger(this.end) && this.start >= 0 && this.end <= 2 ** 32 && this.start < this.end)) {
-      return new Error(`bad range ${this.start}..${this.end}`);
-    }
-    if (this.list.length > 0) {
-      if (this.list[0]!.token !== this.start) {
-        return new Error(`first token ${formatIPv4(this.list[0]!.token)} is not the start of the range ${formatIPv4(this.start)}`);
-      }
-      if (this.seedList.length === 0) return new Error('initialised ring has no seeds');
-    }
-    const validNames = new Set<string>();
-    for (let i = 0; i < this.list.length; i++) {
-      const e = this.list[i]!;
-      if (i > 0 && this.list[i - 1]!.token >= e.token) {
-        return new Error(`tokens out of order at ${formatIPv4(e.token)}`);
-      }
-      if (e.token < this.start || e.token >= this.end) return new Error(`token ${formatIPv4(e.token)} outside the range`);
-      if (!validNames.has(e.peer)) {
-        if (!isPeerName(e.peer)) return new Error(`entry ${formatIPv4(e.token)} has a bad owner "${e.peer}"`);
-        validNames.add(e.peer);
-      }
-      if (!Number.isSafeInteger(e.version) || e.version < 0) return new Error(`entry ${formatIPv4(e.token)} has a bad version`);
-      // Free counts are advisory and may lag behind a split of the range (the owner re-reports them), so
-      // only their type is an invariant; readers clamp them to the range size.
-      if (!Number.isInteger(e.free) || e.free < 0 || e.free > 2 ** 32) {
-        return new Error(`entry ${formatIPv4(e.token)} has a bad free count ${e.free}`);
-      }
-    }
-    for (const t of this.tombs.values()) {
-      for (const [token, version] of t.tokens) {
-        const i = this.floorIndex(token);
-        const e = i >= 0 ? this.list[i] : undefined;
-        if (e && e.token === token && e.peer === t.peer && e.version <= version) {
-          return new Error(
-            `range at ${formatIPv4(token)} is owned by ${t.peer}, which was removed by 'rmpeer' on ${t.by}`,
-          );
-        }
-      }
-    }
-    return undefined;
+    return checkRingInvariants(this.state());
+  }
+
+  private state(): RingState {
+    return { start: this.start, end: this.end, seeds: this.seedList, list: this.list, tombs: this.tombs };
   }
 
   equals(other: Ring): boolean {
@@ -523,8 +343,4 @@ export class Ring {
       a.removed.every((r, i) => sameRemoved(r, b.removed[i]!))
     );
   }
-}
-
-function sameSeeds(a: readonly PeerName[], b: readonly PeerName[]): boolean {
-  return a.length === b.length && a.every((p, i) => p === b[i]);
 }
