@@ -17,10 +17,11 @@ const ALLOWED = {
   dns: ['core', 'wire', 'crypto', 'dns'],
   dataplane: ['core', 'wire', 'crypto', 'dataplane'],
   containers: ['core', 'containers'],
+  config: ['core', 'config'],
   io: ['core', 'wire', 'crypto', 'io', 'dataplane', 'dns', 'containers'],
   api: ['core', 'api', 'mesh', 'ipam', 'dns', 'dataplane', 'containers', 'wire'],
-  daemon: ['core', 'wire', 'crypto', 'mesh', 'ipam', 'dns', 'dataplane', 'containers', 'io', 'api', 'daemon'],
-  cli: ['core', 'api', 'daemon', 'cli', 'io'],
+  daemon: ['core', 'wire', 'crypto', 'mesh', 'ipam', 'dns', 'dataplane', 'containers', 'io', 'api', 'config', 'daemon'],
+  cli: ['core', 'api', 'config', 'daemon', 'cli', 'io'],
 };
 
 function walk(dir) {

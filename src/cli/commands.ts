@@ -6,9 +6,9 @@ import { ConfigError } from '../core/errors.js';
 import { CONTROL_PORT } from '../core/defaults.js';
 import { formatCidr, networkOf, parseCidr, parseHostPort, parseIPv4 } from '../core/types.js';
 import {
-  type FlagSpec, type LaunchConfig, type LaunchDeps, type ParsedFlags, LAUNCH_FLAGS, flagValue, hasFlag,
-  isNetworkOrBroadcast, parseDomainName, parseFlags, parseLaunchArgs, suggest,
-} from '../daemon/config.js';
+  type FlagSpec, type ParsedFlags, flagValue, hasFlag, isNetworkOrBroadcast, parseDomainName, parseFlags, suggest,
+} from '../config/flags.js';
+import { type LaunchConfig, type LaunchDeps, LAUNCH_FLAGS, parseLaunchArgs } from '../config/launch.js';
 
 export const STATUS_SUBCOMMANDS = ['targets', 'connections', 'peers', 'dns', 'ipam'] as const;
 export type StatusSub = (typeof STATUS_SUBCOMMANDS)[number];

@@ -1,7 +1,7 @@
 // Help text, generated from the same tables the parser uses (commands.ts COMMANDS, config.ts LAUNCH_FLAGS),
 // so every flag listed is a flag that works and every default shown is the default applied.
 
-import type { FlagSpec } from '../daemon/config.js';
+import type { FlagSpec } from '../config/flags.js';
 import { COMMANDS, type CommandSpec } from './commands.js';
 
 const WIDTH = 100;

@@ -10,10 +10,11 @@ import { fileURLToPath } from 'node:url';
 import type { Readable } from 'node:stream';
 import { BRIDGE_NAME, DEFAULT_DATA_DIR } from '../core/defaults.js';
 import { ConfigError, TsweaveError, errorMessage } from '../core/errors.js';
-import type { LaunchConfig } from '../daemon/config.js';
+import type { LaunchConfig } from '../config/launch.js';
 import { LOG_FILE, PID_FILE, STATE_FILES } from '../core/defaults.js';
 import { runDaemon, START_RESULT_FD_ENV } from '../daemon/run.js';
 import { readRuntimeRecord, removeRuntimeRecord } from '../daemon/runtime-record.js';
+import { runDirFromEnv } from '../config/settings.js';
 import { HOST_VETH_PREFIX } from '../io/host-network.js';
 import { exec } from '../io/exec.js';
 import type { Status } from '../api/status-types.js';
@@ -176,7 +177,7 @@ async function readPid(dataDir: string): Promise<number | undefined> {
  */
 async function dataDirFor(explicit: string | undefined): Promise<string> {
   if (explicit !== undefined) return explicit;
-  const rec = await readRuntimeRecord(process.env);
+  const rec = await readRuntimeRecord(runDirFromEnv(process.env));
   const fromEnv = process.env.TSWEAVE_DATA_DIR;
   // A live router's record wins over the environment. A dead one's only fills in for no setting at all:
   // a namespace inode can be reused, so an old record may belong to another router's namespace.
@@ -233,5 +234,5 @@ export async function reset(force: boolean, dataDirFlag?: string): Promise<strin
   await removeHostVeths();
   await exec('ip', ['link', 'del', 'dev', BRIDGE_NAME]).catch(() => undefined);
   for (const f of STATE_FILES) await rm(join(dataDir, f), { force: true });
-  await removeRuntimeRecord(process.env);
+  await removeRuntimeRecord(runDirFromEnv(process.env));
 }

@@ -5,7 +5,7 @@
 
 import { VERSION } from '../core/defaults.js';
 import { TsweaveError, errorMessage } from '../core/errors.js';
-import { formatLaunchConfig, type LaunchConfig } from '../daemon/config.js';
+import { formatLaunchConfig, type LaunchConfig } from '../config/launch.js';
 import type { Status } from '../api/status-types.js';
 import {
   formatConnections, formatDns, formatIpam, formatPeers, formatStatus, formatTargets,

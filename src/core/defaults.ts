@@ -89,7 +89,18 @@ export const PASSWORD_KDF_P = 1;
 
 /** IPAM. */
 export const DEFAULT_IPALLOC_RANGE = '10.32.0.0/12';
+/** A dead container keeps its addresses this long (a restarting one keeps them); TSWEAVE_DEAD_CONTAINER_GRACE_MS. */
 export const IPAM_DEAD_CONTAINER_GRACE_MS = 30_000;
+/** Allocator housekeeping: report free space in the ring, retry waiting requests and Paxos. Weave: 5 s. */
+export const IPAM_TICK_MS = 5_000;
+/** A space request (donation or a specific address) unanswered for this long is sent to another peer. */
+export const IPAM_SPACE_REQUEST_TIMEOUT_MS = 2_000;
+/** A Paxos proposal that has not reached consensus by then is retried with a higher round (plus jitter). */
+export const IPAM_PAXOS_RETRY_MS = 2_000;
+/** allocate()/claim() give up after this long unless the caller passes its own timeout; TSWEAVE_IPAM_WAIT_MS. */
+export const IPAM_ALLOCATE_TIMEOUT_MS = 30_000;
+/** A peer that denied or ignored our space request is not asked again for this long. */
+export const IPAM_DONOR_BACKOFF_MS = 10_000;
 
 /** DNS. */
 export const DEFAULT_DNS_DOMAIN = 'weave.local.';
@@ -98,3 +109,18 @@ export const DNS_UPSTREAM_TIMEOUT_MS = 5_000;
 export const DNS_RESOLV_CONF_RECHECK_MS = 5_000;
 /** Tombstones live long enough to outlast 15 minutes of clock skew. */
 export const DNS_TOMBSTONE_LIFETIME_MS = 30 * 60_000;
+/** Gossip from a peer whose wall clock differs from ours by more than this is rejected (Weave: 15 min). */
+export const DNS_MAX_CLOCK_SKEW_MS = 15 * 60_000;
+/** A peer unreachable for this long has its entries dropped everywhere else. */
+export const DNS_DEPARTED_PEER_GRACE_MS = 5_000;
+/** How often tombstones and departed peers are swept. */
+export const DNS_GC_INTERVAL_MS = 5_000;
+/** DNS over TCP: idle connections close after this long; at most this many at once. */
+export const DNS_TCP_IDLE_TIMEOUT_MS = 10_000;
+export const DNS_MAX_TCP_CONNECTIONS = 128;
+/** TCP connections one client address may hold (issue 11.6: one client must not hold them all). */
+export const DNS_MAX_TCP_CONNECTIONS_PER_CLIENT = 16;
+/** Queries being forwarded upstream at once. */
+export const DNS_MAX_PENDING_FORWARDS = 512;
+/** SO_RCVBUF asked for on the DNS UDP socket. */
+export const DNS_UDP_RECV_BUFFER_BYTES = 4 * 1024 * 1024;

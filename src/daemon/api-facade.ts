@@ -17,7 +17,7 @@ import type { Status } from '../api/status-types.js';
 import type { DataPlaneIo } from './adapters.js';
 import { attachContainer } from './attach-flow.js';
 import type { Attachment, AttachRequest, Attachments } from './attachments.js';
-import type { LaunchConfig } from './config.js';
+import type { LaunchConfig } from '../config/launch.js';
 import type { PeerLinks } from './peer-links.js';
 import type { PeerMemory } from './peer-memory.js';
 import { listForPs } from './ps.js';

@@ -6,7 +6,7 @@ import type { Logger } from '../core/logger.js';
 import { defaultApiSocketPath, resolveGroup } from '../io/api-socket.js';
 import { type ApiServer, type Route, serveApi } from '../io/http-server.js';
 import { tcpPeerUid } from '../io/tcp-peer-uid.js';
-import type { LaunchConfig } from './config.js';
+import type { LaunchConfig } from '../config/launch.js';
 
 export async function startApi(cfg: Pick<LaunchConfig, 'apiSocket' | 'apiGroup'>, routes: Route[], logger: Logger): Promise<ApiServer> {
   const gid = cfg.apiGroup === undefined ? undefined : await resolveGroup(cfg.apiGroup);

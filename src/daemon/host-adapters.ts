@@ -22,16 +22,13 @@ import { TcpTransport } from '../io/tcp-transport.js';
 import { NativeUdpSocket, openUdp, type UdpEndpoint } from '../io/udp.js';
 import type { DataPlaneInit, DataPlaneIo, NodeAdapters } from './adapters.js';
 import { startApi } from './api-server.js';
-import type { LaunchConfig } from './config.js';
+import type { LaunchConfig } from '../config/launch.js';
+import type { RouterSettings } from '../config/settings.js';
 import { writeRuntimeRecord } from './runtime-record.js';
 
-/** What the host adapters take from the launch configuration and the process. */
+/** What the host adapters take from the launch configuration (settings: fast path, GRO, offload, run dir). */
 export interface HostAdaptersInit {
-  config: Pick<LaunchConfig, 'dataDir' | 'apiSocket' | 'apiGroup'>;
-  /** false: the data plane stays on the JS thread (TSWEAVE_FASTPATH=0). */
-  fastPath: boolean;
-  /** The environment the runtime record's directory is read from (TSWEAVE_RUN_DIR). */
-  env: Readonly<Record<string, string | undefined>>;
+  config: Pick<LaunchConfig, 'dataDir' | 'apiSocket' | 'apiGroup' | 'settings'>;
   /** Counters of the log destination for /stats. */
   logStats?: () => object;
 }
@@ -57,13 +54,13 @@ export function hostAdapters(logger: Logger, init: HostAdaptersInit): NodeAdapte
           throw new TsweaveError('ERR_STATE', `cannot write ${pidPath}: ${errorMessage(err)}; free space in ${dir} (or set TSWEAVE_DATA_DIR to another directory)`, { cause: err });
         }),
       removePid: () => rm(pidPath, { force: true }),
-      writeRuntimeRecord: () => writeRuntimeRecord(init.env, { dataDir: dir, pid: process.pid, api: `${HTTP_API_ADDR}:${HTTP_API_PORT}` }),
+      writeRuntimeRecord: () => writeRuntimeRecord(init.config.settings.runDir, { dataDir: dir, pid: process.pid, api: `${HTTP_API_ADDR}:${HTTP_API_PORT}` }),
     },
     hostNet: new IprouteHostNetwork({ logger }),
     runtime: new HostContainerRuntime({ logger }),
     scanAttached: (exclude) => scanAttached(BRIDGE_NAME, exclude),
     transport: new TcpTransport({ logger }),
-    openDataPlane: (dp) => openDataPlane(logger, dp, init.fastPath),
+    openDataPlane: (dp) => openDataPlane(logger, dp, init.config.settings),
     openDnsServer: (c, dnsInit) => new DnsServer(c, dnsInit),
     serveApi: async (routes) => {
       const api = await startApi(init.config, routes, logger);
@@ -74,13 +71,13 @@ export function hostAdapters(logger: Logger, init: HostAdaptersInit): NodeAdapte
 }
 
 /** TAP and UDP socket over the native addon, its AEAD engine, and the fast path when it can run. */
-async function openDataPlane(log: Logger, init: DataPlaneInit, fastPath: boolean): Promise<DataPlaneIo> {
+async function openDataPlane(log: Logger, init: DataPlaneInit, s: RouterSettings): Promise<DataPlaneIo> {
   const native = tryLoadNative();
   if (!native.addon) throw new Error(`the native addon is required for the TAP device: ${native.reason}`);
-  const tap = openTap(init.tapName, { addon: native.addon, logger: log });
+  const tap = openTap(init.tapName, { addon: native.addon, logger: log, offload: s.tapOffload });
   let udp: UdpEndpoint;
   try {
-    udp = await openUdp(init.port, { logger: log, addon: native.addon });
+    udp = await openUdp(init.port, { logger: log, addon: native.addon, gro: s.udpGro });
   } catch (err) {
     tap.close();
     throw err;
@@ -91,8 +88,8 @@ async function openDataPlane(log: Logger, init: DataPlaneInit, fastPath: boolean
   } catch (err) {
     log.warn({ err }, 'native AEAD unavailable, using node:crypto (slower)');
   }
-  if (!fastPath) log.warn('TSWEAVE_FASTPATH=0: fast path off; every frame goes through the JS thread');
-  const fast = fastPath ? openFastPath(log, native.addon, tap, udp, init) : undefined;
+  if (!s.fastPath) log.warn('TSWEAVE_FASTPATH=0: fast path off; every frame goes through the JS thread');
+  const fast = s.fastPath ? openFastPath(log, native.addon, tap, udp, init, s.udpGro) : undefined;
   return {
     tap,
     udp,
@@ -110,7 +107,7 @@ async function openDataPlane(log: Logger, init: DataPlaneInit, fastPath: boolean
  * The data plane's fast path (native I/O threads) unless the socket is not the addon's; without it the
  * overlay reads the TAP and the socket on the JS thread (same rules, slower).
  */
-function openFastPath(log: Logger, addon: NativeAddon, tap: NativeTapDevice, udp: UdpEndpoint, init: DataPlaneInit): NativeFastPath | undefined {
+function openFastPath(log: Logger, addon: NativeAddon, tap: NativeTapDevice, udp: UdpEndpoint, init: DataPlaneInit, udpGro: boolean): NativeFastPath | undefined {
   if (!(udp instanceof NativeUdpSocket)) {
     log.warn({ udp: udp.impl }, 'fast path unavailable (no native UDP socket); every frame goes through the JS thread');
     return undefined;
@@ -124,5 +121,6 @@ function openFastPath(log: Logger, addon: NativeAddon, tap: NativeTapDevice, udp
     udpFd: udp.fd,
     localPeer: init.localPeer,
     maxDatagramBytes: init.maxDatagramBytes,
+    udpGro,
   });
 }

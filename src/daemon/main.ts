@@ -10,7 +10,7 @@
 
 import { closeSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { LaunchConfig } from './config.js';
+import type { LaunchConfig } from '../config/launch.js';
 import { runDaemon, START_RESULT_FD_ENV } from './run.js';
 import { LOG_FILE } from '../core/defaults.js';
 

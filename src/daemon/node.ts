@@ -7,8 +7,8 @@
 // overlay → TCP listener → connection maker (targets) → HTTP API (last: `launch` waits for it, so an
 // answering API means a router that is fully up).
 
-import { BRIDGE_NAME, HANDSHAKE_TIMEOUT_MS, IPAM_DEAD_CONTAINER_GRACE_MS, TAP_NAME } from '../core/defaults.js';
-import { ConfigError, errorMessage } from '../core/errors.js';
+import { BRIDGE_NAME, HANDSHAKE_TIMEOUT_MS, TAP_NAME } from '../core/defaults.js';
+import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { LogLimiter } from '../core/log-limiter.js';
 import type { Clock, ContainerRef, Rng } from '../core/ports.js';
@@ -24,29 +24,14 @@ import type { ApiHandle, DataPlaneIo, NodeAdapters } from './adapters.js';
 import { ApiFacade } from './api-facade.js';
 import { reconcileAtStart } from './attach-flow.js';
 import { Attachments } from './attachments.js';
-import type { LaunchConfig } from './config.js';
+import { launchConfigForLog, type LaunchConfig } from '../config/launch.js';
 import { bridgeMac, loadPeerName, randomUid } from './identity.js';
 import type { PeerLink } from './peer-link.js';
 import { PeerLinks, plainIp } from './peer-links.js';
 import { PeerMemory } from './peer-memory.js';
 import { RouteAdapter } from './route-adapter.js';
 import { WeaveDns } from './weavedns.js';
-import { WeaveIpam, checkRangeAgainstRoutes, msFromEnv } from './weaveipam.js';
-
-/** Environment override of the dead-container grace period, in ms (tests use a few seconds). */
-export const DEAD_CONTAINER_GRACE_ENV = 'TSWEAVE_DEAD_CONTAINER_GRACE_MS';
-/** Data-plane rekey interval in whole seconds (default REKEY_AFTER_MS; tests use a few seconds). */
-export const REKEY_INTERVAL_ENV = 'TSWEAVE_REKEY_INTERVAL_S';
-
-/** TSWEAVE_REKEY_INTERVAL_S as ms, or undefined when unset. */
-export function rekeyIntervalFromEnv(env: Readonly<Record<string, string | undefined>>): number | undefined {
-  const text = env[REKEY_INTERVAL_ENV];
-  if (text === undefined || text === '') return undefined;
-  if (!/^\d{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 86_400) {
-    throw new ConfigError(`invalid ${REKEY_INTERVAL_ENV} "${text}": must be a whole number of seconds 1..86400`);
-  }
-  return Number(text) * 1000;
-}
+import { WeaveIpam, checkRangeAgainstRoutes } from './weaveipam.js';
 
 export class TsweaveNode {
   readonly log: Logger;
@@ -66,8 +51,6 @@ export class TsweaveNode {
   private ipam: WeaveIpam | undefined;
   private deathWatch: DeathWatch | undefined;
   private facade: ApiFacade | undefined;
-  /** How long a dead container keeps its addresses (TSWEAVE_DEAD_CONTAINER_GRACE_MS, default as Weave's 30 s). */
-  private deadGraceMs = IPAM_DEAD_CONTAINER_GRACE_MS;
   /** Rate limit for warnings that can repeat (issue 11.6). */
   private readonly limiter: LogLimiter;
   private stopping = false;
@@ -103,6 +86,7 @@ export class TsweaveNode {
   async start(): Promise<void> {
     const cfg = this.config;
     const { store, hostNet, runtime } = this.a;
+    this.log.info({ config: launchConfigForLog(cfg) }, 'launch configuration');
     await this.a.dataDir.prepare();
     this.name = await loadPeerName(store, this.rng, cfg.name);
     const memory = (this.memory = new PeerMemory({ store, logger: this.log }, cfg.port));
@@ -116,8 +100,6 @@ export class TsweaveNode {
 
     // IPAM's range against the host's routes first: a fatal overlap must leave nothing behind.
     if (cfg.ipam) await checkRangeAgainstRoutes(cfg.ipam.range, hostNet, this.log);
-    this.deadGraceMs = msFromEnv(process.env, DEAD_CONTAINER_GRACE_ENV) ?? IPAM_DEAD_CONTAINER_GRACE_MS;
-    const rekeyIntervalMs = rekeyIntervalFromEnv(process.env);
     // Bridge and TAP: frames from containers reach the router through the TAP on the bridge.
     await hostNet.ensureBridge(BRIDGE_NAME, cfg.mtu, bridgeMac(this.name));
     const localPeer = peerNameToNumber(this.name);
@@ -150,7 +132,7 @@ export class TsweaveNode {
         rekeyCrypto: nodeRekeyCrypto(this.rng),
         ...(dp.fast ? { fast: dp.fast } : {}),
       },
-      { localPeer, mtu: cfg.mtu, ...(rekeyIntervalMs ? { rekey: { intervalMs: rekeyIntervalMs } } : {}), broadcastStart: this.rng.int(0x100000000) },
+      { localPeer, mtu: cfg.mtu, rekey: { intervalMs: cfg.settings.rekeyIntervalMs }, broadcastStart: this.rng.int(0x100000000) },
     ));
     const links = (this.links = new PeerLinks(
       { ...components, router, overlay },
@@ -173,7 +155,7 @@ export class TsweaveNode {
     ));
     await attachments.load();
     if (cfg.ipam) {
-      this.ipam = new WeaveIpam({ ...components, dataDir: this.a.dataDir.path, limiter: this.limiter, router, store }, cfg.ipam, cfg.peers.length + 1, process.env);
+      this.ipam = new WeaveIpam({ ...components, dataDir: this.a.dataDir.path, limiter: this.limiter, router, store }, cfg.ipam, cfg.peers.length + 1, cfg.settings.ipamWaitMs);
       await this.ipam.start();
     }
     if (cfg.dns) {
@@ -276,7 +258,7 @@ export class TsweaveNode {
   private containerDied(ref: ContainerRef): void {
     this.log.info({ container: ref.id }, 'container died');
     void this.dns?.removeContainer(ref.id);
-    this.clock.setTimer(this.deadGraceMs, () => {
+    this.clock.setTimer(this.config.settings.deadContainerGraceMs, () => {
       void (async () => {
         if (this.stopping || (await this.a.runtime.isAlive(ref).catch(() => false))) return;
         this.ipam?.free(ref.id);

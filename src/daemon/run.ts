@@ -4,14 +4,12 @@
 import { createLogger } from '../core/logger.js';
 import { errorMessage } from '../core/errors.js';
 import { LogFile } from '../io/log-file.js';
-import type { LaunchConfig } from './config.js';
+import type { LaunchConfig } from '../config/launch.js';
 import { hostAdapters } from './host-adapters.js';
 import { TsweaveNode } from './node.js';
 
 /** Names the file descriptor on which the detached daemon reports its start result to `launch` (main.ts). */
 export const START_RESULT_FD_ENV = 'TSWEAVE_START_RESULT_FD';
-/** TSWEAVE_FASTPATH=0 keeps the data plane on the JS thread (the reference path). */
-export const FASTPATH_ENV = 'TSWEAVE_FASTPATH';
 
 export interface RunDaemonOptions {
   /** Log to this file (asynchronous, bounded, rotated: io/log-file.ts) instead of standard output. */
@@ -24,12 +22,7 @@ export interface RunDaemonOptions {
 export async function runDaemon(cfg: LaunchConfig, onStarted?: (node: TsweaveNode) => void, opts: RunDaemonOptions = {}): Promise<number> {
   const file = opts.logFile === undefined ? undefined : new LogFile(opts.logFile);
   const logger = createLogger(cfg.logLevel, file);
-  const adapters = hostAdapters(logger, {
-    config: cfg,
-    fastPath: process.env[FASTPATH_ENV] !== '0',
-    env: process.env,
-    ...(file ? { logStats: () => file.stats() } : {}),
-  });
+  const adapters = hostAdapters(logger, { config: cfg, ...(file ? { logStats: () => file.stats() } : {}) });
   const node = new TsweaveNode(cfg, adapters);
   const onSignal = (sig: NodeJS.Signals) => void node.stop(`signal ${sig}`);
   process.on('SIGTERM', onSignal);

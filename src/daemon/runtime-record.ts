@@ -8,9 +8,6 @@ import { statSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 
-/** Where the records live (TSWEAVE_RUN_DIR overrides; systemd's RuntimeDirectory=tsweave makes it). */
-export const RUN_DIR_ENV = 'TSWEAVE_RUN_DIR';
-const DEFAULT_RUN_DIR = '/run/tsweave';
 
 export interface RuntimeRecord {
   readonly dataDir: string;
@@ -19,22 +16,21 @@ export interface RuntimeRecord {
   readonly api: string;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
-
 /** This process's network namespace, as the inode of /proc/self/ns/net (what `ip netns identify` compares). */
 export function netnsKey(): string {
   return `netns-${statSync('/proc/self/ns/net').ino}`;
 }
 
-export function recordPath(env: Env): string {
-  return join(env[RUN_DIR_ENV] || DEFAULT_RUN_DIR, `${netnsKey()}.json`);
+/** `runDir`: where the records live (TSWEAVE_RUN_DIR, config/settings.ts runDirFromEnv; systemd's RuntimeDirectory=tsweave makes it). */
+export function recordPath(runDir: string): string {
+  return join(runDir, `${netnsKey()}.json`);
 }
 
 /** The record for this network namespace, or undefined when there is none or it is unreadable. */
-export async function readRuntimeRecord(env: Env): Promise<RuntimeRecord | undefined> {
+export async function readRuntimeRecord(runDir: string): Promise<RuntimeRecord | undefined> {
   let data: Partial<RuntimeRecord>;
   try {
-    data = JSON.parse(await readFile(recordPath(env), 'utf8')) as Partial<RuntimeRecord>;
+    data = JSON.parse(await readFile(recordPath(runDir), 'utf8')) as Partial<RuntimeRecord>;
   } catch {
     return undefined;
   }
@@ -45,14 +41,14 @@ export async function readRuntimeRecord(env: Env): Promise<RuntimeRecord | undef
 }
 
 /** Written atomically (rename), readable only by root. */
-export async function writeRuntimeRecord(env: Env, rec: RuntimeRecord): Promise<void> {
-  const path = recordPath(env);
+export async function writeRuntimeRecord(runDir: string, rec: RuntimeRecord): Promise<void> {
+  const path = recordPath(runDir);
   await mkdir(join(path, '..'), { recursive: true, mode: 0o755 });
   const tmp = `${path}.${process.pid}.tmp`;
   await writeFile(tmp, `${JSON.stringify({ ...rec, dataDir: resolve(rec.dataDir) })}\n`, { mode: 0o600 });
   await rename(tmp, path);
 }
 
-export async function removeRuntimeRecord(env: Env): Promise<void> {
-  await rm(recordPath(env), { force: true });
+export async function removeRuntimeRecord(runDir: string): Promise<void> {
+  await rm(recordPath(runDir), { force: true });
 }

@@ -27,7 +27,7 @@ import type { Logger } from '../core/logger.js';
 import type { Clock, HostNetwork, Rng, StateStore } from '../core/ports.js';
 import type { Router } from '../mesh/router.js';
 import type { DnsStatus } from '../api/status-types.js';
-import type { DnsLaunchConfig } from './config.js';
+import type { DnsLaunchConfig } from '../config/launch.js';
 
 const DOCKER_BRIDGE = 'docker0';
 const DNS_PORT = 53;

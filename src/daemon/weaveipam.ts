@@ -14,24 +14,7 @@ import { DEFAULT_IPALLOC_RANGE, IPAM_STATE_KEY } from '../core/defaults.js';
 import type { Router } from '../mesh/router.js';
 import type { IpamStatus } from '../api/status-types.js';
 import { BRIDGE_NAME } from '../core/defaults.js';
-import type { IpamLaunchConfig } from './config.js';
-
-/**
- * How long an IPAM request (attach without an address, `ip:` claims, the /ip API, /ring) waits for consensus
- * or a grant before it fails with the reason: TSWEAVE_IPAM_WAIT_MS in the router's environment (set it when
- * launching), default 30 s (IPAM_ALLOCATE_TIMEOUT_MS). The /ip and /ring routes also take `?timeout=SECONDS`.
- */
-export const IPAM_WAIT_ENV = 'TSWEAVE_IPAM_WAIT_MS';
-
-/** A whole number of milliseconds from the environment, or undefined; ConfigError names the variable. */
-export function msFromEnv(env: Readonly<Record<string, string | undefined>>, name: string, max = 3_600_000): number | undefined {
-  const text = env[name];
-  if (text === undefined || text === '') return undefined;
-  if (!/^\d{1,10}$/.test(text) || Number(text) > max) {
-    throw new ConfigError(`invalid ${name} "${text}": must be a whole number of milliseconds 0..${max}`);
-  }
-  return Number(text);
-}
+import type { IpamLaunchConfig } from '../config/launch.js';
 
 export interface WeaveIpamComponents {
   /** For messages about the state file. */
@@ -85,11 +68,11 @@ export class WeaveIpam {
     private readonly c: WeaveIpamComponents,
     readonly config: IpamLaunchConfig,
     initialPeerCount: number,
-    env: Readonly<Record<string, string | undefined>> = {},
+    /** How long a request waits for consensus or a grant (TSWEAVE_IPAM_WAIT_MS); the allocator's default if absent. */
+    waitMs?: number,
   ) {
     this.log = c.logger.child({ component: 'ipam' });
     this.writer = new DurableWriter(() => c.store.write(IPAM_STATE_KEY, this.allocator.persistedState()));
-    const waitMs = msFromEnv(env, IPAM_WAIT_ENV);
     this.allocator = new Allocator(
       { clock: c.clock, rng: c.rng, logger: c.logger, peers: c.router, onPersist: () => this.persist() },
       {

@@ -20,7 +20,7 @@ export interface NativeFastPathInit {
   tapFd: number;
   tapOffload: boolean;
   udpFd: number;
-  /** @default TSWEAVE_UDP_GRO !== '0' */
+  /** UDP GRO on receive; the router passes TSWEAVE_UDP_GRO. @default true */
   udpGro?: boolean;
   localPeer: number;
   /** Largest datagram (Overlay.maxDatagramBytes(mtu)). */
@@ -62,7 +62,7 @@ export class NativeFastPath implements FastPath {
       this.init.tapFd,
       this.init.udpFd,
       this.init.tapOffload,
-      this.init.udpGro ?? process.env['TSWEAVE_UDP_GRO'] !== '0',
+      this.init.udpGro ?? true,
       this.init.localPeer,
       this.init.maxDatagramBytes,
       MAC_CACHE_MAX_AGE_MS,

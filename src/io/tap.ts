@@ -36,7 +36,7 @@ export interface TapInit {
   tailroom?: number;
   /** Reports a fatal reader error (the reader has stopped) and a refused offload. */
   logger?: Logger;
-  /** Ask for TSO/GRO offload (IFF_VNET_HDR). @default process.env.TSWEAVE_TAP_OFFLOAD !== '0' */
+  /** Ask for TSO/GRO offload (IFF_VNET_HDR); the router passes TSWEAVE_TAP_OFFLOAD. @default true */
   offload?: boolean;
 }
 
@@ -171,7 +171,7 @@ export class NativeTapDevice implements TapDevice {
 /** Opens (creating if needed) TAP `name`. Throws errno errors such as EPERM from TUNSETIFF. */
 export function openTap(name: string, init: TapInit = {}): NativeTapDevice {
   const addon = init.addon ?? loadNative();
-  const wantOffload = init.offload ?? process.env['TSWEAVE_TAP_OFFLOAD'] !== '0';
+  const wantOffload = init.offload ?? true;
   const opened = addon.tapOpen(name, wantOffload);
   if (wantOffload && !opened.offload) {
     init.logger?.warn(

@@ -53,7 +53,7 @@ export interface UdpInit {
   maxDatagramBytes?: number;
   /** Datagrams per receive callback at most. @default 64 (256 with GRO) */
   batchDatagrams?: number;
-  /** Native only: UDP GRO on receive (UDP GSO on send is always tried). @default TSWEAVE_UDP_GRO !== '0' */
+  /** Native only: UDP GRO on receive (UDP GSO on send is always tried). the router passes TSWEAVE_UDP_GRO. @default true */
   gro?: boolean;
 }
 
@@ -149,7 +149,7 @@ export class NativeUdpSocket implements UdpEndpoint {
     this.addon = addon;
     this.logger = init.logger;
     this.stride = strideFor(init.maxDatagramBytes ?? UDP_MAX_DATAGRAM_BYTES);
-    const gro = init.gro ?? process.env['TSWEAVE_UDP_GRO'] !== '0';
+    const gro = init.gro ?? true;
     // GRO splits a slot into many datagrams, so it needs slots as big as the largest UDP payload.
     this.groSlots = gro && this.stride >= UDP_MAX_DATAGRAM_BYTES ? UDP_GRO_SLOTS : 0;
     const entries = init.batchDatagrams ?? (this.groSlots ? UDP_GRO_BATCH_ENTRIES : UDP_BATCH_DATAGRAMS);

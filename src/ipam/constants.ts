@@ -1,16 +1,9 @@
-// IPAM timings and limits, units in the names (STYLE.md habit 9). Candidates to move into core/defaults.ts;
-// they live here while other parts of the tree are being edited.
+// IPAM protocol limits, units in the names (STYLE.md habit 9). The tunable timings live in
+// core/defaults.ts with every other default; they are re-exported here for IPAM's own modules.
 
-/** Allocator housekeeping: report free space in the ring, retry waiting requests and Paxos. Weave: 5 s. */
-export const IPAM_TICK_MS = 5_000;
-/** A space request (donation or a specific address) unanswered for this long is sent to another peer. */
-export const IPAM_SPACE_REQUEST_TIMEOUT_MS = 2_000;
-/** A Paxos proposal that has not reached consensus by then is retried with a higher round (plus jitter). */
-export const IPAM_PAXOS_RETRY_MS = 2_000;
-/** allocate()/claim() give up after this long unless the caller passes its own timeout or signal. */
-export const IPAM_ALLOCATE_TIMEOUT_MS = 30_000;
-/** A peer that denied or ignored our space request is not asked again for this long. */
-export const IPAM_DONOR_BACKOFF_MS = 10_000;
+export {
+  IPAM_TICK_MS, IPAM_SPACE_REQUEST_TIMEOUT_MS, IPAM_PAXOS_RETRY_MS, IPAM_ALLOCATE_TIMEOUT_MS, IPAM_DONOR_BACKOFF_MS,
+} from '../core/defaults.js';
 
 /** Hostile-input caps: any IPAM message or persisted state beyond these is rejected before use. */
 export const MAX_IPAM_MESSAGE_BYTES = 8 * 1024 * 1024;

@@ -3,7 +3,7 @@ import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { COMMANDS, parseCommand } from '../../../src/cli/commands.js';
 import { formatCommandHelp, formatUsage } from '../../../src/cli/help.js';
-import { LAUNCH_FLAGS } from '../../../src/daemon/config.js';
+import { LAUNCH_FLAGS } from '../../../src/config/launch.js';
 
 test('tsweave --help lists every command with every flag', () => {
   const usage = formatUsage();

@@ -3,7 +3,7 @@ import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { run, type CliDeps, type Lifecycle } from '../../../src/cli/run.js';
 import { RouterNotRunningError, type HttpRequest, type HttpResponse } from '../../../src/cli/api-client.js';
-import type { LaunchConfig } from '../../../src/daemon/config.js';
+import type { LaunchConfig } from '../../../src/config/launch.js';
 import type { Status } from '../../../src/api/status-types.js';
 import { VERSION } from '../../../src/core/defaults.js';
 

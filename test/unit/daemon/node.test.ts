@@ -3,7 +3,7 @@
 // death, and checks what reached the host network, the data dir and the status snapshot.
 import { afterEach, beforeEach, test } from 'vitest';
 import assert from 'node:assert/strict';
-import { parseLaunchArgs, type LaunchConfig } from '../../../src/daemon/config.js';
+import { parseLaunchArgs, type LaunchConfig } from '../../../src/config/launch.js';
 import { TsweaveNode } from '../../../src/daemon/node.js';
 import type { HttpResponse, Route } from '../../../src/io/http-server.js';
 import { fakeNodeWorld, type FakeNodeWorld } from '../../support/fake-node.js';

@@ -1,8 +1,8 @@
-// TSWEAVE_REKEY_INTERVAL_S (daemon/node.ts): whole seconds 1..86400, one precise error otherwise.
+// TSWEAVE_REKEY_INTERVAL_S (config/settings.ts): whole seconds 1..86400, one precise error otherwise.
 import assert from 'node:assert/strict';
 import { test } from 'vitest';
 
-import { rekeyIntervalFromEnv } from '../../../src/daemon/node.js';
+import { rekeyIntervalFromEnv } from '../../../src/config/settings.js';
 
 test('TSWEAVE_REKEY_INTERVAL_S: unset → default, seconds → ms, anything else → ConfigError naming the value', () => {
   assert.equal(rekeyIntervalFromEnv({}), undefined);

@@ -1,9 +1,8 @@
 import { test } from 'vitest';
 import assert from 'node:assert/strict';
-import {
-  LAUNCH_FLAGS, formatLaunchConfig, launchConfigToArgs, parseFlags, parseLaunchArgs, suggest,
-  type LaunchDeps,
-} from '../../../src/daemon/config.js';
+import { parseFlags, suggest } from '../../../src/config/flags.js';
+import { LAUNCH_FLAGS, formatLaunchConfig, launchConfigForLog, parseLaunchArgs, type LaunchDeps } from '../../../src/config/launch.js';
+import { ENV_SETTINGS } from '../../../src/config/settings.js';
 import { formatCidr, formatHostPort } from '../../../src/core/types.js';
 
 const files: Record<string, string> = {
@@ -192,22 +191,45 @@ test('dry-run text: every flag, password redacted', () => {
   assert.match(formatLaunchConfig(parse([])), /^--dns-allow +none$/m);
 });
 
-test('launchConfigToArgs round-trips (password travels separately)', () => {
-  for (const argv of [
-    [],
-    ['--name', '::2', '--nickname', 'n', '--port', '7000', '--mtu', '1400', '--foreground', '--no-discovery',
-      '--conn-limit', '5', '--trusted-subnets', '10.0.0.0/8', '--ipalloc-range', '10.2.0.0/16',
-      '--ipalloc-default-subnet', '10.2.3.0/24', '--ipalloc-init', 'seed=::1,::2', '--dns-domain', 'x.local',
-      '--dns-listen-address', '127.0.0.1:5353', '--dns-ttl', '9', '--dns-allow', '10.200.0.0/24,192.168.7.7/32',
-      '--log-level', 'error', 'h1', 'h2:9'],
-    ['--ipalloc-range=', '--no-dns', '--foreground'],
-  ]) {
-    const c = parse(argv);
-    assert.deepEqual({ ...parse(launchConfigToArgs(c)), dryRun: c.dryRun }, c);
-  }
-  const withPw = parse(['--password', 'pw-xyzzy']);
-  assert.ok(!launchConfigToArgs(withPw).some((a) => a.includes('pw-xyzzy')));
-  assert.equal(parse(launchConfigToArgs(withPw), { TSWEAVE_PASSWORD: withPw.password! }).password, 'pw-xyzzy');
+test('environment knobs are read once, into the launch config, and checked', () => {
+  const d = parse([]).settings;
+  assert.deepEqual(d, {
+    fastPath: true, udpGro: true, tapOffload: true, deadContainerGraceMs: 30_000, ipamWaitMs: 30_000, rekeyIntervalMs: 120_000,
+    runDir: '/run/tsweave',
+  });
+  const c = parse([], {
+    TSWEAVE_FASTPATH: '0', TSWEAVE_UDP_GRO: '0', TSWEAVE_TAP_OFFLOAD: '1',
+    TSWEAVE_DEAD_CONTAINER_GRACE_MS: '2000', TSWEAVE_IPAM_WAIT_MS: '', TSWEAVE_REKEY_INTERVAL_S: '3', TSWEAVE_RUN_DIR: '/tmp/run',
+  }).settings;
+  assert.deepEqual(c, {
+    fastPath: false, udpGro: false, tapOffload: true, deadContainerGraceMs: 2000, ipamWaitMs: 30_000, rekeyIntervalMs: 3000,
+    runDir: '/tmp/run',
+  });
+  fails([], 'invalid TSWEAVE_DEAD_CONTAINER_GRACE_MS "2s": must be a whole number of milliseconds 0..3600000', {
+    TSWEAVE_DEAD_CONTAINER_GRACE_MS: '2s',
+  });
+  fails([], 'invalid TSWEAVE_IPAM_WAIT_MS "9999999": must be a whole number of milliseconds 0..3600000', {
+    TSWEAVE_IPAM_WAIT_MS: '9999999',
+  });
+  fails([], 'invalid TSWEAVE_REKEY_INTERVAL_S "0": must be a whole number of seconds 1..86400', { TSWEAVE_REKEY_INTERVAL_S: '0' });
+  fails([], 'invalid TSWEAVE_RUN_DIR "run": must be an absolute path', { TSWEAVE_RUN_DIR: 'run' });
+});
+
+test('dry-run text and the start log show the environment settings; never the password', () => {
+  const c = parse(['--password', 'pw-xyzzy', '--dns-allow', '10.9.0.0/16'], { TSWEAVE_FASTPATH: '0', TSWEAVE_IPAM_WAIT_MS: '3000', TSWEAVE_REKEY_INTERVAL_S: '5' });
+  const text = formatLaunchConfig(c);
+  assert.match(text, /\nenvironment:\n/);
+  for (const e of ENV_SETTINGS) assert.match(text, new RegExp(`^${e.env} +\\S`, 'm'));
+  assert.match(text, /^TSWEAVE_FASTPATH +off \(=0\)$/m);
+  assert.match(text, /^TSWEAVE_IPAM_WAIT_MS +3000 ms$/m);
+  assert.match(text, /^TSWEAVE_DEAD_CONTAINER_GRACE_MS +30000 ms$/m);
+  assert.match(text, /^TSWEAVE_REKEY_INTERVAL_S +5 s$/m);
+  const logged = JSON.stringify(launchConfigForLog(c));
+  assert.ok(!text.includes('pw-xyzzy') && !logged.includes('pw-xyzzy'));
+  assert.match(logged, /"password":"<redacted> \(from --password\)"/);
+  assert.match(logged, /"settings":\{"fastPath":false,.*"ipamWaitMs":3000,"rekeyIntervalMs":5000,/);
+  assert.match(logged, /"range":"10\.32\.0\.0\/12"/);
+  assert.match(logged, /"allow":\["10\.9\.0\.0\/16"\]/);
 });
 
 test('flag engine: suggestions and repeatable flags', () => {

@@ -1,0 +1,92 @@
+// The router settings only the environment sets (TSWEAVE_FASTPATH, _REKEY_INTERVAL_S, …): read once, here,
+// into LaunchConfig.settings, so nothing below the CLI reads process.env and `launch --dry-run` and the
+// router's start log show what is in effect. One table (ENV_SETTINGS) drives parsing and display.
+
+import { ConfigError } from '../core/errors.js';
+import { IPAM_ALLOCATE_TIMEOUT_MS, IPAM_DEAD_CONTAINER_GRACE_MS, REKEY_AFTER_MS } from '../core/defaults.js';
+
+export interface RouterSettings {
+  /** TSWEAVE_FASTPATH=0: the data plane stays on the JS thread (the reference path). */
+  readonly fastPath: boolean;
+  /** TSWEAVE_UDP_GRO=0: no UDP GRO on the data-plane socket. */
+  readonly udpGro: boolean;
+  /** TSWEAVE_TAP_OFFLOAD=0: no TSO/GRO offload (IFF_VNET_HDR) on the TAP. */
+  readonly tapOffload: boolean;
+  /** TSWEAVE_DEAD_CONTAINER_GRACE_MS: how long a dead container keeps its addresses (a restarting one keeps them). */
+  readonly deadContainerGraceMs: number;
+  /**
+   * TSWEAVE_IPAM_WAIT_MS: how long an IPAM request (attach without an address, `ip:` claims, the /ip API,
+   * /ring) waits for consensus or a grant before it fails with the reason. The /ip and /ring routes also
+   * take `?timeout=SECONDS`.
+   */
+  readonly ipamWaitMs: number;
+  /** TSWEAVE_REKEY_INTERVAL_S: a data-plane session's keys are replaced this often (tests use a few seconds). */
+  readonly rekeyIntervalMs: number;
+  /** TSWEAVE_RUN_DIR: where the per-network-namespace runtime record is kept (daemon/runtime-record.ts). */
+  readonly runDir: string;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** One environment knob: the single source for --dry-run and the router's start log. */
+export interface EnvSetting {
+  readonly env: string;
+  readonly help: string;
+  show(s: RouterSettings): string;
+}
+
+export const DEFAULT_RUN_DIR = '/run/tsweave';
+
+const onOff = (on: boolean): string => (on ? 'on' : 'off (=0)');
+
+export const ENV_SETTINGS: readonly EnvSetting[] = [
+  { env: 'TSWEAVE_FASTPATH', help: '0 keeps every frame on the JS thread (no native fast path)', show: (s) => onOff(s.fastPath) },
+  { env: 'TSWEAVE_UDP_GRO', help: '0 turns off UDP GRO on the data-plane socket', show: (s) => onOff(s.udpGro) },
+  { env: 'TSWEAVE_TAP_OFFLOAD', help: '0 turns off TSO/GRO offload on the TAP', show: (s) => onOff(s.tapOffload) },
+  { env: 'TSWEAVE_DEAD_CONTAINER_GRACE_MS', help: 'how long a dead container keeps its addresses', show: (s) => `${s.deadContainerGraceMs} ms` },
+  { env: 'TSWEAVE_IPAM_WAIT_MS', help: 'how long an IPAM request waits for consensus or a grant', show: (s) => `${s.ipamWaitMs} ms` },
+  { env: 'TSWEAVE_REKEY_INTERVAL_S', help: 'data-plane keys are replaced this often', show: (s) => `${s.rekeyIntervalMs / 1000} s` },
+  { env: 'TSWEAVE_RUN_DIR', help: 'where the runtime record of each network namespace is kept', show: (s) => s.runDir },
+];
+
+/** A whole number of milliseconds from the environment, or undefined; ConfigError names the variable. */
+export function msFromEnv(env: Env, name: string, max = 3_600_000): number | undefined {
+  const text = env[name];
+  if (text === undefined || text === '') return undefined;
+  if (!/^\d{1,10}$/.test(text) || Number(text) > max) {
+    throw new ConfigError(`invalid ${name} "${text}": must be a whole number of milliseconds 0..${max}`);
+  }
+  return Number(text);
+}
+
+/** TSWEAVE_REKEY_INTERVAL_S as ms, or undefined when unset. */
+export function rekeyIntervalFromEnv(env: Env): number | undefined {
+  const name = 'TSWEAVE_REKEY_INTERVAL_S';
+  const text = env[name];
+  if (text === undefined || text === '') return undefined;
+  if (!/^\d{1,5}$/.test(text) || Number(text) < 1 || Number(text) > 86_400) {
+    throw new ConfigError(`invalid ${name} "${text}": must be a whole number of seconds 1..86400`);
+  }
+  return Number(text) * 1000;
+}
+
+/** TSWEAVE_RUN_DIR, else /run/tsweave (the CLI's stop/reset read the runtime record from it too). */
+export function runDirFromEnv(env: Env): string {
+  const runDir = env.TSWEAVE_RUN_DIR || DEFAULT_RUN_DIR;
+  if (!runDir.startsWith('/')) throw new ConfigError(`invalid TSWEAVE_RUN_DIR "${runDir}": must be an absolute path`);
+  return runDir;
+}
+
+/** The environment knobs (ENV_SETTINGS); a switch is on unless set to "0". */
+export function parseRouterSettings(env: Env): RouterSettings {
+  const runDir = runDirFromEnv(env);
+  return {
+    fastPath: env.TSWEAVE_FASTPATH !== '0',
+    udpGro: env.TSWEAVE_UDP_GRO !== '0',
+    tapOffload: env.TSWEAVE_TAP_OFFLOAD !== '0',
+    deadContainerGraceMs: msFromEnv(env, 'TSWEAVE_DEAD_CONTAINER_GRACE_MS') ?? IPAM_DEAD_CONTAINER_GRACE_MS,
+    ipamWaitMs: msFromEnv(env, 'TSWEAVE_IPAM_WAIT_MS') ?? IPAM_ALLOCATE_TIMEOUT_MS,
+    rekeyIntervalMs: rekeyIntervalFromEnv(env) ?? REKEY_AFTER_MS,
+    runDir,
+  };
+}
