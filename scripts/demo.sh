@@ -7,7 +7,7 @@ if [ "$(id -u)" != 0 ]; then
   echo "demo: needs root (it creates network namespaces, bridges and a TAP device); try: sudo npm run demo" >&2
   exit 1
 fi
-[ -f dist/src/cli/main.js ] || npx tsc -p tsconfig.json
+[ -f dist/src/entry/tsweave.js ] || npx tsc -p tsconfig.json
 command -v ping >/dev/null || bash scripts/install-test-deps.sh
 source scripts/lib/topology.sh
 trap topo_cleanup EXIT

@@ -1,6 +1,13 @@
 // The status snapshot: one plain, JSON-safe object that the HTTP API serves, the CLI formats and the
 // tests assert on (DESIGN.md §7, STYLE.md habit 10). Builders live in api/status.ts.
 
+import type { DnsStatus } from '../dns/service.js';
+import type { IpamStatus } from '../ipam/status.js';
+
+// The cores own their part of the snapshot (they fill it in); the API re-exports it.
+export type { IpamEntryStatus, IpamStatus } from '../ipam/status.js';
+export type { DnsEntryStatus, DnsStatus } from '../dns/service.js';
+
 export type ConnectionState = 'connecting' | 'retrying' | 'failed' | 'pending' | 'established';
 
 export interface ConnectionStatus {
@@ -54,39 +61,6 @@ export interface RouterStatus {
   /** All known peers, self first. */
   peers: PeerStatus[];
   mtu: number;
-}
-
-export interface IpamEntryStatus {
-  name: string;
-  nickname: string;
-  ips: number;
-  /** Addresses in use on this peer (only for the local peer). */
-  active?: number;
-  reachable: boolean;
-}
-
-export interface IpamStatus {
-  /** Weave's status strings: ready, awaiting consensus (quorum: Q, known: K), idle, … */
-  status: string;
-  range: string;
-  defaultSubnet: string;
-  rangeNumIPs: number;
-  entries: IpamEntryStatus[];
-}
-
-export interface DnsEntryStatus {
-  hostname: string;
-  address: string;
-  containerId: string;
-  origin: string;
-}
-
-export interface DnsStatus {
-  domain: string;
-  upstream: string[];
-  address: string;
-  ttl: number;
-  entries: DnsEntryStatus[];
 }
 
 export interface Status {

@@ -11,9 +11,8 @@ import type { Readable } from 'node:stream';
 import { BRIDGE_NAME, DEFAULT_DATA_DIR } from '../core/defaults.js';
 import { ConfigError, TsweaveError, errorMessage } from '../core/errors.js';
 import type { LaunchConfig } from '../config/launch.js';
-import { LOG_FILE, PID_FILE, STATE_FILES } from '../core/defaults.js';
-import { runDaemon, START_RESULT_FD_ENV } from '../daemon/run.js';
-import { readRuntimeRecord, removeRuntimeRecord } from '../daemon/runtime-record.js';
+import { LOG_FILE, PID_FILE, START_RESULT_FD_ENV, STATE_FILES } from '../core/defaults.js';
+import { readRuntimeRecord, removeRuntimeRecord } from '../io/runtime-record.js';
 import { runDirFromEnv } from '../config/settings.js';
 import { HOST_VETH_PREFIX } from '../io/host-network.js';
 import { exec } from '../io/exec.js';
@@ -76,15 +75,22 @@ async function makeDataDir(dir: string): Promise<void> {
   }
 }
 
+/**
+ * Runs the router in this process until it stops (`launch --foreground`); calls `onStarted` with the peer
+ * name once its API answers; resolves to the exit code. Given by the entry point (entry/tsweave.ts), so
+ * cli/ never imports daemon/.
+ */
+export type ForegroundRunner = (cfg: LaunchConfig, onStarted: (peerName: string) => void) => Promise<number>;
+
 /** Starts the router with `cfg`; returns the peer name to print. */
-export async function launch(cfg: LaunchConfig): Promise<string | void> {
+export async function launch(cfg: LaunchConfig, runForeground: ForegroundRunner): Promise<string | void> {
   if (await runningStatus()) throw new TsweaveError('ERR_ALREADY_RUNNING', 'tsweave is already running');
   await makeDataDir(cfg.dataDir);
   // The password travels in cfg only: not on to the daemon's or its commands' environment.
   delete process.env.TSWEAVE_PASSWORD;
   delete process.env.WEAVE_PASSWORD;
   if (cfg.foreground) {
-    const code = await runDaemon(cfg, (node) => process.stdout.write(`${node.peerName}\n`));
+    const code = await runForeground(cfg, (peerName) => process.stdout.write(`${peerName}\n`));
     if (code !== 0) throw new TsweaveError('ERR_STATE', 'router stopped with an error (see the messages above)');
     return;
   }

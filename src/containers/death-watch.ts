@@ -5,7 +5,7 @@
 //     the only signal for pid:N / netns refs, and the safety net when the event stream broke.
 // Each watched container is reported at most once, then forgotten.
 import type { Logger } from '../core/logger.js';
-import type { Clock, ContainerRef, ContainerRuntime } from '../core/ports.js';
+import type { Clock, ContainerEvent, ContainerEventSource, ContainerRef, ContainerRuntime } from '../core/ports.js';
 import { LogLimiter } from '../core/log-limiter.js';
 
 /** Matches Weave's IPAM tick (WEAVE-FACTS §8.4). */
@@ -13,20 +13,7 @@ export const DEATH_CHECK_INTERVAL_MS = 5_000;
 /** Wait before resubscribing to a failed event stream. */
 export const EVENT_RESUBSCRIBE_MS = 5_000;
 
-export interface ContainerEvent {
-  /** Full container id (matches ContainerRef.id for Docker containers). */
-  id: string;
-  /** "die", "destroy", "start", … */
-  action: string;
-}
-
-/**
- * A stream of container events (Docker's /events). `onError` means the stream is over; `onOpen`, when the
- * source can tell, that the stream is connected.
- */
-export interface ContainerEventSource {
-  subscribe(onEvent: (ev: ContainerEvent) => void, onError: (err: Error) => void, onOpen?: () => void): { close(): void };
-}
+export type { ContainerEvent, ContainerEventSource } from '../core/ports.js';
 
 export type DeathReason = 'event:die' | 'event:destroy' | 'check';
 

@@ -186,6 +186,22 @@ export interface ContainerRef {
   pid?: number;
 }
 
+/** A container runtime event (Docker's /events). */
+export interface ContainerEvent {
+  /** Full container id (matches ContainerRef.id for Docker containers). */
+  id: string;
+  /** "die", "destroy", "start", … */
+  action: string;
+}
+
+/**
+ * A stream of container events (Docker's /events). `onError` means the stream is over; `onOpen`, when the
+ * source can tell, that the stream is connected.
+ */
+export interface ContainerEventSource {
+  subscribe(onEvent: (ev: ContainerEvent) => void, onError: (err: Error) => void, onOpen?: () => void): { close(): void };
+}
+
 export interface ContainerRuntime {
   /** Throws TsweaveError ERR_CONTAINER_NOT_FOUND naming the reference if it cannot be resolved. */
   resolve(ref: string): Promise<ContainerRef>;

@@ -3,8 +3,9 @@
 // starts a whole node without root (test/unit/daemon/node.test.ts).
 
 import type { Logger } from '../core/logger.js';
-import type { Clock, ContainerRuntime, ControlTransport, FastPath, HostNetwork, Rng, StateStore, TapDevice, UdpSocket } from '../core/ports.js';
-import type { ContainerEventSource } from '../containers/death-watch.js';
+import type {
+  Clock, ContainerEventSource, ContainerRuntime, ControlTransport, FastPath, HostNetwork, Rng, StateStore, TapDevice, UdpSocket,
+} from '../core/ports.js';
 import type { DataAeadEngine } from '../crypto/data-aead.js';
 import type { Route } from '../io/http-server.js';
 import type { AttachmentsComponents } from './attachments.js';

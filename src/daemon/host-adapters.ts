@@ -24,7 +24,7 @@ import type { DataPlaneInit, DataPlaneIo, NodeAdapters } from './adapters.js';
 import { startApi } from './api-server.js';
 import type { LaunchConfig } from '../config/launch.js';
 import type { RouterSettings } from '../config/settings.js';
-import { writeRuntimeRecord } from './runtime-record.js';
+import { writeRuntimeRecord } from '../io/runtime-record.js';
 
 /** What the host adapters take from the launch configuration (settings: fast path, GRO, offload, run dir). */
 export interface HostAdaptersInit {

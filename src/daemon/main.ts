@@ -11,8 +11,8 @@
 import { closeSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LaunchConfig } from '../config/launch.js';
-import { runDaemon, START_RESULT_FD_ENV } from './run.js';
-import { LOG_FILE } from '../core/defaults.js';
+import { runDaemon } from './run.js';
+import { LOG_FILE, START_RESULT_FD_ENV } from '../core/defaults.js';
 
 const MAX_CONFIG_BYTES = 1024 * 1024;
 const startFd = /^\d+$/.test(process.env[START_RESULT_FD_ENV] ?? '') ? Number(process.env[START_RESULT_FD_ENV]) : undefined;

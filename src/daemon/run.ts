@@ -8,8 +8,6 @@ import type { LaunchConfig } from '../config/launch.js';
 import { hostAdapters } from './host-adapters.js';
 import { TsweaveNode } from './node.js';
 
-/** Names the file descriptor on which the detached daemon reports its start result to `launch` (main.ts). */
-export const START_RESULT_FD_ENV = 'TSWEAVE_START_RESULT_FD';
 
 export interface RunDaemonOptions {
   /** Log to this file (asynchronous, bounded, rotated: io/log-file.ts) instead of standard output. */

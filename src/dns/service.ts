@@ -16,11 +16,26 @@ import type { Gossip, Gossiper, PeerDirectory } from '../core/gossip.js';
 import type { Logger } from '../core/logger.js';
 import type { Clock, Rng } from '../core/ports.js';
 import { formatIPv4, parseIPv4 } from '../core/types.js';
-import type { DnsStatus } from '../api/status-types.js';
 import { DEFAULT_DNS_DOMAIN, DEFAULT_DNS_TTL_S, MAX_CONTAINER_ID_CHARS } from './constants.js';
 import { DnsEntries, type DnsEntriesInit, type EntryFilter } from './entries.js';
 import { isInDomain, parseDomain, parseHostname, tryNormalizeName } from './names.js';
 import { Resolver } from './resolver.js';
+
+/** weaveDNS's part of the status snapshot (api/status-types.ts re-exports it). */
+export interface DnsEntryStatus {
+  hostname: string;
+  address: string;
+  containerId: string;
+  origin: string;
+}
+
+export interface DnsStatus {
+  domain: string;
+  upstream: string[];
+  address: string;
+  ttl: number;
+  entries: DnsEntryStatus[];
+}
 
 export interface DnsServiceComponents {
   clock: Clock;

@@ -5,11 +5,10 @@
 import { stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../core/logger.js';
-import type { ContainerRef, ContainerRuntime } from '../core/ports.js';
+import type { ContainerEvent, ContainerEventSource, ContainerRef, ContainerRuntime } from '../core/ports.js';
 import {
   containerGone, containerNotFound, containerNotRunning, dockerFqdn, parseContainerReference,
-} from '../containers/reference.js';
-import type { ContainerEvent, ContainerEventSource } from '../containers/death-watch.js';
+} from '../core/container-reference.js';
 import { DockerClient, DockerUnavailableError, type DockerContainerInfo, type DockerEvent } from './docker-client.js';
 
 /** statfs f_type of nsfs, the filesystem of /proc/N/ns/* and of their bind mounts. */

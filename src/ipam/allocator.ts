@@ -23,7 +23,7 @@
 import { ConfigError, IpamConflictError } from '../core/errors.js';
 import type { Gossip, Gossiper } from '../core/gossip.js';
 import { type Cidr, type PeerName, formatCidr, formatIPv4, networkOf } from '../core/types.js';
-import type { IpamStatus } from '../api/status-types.js';
+import type { IpamStatus } from './status.js';
 import { type AddrRange, reservedRole } from './addr-range.js';
 import { Bootstrap } from './bootstrap.js';
 import { IpamChannel } from './channel.js';

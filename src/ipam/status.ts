@@ -1,9 +1,27 @@
 // What `tsweave status ipam` shows: the one-line state of this peer's allocator (the words match Weave's) and
 // the table of peers owning space. Reads the shared state; decides nothing.
 import { formatCidr } from '../core/types.js';
-import type { IpamEntryStatus, IpamStatus } from '../api/status-types.js';
 import { rangeSize } from './addr-range.js';
 import type { IpamContext } from './context.js';
+
+/** This peer's part of the status snapshot (api/status-types.ts re-exports it). */
+export interface IpamEntryStatus {
+  name: string;
+  nickname: string;
+  ips: number;
+  /** Addresses in use on this peer (only for the local peer). */
+  active?: number;
+  reachable: boolean;
+}
+
+export interface IpamStatus {
+  /** Weave's status strings: ready, awaiting consensus (quorum: Q, known: K), idle, … */
+  status: string;
+  range: string;
+  defaultSubnet: string;
+  rangeNumIPs: number;
+  entries: IpamEntryStatus[];
+}
 
 export const STATUS_READY = 'ready';
 export const STATUS_IDLE = 'idle';

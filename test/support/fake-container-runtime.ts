@@ -1,7 +1,6 @@
 // An in-memory ContainerRuntime (and Docker-style event source): containers are added by the test, can
 // be looked up by id or name, and `kill` marks one dead and emits "die" like Docker's /events.
-import type { ContainerRef, ContainerRuntime } from '../../src/core/ports.js';
-import type { ContainerEvent, ContainerEventSource } from '../../src/containers/death-watch.js';
+import type { ContainerEvent, ContainerEventSource, ContainerRef, ContainerRuntime } from '../../src/core/ports.js';
 import { TsweaveError } from '../../src/core/errors.js';
 
 export class FakeContainerRuntime implements ContainerRuntime, ContainerEventSource {

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 
 function tsweave(...args: string[]) {
-  return spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+  return spawnSync(process.execPath, ['--import', 'tsx', 'src/entry/tsweave.ts', ...args], {
     cwd: root,
     encoding: 'utf8',
     env: { ...process.env, TSWEAVE_HTTP_ADDR: '127.0.0.1:1' }, // never talk to a real router

@@ -3,7 +3,7 @@
 //   netns:/path     any network-namespace file (/proc/N/ns/net, /run/netns/NAME, a bind mount)
 //   NAME            a named netns in /run/netns, else a Docker container name or (prefix of an) id
 // The resolver (src/io/container-runtime.ts) does the lookups in that order.
-import { ConfigError, TsweaveError } from '../core/errors.js';
+import { ConfigError, TsweaveError } from './errors.js';
 
 export type ContainerReference =
   | { kind: 'pid'; pid: number; text: string }

@@ -2,7 +2,7 @@ import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import {
   containerGone, containerNotFound, containerNotRunning, dockerFqdn, parseContainerReference,
-} from '../../../src/containers/reference.js';
+} from '../../../src/core/container-reference.js';
 
 test('pid:N, netns:/path and names', () => {
   assert.deepEqual(parseContainerReference('pid:1234'), { kind: 'pid', pid: 1234, text: 'pid:1234' });
