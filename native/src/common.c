@@ -63,33 +63,46 @@ napi_value tsw_throw_errno(napi_env env, int err, const char *syscall, const cha
   return throw_with(env, tsw_errno_name(err), msg, err, syscall);
 }
 
-napi_value tsw_throw_type(napi_env env, const char *fmt, ...) {
+/* The formatted throws differ only in how the error is raised. */
+enum throw_kind { THROW_TYPE, THROW_RANGE, THROW_CODE };
+
+static napi_value vthrow(napi_env env, enum throw_kind kind, const char *code, const char *fmt, va_list ap) {
   char msg[256];
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  switch (kind) {
+    case THROW_TYPE:
+      napi_throw_type_error(env, code, msg);
+      return NULL;
+    case THROW_RANGE:
+      napi_throw_range_error(env, code, msg);
+      return NULL;
+    default:
+      return throw_with(env, code, msg, 0, NULL);
+  }
+}
+
+napi_value tsw_throw_type(napi_env env, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  napi_value r = vthrow(env, THROW_TYPE, "ERR_INVALID_ARG_TYPE", fmt, ap);
   va_end(ap);
-  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
-  return NULL;
+  return r;
 }
 
 napi_value tsw_throw_range(napi_env env, const char *fmt, ...) {
-  char msg[256];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  napi_value r = vthrow(env, THROW_RANGE, "ERR_OUT_OF_RANGE", fmt, ap);
   va_end(ap);
-  napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
-  return NULL;
+  return r;
 }
 
 napi_value tsw_throw_code(napi_env env, const char *code, const char *fmt, ...) {
-  char msg[256];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
+  napi_value r = vthrow(env, THROW_CODE, code, fmt, ap);
   va_end(ap);
-  return throw_with(env, code, msg, 0, NULL);
+  return r;
 }
 
 bool tsw_arg_bytes(napi_env env, napi_value v, const char *name, uint8_t **data, size_t *len) {

@@ -320,3 +320,13 @@ export function nativeDataAead(addon: NativeAddon = loadNative()): DataAeadEngin
     destroy: (h) => addon.aeadDestroy(h as unknown as NativeAeadHandle),
   };
 }
+
+/**
+ * Closes an fd that a native batch reader polls (TAP, UDP socket): the reader is stopped first, so its
+ * thread never polls a closed, possibly already reused, fd. Returns undefined for the caller's reader field.
+ */
+export function stopReaderAndClose(addon: NativeAddon, reader: ReaderHandle | undefined, closeFd: () => void): undefined {
+  if (reader) addon.readerStop(reader);
+  closeFd();
+  return undefined;
+}

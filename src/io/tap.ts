@@ -13,7 +13,7 @@
 // Link state, MTU and addresses are set elsewhere (io/ via iproute2), not here.
 import type { Logger } from '../core/logger.js';
 import type { Batch, TapDevice } from '../core/ports.js';
-import { STAT_DONE, STAT_DROPPED, STAT_ERRORS, STAT_LAST_ERRNO, loadNative, type NativeAddon, type ReaderHandle, type ReaderStats } from './native.js';
+import { STAT_DONE, STAT_DROPPED, STAT_ERRORS, STAT_LAST_ERRNO, loadNative, stopReaderAndClose, type NativeAddon, type ReaderHandle, type ReaderStats } from './native.js';
 
 /** Largest frame a TAP read accepts by default: never truncate. */
 export const TAP_MAX_FRAME_BYTES = 65535;
@@ -161,10 +161,8 @@ export class NativeTapDevice implements TapDevice {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.reader) this.addon.readerStop(this.reader);
-    this.reader = undefined;
     this.cb = undefined;
-    this.addon.tapClose(this.fd);
+    this.reader = stopReaderAndClose(this.addon, this.reader, () => this.addon.tapClose(this.fd));
   }
 }
 

@@ -17,6 +17,7 @@ import {
   STAT_DROPPED,
   STAT_ERRORS,
   STAT_LAST_ERRNO,
+  stopReaderAndClose,
   tryLoadNative,
   type NativeAddon,
   type ReaderHandle,
@@ -247,10 +248,8 @@ export class NativeUdpSocket implements UdpEndpoint {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.reader) this.addon.readerStop(this.reader);
-    this.reader = undefined;
     this.cb = undefined;
-    this.addon.udpClose(this.fd);
+    this.reader = stopReaderAndClose(this.addon, this.reader, () => this.addon.udpClose(this.fd));
   }
 }
 

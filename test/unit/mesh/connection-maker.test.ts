@@ -5,34 +5,15 @@ import {
 } from '../../../src/core/defaults.js';
 import { HandshakeError, PeerNameCollisionError, TsweaveError } from '../../../src/core/errors.js';
 import { silentLogger } from '../../../src/core/logger.js';
-import { peerNameFromNumber, type PeerName } from '../../../src/core/types.js';
+import { peerNameFromNumber } from '../../../src/core/types.js';
 import { AcceptLimiter } from '../../../src/mesh/accept-limiter.js';
 import { ConnectionMaker, RECONNECT_SLOW_INITIAL_MS, retryPolicyFor, type ConnectionMakerInit } from '../../../src/mesh/connection-maker.js';
 import type { PeerConnection } from '../../../src/mesh/peer-connection.js';
 import { Router } from '../../../src/mesh/router.js';
 import { encodeTopology } from '../../../src/mesh/topology-codec.js';
-import type { ControlMessage } from '../../../src/wire/control-messages.js';
 import { FakeClock } from '../../support/fake-clock.js';
+import { FakeConn } from '../../support/fake-conn.js';
 import { seededRng } from '../../support/rng.js';
-
-class FakeConn implements PeerConnection {
-  readonly sent: ControlMessage[] = [];
-  closed: string | undefined;
-  constructor(
-    readonly remoteName: PeerName,
-    readonly outbound: boolean,
-    readonly remoteAddress: string,
-    readonly remoteListenPort = 6783,
-    readonly remoteNickname = 'far',
-    readonly remoteUid = 'abc',
-  ) {}
-  send(msg: ControlMessage): void {
-    this.sent.push(msg);
-  }
-  close(reason: string): void {
-    this.closed ??= reason;
-  }
-}
 
 interface PendingDial {
   address: string;

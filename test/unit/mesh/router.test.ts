@@ -3,10 +3,9 @@ import assert from 'node:assert/strict';
 import type { Gossiper } from '../../../src/core/gossip.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { peerNameFromNumber, type PeerName } from '../../../src/core/types.js';
-import type { PeerConnection } from '../../../src/mesh/peer-connection.js';
 import { Router, keepNewConnection } from '../../../src/mesh/router.js';
-import type { ControlMessage } from '../../../src/wire/control-messages.js';
 import { FakeClock } from '../../support/fake-clock.js';
+import { FakeConn } from '../../support/fake-conn.js';
 import { seededRng } from '../../support/rng.js';
 import { SimNetwork, type SimPeer } from '../../support/sim-network.js';
 
@@ -140,25 +139,6 @@ test('hostile payloads are caught, counted and dropped; unknown channels are rel
   assert.deepEqual(dnsC.unicasts, [[a.name, 'u']]);
   assert.equal(b.router.stats.unknownChannelRelayed, 2);
 });
-
-class FakeConn implements PeerConnection {
-  readonly sent: ControlMessage[] = [];
-  closed: string | undefined;
-  constructor(
-    readonly remoteName: PeerName,
-    readonly outbound: boolean,
-    readonly remoteAddress = '10.0.0.9:6783',
-    readonly remoteNickname = 'far',
-    readonly remoteUid = 'abc',
-    readonly remoteListenPort = 6783,
-  ) {}
-  send(msg: ControlMessage): void {
-    this.sent.push(msg);
-  }
-  close(reason: string): void {
-    this.closed ??= reason;
-  }
-}
 
 function router(name: number, connLimit?: number) {
   const clock = new FakeClock();
