@@ -12,6 +12,8 @@
         "src/offload.c",
         "src/mactable.c",
         "src/fastpath.c",
+        "src/fastpath_egress.c",
+        "src/fastpath_ingress.c",
         "src/fastpath_js.c",
         "src/fastpath_tables_js.c"
       ],

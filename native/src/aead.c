@@ -246,9 +246,8 @@ napi_value tsw_js_aead_open_batch(napi_env env, napi_callback_info info) {
 }
 
 napi_value tsw_js_aead_destroy(napi_env env, napi_callback_info info) {
-  TSW_ARGS(env, info, 1, argv);
-  void *p;
-  if (!tsw_arg_external(env, argv[0], &AEAD_TAG, "handle", &p)) return NULL;
+  void *p = tsw_handle_arg(env, info, &AEAD_TAG);
+  if (!p) return NULL;
   tsw_aead_box *box = (tsw_aead_box *)p;
   aead_free(box->a);
   box->a = NULL;

@@ -75,6 +75,12 @@ bool tsw_arg_string(napi_env env, napi_value v, const char *name, char *buf, siz
 bool tsw_arg_stats(napi_env env, napi_value v, const char *name, size_t min_len, double **out);
 /* An external created by this addon with the given type tag. */
 bool tsw_arg_external(napi_env env, napi_value v, const napi_type_tag *tag, const char *name, void **out);
+/* The handle that is a call's only argument (an external tagged `tag`); NULL with an exception set. */
+static inline void *tsw_handle_arg(napi_env env, napi_callback_info info, const napi_type_tag *tag) {
+  TSW_ARGS(env, info, 1, argv);
+  void *p;
+  return tsw_arg_external(env, argv[0], tag, "handle", &p) ? p : NULL;
+}
 
 /*
  * Checks a batch description: count <= TSW_MAX_BATCH, count <= offsets/lengths lengths, and for each i

@@ -290,17 +290,15 @@ napi_value tsw_js_fastpath_start(napi_env env, napi_callback_info info) {
 }
 
 napi_value tsw_js_fastpath_stop(napi_env env, napi_callback_info info) {
-  TSW_ARGS(env, info, 1, argv);
-  void *p;
-  if (!tsw_arg_external(env, argv[0], &FP_TAG, "handle", &p)) return NULL;
+  void *p = tsw_handle_arg(env, info, &FP_TAG);
+  if (!p) return NULL;
   fp_close(p);
   return NULL;
 }
 
 napi_value tsw_js_fastpath_stats(napi_env env, napi_callback_info info) {
-  TSW_ARGS(env, info, 1, argv);
-  void *p;
-  if (!tsw_arg_external(env, argv[0], &FP_TAG, "handle", &p)) return NULL;
+  void *p = tsw_handle_arg(env, info, &FP_TAG);
+  if (!p) return NULL;
   tsw_fastpath *f = p;
   fp_stats *s = &f->stats;
   napi_value o;

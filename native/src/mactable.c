@@ -1,4 +1,4 @@
-/* mactable.c: see mactable.h. */
+/* mactable.c: the fast path's MAC → peer table: init, learn, find, free (contract in mactable.h). */
 #include "mactable.h"
 
 #include <stdlib.h>

@@ -155,17 +155,15 @@ napi_value tsw_reader_start(napi_env env, const tsw_reader_init *in) {
 }
 
 napi_value tsw_js_reader_stop(napi_env env, napi_callback_info info) {
-  TSW_ARGS(env, info, 1, argv);
-  void *p;
-  if (!tsw_arg_external(env, argv[0], &READER_TAG, "handle", &p)) return NULL;
+  void *p = tsw_handle_arg(env, info, &READER_TAG);
+  if (!p) return NULL;
   reader_stop((tsw_reader *)p);
   return NULL;
 }
 
 napi_value tsw_js_reader_stats(napi_env env, napi_callback_info info) {
-  TSW_ARGS(env, info, 1, argv);
-  void *p;
-  if (!tsw_arg_external(env, argv[0], &READER_TAG, "handle", &p)) return NULL;
+  void *p = tsw_handle_arg(env, info, &READER_TAG);
+  if (!p) return NULL;
   tsw_reader *r = (tsw_reader *)p;
   napi_value o, active;
   TSW_NAPI(env, napi_create_object(env, &o));

@@ -42,12 +42,17 @@ export class TsweaveError extends Error {
   }
 }
 
-/** Bad user-supplied configuration or arguments: exit code 2. */
-export class ConfigError extends TsweaveError {
-  constructor(message: string, opts?: TsweaveErrorOptions) {
-    super('ERR_CONFIG', message, opts);
-  }
+/** A TsweaveError whose code is always `code`: `class XError extends withCode('ERR_X') {}`. */
+export function withCode(code: ErrorCode) {
+  return class extends TsweaveError {
+    constructor(message: string, opts?: TsweaveErrorOptions) {
+      super(code, message, opts);
+    }
+  };
 }
+
+/** Bad user-supplied configuration or arguments: exit code 2. */
+export class ConfigError extends withCode('ERR_CONFIG') {}
 
 /** Bad bytes from the network. Closes a control connection; a data-plane packet is counted and dropped. */
 export class ProtocolError extends TsweaveError {
@@ -59,29 +64,13 @@ export class ProtocolError extends TsweaveError {
 /** The handshake failed; `code` says why (version, auth, encryption mismatch, collision, self). */
 export class HandshakeError extends TsweaveError {}
 
-export class PeerNameCollisionError extends TsweaveError {
-  constructor(message: string, opts?: TsweaveErrorOptions) {
-    super('ERR_PEER_NAME_COLLISION', message, opts);
-  }
-}
+export class PeerNameCollisionError extends withCode('ERR_PEER_NAME_COLLISION') {}
 
-export class IpamConflictError extends TsweaveError {
-  constructor(message: string, opts?: TsweaveErrorOptions) {
-    super('ERR_IPAM_CONFLICT', message, opts);
-  }
-}
+export class IpamConflictError extends withCode('ERR_IPAM_CONFLICT') {}
 
-export class NativeAddonError extends TsweaveError {
-  constructor(message: string, opts?: TsweaveErrorOptions) {
-    super('ERR_NATIVE_ADDON', message, opts);
-  }
-}
+export class NativeAddonError extends withCode('ERR_NATIVE_ADDON') {}
 
-export class UnsupportedPlatformError extends TsweaveError {
-  constructor(message: string, opts?: TsweaveErrorOptions) {
-    super('ERR_UNSUPPORTED_PLATFORM', message, opts);
-  }
-}
+export class UnsupportedPlatformError extends withCode('ERR_UNSUPPORTED_PLATFORM') {}
 
 export function isTsweaveError(err: unknown): err is TsweaveError {
   return err instanceof Error && typeof (err as { code?: unknown }).code === 'string' && 'fields' in err;

@@ -26,36 +26,46 @@ export const AUTH_FAILED_MESSAGE = 'authentication failed (password mismatch?)';
 /** Counters are JS numbers; past 2^53 they would stop being exact. Unreachable in practice. */
 const MAX_COUNTER = Number.MAX_SAFE_INTEGER;
 
-function writeNonce(nonce: Buffer, counter: number): void {
-  nonce.writeUInt32BE(0, 0);
-  nonce.writeUInt32BE(Math.floor(counter / 0x1_0000_0000), 4);
-  nonce.writeUInt32BE(counter >>> 0, 8);
-}
-
 function checkKey(key: Uint8Array): Buffer {
   if (key.length !== CONTROL_KEY_BYTES) throw new TypeError(`control key must be ${CONTROL_KEY_BYTES} bytes, got ${key.length}`);
   return Buffer.from(key);
 }
 
-/** Seals our outgoing messages. */
-export class ControlSealer {
-  private readonly key: Buffer;
+/** One direction's key and message counter: what sealer and opener share. */
+abstract class ControlDirection {
+  protected readonly key: Buffer;
   private readonly nonce = Buffer.alloc(CONTROL_NONCE_BYTES);
-  private counter = 0;
+  /** Messages done in this direction (= the counter of the next one). */
+  protected counter = 0;
 
   constructor(key: Uint8Array) {
     this.key = checkKey(key);
   }
 
+  /** Throws when the counter can no longer name a fresh nonce. */
+  protected checkCounter(): void {
+    if (this.counter >= MAX_COUNTER) throw new ProtocolError('control message counter exhausted; reconnect');
+  }
+
+  /** The nonce of message `n`: four zero bytes, then `n` as a u64 BE. */
+  protected nonceFor(n: number): Buffer {
+    this.nonce.writeUInt32BE(0, 0);
+    this.nonce.writeUInt32BE(Math.floor(n / 0x1_0000_0000), 4);
+    this.nonce.writeUInt32BE(n >>> 0, 8);
+    return this.nonce;
+  }
+}
+
+/** Seals our outgoing messages. */
+export class ControlSealer extends ControlDirection {
   /** Messages sealed so far (= the counter of the next one). */
   get sent(): number {
     return this.counter;
   }
 
   seal(plaintext: Uint8Array): Buffer {
-    if (this.counter >= MAX_COUNTER) throw new ProtocolError('control message counter exhausted; reconnect');
-    writeNonce(this.nonce, this.counter++);
-    const c = createCipheriv(CONTROL_CIPHER, this.key, this.nonce, { authTagLength: CONTROL_TAG_BYTES });
+    this.checkCounter();
+    const c = createCipheriv(CONTROL_CIPHER, this.key, this.nonceFor(this.counter++), { authTagLength: CONTROL_TAG_BYTES });
     const head = c.update(plaintext);
     const tail = c.final();
     return Buffer.concat([head, tail, c.getAuthTag()]);
@@ -63,15 +73,7 @@ export class ControlSealer {
 }
 
 /** Opens the peer's messages, strictly in order. */
-export class ControlOpener {
-  private readonly key: Buffer;
-  private readonly nonce = Buffer.alloc(CONTROL_NONCE_BYTES);
-  private counter = 0;
-
-  constructor(key: Uint8Array) {
-    this.key = checkKey(key);
-  }
-
+export class ControlOpener extends ControlDirection {
   /** Messages opened so far. */
   get received(): number {
     return this.counter;
@@ -88,13 +90,12 @@ export class ControlOpener {
       if (n === 0) throw new HandshakeError('ERR_AUTH_FAILED', AUTH_FAILED_MESSAGE, { cause, fields: { why } });
       throw new ProtocolError(`control message #${n} failed authentication (${why})`, { cause });
     };
-    if (n >= MAX_COUNTER) throw new ProtocolError('control message counter exhausted; reconnect');
+    this.checkCounter();
     if (body.length < CONTROL_TAG_BYTES) fail(`${body.length} bytes is shorter than the ${CONTROL_TAG_BYTES}-byte tag`);
-    writeNonce(this.nonce, n);
     const ctLen = body.length - CONTROL_TAG_BYTES;
     let plain: Buffer;
     try {
-      const d = createDecipheriv(CONTROL_CIPHER, this.key, this.nonce, { authTagLength: CONTROL_TAG_BYTES });
+      const d = createDecipheriv(CONTROL_CIPHER, this.key, this.nonceFor(n), { authTagLength: CONTROL_TAG_BYTES });
       d.setAuthTag(body.subarray(ctLen));
       const head = d.update(body.subarray(0, ctLen));
       const tail = d.final(); // throws on a bad tag; `head` is then discarded unread

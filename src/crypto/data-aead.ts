@@ -42,20 +42,18 @@ export interface AeadHandle {
   readonly [aeadHandleBrand]: true;
 }
 
+/** Seals packets [0, count) of buf in place (the rules at the top of this file). H: the engine's key handle. */
+export type SealBatch<H> = (h: H, buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number) => void;
+/** Opens packets [0, count) of buf in place, status[i] = 1 or 0; returns the number opened. */
+export type OpenBatch<H> = (h: H, buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number, status: Uint8Array) => number;
+
 /** Batched in-place AES-256-GCM over the packet layout above. Native and reference share it. */
 export interface DataAeadEngine {
   readonly name: 'native' | 'node:crypto';
   /** key: 32 bytes, salt: 4 bytes. A handle seals or opens, never both. */
   create(key: Uint8Array, salt: Uint8Array, forSeal: boolean): AeadHandle;
-  sealBatch(h: AeadHandle, buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number): void;
-  openBatch(
-    h: AeadHandle,
-    buf: Uint8Array,
-    offsets: Int32Array,
-    lengths: Int32Array,
-    count: number,
-    status: Uint8Array,
-  ): number;
+  sealBatch: SealBatch<AeadHandle>;
+  openBatch: OpenBatch<AeadHandle>;
   /** Releases the key material now; later use throws (code ERR_INVALID_STATE). */
   destroy(h: AeadHandle): void;
 }

@@ -19,7 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { NativeAddonError, UnsupportedPlatformError, errorMessage } from '../core/errors.js';
-import type { AeadHandle, DataAeadEngine } from '../crypto/data-aead.js';
+import type { AeadHandle, DataAeadEngine, OpenBatch, SealBatch } from '../crypto/data-aead.js';
 
 /** The ABI this wrapper was written for; native/src/addon.c TSW_ABI_VERSION. */
 export const NATIVE_ABI_VERSION = 4;
@@ -167,15 +167,8 @@ export interface NativeAddon {
 
   // ---- AES-256-GCM over node's OpenSSL (native/src/aead.c); semantics in crypto/data-aead.ts
   aeadCreate(key: Uint8Array, salt: Uint8Array, forSeal: boolean): NativeAeadHandle;
-  aeadSealBatch(h: NativeAeadHandle, buf: Uint8Array, offsets: Int32Array, lengths: Int32Array, count: number): void;
-  aeadOpenBatch(
-    h: NativeAeadHandle,
-    buf: Uint8Array,
-    offsets: Int32Array,
-    lengths: Int32Array,
-    count: number,
-    status: Uint8Array,
-  ): number;
+  aeadSealBatch: SealBatch<NativeAeadHandle>;
+  aeadOpenBatch: OpenBatch<NativeAeadHandle>;
   aeadDestroy(h: NativeAeadHandle): void;
 
   // ---- the fast path: two I/O threads (native/src/fastpath.h, fastpath_js.c); wrapped by io/fastpath.ts

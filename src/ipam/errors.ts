@@ -3,14 +3,10 @@
 // conflict because two peers were set up differently (range or seed list), which no merge can repair; callers
 // branch on its `mismatch` field, never on the message text (STYLE.md §2.2). A range mismatch also carries
 // the reason the router closes the connection with (Weave drops it too).
-import { IpamConflictError, TsweaveError, type TsweaveErrorOptions } from '../core/errors.js';
+import { IpamConflictError, withCode, type TsweaveErrorOptions } from '../core/errors.js';
 import type { ConnectionFatal } from '../core/gossip.js';
 
-export class IpamError extends TsweaveError {
-  constructor(message: string, opts?: TsweaveErrorOptions) {
-    super('ERR_IPAM', message, opts);
-  }
-}
+export class IpamError extends withCode('ERR_IPAM') {}
 
 /** What differs between the two peers: --ipalloc-range, or the seed list of the ring. */
 export type IpamMismatchKind = 'range' | 'seeds';

@@ -13,16 +13,9 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 
-import { runInsideNetns } from '../support/inner-netns.js';
+import { splitNetnsRun } from '../support/inner-netns.js';
 
-if (process.getuid?.() !== 0) {
-  throw new Error('test/netns/fastpath-contention.test.ts must run as root: it creates a network namespace and a TAP device');
-}
-
-const INNER_ENV = 'TSWEAVE_FASTPATH_CONTENTION_NETNS';
-const innerNs = process.env[INNER_ENV];
-if (innerNs === undefined) runInsideNetns(import.meta.url, INNER_ENV, 'fpcontend');
-else await inner(innerNs);
+await splitNetnsRun(import.meta.url, 'TSWEAVE_FASTPATH_CONTENTION_NETNS', 'fpcontend', inner);
 
 async function inner(ns: string): Promise<void> {
   const { loadNative } = await import('../../src/io/native.js');

@@ -13,16 +13,9 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 
-import { runInsideNetns } from '../support/inner-netns.js';
+import { splitNetnsRun } from '../support/inner-netns.js';
 
-if (process.getuid?.() !== 0) {
-  throw new Error('test/netns/fastpath.test.ts must run as root: it creates a network namespace and a TAP device');
-}
-
-const INNER_ENV = 'TSWEAVE_FASTPATH_NETNS';
-const innerNs = process.env[INNER_ENV];
-if (innerNs === undefined) runInsideNetns(import.meta.url, INNER_ENV, 'fastpath');
-else await inner(innerNs);
+await splitNetnsRun(import.meta.url, 'TSWEAVE_FASTPATH_NETNS', 'fastpath', inner);
 
 async function inner(ns: string): Promise<void> {
   const NATIVE_PATHS = await import('../../src/io/native.js');

@@ -45,3 +45,18 @@ export function runInsideNetns(fileUrl: string, envName: string, label: string, 
     });
   });
 }
+
+/**
+ * The opening of a test file whose tests run inside a namespace of its own: it must run as root; the
+ * outer run (no `envName` set) makes the namespace and re-runs the file there (runInsideNetns); the
+ * inner run calls `inner(ns)`, which declares the tests.
+ */
+export async function splitNetnsRun(fileUrl: string, envName: string, label: string, inner: (ns: string) => Promise<void>): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    const file = fileURLToPath(fileUrl).slice(ROOT.length + 1);
+    throw new Error(`${file} must run as root: it creates a network namespace and a TAP device`);
+  }
+  const ns = process.env[envName];
+  if (ns === undefined) runInsideNetns(fileUrl, envName, label);
+  else await inner(ns);
+}

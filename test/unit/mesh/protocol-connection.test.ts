@@ -2,12 +2,7 @@
 // over an in-memory stream pair with a FakeClock.
 import { test } from 'vitest';
 import assert from 'node:assert/strict';
-import {
-  HANDSHAKE_TIMEOUT_MS,
-  MAX_CONTROL_MSG_BYTES,
-  TCP_HEARTBEAT_INTERVAL_MS,
-  TCP_READ_TIMEOUT_MS,
-} from '../../../src/core/defaults.js';
+import { HANDSHAKE_TIMEOUT_MS, MAX_CONTROL_MSG_BYTES, TCP_HEARTBEAT_INTERVAL_MS, TCP_READ_TIMEOUT_MS } from '../../../src/core/defaults.js';
 import { HandshakeError, ProtocolError, type TsweaveError } from '../../../src/core/errors.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import type { PeerName } from '../../../src/core/types.js';

@@ -5,13 +5,7 @@ import { Packr } from 'msgpackr';
 import { MAX_CONTROL_MSG_BYTES } from '../../../src/core/defaults.js';
 import { ProtocolError } from '../../../src/core/errors.js';
 import type { PeerName } from '../../../src/core/types.js';
-import {
-  decodeControlMessage,
-  encodeControlMessage,
-  KIND_CODES,
-  MAX_CLOSE_REASON_CHARS,
-  unpackStrict,
-} from '../../../src/wire/control-codec.js';
+import { decodeControlMessage, encodeControlMessage, KIND_CODES, MAX_CLOSE_REASON_CHARS, unpackStrict } from '../../../src/wire/control-codec.js';
 import type { ControlMessage, ControlMessageKind } from '../../../src/wire/control-messages.js';
 
 const A = 'aa:bb:cc:dd:ee:01' as PeerName;

@@ -2,14 +2,7 @@ import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { PROTOCOL_MAX_VERSION, PROTOCOL_MIN_VERSION } from '../../../src/core/defaults.js';
 import { HandshakeError, ProtocolError } from '../../../src/core/errors.js';
-import {
-  couldBePreamble,
-  decodePreamble,
-  encodePreamble,
-  negotiateVersion,
-  OUR_VERSION_RANGE,
-  PREAMBLE_BYTES,
-} from '../../../src/wire/preamble.js';
+import { couldBePreamble, decodePreamble, encodePreamble, negotiateVersion, OUR_VERSION_RANGE, PREAMBLE_BYTES } from '../../../src/wire/preamble.js';
 
 test('preamble: layout is "tsweave" 0x00 min max', () => {
   const b = encodePreamble();

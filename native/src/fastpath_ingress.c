@@ -1,0 +1,216 @@
+/* fastpath_ingress.c: the fast path's ingress thread, datagrams → TAP (contract in fastpath.h): finds
+ * each datagram's session by receiver index, opens it with the key its header names, checks the replay
+ * window, writes DATA frames for MACs known behind their origin to the TAP in one batch and hands
+ * heartbeats and every other frame to JS. Too short, unknown, forged and replayed are counted, dropped. */
+#include "fastpath_int.h"
+
+#include <string.h>
+
+#include "dataplane_io.h"
+
+static fp_session *session_by_index(tsw_fastpath *f, uint32_t idx) {
+  for (int i = 0; i < f->nsessions; i++)
+    if (f->sessions[i]->local_index == idx) return f->sessions[i];
+  return NULL;
+}
+
+/* RFC 6479 window, the same rules as src/crypto/replay-window.ts. */
+static bool replay_accept(fp_session *s, uint64_t c) {
+  if (c == 0 || c > MAX_SAFE_COUNTER) return false;
+  uint64_t block = c / 32;
+  if (c > s->highest) {
+    uint64_t cur = s->highest / 32, diff = block - cur;
+    if (diff > FP_REPLAY_BLOCKS) diff = FP_REPLAY_BLOCKS;
+    for (uint64_t i = 1; i <= diff; i++) s->ring[(cur + i) % FP_REPLAY_BLOCKS] = 0;
+    s->highest = c;
+  } else if (s->highest - c >= FP_REPLAY_WINDOW) {
+    return false;
+  }
+  uint32_t *w = &s->ring[block % FP_REPLAY_BLOCKS], mask = 1u << (c % 32);
+  if (*w & mask) return false;
+  *w |= mask;
+  return true;
+}
+
+/* Where a frame of a DATA body goes (ingress_decide). */
+enum { DEC_TAP = 1, DEC_JS = 2 };
+
+static void ingress_write_tap(tsw_fastpath *f, int *nt) {
+  if (*nt == 0) return;
+  tsw_tap_write_batch(f->tap_fd, f->tap_frames, f->tap_lens, *nt, f->tap_vnet, f->tap_scratch, f->gro_scratch);
+  fold(f->stats.tap_write, f->tap_scratch, 3);
+  fold(f->stats.tap_gro, f->gro_scratch, 2);
+  fp_add(&f->stats.ingress_frames_fast, (uint64_t)*nt);
+  *nt = 0;
+}
+
+/* Room for one entry for JS; flushes when the hand-off is full. */
+static uint8_t *ingress_slot(tsw_fastpath *f, size_t len, int *nt) {
+  fp_handoff *h = &f->ih;
+  uint8_t *dst = handoff_slot(h, len);
+  if (dst) return dst;
+  ingress_write_tap(f, nt); /* keep order: what we took before goes out first */
+  tsw_fp_handoff_flush(f, h);
+  return handoff_slot(h, len);
+}
+
+/* Decides (lock held: MAC lookups) where each frame of a DATA body goes, into f->frame_dec. Returns
+ * the number of frames, or -1 for a malformed body (nothing of it is delivered). */
+static int ingress_decide(tsw_fastpath *f, const uint8_t *body, size_t len, int64_t now) {
+  size_t p = 0;
+  int k = 0;
+  pthread_rwlock_rdlock(&f->lock);
+  while (p < len) {
+    if (len - p < FRAME_HDR || k >= FP_MAX_FRAMES_PER_DGRAM) goto bad;
+    uint64_t origin = rd48(body + p), dst = rd48(body + p + 6);
+    size_t flen = (size_t)body[p + 12] << 8 | body[p + 13], start = p + FRAME_HDR;
+    if (flen == 0 || start + flen > len) goto bad;
+    const uint8_t *fr = body + start;
+    tsw_mac_slot *m;
+    if (dst == f->local_peer && origin != f->local_peer && flen >= ETH_HDR &&
+        (m = tsw_mactable_find(&f->macs, rd48(fr + 6), now)) && m->peer == origin) {
+      tsw_mactable_touch(m, now);
+      f->frame_dec[k++] = DEC_TAP;
+    } else {
+      f->frame_dec[k++] = DEC_JS;
+    }
+    p = start + flen;
+  }
+  pthread_rwlock_unlock(&f->lock);
+  return k;
+bad:
+  pthread_rwlock_unlock(&f->lock);
+  return -1;
+}
+
+static void ingress_frames(tsw_fastpath *f, uint8_t *body, size_t len, int64_t now, int *nt) {
+  int k = ingress_decide(f, body, len, now);
+  if (k < 0) {
+    fp_add(&f->stats.dropped_bad_frame, 1);
+    return;
+  }
+  size_t p = 0;
+  for (int i = 0; i < k; i++) {
+    uint64_t origin = rd48(body + p), dst = rd48(body + p + 6);
+    size_t flen = (size_t)body[p + 12] << 8 | body[p + 13];
+    uint8_t *fr = body + p + FRAME_HDR;
+    p += FRAME_HDR + flen;
+    if (f->frame_dec[i] == DEC_TAP) {
+      f->tap_frames[*nt] = fr;
+      f->tap_lens[*nt] = (int32_t)flen;
+      if ((size_t)++*nt >= f->tap_cap) ingress_write_tap(f, nt);
+      continue;
+    }
+    uint8_t *out = ingress_slot(f, flen, nt);
+    if (out) {
+      fp_handoff *h = &f->ih;
+      memcpy(out, fr, flen);
+      h->kinds[h->count] = FP_KIND_FRAME;
+      h->peers[h->count] = (double)origin;
+      h->dsts[h->count] = (double)dst;
+      h->addrs[h->count] = 0;
+      h->ports[h->count] = 0;
+      h->count++;
+    }
+    fp_add(&f->stats.ingress_frames_slow, 1);
+  }
+}
+
+/* The session of a datagram and the key its header names (lock held only here), both referenced.
+ * *key stays NULL for an unencrypted session, or when the generation is unknown or past its grace. */
+static fp_session *ingress_lookup(tsw_fastpath *f, const uint8_t *p, int64_t now, fp_key **key) {
+  *key = NULL;
+  pthread_rwlock_rdlock(&f->lock);
+  fp_session *s = session_by_index(f, rd32(p + 2));
+  if (s) {
+    session_ref(s);
+    if (s->open && s->open->gen == p[1]) *key = key_ref(s->open);
+    else if (s->prev && s->prev->gen == p[1] && now <= s->prev_until_ms) *key = key_ref(s->prev);
+  }
+  pthread_rwlock_unlock(&f->lock);
+  return s;
+}
+
+/* One datagram: to the TAP, to JS, or counted and dropped. */
+static void ingress_one(tsw_fastpath *f, int i, int64_t now, int *nt) {
+  tsw_reader *r = &f->ird;
+  uint8_t *p = r->slab + r->offsets[i];
+  size_t len = (size_t)r->lengths[i];
+  if (len < HDR) {
+    fp_add(&f->stats.dropped_short, 1);
+    return;
+  }
+  fp_key *k;
+  fp_session *s = ingress_lookup(f, p, now, &k);
+  if (!s) {
+    fp_add(&f->stats.dropped_unknown_session, 1);
+    return;
+  }
+  if (s->encrypted) {
+    if (!k || !tsw_gcm_open(k->ctx, k->salt, p, len)) {
+      fp_add(&f->stats.dropped_auth, 1);
+      goto done;
+    }
+    len -= TAG;
+    uint64_t c = (uint64_t)rd32(p + 6) << 32 | rd32(p + 10);
+    if (!replay_accept(s, c)) {
+      fp_add(&f->stats.dropped_replay, 1);
+      goto done;
+    }
+    /* Only an authenticated packet may move the session (NAT rebinding). */
+    uint64_t from = (uint64_t)r->addrs[i] << 16 | r->ports[i];
+    if (__atomic_load_n(&s->remote, __ATOMIC_RELAXED) != from) __atomic_store_n(&s->remote, from, __ATOMIC_RELAXED);
+  }
+  if (p[0] == TYPE_DATA) {
+    ingress_frames(f, p + HDR, len - HDR, now, nt);
+    goto done;
+  }
+  /* Heartbeats, key confirmations and anything else: JS (which counts unknown types). */
+  uint8_t *out = ingress_slot(f, len, nt);
+  if (out) {
+    fp_handoff *h = &f->ih;
+    memcpy(out, p, len);
+    h->kinds[h->count] = FP_KIND_CONTROL;
+    h->peers[h->count] = (double)s->peer;
+    h->dsts[h->count] = 0;
+    h->addrs[h->count] = r->addrs[i];
+    h->ports[h->count] = r->ports[i];
+    h->count++;
+    fp_add(&f->stats.ingress_control, 1);
+  }
+done:
+  tsw_fp_key_unref(k);
+  tsw_fp_session_unref(s);
+}
+
+static void ingress_batch(tsw_fastpath *f, int n) {
+  int nt = 0;
+  fp_add(&f->stats.ingress_datagrams, (uint64_t)n);
+  int64_t now = tsw_now_ms();
+  for (int i = 0; i < n; i++) ingress_one(f, i, now, &nt);
+  ingress_write_tap(f, &nt);
+  fp_add(&f->stats.ingress_batches, 1);
+  tsw_fp_handoff_flush(f, &f->ih);
+}
+
+void *tsw_fp_ingress_main(void *arg) {
+  tsw_fastpath *f = arg;
+  while (tsw_fp_wait_readable(f, f->udp_fd)) {
+    uint64_t written = fp_get(&f->stats.tap_write[0]);
+    int fatal = tsw_fp_drain(f, &f->ird, ingress_batch);
+    if (fatal) {
+      tsw_fp_fatal_stop(f, &f->ih, fatal);
+      return NULL;
+    }
+    /* A frame just written to the TAP is often answered before write() returns (the bridge, the
+     * container's stack and the way back all run in the softirq of our write): take the answer now
+     * instead of waking the egress thread for it, a whole thread wake-up off a request/response. If
+     * the egress thread is busy it has it anyway; a TAP error is left for it to report. */
+    if (fp_get(&f->stats.tap_write[0]) != written && pthread_mutex_trylock(&f->emu) == 0) {
+      fp_add(&f->stats.egress_by_ingress, 1);
+      tsw_fp_egress_drain(f);
+      pthread_mutex_unlock(&f->emu);
+    }
+  }
+  return NULL;
+}

@@ -1,0 +1,82 @@
+/*
+ * fastpath_int.h: what the fast path's parts share inside the addon (not part of its contract, which is
+ * fastpath.h): the wire layout, byte helpers, reference taking, the hand-off slot and the counters'
+ * folding, and the functions one thread's file calls in another's.
+ *   fastpath.c          sessions and keys (reference counts), hand-off, waiting, draining, stop
+ *   fastpath_egress.c   the egress thread: TAP → datagrams
+ *   fastpath_ingress.c  the ingress thread: datagrams → TAP or JS
+ */
+#ifndef TSWEAVE_FASTPATH_INT_H
+#define TSWEAVE_FASTPATH_INT_H
+
+#include "fastpath.h"
+
+/* Wire layout: src/wire/data-packet.ts */
+#define HDR 14
+#define FRAME_HDR 14
+#define TAG 16
+#define TYPE_DATA 1
+#define ETH_HDR 14
+#define MAX_SAFE_COUNTER 0x1fffffffffffffULL /* 2^53 - 1: the TS reference's limit */
+
+static inline uint64_t rd48(const uint8_t *p) {
+  return (uint64_t)p[0] << 40 | (uint64_t)p[1] << 32 | (uint64_t)p[2] << 24 | (uint64_t)p[3] << 16 |
+         (uint64_t)p[4] << 8 | p[5];
+}
+static inline void wr48(uint8_t *p, uint64_t v) {
+  for (int i = 5; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
+}
+static inline uint32_t rd32(const uint8_t *p) {
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline void wr32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)(v >> 24);
+  p[1] = (uint8_t)(v >> 16);
+  p[2] = (uint8_t)(v >> 8);
+  p[3] = (uint8_t)v;
+}
+
+static inline fp_key *key_ref(fp_key *k) {
+  if (k) atomic_fetch_add_explicit(&k->refs, 1, memory_order_relaxed);
+  return k;
+}
+
+static inline fp_session *session_ref(fp_session *s) {
+  atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+  return s;
+}
+
+static inline bool stopping(tsw_fastpath *f) { return __atomic_load_n(&f->stopping, __ATOMIC_ACQUIRE); }
+
+/* Reserves room for one entry of `len` bytes in a hand-off; NULL when full (flush first). */
+static inline uint8_t *handoff_slot(fp_handoff *h, size_t len) {
+  size_t start = (h->used + 15) & ~(size_t)15;
+  if ((size_t)h->count >= h->cap || start + len > h->slab_len) return NULL;
+  h->offsets[h->count] = (int32_t)start;
+  h->lengths[h->count] = (int32_t)len;
+  h->used = start + len;
+  return h->slab + start;
+}
+
+/* Folds a tsw_*_batch counter array (the last element is an errno, not a count) into atomics. */
+static inline void fold(fp_counter *dst, double *scratch, int counts) {
+  for (int i = 0; i < counts; i++) {
+    if (scratch[i] != 0) fp_add(&dst[i], (uint64_t)scratch[i]);
+    scratch[i] = 0;
+  }
+}
+
+/* fastpath.c */
+/* Gives a filled hand-off to JS and waits until it was consumed (or we are stopping). */
+void tsw_fp_handoff_flush(tsw_fastpath *f, fp_handoff *h);
+/* Waits until fd is readable or stop is asked. false: stop. */
+bool tsw_fp_wait_readable(tsw_fastpath *f, int fd);
+/* Reports a fatal errno to JS through the thread's hand-off. */
+void tsw_fp_fatal_stop(tsw_fastpath *f, fp_handoff *h, int err);
+/* Reads r's fd until it is drained, handing each batch to `batch`. Returns a fatal errno or 0. */
+int tsw_fp_drain(tsw_fastpath *f, tsw_reader *r, void (*batch)(tsw_fastpath *, int));
+
+/* fastpath_egress.c: reads the TAP until it is drained (emu held); the ingress thread calls it too. */
+int tsw_fp_egress_drain(tsw_fastpath *f);
+
+#endif
