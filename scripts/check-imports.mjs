@@ -20,7 +20,8 @@ const ALLOWED = {
   io: ['core', 'wire', 'crypto', 'io', 'dataplane', 'dns', 'containers'],
   api: ['core', 'api', 'mesh', 'ipam', 'dns', 'dataplane', 'containers', 'wire'],
   daemon: ['core', 'wire', 'crypto', 'mesh', 'ipam', 'dns', 'dataplane', 'containers', 'io', 'api', 'daemon'],
-  cli: ['core', 'api', 'daemon', 'cli', 'io'],
+  cli: ['core', 'api', 'daemon', 'cli', 'io', 'cni'],
+  cni: ['core', 'io', 'cli', 'cni'],
 };
 
 function walk(dir) {

@@ -3,6 +3,7 @@
 // 0 ok, 1 runtime failure (router not running, HTTP error), 2 usage/config error (and not root).
 // Errors are one line on stderr prefixed "tsweave: ". main.ts wires the real process, network and files.
 
+import { setupCni } from '../cni/setup.js';
 import { VERSION } from '../core/defaults.js';
 import { TsweaveError, errorMessage } from '../core/errors.js';
 import { formatLaunchConfig, type LaunchConfig } from '../daemon/config.js';
@@ -124,6 +125,9 @@ export async function execute(cmd: Command, deps: CliDeps): Promise<void> {
       return;
     case 'stop':
       printed(await deps.lifecycle.stop(cmd.dataDir));
+      return;
+    case 'setup-cni':
+      printed((await setupCni(cmd)).join('\n'));
       return;
     case 'reset':
       printed(await deps.lifecycle.reset(cmd.force, cmd.dataDir));
