@@ -170,7 +170,7 @@ export async function execute(cmd: Command, deps: CliDeps): Promise<void> {
       if (!Array.isArray(list)) throw unexpected('/ps');
       for (const e of list as { containerId?: unknown; mac?: unknown; addrs?: unknown }[]) {
         if (typeof e?.containerId !== 'string' || typeof e.mac !== 'string' || !isStrings(e.addrs)) throw unexpected('/ps');
-        const id = /^[0-9a-f]{64}$/.test(e.containerId) ? e.containerId.slice(0, 12) : e.containerId;
+        const id = /^(cni:)?[0-9a-f]{64}$/.test(e.containerId) ? e.containerId.slice(0, e.containerId.length - 52) : e.containerId;
         out(`${[id, e.mac, ...e.addrs].join(' ')}\n`);
       }
       return;
