@@ -6,7 +6,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, test } from 'vitest';
 import assert from 'node:assert/strict';
-import { Cluster, waitFor, type Host } from '../support/cluster.js';
+import { Cluster, inNs, waitFor, type Host } from '../support/cluster.js';
 import { requireRoot, type Netns } from '../support/netns.js';
 
 requireRoot('the CNI plugin test');
@@ -151,6 +151,24 @@ describe('tsweave-net CNI plugin (raw invocation)', () => {
     assert.match((JSON.parse(r020.stdout) as { ip4: { ip: string } }).ip4.ip, /^10\./);
     assert.equal((await plugin(bin, h1.ns.name, env('DEL', c1, 'old020'), conf('0.2.0'))).code, 0);
   }, 60_000);
+
+  test('a router restart: the container keeps working, its record and claim come back, DEL still releases', async () => {
+    const id = 'restart01';
+    const add = await plugin(bin, h1.ns.name, env('ADD', c1, id), conf());
+    assert.equal(add.code, 0, add.stdout);
+    const cidr = (JSON.parse(add.stdout) as { ips: Array<{ address: string }> }).ips[0]!.address;
+    await cluster.killRouter(h1);
+    await cluster.ok(h1, 'launch', '--nickname', 'h1');
+    await waitFor('h1 and h2 established again', async () => / established /.test(await cluster.ok(h1, 'status', 'connections')));
+    await waitFor('c1 reaches c2 after the restart', async () => (await cluster.run(c1, 'ping', '-c', '1', '-W', '1', c2ip)).code === 0, 30_000);
+    assert.match(await cluster.ok(h1, 'ps'), new RegExp(`cni:${id} .*${cidr}`));
+    assert.equal((await plugin(bin, h1.ns.name, env('CHECK', c1, id), conf())).code, 0);
+    const del = await plugin(bin, h1.ns.name, env('DEL', undefined, id), conf());
+    assert.deepEqual([del.code, del.stdout], [0, '']);
+    assert.notEqual((await cluster.run(c1, 'ip', 'link', 'show', 'eth0')).code, 0);
+    const lookup = await inNs(h1.ns.name, [process.execPath, '-e', `fetch('http://127.0.0.1:6784/ip/cni:${id}').then(r => process.stdout.write(String(r.status)))`]);
+    assert.equal(lookup, '404');
+  }, 120_000);
 
   test('errors: codes per the spec, JSON on stdout, exit 1', async () => {
     const cases: Array<[string, Record<string, string>, string, string, number]> = [
