@@ -179,9 +179,9 @@ test('reconcile after a crash: records follow the kernel (write-ahead leftovers 
 test('another interface name and a default route (CNI ADD): used for every step, kept in the record, used after a reload', async () => {
   const { dataDir, kernel, make } = await setup();
   const calls: string[] = [];
-  const k = kernel as FakeKernel & Record<string, unknown>;
+  const k = kernel as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
   for (const op of ['ensureVeth', 'addContainerAddr', 'finishAttach', 'containerAddrs', 'deleteContainerLink'] as const) {
-    const orig = kernel[op].bind(kernel) as (...a: unknown[]) => Promise<unknown>;
+    const orig = k[op]!.bind(kernel);
     k[op] = async (...a: unknown[]) => {
       const ifname = op === 'ensureVeth' ? (a[0] as VethSpec).ifname : a[1];
       calls.push(`${op}:${String(ifname)}${op === 'finishAttach' ? `:${String(a[3])}` : ''}`);
