@@ -170,6 +170,19 @@ describe('tsweave-net CNI plugin (raw invocation)', () => {
     assert.equal(lookup, '404');
   }, 120_000);
 
+  test('ADD latency, median of 20 ADD/DEL pairs (printed, not asserted)', async () => {
+    const times: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const t0 = performance.now();
+      const r = await plugin(bin, h1.ns.name, env('ADD', c1, `lat${i}`), conf());
+      times.push(performance.now() - t0);
+      assert.equal(r.code, 0, r.stdout);
+      assert.equal((await plugin(bin, h1.ns.name, env('DEL', c1, `lat${i}`), conf())).code, 0);
+    }
+    times.sort((a, b) => a - b);
+    console.log(`CNI ADD latency: median ${times[10]!.toFixed(0)} ms, min ${times[0]!.toFixed(0)} ms, max ${times[19]!.toFixed(0)} ms (20 runs)`);
+  }, 120_000);
+
   test('errors: codes per the spec, JSON on stdout, exit 1', async () => {
     const cases: Array<[string, Record<string, string>, string, string, number]> = [
       ['router not running', env('ADD', c1, 'x1'), h3.name, conf(), 11],
