@@ -19,6 +19,7 @@ have socat    || need+=(socat)
 have iperf    || need+=(iperf)
 have iptables || need+=(iptables)   # mesh tests: a UDP-only block between two hosts
 [ -x /usr/lib/cni/portmap ] || need+=(containernetworking-plugins)   # CNI tests: portmap in tsweave's chain
+have podman   || need+=(podman)     # CNI test: podman 4 with its CNI backend as the runtime
 /usr/bin/python3 -c 'import scapy' >/dev/null 2>&1 || need+=(python3-scapy)   # DNS fuzzing (weavedns test)
 if [ "${TSWEAVE_BENCH_DEPS:-0}" = 1 ]; then
   have tincd   || need+=(tinc)

@@ -64,9 +64,10 @@ const DATA_DIR_FLAG: FlagSpec = {
 
 const SETUP_CNI_SPEC: CommandSpec = {
   name: 'setup-cni', args: '', needsRoot: true,
-  summary: 'install the CNI plugin tsweave-net and the network "tsweave" for containerd, CRI-O, podman and Kubernetes',
-  details: 'Writes the plugin executable tsweave-net into each --bin-dir and 10-tsweave.conflist (network "tsweave": ' +
-    'tsweave-net, then portmap) into --conf-dir. Files already right are left alone, so running it again changes nothing.',
+  summary: 'install the CNI plugin tsweave-net and the network "tsweave" (containerd, podman, Kubernetes)',
+  details: 'Writes the plugin executable tsweave-net into each --bin-dir and 10-tsweave.conflist\n' +
+    '(network "tsweave": tsweave-net, then portmap) into --conf-dir. Files already right are left\n' +
+    'alone, so running it again changes nothing.',
   flags: [
     { flag: '--bin-dir', value: 'DIR', repeatable: true, default: '/opt/cni/bin and /usr/lib/cni', help: 'where to put tsweave-net (repeat for several)' },
     { flag: '--conf-dir', value: 'DIR', default: '/etc/cni/net.d', help: 'where to put 10-tsweave.conflist' },
