@@ -13,7 +13,7 @@ export interface CniBackend {
   cniCheck(req: CniRequest): Promise<void>;
 }
 
-const CONTAINER_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,255}$/;
+const CONTAINER_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,251}$/; // "cni:" + it fits IPAM's and DNS's 256
 const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
 const DNS_NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 

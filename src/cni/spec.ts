@@ -70,7 +70,7 @@ export interface NetConf {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-const CONTAINER_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,255}$/;
+const CONTAINER_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,251}$/; // "cni:" + it fits IPAM's and DNS's 256
 const NETWORK_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 // Linux IFNAMSIZ - 1; no '/', ':' or whitespace (the kernel's dev_valid_name), and not "." or "..".
 const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
@@ -116,7 +116,7 @@ export function parseEnv(env: Env): CniEnv {
   const containerId = env.CNI_CONTAINERID ?? '';
   if (!CONTAINER_ID_RE.test(containerId)) {
     throw invalidEnv(containerId === '' ? 'CNI_CONTAINERID is not set'
-      : `invalid CNI_CONTAINERID ${shown(containerId)}: letters, digits, _ . - (starting with a letter or digit), at most 256`);
+      : `invalid CNI_CONTAINERID ${shown(containerId)}: letters, digits, _ . - (starting with a letter or digit), at most 252`);
   }
   const netns = env.CNI_NETNS ?? '';
   if (netns === '' && command !== 'DEL') throw invalidEnv(`CNI_NETNS is not set (required for ${command})`);

@@ -38,13 +38,16 @@ describe('environment', () => {
   test('hostile values are code 4', () => {
     for (const bad of [
       { CNI_COMMAND: 'RM' }, { CNI_COMMAND: undefined }, { CNI_CONTAINERID: '' }, { CNI_CONTAINERID: '-x' },
-      { CNI_CONTAINERID: 'a/../../etc' }, { CNI_CONTAINERID: 'a'.repeat(300) }, { CNI_NETNS: 'relative/path' },
+      { CNI_CONTAINERID: 'a/../../etc' }, { CNI_CONTAINERID: 'a'.repeat(253) }, { CNI_NETNS: 'relative/path' },
       { CNI_NETNS: '/a\0b' }, { CNI_NETNS: `/${'a'.repeat(5000)}` }, { CNI_IFNAME: '' }, { CNI_IFNAME: 'eth0:1' },
       { CNI_IFNAME: 'a'.repeat(16) }, { CNI_IFNAME: '..' }, { CNI_IFNAME: 'e th' }, { CNI_ARGS: 'novalue' },
       { CNI_ARGS: `K=${'v'.repeat(5000)}` },
     ]) {
       assert.equal(codeOf(() => parseEnv({ ...base, ...bad })), 4, JSON.stringify(bad).slice(0, 80));
     }
+  });
+  test('the longest container id accepted still fits IPAM and DNS ids with its "cni:" prefix', () => {
+    assert.equal(parseEnv({ ...base, CNI_CONTAINERID: 'a'.repeat(252) }).containerId.length, 252);
   });
   test('CNI_ARGS with "=" in a value keeps it', () => {
     assert.equal(parseCniArgs('A=b=c').get('A'), 'b=c');
