@@ -25,7 +25,8 @@ export const ALLOWED = {
   config: ['core', 'config'],
   api: ['core', 'api', 'mesh', 'ipam', 'dns', 'dataplane', 'containers', 'wire'],
   daemon: ['core', 'config', 'wire', 'crypto', 'mesh', 'ipam', 'dns', 'dataplane', 'containers', 'io', 'api', 'daemon'],
-  cli: ['core', 'config', 'api', 'cli', 'io'],
+  cli: ['core', 'config', 'api', 'cli', 'io', 'cni'],
+  cni: ['core', 'io', 'cli', 'cni'],
   entry: ['core', 'config', 'cli', 'daemon', 'io', 'entry'],
 };
 /**
@@ -37,6 +38,7 @@ export const EXCEPTIONS = [
   { file: 'io/dns-upstream.ts', target: 'dns/', why: 'the DNS sockets speak the DNS wire format and forwarding policy of dns/ (to become an injected port)' },
   { file: 'io/dns-tcp.ts', target: 'dns/', why: 'the DNS sockets speak the DNS wire format and admission policy of dns/ (to become an injected port)' },
   { file: 'api/routes.ts', target: 'io/http-server.ts', typeOnly: true, why: 'routes are plain data in the HTTP server\'s Route shape' },
+  { file: 'api/cni-routes.ts', target: 'io/http-server.ts', typeOnly: true, why: 'routes are plain data in the HTTP server\'s Route shape' },
 ];
 
 function walk(dir) {

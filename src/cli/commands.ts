@@ -31,6 +31,7 @@ export type Command =
   | { kind: 'rmpeer'; peers: string[] }
   | { kind: 'stop'; dataDir?: string }
   | { kind: 'reset'; force: boolean; dataDir?: string }
+  | { kind: 'setup-cni'; binDirs: string[]; confDir: string; apiSocket?: string; runtimeDir?: string }
   | { kind: 'not-implemented'; command: string };
 
 export type CommandKind = Command['kind'];
@@ -59,6 +60,20 @@ const HOSTNAME_FLAG: FlagSpec = { flag: '--hostname', value: 'FQDN', help: 'regi
 const DATA_DIR_FLAG: FlagSpec = {
   flag: '--data-dir', value: 'DIR', default: "the running router's",
   help: 'the data dir the router was launched with (found by itself when a router ran in this network namespace)',
+};
+
+const SETUP_CNI_SPEC: CommandSpec = {
+  name: 'setup-cni', args: '', needsRoot: true,
+  summary: 'install the CNI plugin tsweave-net and the network "tsweave" (containerd, podman, Kubernetes)',
+  details: 'Writes the plugin executable tsweave-net into each --bin-dir and 10-tsweave.conflist\n' +
+    '(network "tsweave": tsweave-net, then portmap) into --conf-dir. Files already right are left\n' +
+    'alone, so running it again changes nothing.',
+  flags: [
+    { flag: '--bin-dir', value: 'DIR', repeatable: true, default: '/opt/cni/bin and /usr/lib/cni', help: 'where to put tsweave-net (repeat for several)' },
+    { flag: '--conf-dir', value: 'DIR', default: '/etc/cni/net.d', help: 'where to put 10-tsweave.conflist' },
+    { flag: '--api-socket', value: 'PATH', help: "the router's API socket for the plugin (default: the one of the runtime's network namespace)" },
+    { flag: '--runtime-dir', value: 'DIR', help: 'copy node and tsweave into DIR and run the plugin from there (a host without node, e.g. from a Kubernetes init container)' },
+  ],
 };
 
 export const COMMANDS: readonly CommandSpec[] = [
@@ -98,6 +113,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: 'stop', args: '', needsRoot: true, flags: [DATA_DIR_FLAG], summary: 'stop the router (containers keep their interfaces)' },
   { name: 'reset', args: '', needsRoot: true, summary: 'leave the network and delete all local state',
     flags: [{ flag: '--force', help: 'proceed even if the router is not running' }, DATA_DIR_FLAG] },
+  SETUP_CNI_SPEC,
   { name: 'version', args: '', needsRoot: false, flags: [], summary: 'print the versions of this CLI and the router' },
   { name: 'help', args: '[COMMAND]', needsRoot: false, flags: [], summary: 'show this help, or a command\'s' },
 ];
@@ -199,6 +215,9 @@ export function parseCommand(
     case 'stop':
       noPositionals(verb, pos);
       return { kind: 'stop', ...dataDirOf(p) };
+    case 'setup-cni':
+      noPositionals(verb, pos);
+      return parseSetupCni(p);
     case 'report': case 'dns-args': case 'version':
       noPositionals(verb, pos);
       return { kind: verb };
@@ -227,6 +246,25 @@ function dataDirOf(p: ParsedFlags): { dataDir?: string } {
   const d = flagValue(p, '--data-dir');
   if (d === '') throw new ConfigError('invalid --data-dir "": must be a directory path');
   return d === undefined ? {} : { dataDir: d };
+}
+
+function absolutePath(flag: string, v: string): string {
+  if (!v.startsWith('/') || v.includes('\0')) throw new ConfigError(`invalid ${flag} "${v}": must be an absolute path`);
+  return v;
+}
+
+function parseSetupCni(p: ParsedFlags): Command {
+  const bins = (p.flags.get('--bin-dir') ?? []).map((d) => absolutePath('--bin-dir', d));
+  const sock = flagValue(p, '--api-socket');
+  const rt = flagValue(p, '--runtime-dir');
+  if (sock !== undefined && (absolutePath('--api-socket', sock).length > 107)) throw new ConfigError(`invalid --api-socket "${sock}": at most 107 characters`);
+  return {
+    kind: 'setup-cni',
+    binDirs: bins.length ? bins : ['/opt/cni/bin', '/usr/lib/cni'],
+    confDir: absolutePath('--conf-dir', flagValue(p, '--conf-dir') ?? '/etc/cni/net.d'),
+    ...(sock === undefined ? {} : { apiSocket: sock }),
+    ...(rt === undefined ? {} : { runtimeDir: absolutePath('--runtime-dir', rt) }),
+  };
 }
 
 function needAtLeastOne(verb: string, pos: readonly string[], what: string): void {

@@ -3,6 +3,7 @@
 // 0 ok, 1 runtime failure (router not running, HTTP error), 2 usage/config error (and not root).
 // Errors are one line on stderr prefixed "tsweave: ". main.ts wires the real process, network and files.
 
+import { setupCni } from '../cni/setup.js';
 import { VERSION } from '../core/defaults.js';
 import { TsweaveError, errorMessage } from '../core/errors.js';
 import { formatLaunchConfig, type LaunchConfig } from '../config/launch.js';
@@ -125,6 +126,9 @@ export async function execute(cmd: Command, deps: CliDeps): Promise<void> {
     case 'stop':
       printed(await deps.lifecycle.stop(cmd.dataDir));
       return;
+    case 'setup-cni':
+      printed((await setupCni(cmd)).join('\n'));
+      return;
     case 'reset':
       printed(await deps.lifecycle.reset(cmd.force, cmd.dataDir));
       return;
@@ -166,7 +170,7 @@ export async function execute(cmd: Command, deps: CliDeps): Promise<void> {
       if (!Array.isArray(list)) throw unexpected('/ps');
       for (const e of list as { containerId?: unknown; mac?: unknown; addrs?: unknown }[]) {
         if (typeof e?.containerId !== 'string' || typeof e.mac !== 'string' || !isStrings(e.addrs)) throw unexpected('/ps');
-        const id = /^[0-9a-f]{64}$/.test(e.containerId) ? e.containerId.slice(0, 12) : e.containerId;
+        const id = /^(cni:)?[0-9a-f]{64}$/.test(e.containerId) ? e.containerId.slice(0, e.containerId.length - 52) : e.containerId;
         out(`${[id, e.mac, ...e.addrs].join(' ')}\n`);
       }
       return;

@@ -158,8 +158,11 @@ export interface HostNetwork {
   containerMac(netnsPath: string, ifname: string): Promise<string | undefined>;
   addContainerAddr(netnsPath: string, ifname: string, cidr: string): Promise<void>;
   delContainerAddr(netnsPath: string, ifname: string, cidr: string): Promise<void>;
-  /** Brings ifname up, adds the 224.0.0.0/4 route and sends a gratuitous ARP for each address. */
-  finishAttach(netnsPath: string, ifname: string, cidrs: string[]): Promise<void>;
+  /**
+   * Brings ifname up, adds the 224.0.0.0/4 route (and a default route via `gateway` when given) and sends
+   * a gratuitous ARP for each address.
+   */
+  finishAttach(netnsPath: string, ifname: string, cidrs: string[], gateway?: string): Promise<void>;
   deleteContainerLink(netnsPath: string, ifname: string): Promise<void>;
   /** Sets a host link's MTU, enslaves it to `bridge` and brings it up (the router's TAP). */
   attachToBridge(name: string, bridge: string, mtu: number): Promise<void>;

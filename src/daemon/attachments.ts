@@ -16,6 +16,8 @@ export interface AttachRequest {
   addrs: string[];
   withoutDns?: boolean;
   hostname?: string;
+  /** Interface name and default route, for CNI's ADD (daemon/cni-attach.ts). */
+  iface?: AttachOptions;
 }
 
 export interface Attachment {
@@ -25,6 +27,21 @@ export interface Attachment {
   /** MAC of ethwe in the container (shown by `ps`). */
   mac: string;
   cidrs: string[];
+  /** The interface in the container when it is not `ethwe` (a CNI runtime's CNI_IFNAME). */
+  ifname?: string;
+}
+
+/** What attach() does beyond `ethwe` with addresses (the CNI plugin's ADD, daemon/cni-attach.ts). */
+export interface AttachOptions {
+  /** Interface name in the container. @default "ethwe" */
+  ifname?: string;
+  /** Default route via this address (on the weave bridge). */
+  gateway?: string;
+}
+
+/** The record's interface in the container. */
+export function ifnameOf(rec: Pick<Attachment, 'ifname'>): string {
+  return rec.ifname ?? CONTAINER_IFNAME;
 }
 
 export interface AttachmentsComponents {
@@ -58,6 +75,7 @@ export function parseAttachments(text: string): Attachment[] {
     if (!ok) throw new Error(`entry ${i} lacks containerId, netnsPath or cidrs`);
     const rec: Attachment = { containerId: a.containerId!, netnsPath: a.netnsPath!, mac: typeof a.mac === 'string' ? a.mac : '', cidrs: a.cidrs! };
     if (typeof a.hostname === 'string') rec.hostname = a.hostname;
+    if (typeof a.ifname === 'string' && /^[A-Za-z0-9_.-]{1,15}$/.test(a.ifname)) rec.ifname = a.ifname;
     return rec;
   });
 }
@@ -129,8 +147,8 @@ export class Attachments {
       let present: string[];
       let mac: string | undefined;
       try {
-        present = await this.c.hostNet.containerAddrs(rec.netnsPath, CONTAINER_IFNAME);
-        mac = await this.c.hostNet.containerMac(rec.netnsPath, CONTAINER_IFNAME);
+        present = await this.c.hostNet.containerAddrs(rec.netnsPath, ifnameOf(rec));
+        mac = await this.c.hostNet.containerMac(rec.netnsPath, ifnameOf(rec));
       } catch (err) {
         this.log.debug({ err, container: rec.containerId }, 'cannot look at an attached container; keeping its record');
         continue;
@@ -160,11 +178,16 @@ export class Attachments {
    * disk (fsync'd) before the kernel is touched, so a crash at any point leaves a record that reconcile()
    * corrects; a failure undoes what this call did (interface or addresses, and the record) and says why.
    */
-  async attach(ref: ContainerRef, cidrs: readonly string[], hostname?: string): Promise<Attachment> {
+  async attach(ref: ContainerRef, cidrs: readonly string[], hostname?: string, opts: AttachOptions = {}): Promise<Attachment> {
     const prev = this.byId.get(ref.id);
     const name = hostname ?? ref.hostname ?? prev?.hostname;
+    const ifname = opts.ifname ?? CONTAINER_IFNAME;
+    if (prev && ifnameOf(prev) !== ifname) {
+      throw new TsweaveError('ERR_USAGE', `container ${ref.id} is already attached as ${ifnameOf(prev)}; one interface per container`);
+    }
     const rec: Attachment = { containerId: ref.id, netnsPath: ref.netnsPath, mac: prev?.mac ?? '', cidrs: [...new Set([...(prev?.cidrs ?? []), ...cidrs])] };
     if (name) rec.hostname = name;
+    if (ifname !== CONTAINER_IFNAME) rec.ifname = ifname;
     this.byId.set(ref.id, rec);
     try {
       await this.writer.durable(this.writer.changed());
@@ -172,18 +195,18 @@ export class Attachments {
       this.restore(ref.id, prev);
       throw undone(ref.id, 'cannot record the attachment', err);
     }
-    const hadLink = (await this.c.hostNet.containerMac(ref.netnsPath, CONTAINER_IFNAME).catch(() => undefined)) !== undefined;
-    const before = hadLink ? await this.c.hostNet.containerAddrs(ref.netnsPath, CONTAINER_IFNAME).catch(() => [] as string[]) : [];
+    const hadLink = (await this.c.hostNet.containerMac(ref.netnsPath, ifname).catch(() => undefined)) !== undefined;
+    const before = hadLink ? await this.c.hostNet.containerAddrs(ref.netnsPath, ifname).catch(() => [] as string[]) : [];
     try {
       const hostName = hostVethName(ref.id);
-      await this.c.hostNet.ensureVeth({ netnsPath: ref.netnsPath, ifname: CONTAINER_IFNAME, hostName, mtu: this.mtu }, BRIDGE_NAME);
+      await this.c.hostNet.ensureVeth({ netnsPath: ref.netnsPath, ifname, hostName, mtu: this.mtu }, BRIDGE_NAME);
       for (const cidr of cidrs) {
-        if (!before.includes(cidr)) await this.c.hostNet.addContainerAddr(ref.netnsPath, CONTAINER_IFNAME, cidr);
+        if (!before.includes(cidr)) await this.c.hostNet.addContainerAddr(ref.netnsPath, ifname, cidr);
       }
-      await this.c.hostNet.finishAttach(ref.netnsPath, CONTAINER_IFNAME, [...cidrs]);
-      rec.mac = (await this.c.hostNet.containerMac(ref.netnsPath, CONTAINER_IFNAME)) ?? '';
+      await this.c.hostNet.finishAttach(ref.netnsPath, ifname, [...cidrs], opts.gateway);
+      rec.mac = (await this.c.hostNet.containerMac(ref.netnsPath, ifname)) ?? '';
     } catch (err) {
-      await this.undoKernel(ref, hadLink, before, cidrs);
+      await this.undoKernel(ref, hadLink, before, cidrs, ifname);
       this.restore(ref.id, prev);
       throw err;
     }
@@ -194,10 +217,10 @@ export class Attachments {
   }
 
   /** The kernel as it was before a failed attach: no interface if there was none, else no new addresses. */
-  async undoKernel(ref: ContainerRef, hadLink: boolean, before: readonly string[], cidrs: readonly string[]): Promise<void> {
+  async undoKernel(ref: ContainerRef, hadLink: boolean, before: readonly string[], cidrs: readonly string[], ifname = CONTAINER_IFNAME): Promise<void> {
     try {
-      if (!hadLink) await this.c.hostNet.deleteContainerLink(ref.netnsPath, CONTAINER_IFNAME);
-      else for (const c of cidrs) if (!before.includes(c)) await this.c.hostNet.delContainerAddr(ref.netnsPath, CONTAINER_IFNAME, c);
+      if (!hadLink) await this.c.hostNet.deleteContainerLink(ref.netnsPath, ifname);
+      else for (const c of cidrs) if (!before.includes(c)) await this.c.hostNet.delContainerAddr(ref.netnsPath, ifname, c);
     } catch (err) {
       this.log.error({ err, container: ref.id }, 'undoing a failed attach failed; the container may keep an address that is not recorded');
     }
@@ -235,17 +258,18 @@ export class Attachments {
       if (!known) throw err;
       return { id: known.containerId, netnsPath: known.netnsPath };
     });
-    const present = await this.c.hostNet.containerAddrs(ref.netnsPath, CONTAINER_IFNAME).catch(() => [] as string[]);
+    const ifname = ifnameOf(this.byId.get(ref.id) ?? {});
+    const present = await this.c.hostNet.containerAddrs(ref.netnsPath, ifname).catch(() => [] as string[]);
     const wanted = addrs.length ? detachCidrs(addrs, present, defaultSubnet) : present;
     const missing = wanted.filter((c) => !present.includes(c));
     if (addrs.length && missing.length) {
-      throw new TsweaveError('ERR_USAGE', `container ${container} does not have ${missing.join(', ')} on ${CONTAINER_IFNAME}`);
+      throw new TsweaveError('ERR_USAGE', `container ${container} does not have ${missing.join(', ')} on ${ifname}`);
     }
     const all = !addrs.length || wanted.length === present.length;
     if (all) {
-      await this.c.hostNet.deleteContainerLink(ref.netnsPath, CONTAINER_IFNAME);
+      await this.c.hostNet.deleteContainerLink(ref.netnsPath, ifname);
     } else {
-      for (const cidr of wanted) await this.c.hostNet.delContainerAddr(ref.netnsPath, CONTAINER_IFNAME, cidr);
+      for (const cidr of wanted) await this.c.hostNet.delContainerAddr(ref.netnsPath, ifname, cidr);
     }
     const rec = this.byId.get(ref.id);
     if (rec) {

@@ -19,6 +19,8 @@ import { AcceptLimiter, PendingHandshakes } from '../mesh/accept-limiter.js';
 import { ConnectionMaker } from '../mesh/connection-maker.js';
 import { Router } from '../mesh/router.js';
 import { apiRoutes } from '../api/routes.js';
+import { cniRoutes } from '../api/cni-routes.js';
+import { cniBackend } from './cni-attach.js';
 import { DeathWatch } from '../containers/death-watch.js';
 import type { ApiHandle, DataPlaneIo, NodeAdapters } from './adapters.js';
 import { ApiFacade } from './api-facade.js';
@@ -216,7 +218,9 @@ export class TsweaveNode {
       logStats: () => ({ ...this.a.logStats?.(), suppressed: this.limiter.suppressedTotal }),
       stop: (reason) => this.stop(reason),
     });
-    this.http = await this.a.serveApi(apiRoutes(this.facade));
+    // CNI plugin routes (issue 14), beside the CLI's; the flow takes the parts it needs (cni-attach.ts).
+    const cni = cniBackend({ attachments, ipam: this.ipam, dns: this.dns, deathWatch, reconciled, hostNet, log: this.log });
+    this.http = await this.a.serveApi([...apiRoutes(this.facade), ...cniRoutes(cni)]);
     await this.a.dataDir.writePid();
     // So `stop`, `reset` & co. find this router's data dir in this network namespace (runtime-record.ts).
     await this.a.dataDir

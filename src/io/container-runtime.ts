@@ -15,7 +15,7 @@ import { DockerClient, DockerUnavailableError, type DockerContainerInfo, type Do
 export const NSFS_MAGIC = 0x6e736673;
 export const DEFAULT_NETNS_DIR = '/run/netns';
 
-export type ContainerKind = 'docker' | 'netns' | 'pid' | 'path';
+export type ContainerKind = 'docker' | 'netns' | 'pid' | 'path' | 'cni';
 
 /** A resolved container: the port's ContainerRef plus what the resolver learnt. */
 export interface ResolvedContainer extends ContainerRef {
@@ -142,6 +142,7 @@ export class HostContainerRuntime implements ContainerRuntime, ContainerEventSou
 /** Kind of a ContainerRef from its id alone (for refs reloaded from state). */
 export function kindOfId(id: string): ContainerKind {
   if (id.startsWith('pid:')) return 'pid';
+  if (id.startsWith('cni:')) return 'cni'; // alive while its namespace is (daemon/cni-attach.ts)
   if (id.startsWith('netns:/')) return 'path';
   if (id.startsWith('netns:')) return 'netns';
   return 'docker';

@@ -249,11 +249,15 @@ export class IprouteHostNetwork implements HostNetwork {
     }
   }
 
-  async finishAttach(netnsPath: string, ifname: string, cidrs: string[]): Promise<void> {
+  async finishAttach(netnsPath: string, ifname: string, cidrs: string[], gateway?: string): Promise<void> {
     checkIfname(ifname, 'container interface name');
     const addrs = cidrs.map((c) => formatCidr(parseCidr(c, 'container address')).split('/')[0]!);
     await this.containerIp(netnsPath, ['link', 'set', 'dev', ifname, 'up']);
     await this.containerIp(netnsPath, ['route', 'replace', MULTICAST_ROUTE, 'dev', ifname]);
+    if (gateway !== undefined) {
+      const gw = formatCidr(parseCidr(`${gateway}/32`, 'gateway')).split('/')[0]!;
+      await this.containerIp(netnsPath, ['route', 'replace', 'default', 'via', gw, 'dev', ifname]);
+    }
     if (!this.gratuitousArp) return;
     const arping = await this.arpingCommand();
     if (!arping) {

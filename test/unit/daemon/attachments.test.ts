@@ -175,3 +175,34 @@ test('reconcile after a crash: records follow the kernel (write-ahead leftovers 
   assert.deepEqual(list.map((r) => `${r.containerId}=${r.cidrs.join(',')}`).sort(), ['c2=10.32.0.2/12', 'c3=10.32.0.3/12']);
   assert.deepEqual(await recorded(dataDir), ['c2=10.32.0.2/12', 'c3=10.32.0.3/12']);
 });
+
+test('another interface name and a default route (CNI ADD): used for every step, kept in the record, used after a reload', async () => {
+  const { dataDir, kernel, make } = await setup();
+  const calls: string[] = [];
+  const k = kernel as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+  for (const op of ['ensureVeth', 'addContainerAddr', 'finishAttach', 'containerAddrs', 'deleteContainerLink'] as const) {
+    const orig = k[op]!.bind(kernel);
+    k[op] = async (...a: unknown[]) => {
+      const ifname = op === 'ensureVeth' ? (a[0] as VethSpec).ifname : a[1];
+      calls.push(`${op}:${String(ifname)}${op === 'finishAttach' ? `:${String(a[3])}` : ''}`);
+      return orig(...a);
+    };
+  }
+  const a = make();
+  const rec = await a.attach(ref('cni:x'), ['10.32.0.9/12'], undefined, { ifname: 'eth0', gateway: '10.32.0.1' });
+  assert.equal(rec.ifname, 'eth0');
+  assert.ok(calls.includes('ensureVeth:eth0') && calls.includes('addContainerAddr:eth0') && calls.includes('finishAttach:eth0:10.32.0.1'), calls.join(' '));
+  assert.ok(!calls.some((c) => c.includes('ethwe')), calls.join(' '));
+  // One interface per container: the same container under another name is refused.
+  await assert.rejects(a.attach(ref('cni:x'), ['10.32.0.9/12'], undefined, { ifname: 'net1' }), /already attached as eth0/);
+  await a.settled();
+  const b = make();
+  await b.load();
+  assert.equal(b.list()[0]!.ifname, 'eth0');
+  calls.length = 0;
+  await b.reconcile();
+  assert.deepEqual(calls, ['containerAddrs:eth0']);
+  await b.detach('cni:x', []);
+  assert.ok(calls.includes('deleteContainerLink:eth0'), calls.join(' '));
+  assert.deepEqual(await recorded(dataDir), []);
+});

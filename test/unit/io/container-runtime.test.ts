@@ -121,3 +121,12 @@ test('kindOfId', () => {
   assert.equal(kindOfId('netns:web'), 'netns');
   assert.equal(kindOfId(ID), 'docker');
 });
+
+test('a CNI container (cni:ID, as reloaded from the record) is alive while its namespace exists, whatever Docker says', async () => {
+  fresh();
+  assert.equal(kindOfId('cni:abc'), 'cni');
+  // Docker knows no container "cni:abc": asked, it would say dead and the addresses would be released.
+  assert.equal(await runtime.isAlive({ id: 'cni:abc', netnsPath: `/proc/${process.pid}/ns/net` }), true);
+  assert.equal(await runtime.isAlive({ id: 'cni:abc', netnsPath: '/nonexistent/ns/net' }), false);
+  assert.deepEqual(docker.lookups, []);
+});
