@@ -16,6 +16,8 @@ export interface AttachRequest {
   addrs: string[];
   withoutDns?: boolean;
   hostname?: string;
+  /** Default route via this host, masqueraded beyond the overlay (host-access.ts). */
+  egress?: boolean;
 }
 
 export interface Attachment {
@@ -25,6 +27,8 @@ export interface Attachment {
   /** MAC of ethwe in the container (shown by `ps`). */
   mac: string;
   cidrs: string[];
+  /** Attached with egress: its addresses are masqueraded beyond the overlay (firewall-rules.ts). */
+  egress?: boolean;
 }
 
 export interface AttachmentsComponents {
@@ -58,6 +62,7 @@ export function parseAttachments(text: string): Attachment[] {
     if (!ok) throw new Error(`entry ${i} lacks containerId, netnsPath or cidrs`);
     const rec: Attachment = { containerId: a.containerId!, netnsPath: a.netnsPath!, mac: typeof a.mac === 'string' ? a.mac : '', cidrs: a.cidrs! };
     if (typeof a.hostname === 'string') rec.hostname = a.hostname;
+    if (a.egress === true) rec.egress = true;
     return rec;
   });
 }
@@ -160,11 +165,12 @@ export class Attachments {
    * disk (fsync'd) before the kernel is touched, so a crash at any point leaves a record that reconcile()
    * corrects; a failure undoes what this call did (interface or addresses, and the record) and says why.
    */
-  async attach(ref: ContainerRef, cidrs: readonly string[], hostname?: string): Promise<Attachment> {
+  async attach(ref: ContainerRef, cidrs: readonly string[], hostname?: string, egress?: boolean): Promise<Attachment> {
     const prev = this.byId.get(ref.id);
     const name = hostname ?? ref.hostname ?? prev?.hostname;
     const rec: Attachment = { containerId: ref.id, netnsPath: ref.netnsPath, mac: prev?.mac ?? '', cidrs: [...new Set([...(prev?.cidrs ?? []), ...cidrs])] };
     if (name) rec.hostname = name;
+    if (egress || prev?.egress) rec.egress = true;
     this.byId.set(ref.id, rec);
     try {
       await this.writer.durable(this.writer.changed());

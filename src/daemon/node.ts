@@ -32,6 +32,7 @@ import { PeerMemory } from './peer-memory.js';
 import { RouteAdapter } from './route-adapter.js';
 import { WeaveDns } from './weavedns.js';
 import { WeaveIpam, checkRangeAgainstRoutes, msFromEnv } from './weaveipam.js';
+import { HostAccess } from './host-access.js';
 
 /** Environment override of the dead-container grace period, in ms (tests use a few seconds). */
 export const DEAD_CONTAINER_GRACE_ENV = 'TSWEAVE_DEAD_CONTAINER_GRACE_MS';
@@ -66,6 +67,8 @@ export class TsweaveNode {
   private ipam: WeaveIpam | undefined;
   private deathWatch: DeathWatch | undefined;
   private facade: ApiFacade | undefined;
+  /** expose/hide, egress and the firewall rules (host-access.ts), when the adapters provide them. */
+  private host: HostAccess | undefined;
   /** How long a dead container keeps its addresses (TSWEAVE_DEAD_CONTAINER_GRACE_MS, default as Weave's 30 s). */
   private deadGraceMs = IPAM_DEAD_CONTAINER_GRACE_MS;
   /** Rate limit for warnings that can repeat (issue 11.6). */
@@ -194,6 +197,11 @@ export class TsweaveNode {
     for (const a of attachments.list()) deathWatch.watch({ id: a.containerId, netnsPath: a.netnsPath });
     deathWatch.start();
     const reconciled = reconcileAtStart(attachments, this.ipam, deathWatch, this.log);
+    if (this.a.hostRouting && this.a.openPacketFilter) {
+      this.host = new HostAccess({ ...components, limiter: this.limiter, store, dataDir: this.a.dataDir.path, routing: this.a.hostRouting, filter: await this.a.openPacketFilter(),
+        ipam: this.ipam, attached: () => attachments.list(), reconciled: () => reconciled, bridgeMac: bridgeMac(this.name) }, BRIDGE_NAME);
+      await this.host.start();
+    }
 
     this.listener = await this.listen(links);
     const transport = this.a.transport;
@@ -231,6 +239,7 @@ export class TsweaveNode {
       ipam: this.ipam,
       dns: this.dns,
       reconciled,
+      host: this.host,
       logStats: () => ({ ...this.a.logStats?.(), suppressed: this.limiter.suppressedTotal }),
       stop: (reason) => this.stop(reason),
     });
@@ -297,6 +306,7 @@ export class TsweaveNode {
     this.listener?.close();
     this.links?.closeAll(reason);
     this.deathWatch?.stop();
+    this.host?.stop();
     await this.dns?.stop();
     this.ipam?.stop();
     await this.ipam?.flushed();
