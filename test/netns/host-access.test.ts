@@ -18,7 +18,7 @@ requireRoot('the host access real-kernel test');
 
 const c = new Cluster('hx');
 let h1: Host, h2: Host;
-let c1: Netns, c2: Netns, c3: Netns, out: Netns;
+let c1: Netns, c2: Netns, c3: Netns, c4: Netns, out: Netns;
 const OUT_IP = '10.200.0.99';
 const PORT = 7000;
 let c2Addr = '';
@@ -58,7 +58,7 @@ const first = (text: string) => text.trim().split(' ')[0]!;
 beforeAll(async () => {
   await c.init();
   [h1, h2] = await Promise.all([1, 2].map((n) => c.addHost(n)));
-  [c1, c2, c3, out] = await Promise.all(['c1', 'c2', 'c3', 'out'].map((n) => c.addContainer(n)));
+  [c1, c2, c3, c4, out] = await Promise.all(['c1', 'c2', 'c3', 'c4', 'out'].map((n) => c.addContainer(n)));
   await c.underlay.connect(out, 'eth0', `${OUT_IP}/24`);
   // Docker with iptables on: FORWARD policy DROP (h1 through the nft backend, h2 through the legacy one).
   assert.equal((await iptables(h1, 'iptables-nft', '-P', 'FORWARD', 'DROP')).code, 0);
@@ -113,6 +113,16 @@ describe('expose', () => {
     assert.equal(await whoami(c3, OUT_IP), h1.ip, 'the outside sees h1, not the container');
     assert.equal(await whoami(c3, c2Addr), c3Addr, 'c2 sees c3 itself: overlay traffic is not masqueraded');
     assert.equal(await whoami(c1, c2Addr), '10.32.0.11');
+  });
+
+  test('egress on a host that is not exposed exposes it first (IPAM) and masquerades there (legacy backend)', async () => {
+    assert.match((await c.ok(h2, 'ps')).split('\n')[0]!, /^weave:expose \S+$/, 'h2 starts unexposed');
+    await c.ok(h2, 'attach', '--egress', c4.name);
+    const h2Exposed = /^weave:expose \S+ (\S+)\/12$/.exec((await c.ok(h2, 'ps')).split('\n')[0]!)?.[1];
+    assert.ok(h2Exposed, 'h2 got an exposed address');
+    assert.match((await c.run(c4, 'ip', 'route', 'show', 'default')).stdout, new RegExp(`default via ${h2Exposed.replace(/\./g, '\\.')} dev ethwe`));
+    assert.equal(await whoami(c4, OUT_IP), h2.ip);
+    assert.match((await c.run(h2.ns, 'iptables-legacy-save', '-t', 'nat')).stdout, /-A TSWEAVE-NAT -s 10\.\d+\.\d+\.\d+\/32 ! -o weave -j MASQUERADE/);
   });
 
   test('a flushed iptables is put back within the check interval', async () => {
