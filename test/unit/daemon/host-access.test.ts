@@ -9,7 +9,8 @@ import { LogLimiter } from '../../../src/core/log-limiter.js';
 import { TsweaveError } from '../../../src/core/errors.js';
 import { FileStateStore } from '../../../src/io/state-store.js';
 import type { Attachment } from '../../../src/daemon/attachments.js';
-import { EXPOSE_STATE_KEY, HostAccess } from '../../../src/daemon/host-access.js';
+import { EXPOSE_STATE_KEY } from '../../../src/core/defaults.js';
+import { HostAccess } from '../../../src/daemon/host-access.js';
 import { FakeClock } from '../../support/fake-clock.js';
 import { FakeHostRouting, FakePacketFilter } from '../../support/fake-packet-filter.js';
 import { tempDirs } from '../../support/temp-dir.js';
@@ -22,7 +23,7 @@ async function setup(dir?: string, routing = new FakeHostRouting(), attached: At
   const filter = new FakePacketFilter();
   const host = new HostAccess({
     logger: silentLogger(), clock, limiter: new LogLimiter(clock), store: new FileStateStore(dataDir), dataDir,
-    routing, filter, ipam: undefined, attached: () => attached,
+    routing, filter, ipam: undefined, attached: () => attached, bridgeMac: '7a:00:00:00:00:01',
   }, 'weave');
   await host.start();
   return { dataDir, routing, filter, host, attached };
@@ -34,7 +35,7 @@ test('expose puts the addresses on the bridge, records them and opens the firewa
   assert.deepEqual(s.routing.bridge, ['10.2.1.1/24', '10.2.2.1/24']);
   assert.equal(s.routing.forwarding, true);
   assert.deepEqual(s.filter.rules('filter', 'TSWEAVE-EXPOSE'), ['-d 10.2.1.0/24 -j ACCEPT', '-d 10.2.2.0/24 -j ACCEPT']);
-  assert.deepEqual(s.host.psEntry('7a:00:00:00:00:01'), { containerId: 'weave:expose', netnsPath: '', mac: '7a:00:00:00:00:01', cidrs: ['10.2.1.1/24', '10.2.2.1/24'] });
+  assert.deepEqual(s.host.psEntry(), { containerId: 'weave:expose', netnsPath: '', mac: '7a:00:00:00:00:01', cidrs: ['10.2.1.1/24', '10.2.2.1/24'] });
   s.host.stop();
   const again = await setup(s.dataDir); // a fresh bridge, as after `ip addr flush` or a reboot
   assert.deepEqual(again.routing.bridge, ['10.2.1.1/24', '10.2.2.1/24']);
