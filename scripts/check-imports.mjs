@@ -10,7 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const IO_MODULES = /^(node:)?(net|dgram|fs|fs\/promises|child_process|http|https)$/;
 /** Folders that never import an I/O module (their I/O is injected through core/ports.ts). */
-export const PURE = ['mesh', 'ipam', 'dns', 'dataplane', 'wire', 'crypto', 'core', 'containers', 'config'];
+export const PURE = ['mesh', 'ipam', 'dns', 'dataplane', 'wire', 'crypto', 'core', 'containers', 'config', 'host'];
 /** Which src/ folders each folder may import from (downward only, DESIGN.md §2). */
 export const ALLOWED = {
   core: ['core'],
@@ -21,11 +21,12 @@ export const ALLOWED = {
   dns: ['core', 'wire', 'crypto', 'dns'],
   dataplane: ['core', 'wire', 'crypto', 'dataplane'],
   containers: ['core', 'containers'],
+  host: ['core', 'host'],
   io: ['core', 'wire', 'crypto', 'io'],
   config: ['core', 'config'],
   api: ['core', 'api', 'mesh', 'ipam', 'dns', 'dataplane', 'containers', 'wire'],
-  daemon: ['core', 'config', 'wire', 'crypto', 'mesh', 'ipam', 'dns', 'dataplane', 'containers', 'io', 'api', 'daemon'],
-  cli: ['core', 'config', 'api', 'cli', 'io', 'cni'],
+  daemon: ['core', 'config', 'wire', 'crypto', 'mesh', 'ipam', 'dns', 'dataplane', 'containers', 'io', 'api', 'host', 'daemon'],
+  cli: ['core', 'config', 'api', 'cli', 'io', 'cni', 'host'],
   cni: ['core', 'io', 'cli', 'cni'],
   entry: ['core', 'config', 'cli', 'daemon', 'io', 'entry'],
 };

@@ -29,7 +29,10 @@ export interface ApiBackend {
   status(): Status;
   connect(peers: string[], replace: boolean): void;
   forget(peers: string[]): void;
-  attach(req: { container: string; addrs: string[]; withoutDns?: boolean; hostname?: string }): Promise<{ cidrs: string[] }>;
+  attach(req: { container: string; addrs: string[]; withoutDns?: boolean; hostname?: string; egress?: boolean }): Promise<{ cidrs: string[] }>;
+  /** expose / hide: the host's addresses on the overlay (CIDRs added / removed). */
+  expose(addrs: string[]): Promise<string[]>;
+  hide(addrs: string[]): Promise<string[]>;
   detach(container: string, addrs: string[]): Promise<string[]>;
   listAttached(only?: string[]): Promise<Array<{ containerId: string; mac: string; cidrs: string[] }>>;
   dnsAdd(container: string | undefined, ips: string[], fqdn: string | undefined): Promise<void>;
@@ -138,6 +141,7 @@ function routeTable(node: ApiBackend): Route[] {
           container: str(req.body, 'container'),
           addrs: stringList(req.body, 'addrs', false),
           withoutDns: field(req.body, 'withoutDns') === true,
+          egress: field(req.body, 'egress') === true,
           ...(hostname ? { hostname } : {}),
         });
         return { body: { addrs: res.cidrs } };
@@ -151,6 +155,8 @@ function routeTable(node: ApiBackend): Route[] {
         return { body: { addrs } };
       },
     },
+    { method: 'POST', pattern: '/expose', handler: async (req) => ({ body: { addrs: await node.expose(stringList(req.body, 'addrs', false)) } }) },
+    { method: 'POST', pattern: '/hide', handler: async (req) => ({ body: { addrs: await node.hide(stringList(req.body, 'addrs', false)) } }) },
     {
       method: 'GET',
       pattern: '/ps',

@@ -20,7 +20,7 @@ export type Command =
   | { kind: 'launch'; config: LaunchConfig }
   | { kind: 'connect'; peers: string[]; replace: boolean }
   | { kind: 'forget'; peers: string[] }
-  | { kind: 'attach'; container: string; addrs: string[]; withoutDns: boolean; hostname?: string }
+  | { kind: 'attach'; container: string; addrs: string[]; withoutDns: boolean; egress?: boolean; hostname?: string }
   | { kind: 'detach'; container: string; addrs: string[] }
   | { kind: 'status'; sub?: StatusSub }
   | { kind: 'report' }
@@ -32,7 +32,7 @@ export type Command =
   | { kind: 'stop'; dataDir?: string }
   | { kind: 'reset'; force: boolean; dataDir?: string }
   | { kind: 'setup-cni'; binDirs: string[]; confDir: string; apiSocket?: string; runtimeDir?: string }
-  | { kind: 'not-implemented'; command: string };
+  | { kind: 'expose' | 'hide'; addrs: string[] };
 
 export type CommandKind = Command['kind'];
 
@@ -85,13 +85,16 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: 'forget', args: 'PEER...', needsRoot: false, flags: [], summary: 'stop connecting to these peers' },
   { name: 'attach', args: '[ADDR...] CONTAINER', needsRoot: true,
     summary: 'give a container an interface on the weave network (IPAM picks the address if none given)',
-    flags: [{ flag: '--without-dns', help: "don't register the container's hostname in weaveDNS" }, HOSTNAME_FLAG] },
+    flags: [{ flag: '--without-dns', help: "don't register the container's hostname in weaveDNS" }, HOSTNAME_FLAG,
+      { flag: '--egress', help: "let the container reach addresses outside the weave network through this host (default route via the host's exposed address, masqueraded)" }] },
   { name: 'detach', args: '[ADDR...] CONTAINER', needsRoot: true, flags: [],
     summary: 'remove addresses (all if none given) from a container' },
   { name: 'expose', args: '[ADDR...]', needsRoot: true, flags: [],
-    summary: 'give the host an address on the weave network (not implemented yet)' },
+    summary: 'give the host an address on the weave network (IPAM picks one in the default subnet if none given)',
+    details: 'The host then reaches containers on every host and they reach it; other machines can route\n' +
+      'to the subnet through this host. Kept across router restarts; `tsweave hide` removes it.' },
   { name: 'hide', args: '[ADDR...]', needsRoot: true, flags: [],
-    summary: 'remove the host address from the weave network (not implemented yet)' },
+    summary: "remove the host's addresses (all if none given) from the weave network" },
   { name: 'dns-add', args: '', needsRoot: false,
     synopsis: ['[IP...] CONTAINER [-h FQDN]', 'IP... -h FQDN'],
     summary: "add DNS names: the container's addresses, or the given IPs",
@@ -161,7 +164,6 @@ export function parseCommand(
   if (wantsHelp(rest, spec)) return { kind: 'help', command: verb };
 
   if (verb === 'launch') return { kind: 'launch', config: parseLaunchArgs(rest, env, deps) };
-  if (verb === 'expose' || verb === 'hide') return { kind: 'not-implemented', command: verb };
 
   const p = parseFlags(spec.flags.includes(DATA_DIR_FLAG) ? rest : withoutDataDir(rest), spec.flags, verb);
   const pos = p.positionals;
@@ -182,6 +184,7 @@ export function parseCommand(
       }
       return {
         kind: 'attach', container, addrs, withoutDns: hasFlag(p, '--without-dns'),
+        ...(hasFlag(p, '--egress') ? { egress: true } : {}),
         ...(hostname === undefined ? {} : { hostname: checkFqdn('--hostname', hostname) }),
       };
     }
@@ -189,6 +192,9 @@ export function parseCommand(
       const { addrs, container } = splitAddrsAndContainer(verb, pos);
       return { kind: 'detach', container, addrs };
     }
+    case 'expose':
+    case 'hide':
+      return { kind: verb, addrs: pos.map(checkAddrArg) };
     case 'dns-add':
     case 'dns-remove':
       return parseDnsEdit(verb, p);
@@ -332,6 +338,12 @@ export function checkAddr(text: string): string {
     throw new ConfigError(`invalid address "${text}": is the network or broadcast address of its subnet; pick a host address`);
   }
   return text;
+}
+
+/** An ADDR positional (expose/hide): anything else is named with the rule. */
+function checkAddrArg(text: string): string {
+  if (!looksLikeAddr(text)) throw new ConfigError(`invalid address "${text}": ${ADDR_RULE}`);
+  return checkAddr(text);
 }
 
 function splitAddrsAndContainer(verb: string, pos: readonly string[]): { addrs: string[]; container: string } {

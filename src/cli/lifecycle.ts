@@ -15,7 +15,9 @@ import { LOG_FILE, PID_FILE, START_RESULT_FD_ENV, STATE_FILES } from '../core/de
 import { readRuntimeRecord, removeRuntimeRecord } from '../io/runtime-record.js';
 import { runDirFromEnv } from '../config/settings.js';
 import { HOST_VETH_PREFIX } from '../io/host-network.js';
-import { exec } from '../io/exec.js';
+import { exec, isCommandError } from '../io/exec.js';
+import { IptablesPacketFilter } from '../io/iptables.js';
+import { removeFirewall } from '../host/firewall-rules.js';
 import type { Status } from '../api/status-types.js';
 import { launchFailureMessage } from './launch-failure.js';
 import { ApiClient, nodeHttpTransport, resolveApiAddress, RouterNotRunningError } from './api-client.js';
@@ -200,6 +202,19 @@ async function removeHostVeths(): Promise<void> {
   }
 }
 
+/** The router's iptables chains and the jumps to them, from both backends (the router may have used either). */
+async function removeFirewallRules(): Promise<void> {
+  for (const backend of ['nft', 'legacy'] as const) {
+    try {
+      await removeFirewall(new IptablesPacketFilter({}, backend));
+    } catch (err) {
+      // No such iptables on this host: nothing of ours can be there.
+      if (isCommandError(err) && err.exitCode === undefined && /not found/.test(err.message)) continue;
+      process.stderr.write(`tsweave: could not remove the iptables rules (${backend}): ${errorMessage(err)}\n`);
+    }
+  }
+}
+
 /** Stops the router; containers keep their interfaces. Idempotent. */
 export async function stop(dataDirFlag?: string): Promise<string | void> {
   const pid = await readPid(await dataDirFor(dataDirFlag));
@@ -239,6 +254,7 @@ export async function reset(force: boolean, dataDirFlag?: string): Promise<strin
   } else if (pid !== undefined && isAlive(pid)) process.kill(pid, 'SIGKILL');
   await removeHostVeths();
   await exec('ip', ['link', 'del', 'dev', BRIDGE_NAME]).catch(() => undefined);
+  await removeFirewallRules();
   for (const f of STATE_FILES) await rm(join(dataDir, f), { force: true });
   await removeRuntimeRecord(runDirFromEnv(process.env));
 }

@@ -77,7 +77,7 @@ export async function run(argv: readonly string[], deps: CliDeps): Promise<numbe
 }
 
 function checkRoot(cmd: Command, deps: CliDeps): void {
-  if (cmd.kind === 'help' || cmd.kind === 'not-implemented') return;
+  if (cmd.kind === 'help') return;
   if (cmd.kind === 'launch' && cmd.config.dryRun) return; // only validates and prints
   const spec = findCommand(cmd.kind);
   if (spec?.needsRoot && !deps.isRoot()) throw new TsweaveError('ERR_NOT_ROOT', 'this command must be run as root');
@@ -100,8 +100,6 @@ export async function execute(cmd: Command, deps: CliDeps): Promise<void> {
       out(spec ? formatCommandHelp(spec) : formatUsage());
       return;
     }
-    case 'not-implemented':
-      throw new TsweaveError('ERR_STATE', `${cmd.command} is not implemented yet`);
     case 'version': {
       out(`tsweave ${VERSION}\n`);
       try {
@@ -140,12 +138,16 @@ export async function execute(cmd: Command, deps: CliDeps): Promise<void> {
       return;
     case 'attach': {
       const body = {
-        container: cmd.container, addrs: cmd.addrs, withoutDns: cmd.withoutDns,
+        container: cmd.container, addrs: cmd.addrs, withoutDns: cmd.withoutDns, ...(cmd.egress ? { egress: true } : {}),
         ...(cmd.hostname === undefined ? {} : { hostname: cmd.hostname }),
       };
       printAddrs(out, await api().json<unknown>('POST', '/attach', body));
       return;
     }
+    case 'expose':
+    case 'hide':
+      printAddrs(out, await api().json<unknown>('POST', `/${cmd.kind}`, { addrs: cmd.addrs }));
+      return;
     case 'detach':
       printAddrs(out, await api().json<unknown>('POST', '/detach', { container: cmd.container, addrs: cmd.addrs }));
       return;

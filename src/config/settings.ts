@@ -24,6 +24,8 @@ export interface RouterSettings {
   readonly rekeyIntervalMs: number;
   /** TSWEAVE_RUN_DIR: where the per-network-namespace runtime record is kept (daemon/runtime-record.ts). */
   readonly runDir: string;
+  /** IPTABLES_BACKEND=nft|legacy (Weave's variable): which iptables holds tsweave's chains; unset: detected. */
+  readonly iptablesBackend?: 'nft' | 'legacy';
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -47,6 +49,7 @@ export const ENV_SETTINGS: readonly EnvSetting[] = [
   { env: 'TSWEAVE_IPAM_WAIT_MS', help: 'how long an IPAM request waits for consensus or a grant', show: (s) => `${s.ipamWaitMs} ms` },
   { env: 'TSWEAVE_REKEY_INTERVAL_S', help: 'data-plane keys are replaced this often', show: (s) => `${s.rekeyIntervalMs / 1000} s` },
   { env: 'TSWEAVE_RUN_DIR', help: 'where the runtime record of each network namespace is kept', show: (s) => s.runDir },
+  { env: 'IPTABLES_BACKEND', help: 'nft or legacy: the iptables that holds the firewall chains', show: (s) => s.iptablesBackend ?? 'detected' },
 ];
 
 /** A whole number of milliseconds from the environment, or undefined; ConfigError names the variable. */
@@ -77,6 +80,14 @@ export function runDirFromEnv(env: Env): string {
   return runDir;
 }
 
+/** IPTABLES_BACKEND: nft, legacy, or unset (detected from the rules already installed, io/iptables.ts). */
+export function iptablesBackendFromEnv(env: Env): 'nft' | 'legacy' | undefined {
+  const asked = env.IPTABLES_BACKEND;
+  if (asked === undefined || asked === '') return undefined;
+  if (asked !== 'nft' && asked !== 'legacy') throw new ConfigError(`invalid IPTABLES_BACKEND "${asked}": must be nft or legacy`);
+  return asked;
+}
+
 /** The environment knobs (ENV_SETTINGS); a switch is on unless set to "0". */
 export function parseRouterSettings(env: Env): RouterSettings {
   const runDir = runDirFromEnv(env);
@@ -88,5 +99,6 @@ export function parseRouterSettings(env: Env): RouterSettings {
     ipamWaitMs: msFromEnv(env, 'TSWEAVE_IPAM_WAIT_MS') ?? IPAM_ALLOCATE_TIMEOUT_MS,
     rekeyIntervalMs: rekeyIntervalFromEnv(env) ?? REKEY_AFTER_MS,
     runDir,
+    ...(iptablesBackendFromEnv(env) ? { iptablesBackend: iptablesBackendFromEnv(env) } : {}),
   };
 }

@@ -18,12 +18,14 @@ export const ATTACHMENTS_STATE_KEY = 'attachments.json';
 export const IPAM_STATE_KEY = 'ipam';
 export const DNS_STATE_KEY = 'dns-entries';
 export const PEERS_STATE_KEY = 'peers.json';
+/** The host's exposed addresses (daemon/host-access.ts). */
+export const EXPOSE_STATE_KEY = 'expose.json';
 export const PID_FILE = 'tsweave.pid';
 export const LOG_FILE = 'tsweave.log';
 /** Names the file descriptor on which the detached daemon reports its start result to `launch` (daemon/main.ts). */
 export const START_RESULT_FD_ENV = 'TSWEAVE_START_RESULT_FD';
 /** Every file the router keeps in its data dir: `reset` removes exactly these. */
-export const STATE_FILES = [PEER_NAME_KEY, ATTACHMENTS_STATE_KEY, IPAM_STATE_KEY, DNS_STATE_KEY, PEERS_STATE_KEY, PID_FILE, LOG_FILE];
+export const STATE_FILES = [PEER_NAME_KEY, ATTACHMENTS_STATE_KEY, IPAM_STATE_KEY, DNS_STATE_KEY, PEERS_STATE_KEY, EXPOSE_STATE_KEY, PID_FILE, LOG_FILE];
 export const BRIDGE_NAME = 'weave';
 export const TAP_NAME = 'vethwe-tap';
 export const CONTAINER_IFNAME = 'ethwe';

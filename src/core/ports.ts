@@ -179,6 +179,47 @@ export interface HostRoute {
   dev?: string;
 }
 
+/** A rule as iptables arguments after the chain name, e.g. ["-o", "weave", "-j", "ACCEPT"]. */
+export type FilterRule = readonly string[];
+
+/**
+ * The host's packet filter (iptables, nft or legacy backend): tsweave's own chains and the jumps to them
+ * from the built-in chains (src/io/iptables.ts; the rules themselves in daemon/firewall-rules.ts).
+ */
+export interface PacketFilter {
+  /** Which iptables this is ("nft" or "legacy"), for logs. */
+  readonly backend: string;
+  /** Makes each chain of `table` hold exactly its rules (created when missing), in one atomic step. */
+  setChains(table: string, chains: ReadonlyArray<{ chain: string; rules: readonly FilterRule[] }>): Promise<void>;
+  /** True when `chain` of `table` holds `rule`; false when it does not or the chain is missing. */
+  hasRule(table: string, chain: string, rule: FilterRule): Promise<boolean>;
+  /** Puts `rule` first in `chain` of `table` unless it is there already. */
+  ensureFirst(table: string, chain: string, rule: FilterRule): Promise<void>;
+  /** Removes every copy of `rule` from `chain` (none there: nothing to do). */
+  deleteRule(table: string, chain: string, rule: FilterRule): Promise<void>;
+  /** The user-defined chains of `table` whose names start with `prefix`. */
+  listChains(table: string, prefix: string): Promise<string[]>;
+  /** Empties and deletes the chains (missing ones skipped). */
+  deleteChains(table: string, chains: readonly string[]): Promise<void>;
+}
+
+/** The host's own addresses and routes on the overlay: `expose`/`hide` and containers' egress. */
+export interface HostRouting {
+  /** The IPv4 addresses (CIDRs) on `bridge`. */
+  bridgeAddrs(bridge: string): Promise<string[]>;
+  /** Adds `cidr` to `bridge` (idempotent). */
+  addBridgeAddr(bridge: string, cidr: string): Promise<void>;
+  /** Removes `cidr` from `bridge` (not there: nothing to do). */
+  delBridgeAddr(bridge: string, cidr: string): Promise<void>;
+  /**
+   * IPv4 forwarding on (the host routes between the overlay and its other networks) and, on `bridge`,
+   * promote_secondaries (removing one address of a subnet must not take the others with it).
+   */
+  enableForwarding(bridge: string): Promise<void>;
+  /** The container's default route: via `gateway` on `ifname` (replaces an existing default). */
+  setContainerGateway(netnsPath: string, ifname: string, gateway: string): Promise<void>;
+}
+
 /** Resolves what a user calls a container to its network namespace. */
 export interface ContainerRef {
   /** Stable id: Docker container id, "netns:NAME", "pid:N" or "netns:/path". */

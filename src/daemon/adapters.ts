@@ -4,7 +4,8 @@
 
 import type { Logger } from '../core/logger.js';
 import type {
-  Clock, ContainerEventSource, ContainerRuntime, ControlTransport, FastPath, HostNetwork, Rng, StateStore, TapDevice, UdpSocket,
+  Clock, ContainerEventSource, ContainerRuntime, ControlTransport, FastPath, HostNetwork, HostRouting, PacketFilter, Rng, StateStore, TapDevice,
+  UdpSocket,
 } from '../core/ports.js';
 import type { DataAeadEngine } from '../crypto/data-aead.js';
 import type { Route } from '../io/http-server.js';
@@ -74,6 +75,10 @@ export interface NodeAdapters {
   openDnsServer: DnsServerFactory;
   /** Serves the HTTP API routes (TCP and the unix socket); resolves once listening. */
   serveApi(routes: Route[]): Promise<ApiHandle>;
+  /** The host's addresses and routes for expose/egress; with openPacketFilter, enables host access (host-access.ts). */
+  hostRouting?: HostRouting;
+  /** iptables, its backend chosen (io/iptables.ts detectBackend). */
+  openPacketFilter?: () => Promise<PacketFilter>;
   /** The slow password KDF (injected so a test can use a cheap one). */
   derivePasswordKey(password: string): Promise<Uint8Array>;
 }

@@ -3,7 +3,7 @@
 // started node hands it (node.ts builds them); it owns no state of its own.
 
 import { PROTOCOL_MAX_VERSION, PROTOCOL_MIN_VERSION, VERSION } from '../core/defaults.js';
-import { ConfigError } from '../core/errors.js';
+import { ConfigError, TsweaveError } from '../core/errors.js';
 import type { ContainerRuntime } from '../core/ports.js';
 import { formatCidr, formatHostPort, parseHostPort, peerNameToNumber, type PeerName } from '../core/types.js';
 import type { Overlay } from '../dataplane/overlay.js';
@@ -17,6 +17,7 @@ import type { Status } from '../api/status-types.js';
 import type { DataPlaneIo } from './adapters.js';
 import { attachContainer } from './attach-flow.js';
 import type { Attachment, AttachRequest, Attachments } from './attachments.js';
+import type { HostAccess } from './host-access.js';
 import type { LaunchConfig } from '../config/launch.js';
 import type { PeerLinks } from './peer-links.js';
 import type { PeerMemory } from './peer-memory.js';
@@ -43,6 +44,8 @@ export interface ApiFacadeParts {
   dns: WeaveDns | undefined;
   /** Settles once the start-time reconcile has claimed what attached containers hold. */
   reconciled: Promise<void>;
+  /** expose/hide, egress, the firewall (undefined when the adapters provide no host routing). */
+  host: HostAccess | undefined;
   /** Counters of the log (the destination's, and the warnings the limiter suppressed). */
   logStats(): object;
   stop(reason?: string): Promise<void>;
@@ -122,8 +125,23 @@ export class ApiFacade implements ApiBackend {
    * and names are released when it dies.
    */
   attach(req: AttachRequest): Promise<Attachment> {
-    const { runtime, attachments, ipam, dns, deathWatch, reconciled } = this.parts;
-    return attachContainer({ runtime, attachments, ipam, dns, deathWatch, reconciled }, req);
+    const { runtime, attachments, ipam, dns, deathWatch, reconciled, host } = this.parts;
+    const attach = () => attachContainer({ runtime, attachments, ipam, dns, deathWatch, reconciled }, req);
+    return req.egress && host ? host.attachWithEgress(req, attach, (rec) => this.detach(rec.containerId, rec.cidrs)) : attach();
+  }
+
+  /** expose / hide (host-access.ts): the host's addresses on the overlay. */
+  expose(addrs: string[]): Promise<string[]> {
+    return this.requireHost().expose(addrs);
+  }
+
+  hide(addrs: string[]): Promise<string[]> {
+    return this.requireHost().hide(addrs);
+  }
+
+  private requireHost(): HostAccess {
+    if (!this.parts.host) throw new TsweaveError('ERR_STATE', 'host access (expose/hide) is not available on this router');
+    return this.parts.host;
   }
 
   async detach(container: string, addrs: string[]): Promise<string[]> {
@@ -157,7 +175,8 @@ export class ApiFacade implements ApiBackend {
 
   /** `ps`: attached containers that still exist; `only` = the references asked for (ps.ts). */
   listAttached(only: string[] = []): Promise<Attachment[]> {
-    return listForPs(this.attachments.list(), this.runtime, only);
+    const host = only.length === 0 && this.parts.host ? [this.parts.host.psEntry()] : [];
+    return listForPs(this.attachments.list(), this.runtime, only).then((list) => [...host, ...list]);
   }
 
   private requireDns(): WeaveDns {
@@ -223,6 +242,7 @@ export class ApiFacade implements ApiBackend {
       router: this.router.snapshot().stats,
       dns: this.dns?.stats(),
       log: this.parts.logStats(),
+      firewall: this.parts.host?.firewall.stats,
     };
   }
 }

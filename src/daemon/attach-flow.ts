@@ -46,7 +46,7 @@ export async function attachContainer(f: AttachFlow, req: AttachRequest): Promis
     } catch (err) {
       throw new TsweaveError('ERR_STATE', `attach of ${req.container} undone: cannot record the address claim: ${errorMessage(err)}`, { cause: err });
     }
-    rec = await f.attachments.attach(ref, cidrs, req.hostname, req.iface);
+    rec = await f.attachments.attach(ref, cidrs, req.hostname, { ...req.iface, ...(req.egress ? { egress: true } : {}) });
   } catch (err) {
     f.ipam?.free(ref.id, cidrs.filter((c) => !claimedBefore.has(c)));
     throw err;

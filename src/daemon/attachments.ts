@@ -18,6 +18,8 @@ export interface AttachRequest {
   hostname?: string;
   /** Interface name and default route, for CNI's ADD (daemon/cni-attach.ts). */
   iface?: AttachOptions;
+  /** Default route via this host, masqueraded beyond the overlay (host-access.ts). */
+  egress?: boolean;
 }
 
 export interface Attachment {
@@ -29,6 +31,8 @@ export interface Attachment {
   cidrs: string[];
   /** The interface in the container when it is not `ethwe` (a CNI runtime's CNI_IFNAME). */
   ifname?: string;
+  /** Attached with egress: its addresses are masqueraded beyond the overlay (firewall-rules.ts). */
+  egress?: boolean;
 }
 
 /** What attach() does beyond `ethwe` with addresses (the CNI plugin's ADD, daemon/cni-attach.ts). */
@@ -37,6 +41,8 @@ export interface AttachOptions {
   ifname?: string;
   /** Default route via this address (on the weave bridge). */
   gateway?: string;
+  /** Masquerade its addresses beyond the overlay (host-access.ts, firewall-rules.ts). */
+  egress?: boolean;
 }
 
 /** The record's interface in the container. */
@@ -76,6 +82,7 @@ export function parseAttachments(text: string): Attachment[] {
     const rec: Attachment = { containerId: a.containerId!, netnsPath: a.netnsPath!, mac: typeof a.mac === 'string' ? a.mac : '', cidrs: a.cidrs! };
     if (typeof a.hostname === 'string') rec.hostname = a.hostname;
     if (typeof a.ifname === 'string' && /^[A-Za-z0-9_.-]{1,15}$/.test(a.ifname)) rec.ifname = a.ifname;
+    if (a.egress === true) rec.egress = true;
     return rec;
   });
 }
@@ -188,6 +195,7 @@ export class Attachments {
     const rec: Attachment = { containerId: ref.id, netnsPath: ref.netnsPath, mac: prev?.mac ?? '', cidrs: [...new Set([...(prev?.cidrs ?? []), ...cidrs])] };
     if (name) rec.hostname = name;
     if (ifname !== CONTAINER_IFNAME) rec.ifname = ifname;
+    if (opts.egress || prev?.egress) rec.egress = true;
     this.byId.set(ref.id, rec);
     try {
       await this.writer.durable(this.writer.changed());

@@ -15,6 +15,8 @@ import { DnsServer } from '../io/dns-server.js';
 import { scanAttached } from '../io/ethwe-scan.js';
 import { NativeFastPath } from '../io/fastpath.js';
 import { IprouteHostNetwork } from '../io/host-network.js';
+import { IprouteHostRouting } from '../io/host-routing.js';
+import { IptablesPacketFilter, detectBackend } from '../io/iptables.js';
 import { nativeDataAead, tryLoadNative, type NativeAddon } from '../io/native.js';
 import { FileStateStore } from '../io/state-store.js';
 import { openTap, type NativeTapDevice } from '../io/tap.js';
@@ -66,6 +68,8 @@ export function hostAdapters(logger: Logger, init: HostAdaptersInit): NodeAdapte
       const api = await startApi(init.config, routes, logger);
       return { address: api.address, close: () => api.close() };
     },
+    hostRouting: new IprouteHostRouting(),
+    openPacketFilter: async () => new IptablesPacketFilter({}, await detectBackend(init.config.settings.iptablesBackend)),
     derivePasswordKey,
   };
 }

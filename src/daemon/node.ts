@@ -34,6 +34,7 @@ import { PeerMemory } from './peer-memory.js';
 import { RouteAdapter } from './route-adapter.js';
 import { WeaveDns } from './weavedns.js';
 import { WeaveIpam, checkRangeAgainstRoutes } from './weaveipam.js';
+import { HostAccess } from './host-access.js';
 
 export class TsweaveNode {
   readonly log: Logger;
@@ -53,6 +54,8 @@ export class TsweaveNode {
   private ipam: WeaveIpam | undefined;
   private deathWatch: DeathWatch | undefined;
   private facade: ApiFacade | undefined;
+  /** expose/hide, egress and the firewall rules (host-access.ts), when the adapters provide them. */
+  private host: HostAccess | undefined;
   /** Rate limit for warnings that can repeat (issue 11.6). */
   private readonly limiter: LogLimiter;
   private stopping = false;
@@ -178,6 +181,11 @@ export class TsweaveNode {
     for (const a of attachments.list()) deathWatch.watch({ id: a.containerId, netnsPath: a.netnsPath });
     deathWatch.start();
     const reconciled = reconcileAtStart(attachments, this.ipam, deathWatch, this.log);
+    if (this.a.hostRouting && this.a.openPacketFilter) {
+      this.host = new HostAccess({ ...components, limiter: this.limiter, store, dataDir: this.a.dataDir.path, routing: this.a.hostRouting, filter: await this.a.openPacketFilter(),
+        ipam: this.ipam, attached: () => attachments.list(), reconciled: () => reconciled, bridgeMac: bridgeMac(this.name) }, BRIDGE_NAME);
+      await this.host.start();
+    }
 
     this.listener = await this.listen(links);
     const transport = this.a.transport;
@@ -215,6 +223,7 @@ export class TsweaveNode {
       ipam: this.ipam,
       dns: this.dns,
       reconciled,
+      host: this.host,
       logStats: () => ({ ...this.a.logStats?.(), suppressed: this.limiter.suppressedTotal }),
       stop: (reason) => this.stop(reason),
     });
@@ -283,6 +292,7 @@ export class TsweaveNode {
     this.listener?.close();
     this.links?.closeAll(reason);
     this.deathWatch?.stop();
+    this.host?.stop();
     await this.dns?.stop();
     this.ipam?.stop();
     await this.ipam?.flushed();

@@ -14,6 +14,8 @@ export interface ExecOptions {
   /** Kill the command (SIGKILL) after this long. @default DEFAULT_EXEC_TIMEOUT_MS */
   timeoutMs?: number;
   env?: NodeJS.ProcessEnv;
+  /** Written to the command's stdin, which is then closed (e.g. iptables-restore's rules). */
+  input?: string;
 }
 
 export interface ExecResult {
@@ -73,7 +75,7 @@ export const exec: ExecFn = (file, args, opts = {}) => {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_EXEC_TIMEOUT_MS;
   const command = formatCommand(file, args);
   return new Promise<ExecResult>((resolve, reject) => {
-    execFile(
+    const child = execFile(
       file,
       args as string[],
       {
@@ -112,6 +114,11 @@ export const exec: ExecFn = (file, args, opts = {}) => {
         reject(new CommandError(message, { command, exitCode, stdout: out, stderr: errText, cause: err }));
       },
     );
+    if (opts.input !== undefined) {
+      // A command that exits before reading all of it gets EPIPE here; its exit status says what went wrong.
+      child.stdin?.on('error', () => undefined);
+      child.stdin?.end(opts.input);
+    }
   });
 };
 

@@ -1,6 +1,7 @@
 // NodeAdapters made of fakes (daemon/adapters.ts): a whole router starts in-process without root, the
 // native addon, sockets or files. Each fake is exposed so a test can drive it (kill a container, read the
 // host's links, advance the clock) and see what the node did.
+import { FakeHostRouting, FakePacketFilter } from './fake-packet-filter.js';
 import type { ByteStream, ControlTransport } from '../../src/core/ports.js';
 import { silentLogger, type Logger } from '../../src/core/logger.js';
 import { nodeDataAead } from '../../src/crypto/data-aead.js';
@@ -35,6 +36,9 @@ export interface FakeNodeWorld {
   clock: FakeClock;
   store: MemoryStateStore;
   hostNet: FakeHostNetwork;
+  /** iptables and the host's bridge addresses/routes (expose, egress). */
+  filter: FakePacketFilter;
+  routing: FakeHostRouting;
   runtime: FakeContainerRuntime;
   transport: LoneTransport;
   /** The API routes the node served (call their handlers as the HTTP server would). */
@@ -48,6 +52,8 @@ export function fakeNodeWorld(opts: { logger?: Logger; seed?: number } = {}): Fa
   const clock = new FakeClock();
   const store = new MemoryStateStore();
   const hostNet = new FakeHostNetwork();
+  const filter = new FakePacketFilter();
+  const routing = new FakeHostRouting();
   const runtime = new FakeContainerRuntime();
   const transport = new LoneTransport();
   const udpNet = new FakeUdpNet();
@@ -87,6 +93,8 @@ export function fakeNodeWorld(opts: { logger?: Logger; seed?: number } = {}): Fa
       served = routes;
       return { address: 'fake', close: async () => void (served = undefined) };
     },
+    hostRouting: routing,
+    openPacketFilter: async () => filter,
     derivePasswordKey: async (pw) => new Uint8Array(Buffer.alloc(32, pw)),
   };
   return {
@@ -94,6 +102,8 @@ export function fakeNodeWorld(opts: { logger?: Logger; seed?: number } = {}): Fa
     clock,
     store,
     hostNet,
+    filter,
+    routing,
     runtime,
     transport,
     routes: () => {

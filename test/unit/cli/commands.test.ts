@@ -59,6 +59,7 @@ test('attach: addresses then one container', () => {
     { kind: 'attach', container: 'pid:42', addrs: ['ip:10.2.1.1/24', 'net:10.2.2.0/24', 'net:default'], withoutDns: true });
   ok('attach --hostname web.weave.local netns:/run/netns/x',
     { kind: 'attach', container: 'netns:/run/netns/x', addrs: [], withoutDns: false, hostname: 'web.weave.local' });
+  ok('attach --egress web', { kind: 'attach', container: 'web', addrs: [], withoutDns: false, egress: true });
   bad('attach', 'attach needs a CONTAINER');
   bad('attach 10.32.0.9/12', 'attach needs a CONTAINER after the addresses');
   bad('attach web 10.32.0.9/12', 'attach needs a CONTAINER after the addresses');
@@ -132,8 +133,14 @@ test('rmpeer, stop, reset, expose, hide', () => {
   ok('reset', { kind: 'reset', force: false });
   ok('reset --force', { kind: 'reset', force: true });
   bad('reset --forse', 'unknown flag "--forse" for reset (did you mean --force?)');
-  ok('expose', { kind: 'not-implemented', command: 'expose' });
-  ok('hide 10.2.1.1/24', { kind: 'not-implemented', command: 'hide' });
+  ok('expose', { kind: 'expose', addrs: [] });
+  ok('expose 10.2.1.1/24 net:10.2.2.0/24 ip:10.2.3.1/24 net:default', { kind: 'expose', addrs: ['10.2.1.1/24', 'net:10.2.2.0/24', 'ip:10.2.3.1/24', 'net:default'] });
+  ok('hide 10.2.1.1/24', { kind: 'hide', addrs: ['10.2.1.1/24'] });
+  ok('hide', { kind: 'hide', addrs: [] });
+  bad('expose web', 'invalid address "web": must be [ip:]CIDR, net:CIDR or net:default');
+  bad('expose 10.2.1.0/24', 'invalid address "10.2.1.0/24": is the network or broadcast address of its subnet; pick a host address');
+  bad('hide net:10.2.1.1/24', 'invalid address "net:10.2.1.1/24": host bits are set (did you mean net:10.2.1.0/24?)');
+  bad('expose --without-masquerade', 'unknown flag "--without-masquerade" for expose');
 });
 
 test('every verb accepts --data-dir; stop and reset carry it, the others ignore it (issue 10.6)', () => {

@@ -74,7 +74,7 @@ test('help goes to stdout with exit 0; no arguments prints usage to stderr with 
   assert.equal(h.err(), '');
   h = harness();
   assert.equal(await run(['help', 'attach'], h.deps), 0);
-  assert.match(h.out(), /^Usage: tsweave attach \[--without-dns\] \[--hostname FQDN\] \[ADDR\.\.\.\] CONTAINER\n/);
+  assert.match(h.out(), /^Usage: tsweave attach \[--without-dns\] \[--hostname FQDN\] \[--egress\] \[ADDR\.\.\.\] CONTAINER\n/);
   h = harness();
   assert.equal(await run([], h.deps), 2);
   assert.match(h.err(), /^Usage:/);
@@ -259,10 +259,17 @@ test('launch, stop, reset call the lifecycle; dry-run only prints', async () => 
   assert.equal(h.err(), 'tsweave is not running\n');
 });
 
-test('expose and hide are not implemented yet (exit 1); a bug says internal error', async () => {
-  let h = harness();
-  assert.equal(await run(['expose'], h.deps), 1);
-  assert.equal(h.err(), 'tsweave: expose is not implemented yet\n');
+test('expose and hide print the addresses as Weave does; a bad address is exit 2; a bug says internal error', async () => {
+  let h = harness({
+    'POST /expose': json({ addrs: ['10.32.0.1/12', '10.2.1.1/24'] }),
+    'POST /hide': json({ addrs: ['10.2.1.1/24'] }),
+  });
+  assert.equal(await run(['expose', 'net:default', '10.2.1.1/24'], h.deps), 0);
+  assert.equal(await run(['hide', '10.2.1.1/24'], h.deps), 0);
+  assert.equal(h.out(), '10.32.0.1 10.2.1.1\n10.2.1.1\n');
+  h = harness();
+  assert.equal(await run(['expose', '10.2.1.300/24'], h.deps), 2);
+  assert.equal(h.err().split('\n').length, 2);
   h = harness({}, { lifecycle: { stop: async () => { throw new TypeError('x is undefined'); } } });
   assert.equal(await run(['stop'], h.deps), 1);
   assert.equal(h.err(), 'tsweave: internal error: x is undefined\n');

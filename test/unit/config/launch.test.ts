@@ -200,10 +200,11 @@ test('environment knobs are read once, into the launch config, and checked', () 
   const c = parse([], {
     TSWEAVE_FASTPATH: '0', TSWEAVE_UDP_GRO: '0', TSWEAVE_TAP_OFFLOAD: '1',
     TSWEAVE_DEAD_CONTAINER_GRACE_MS: '2000', TSWEAVE_IPAM_WAIT_MS: '', TSWEAVE_REKEY_INTERVAL_S: '3', TSWEAVE_RUN_DIR: '/tmp/run',
+    IPTABLES_BACKEND: 'legacy',
   }).settings;
   assert.deepEqual(c, {
     fastPath: false, udpGro: false, tapOffload: true, deadContainerGraceMs: 2000, ipamWaitMs: 30_000, rekeyIntervalMs: 3000,
-    runDir: '/tmp/run',
+    runDir: '/tmp/run', iptablesBackend: 'legacy',
   });
   fails([], 'invalid TSWEAVE_DEAD_CONTAINER_GRACE_MS "2s": must be a whole number of milliseconds 0..3600000', {
     TSWEAVE_DEAD_CONTAINER_GRACE_MS: '2s',
@@ -213,6 +214,7 @@ test('environment knobs are read once, into the launch config, and checked', () 
   });
   fails([], 'invalid TSWEAVE_REKEY_INTERVAL_S "0": must be a whole number of seconds 1..86400', { TSWEAVE_REKEY_INTERVAL_S: '0' });
   fails([], 'invalid TSWEAVE_RUN_DIR "run": must be an absolute path', { TSWEAVE_RUN_DIR: 'run' });
+  fails([], 'invalid IPTABLES_BACKEND "nftables": must be nft or legacy', { IPTABLES_BACKEND: 'nftables' });
 });
 
 test('dry-run text and the start log show the environment settings; never the password', () => {

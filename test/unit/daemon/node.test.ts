@@ -81,7 +81,7 @@ test('attach → IPAM address on ethwe → DNS name → status; detach undoes al
   assert.equal((await call('GET', '/ip/c0ffee01')).body, cidr);
   assert.deepEqual((await call('GET', '/dns-lookup?name=web.weave.local')).body, { addrs: [ip] });
   const ps = (await call('GET', '/ps')).body as Array<{ containerId: string; addrs: string[] }>;
-  assert.deepEqual(ps.map((p) => [p.containerId, p.addrs]), [['c0ffee01', [cidr]]]);
+  assert.deepEqual(ps.map((p) => [p.containerId, p.addrs]), [['weave:expose', []], ['c0ffee01', [cidr]]]);
   assert.match(world.store.text(ATTACHMENTS_STATE_KEY)!, /c0ffee01/);
 
   const status = node.api.status();
@@ -96,6 +96,23 @@ test('attach → IPAM address on ethwe → DNS name → status; detach undoes al
   assert.equal(world.hostNet.containers.get('/proc/101/ns/net')?.get(CONTAINER_IFNAME), undefined);
   assert.equal((await call('GET', '/ip/c0ffee01')).status, 404);
   assert.deepEqual((await call('GET', '/dns-lookup?name=web.weave.local')).body, { addrs: [] });
+});
+
+test('expose, attach with egress (gateway = the exposed address, masqueraded), ps, hide; the firewall is installed', async () => {
+  assert.deepEqual(world.filter.rules('filter', 'FORWARD'), ['-j TSWEAVE'], 'installed at start');
+  const exposed = ((await call('POST', '/expose', { addrs: [] })).body as { addrs: string[] }).addrs;
+  assert.equal(exposed.length, 1);
+  assert.deepEqual(world.routing.bridge, exposed);
+  assert.equal((await call('GET', '/ip/weave:expose')).body, exposed[0], 'claimed in IPAM as weave:expose');
+  const res = await call('POST', '/attach', { container: 'web', addrs: [], egress: true });
+  const [cidr] = (res.body as { addrs: string[] }).addrs;
+  assert.equal(world.routing.gateways.get('/proc/101/ns/net'), exposed[0]!.split('/')[0]);
+  assert.ok(world.filter.rules('nat', 'TSWEAVE-NAT')!.includes(`-s ${cidr!.split('/')[0]}/32 ! -o weave -j MASQUERADE`));
+  const ps = (await call('GET', '/ps')).body as Array<{ containerId: string; mac: string; addrs: string[] }>;
+  assert.deepEqual(ps[0], { containerId: 'weave:expose', mac: '02:00:00:00:00:01', addrs: exposed });
+  assert.deepEqual((await call('POST', '/hide', { addrs: [] })).body, { addrs: exposed });
+  assert.deepEqual(world.routing.bridge, []);
+  assert.equal((await call('GET', '/ip/weave:expose')).status, 404, 'the claim is freed');
 });
 
 test('dns-args without docker0: an IPAM address on the weave bridge, and the DNS server on it', async () => {
