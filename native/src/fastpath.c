@@ -179,6 +179,8 @@ static void egress_send(tsw_fastpath *f, int n) {
       }
       f->send_lens[i] += TAG;
     }
+    __atomic_add_fetch(&s->tx_dgrams, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&s->tx_bytes, (uint64_t)f->send_lens[i], __ATOMIC_RELAXED);
     uint64_t r = __atomic_load_n(&s->remote, __ATOMIC_RELAXED);
     f->send_addrs[i] = (uint32_t)(r >> 16);
     f->send_ports[i] = (uint16_t)r;
@@ -470,6 +472,8 @@ static void ingress_one(tsw_fastpath *f, int i, int64_t now, int *nt) {
     uint64_t from = (uint64_t)r->addrs[i] << 16 | r->ports[i];
     if (__atomic_load_n(&s->remote, __ATOMIC_RELAXED) != from) __atomic_store_n(&s->remote, from, __ATOMIC_RELAXED);
   }
+  __atomic_add_fetch(&s->rx_dgrams, 1, __ATOMIC_RELAXED);
+  __atomic_add_fetch(&s->rx_bytes, (uint64_t)r->lengths[i], __ATOMIC_RELAXED);
   if (p[0] == TYPE_DATA) {
     ingress_frames(f, p + HDR, len - HDR, now, nt);
     goto done;
