@@ -7,6 +7,7 @@ import type { Clock, ContainerRuntime, ControlTransport, FastPath, HostNetwork, 
 import type { ContainerEventSource } from '../containers/death-watch.js';
 import type { DataAeadEngine } from '../crypto/data-aead.js';
 import type { Route } from '../io/http-server.js';
+import type { StatusServer, StatusServerOptions } from '../io/status-server.js';
 import type { AttachmentsComponents } from './attachments.js';
 import type { DnsServerFactory } from './weavedns.js';
 
@@ -73,6 +74,8 @@ export interface NodeAdapters {
   openDnsServer: DnsServerFactory;
   /** Serves the HTTP API routes (TCP and the unix socket); resolves once listening. */
   serveApi(routes: Route[]): Promise<ApiHandle>;
+  /** Serves /metrics and the topology page (--metrics-addr); absent: not served (unit tests). */
+  serveStatus?(o: StatusServerOptions): Promise<StatusServer>;
   /** The slow password KDF (injected so a test can use a cheap one). */
   derivePasswordKey(password: string): Promise<Uint8Array>;
 }

@@ -30,6 +30,7 @@ import type { PeerLink } from './peer-link.js';
 import { PeerLinks, plainIp } from './peer-links.js';
 import { PeerMemory } from './peer-memory.js';
 import { RouteAdapter } from './route-adapter.js';
+import { Observability } from './observability.js';
 import { WeaveDns } from './weavedns.js';
 import { WeaveIpam, checkRangeAgainstRoutes, msFromEnv } from './weaveipam.js';
 
@@ -66,6 +67,7 @@ export class TsweaveNode {
   private ipam: WeaveIpam | undefined;
   private deathWatch: DeathWatch | undefined;
   private facade: ApiFacade | undefined;
+  private observe: Observability | undefined;
   /** How long a dead container keeps its addresses (TSWEAVE_DEAD_CONTAINER_GRACE_MS, default as Weave's 30 s). */
   private deadGraceMs = IPAM_DEAD_CONTAINER_GRACE_MS;
   /** Rate limit for warnings that can repeat (issue 11.6). */
@@ -195,6 +197,8 @@ export class TsweaveNode {
     deathWatch.start();
     const reconciled = reconcileAtStart(attachments, this.ipam, deathWatch, this.log);
 
+    // Metrics (--metrics-addr) count from the first connection on; the listener starts with the API below.
+    this.observe = new Observability({ status: () => this.api.status(), stats: () => this.api.stats(), listAttached: () => this.api.listAttached(), router, links, ipam: this.ipam?.allocator, dns: this.dns });
     this.listener = await this.listen(links);
     const transport = this.a.transport;
     this.maker = new ConnectionMaker(
@@ -234,6 +238,7 @@ export class TsweaveNode {
       logStats: () => ({ ...this.a.logStats?.(), suppressed: this.limiter.suppressedTotal }),
       stop: (reason) => this.stop(reason),
     });
+    await this.observe.listen(cfg.metricsAddr, this.a.serveStatus?.bind(this.a), this.log);
     this.http = await this.a.serveApi(apiRoutes(this.facade));
     await this.a.dataDir.writePid();
     // So `stop`, `reset` & co. find this router's data dir in this network namespace (runtime-record.ts).
@@ -293,6 +298,7 @@ export class TsweaveNode {
     this.stopping = true;
     this.log.info({ reason }, 'router stopping');
     await this.http?.close();
+    await this.observe?.close();
     this.maker?.stop();
     this.listener?.close();
     this.links?.closeAll(reason);
