@@ -276,7 +276,11 @@ export class RouterMetrics {
       name: 'tsweave_ipam_wait_seconds', help: 'Time an IPAM allocate or claim waited until answered, by outcome.',
       labelNames: ['kind', 'outcome'], buckets: [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60], registers: ipamRegisters,
     });
-    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 20 });
+    if (opts.defaultMetrics !== false) {
+      collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 20 });
+      // Gauges named like counters (promtool flags them); nodejs_active_handles/_requests/_resources (by type) say the same.
+      for (const m of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(m);
+    }
   }
 
   /** A peer connection ended (the Router dropped it). */
