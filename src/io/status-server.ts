@@ -83,6 +83,7 @@ async function answer(req: IncomingMessage, res: ServerResponse, o: StatusServer
     return send(res, 200, m.contentType, m.text, head);
   }
   if (path === '/ui/topology.json') return send(res, 200, 'application/json', JSON.stringify(await o.topology()), head);
+  if (path === '/favicon.ico') return send(res, 204, 'text/plain; charset=utf-8', '', true); // browsers ask; nothing to show
   if (path === '/' || path === '/ui') {
     res.setHeader('location', '/ui/');
     return send(res, 302, 'text/plain; charset=utf-8', 'see /ui/\n', head);
