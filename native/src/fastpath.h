@@ -77,6 +77,9 @@ typedef struct fp_session {
   fp_key *prev;  /* previous receive key, accepted until prev_until_ms (lock) */
   int64_t prev_until_ms;
   uint64_t send_counter; /* last counter used; atomic, shared with JS */
+  /* Traffic of this session on the fast path (atomic adds; metrics read them): datagrams and bytes,
+   * sent (egress thread) and authenticated received (ingress thread). */
+  uint64_t tx_dgrams, tx_bytes, rx_dgrams, rx_bytes;
   uint64_t highest;      /* replay window (ingress thread only) */
   uint32_t ring[FP_REPLAY_BLOCKS];
   /* egress scratch (emu held) */

@@ -28,6 +28,8 @@ static void egress_send(tsw_fastpath *f, int n) {
       }
       f->send_lens[i] += TAG;
     }
+    __atomic_add_fetch(&s->tx_dgrams, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&s->tx_bytes, (uint64_t)f->send_lens[i], __ATOMIC_RELAXED);
     uint64_t r = __atomic_load_n(&s->remote, __ATOMIC_RELAXED);
     f->send_addrs[i] = (uint32_t)(r >> 16);
     f->send_ports[i] = (uint16_t)r;

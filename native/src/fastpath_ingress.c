@@ -161,6 +161,8 @@ static void ingress_one(tsw_fastpath *f, int i, int64_t now, int *nt) {
     uint64_t from = (uint64_t)r->addrs[i] << 16 | r->ports[i];
     if (__atomic_load_n(&s->remote, __ATOMIC_RELAXED) != from) __atomic_store_n(&s->remote, from, __ATOMIC_RELAXED);
   }
+  __atomic_add_fetch(&s->rx_dgrams, 1, __ATOMIC_RELAXED);
+  __atomic_add_fetch(&s->rx_bytes, (uint64_t)r->lengths[i], __ATOMIC_RELAXED);
   if (p[0] == TYPE_DATA) {
     ingress_frames(f, p + HDR, len - HDR, now, nt);
     goto done;

@@ -116,6 +116,34 @@ napi_value tsw_js_fastpath_remove_session(napi_env env, napi_callback_info info)
   return NULL;
 }
 
+/* fastpathSessionStats(handle, peer): the session's fast-path traffic, or undefined without a session. */
+napi_value tsw_js_fastpath_session_stats(napi_env env, napi_callback_info info) {
+  TSW_ARGS(env, info, 2, argv);
+  tsw_fastpath *f;
+  uint64_t peer;
+  if (!tsw_fp_get(env, argv[0], &f) || !tsw_fp_arg_peer(env, argv[1], "peer", &peer)) return NULL;
+  uint64_t v[4] = {0, 0, 0, 0};
+  pthread_rwlock_rdlock(&f->lock);
+  fp_session *s = tsw_fp_session_by_peer(f, peer);
+  if (s) {
+    v[0] = __atomic_load_n(&s->tx_dgrams, __ATOMIC_RELAXED);
+    v[1] = __atomic_load_n(&s->tx_bytes, __ATOMIC_RELAXED);
+    v[2] = __atomic_load_n(&s->rx_dgrams, __ATOMIC_RELAXED);
+    v[3] = __atomic_load_n(&s->rx_bytes, __ATOMIC_RELAXED);
+  }
+  pthread_rwlock_unlock(&f->lock);
+  napi_value o;
+  if (!s) {
+    TSW_NAPI(env, napi_get_undefined(env, &o));
+    return o;
+  }
+  TSW_NAPI(env, napi_create_object(env, &o));
+  if (!tsw_set_double(env, o, "datagramsSent", (double)v[0]) || !tsw_set_double(env, o, "bytesSent", (double)v[1]) ||
+      !tsw_set_double(env, o, "datagramsReceived", (double)v[2]) || !tsw_set_double(env, o, "bytesReceived", (double)v[3]))
+    return NULL;
+  return o;
+}
+
 napi_value tsw_js_fastpath_set_eligible(napi_env env, napi_callback_info info) {
   TSW_ARGS(env, info, 3, argv);
   tsw_fastpath *f;

@@ -11,7 +11,7 @@
 import { ConfigError, errorMessage } from '../core/errors.js';
 import {
   CONTROL_PORT, DEFAULT_CONN_LIMIT, DEFAULT_DATA_DIR, DEFAULT_DNS_DOMAIN, DEFAULT_DNS_TTL_S,
-  DEFAULT_IPALLOC_RANGE, DEFAULT_MTU, MAX_MTU, MIN_MTU,
+  DEFAULT_IPALLOC_RANGE, DEFAULT_MTU, MAX_MTU, METRICS_ADDR, METRICS_PORT, MIN_MTU,
 } from '../core/defaults.js';
 import {
   type Cidr, type HostPort, type PeerName, cidrContains, formatCidr, formatHostPort, parsePeerName, parseHostPort,
@@ -86,6 +86,8 @@ export interface LaunchConfig {
   readonly apiSocket?: string;
   /** Group (name or gid) that may use the API socket besides root; undefined → root only. */
   readonly apiGroup?: string;
+  /** /metrics and /ui/ listener; undefined → 127.0.0.1:6782, null → off (`--metrics-addr ""`). */
+  readonly metricsAddr?: HostPort | null;
   /** What the environment sets (settings.ts ENV_SETTINGS). */
   readonly settings: RouterSettings;
 }
@@ -139,6 +141,8 @@ export const LAUNCH_FLAGS: readonly FlagSpec[] = [
     help: 'members of this group may change the router through the API socket (read-only routes need no group)' },
   { flag: '--api-socket', value: 'PATH', default: '/run/tsweave/netns-<namespace inode>/api.sock', env: ['TSWEAVE_API_SOCKET'],
     help: 'the unix socket of the control API; the CLI finds it through TSWEAVE_API_SOCKET' },
+  { flag: '--metrics-addr', value: 'ADDR:PORT', default: `${METRICS_ADDR}:${METRICS_PORT}`, env: ['TSWEAVE_METRICS_ADDR'],
+    help: 'read-only listener for Prometheus /metrics and the topology page /ui/; "" turns it off' },
   { flag: '--log-level', value: 'LEVEL', default: 'info', help: 'debug | info | warn | error' },
   { flag: '--dry-run', help: 'check the configuration, print it (password redacted) and exit' },
 ];
@@ -251,8 +255,11 @@ export function parseLaunchArgs(
   if (apiGroup !== undefined && !/^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$|^\d{1,10}$/.test(apiGroup)) {
     throw new ConfigError(`invalid --api-group "${apiGroup}": must be a group name or a numeric gid`);
   }
+  const metricsText = get('--metrics-addr') ?? env.TSWEAVE_METRICS_ADDR;
+  const metricsAddr = metricsText === undefined ? undefined : metricsText.trim() === '' ? null : parseIPv4HostPort('--metrics-addr', metricsText);
 
   return {
+    ...(metricsAddr === undefined ? {} : { metricsAddr }),
     password, passwordSource, name, nickname, port, mtu, dataDir,
     foreground: has('--foreground'),
     discovery: !has('--no-discovery'),
@@ -356,6 +363,8 @@ export function formatLaunchConfig(cfg: LaunchConfig): string {
       case '--no-dns': return String(cfg.dns === undefined);
       case '--api-group': return cfg.apiGroup ?? 'none (root only)';
       case '--api-socket': return cfg.apiSocket ?? '/run/tsweave/netns-<namespace inode>/api.sock';
+      case '--metrics-addr':
+        return cfg.metricsAddr === null ? '"" (off)' : cfg.metricsAddr ? formatHostPort(cfg.metricsAddr) : `${METRICS_ADDR}:${METRICS_PORT}`;
       case '--log-level': return cfg.logLevel;
       case '--dry-run': return String(cfg.dryRun);
       default: return '?';

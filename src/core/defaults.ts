@@ -8,7 +8,8 @@ export const CONTROL_PORT = 6783;
 /** HTTP control API (loopback only). */
 export const HTTP_API_ADDR = '127.0.0.1';
 export const HTTP_API_PORT = 6784;
-/** Prometheus metrics (loopback only). */
+/** Prometheus metrics and the topology page (--metrics-addr; loopback by default, as Weave's script). */
+export const METRICS_ADDR = '127.0.0.1';
 export const METRICS_PORT = 6782;
 
 export const DEFAULT_DATA_DIR = '/var/lib/tsweave';

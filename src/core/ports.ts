@@ -130,7 +130,16 @@ export interface FastPath {
   /** Rekeying: seal with this key (generation byte gen) from now on. */
   setSendKey(peer: number, gen: number, key: Uint8Array, salt: Uint8Array): void;
   stats(): Record<string, number | boolean>;
+  /** The traffic the fast path carried on this session (undefined: no such session). */
+  sessionStats(peer: number): FastSessionStats | undefined;
   stop(): void;
+}
+
+export interface FastSessionStats {
+  datagramsSent: number;
+  bytesSent: number;
+  datagramsReceived: number;
+  bytesReceived: number;
 }
 
 // ---------------------------------------------------------------------------------------------

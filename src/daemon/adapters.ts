@@ -9,6 +9,7 @@ import type {
 } from '../core/ports.js';
 import type { DataAeadEngine } from '../crypto/data-aead.js';
 import type { Route } from '../io/http-server.js';
+import type { StatusServer, StatusServerOptions } from '../io/status-server.js';
 import type { AttachmentsComponents } from './attachments.js';
 import type { DnsServerFactory } from './weavedns.js';
 
@@ -79,6 +80,8 @@ export interface NodeAdapters {
   hostRouting?: HostRouting;
   /** iptables, its backend chosen (io/iptables.ts detectBackend). */
   openPacketFilter?: () => Promise<PacketFilter>;
+  /** Serves /metrics and the topology page (--metrics-addr); absent: not served (unit tests). */
+  serveStatus?(o: StatusServerOptions): Promise<StatusServer>;
   /** The slow password KDF (injected so a test can use a cheap one). */
   derivePasswordKey(password: string): Promise<Uint8Array>;
 }

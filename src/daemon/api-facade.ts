@@ -234,7 +234,9 @@ export class ApiFacade implements ApiBackend {
       sessions: Object.fromEntries(
         [...this.links.all()].map((l) => {
           const info = this.overlay.sessionInfo(peerNameToNumber(l.remoteName));
-          return [l.remoteName, { rekeys: info?.rekeys ?? 0, keyGeneration: info?.keyGeneration ?? 0 }];
+          if (!info) return [l.remoteName, { rekeys: 0, keyGeneration: 0 }];
+          const { rekeys, keyGeneration, rttMs, datagramsSent, bytesSent, datagramsReceived, bytesReceived } = info;
+          return [l.remoteName, { rekeys, keyGeneration, rttMs, datagramsSent, bytesSent, datagramsReceived, bytesReceived }];
         }),
       ),
       tap: io.tap,

@@ -19,6 +19,7 @@ import { IprouteHostRouting } from '../io/host-routing.js';
 import { IptablesPacketFilter, detectBackend } from '../io/iptables.js';
 import { nativeDataAead, tryLoadNative, type NativeAddon } from '../io/native.js';
 import { FileStateStore } from '../io/state-store.js';
+import { serveStatus } from '../io/status-server.js';
 import { openTap, type NativeTapDevice } from '../io/tap.js';
 import { TcpTransport } from '../io/tcp-transport.js';
 import { NativeUdpSocket, openUdp, type UdpEndpoint } from '../io/udp.js';
@@ -64,6 +65,7 @@ export function hostAdapters(logger: Logger, init: HostAdaptersInit): NodeAdapte
     transport: new TcpTransport({ logger }),
     openDataPlane: (dp) => openDataPlane(logger, dp, init.config.settings),
     openDnsServer: (c, dnsInit) => new DnsServer(c, dnsInit),
+    serveStatus: (o) => serveStatus(o, logger),
     serveApi: async (routes) => {
       const api = await startApi(init.config, routes, logger);
       return { address: api.address, close: () => api.close() };

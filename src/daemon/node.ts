@@ -32,6 +32,7 @@ import type { PeerLink } from './peer-link.js';
 import { PeerLinks, plainIp } from './peer-links.js';
 import { PeerMemory } from './peer-memory.js';
 import { RouteAdapter } from './route-adapter.js';
+import { Observability } from './observability.js';
 import { WeaveDns } from './weavedns.js';
 import { WeaveIpam, checkRangeAgainstRoutes } from './weaveipam.js';
 import { HostAccess } from './host-access.js';
@@ -56,6 +57,7 @@ export class TsweaveNode {
   private facade: ApiFacade | undefined;
   /** expose/hide, egress and the firewall rules (host-access.ts), when the adapters provide them. */
   private host: HostAccess | undefined;
+  private observe: Observability | undefined;
   /** Rate limit for warnings that can repeat (issue 11.6). */
   private readonly limiter: LogLimiter;
   private stopping = false;
@@ -187,6 +189,8 @@ export class TsweaveNode {
       await this.host.start();
     }
 
+    // Metrics (--metrics-addr) count from the first connection on; the listener starts with the API below.
+    this.observe = new Observability({ status: () => this.api.status(), stats: () => this.api.stats(), listAttached: () => this.api.listAttached(), router, links, ipam: this.ipam?.allocator, dns: this.dns });
     this.listener = await this.listen(links);
     const transport = this.a.transport;
     this.maker = new ConnectionMaker(
@@ -227,6 +231,7 @@ export class TsweaveNode {
       logStats: () => ({ ...this.a.logStats?.(), suppressed: this.limiter.suppressedTotal }),
       stop: (reason) => this.stop(reason),
     });
+    await this.observe.listen(cfg.metricsAddr, this.a.serveStatus?.bind(this.a), this.log);
     // CNI plugin routes (issue 14), beside the CLI's; the flow takes the parts it needs (cni-attach.ts).
     const cni = cniBackend({ attachments, ipam: this.ipam, dns: this.dns, deathWatch, reconciled, hostNet, log: this.log });
     this.http = await this.a.serveApi([...apiRoutes(this.facade), ...cniRoutes(cni)]);
@@ -288,6 +293,7 @@ export class TsweaveNode {
     this.stopping = true;
     this.log.info({ reason }, 'router stopping');
     await this.http?.close();
+    await this.observe?.close();
     this.maker?.stop();
     this.listener?.close();
     this.links?.closeAll(reason);

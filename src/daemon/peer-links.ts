@@ -39,6 +39,8 @@ export class PeerLinks {
   private readonly overlay: Overlay;
   private readonly links = new Map<PeerName, PeerLink>();
   private readonly usedIndexes = new Set<number>();
+  /** Told when a handshake fails or its connection is refused (metrics). */
+  onHandshakeFailed: ((outbound: boolean) => void) | undefined;
 
   constructor(
     c: PeerLinksComponents,
@@ -90,7 +92,7 @@ export class PeerLinks {
         trustsRemote: this.trusts(plainIp(stream.remoteAddress)),
       },
     );
-    return new Promise<PeerLink>((resolve, reject) => {
+    const done = new Promise<PeerLink>((resolve, reject) => {
       let link: PeerLink | undefined;
       let adopting = false;
       let closedWhileAdopting: Error | undefined;
@@ -135,6 +137,8 @@ export class PeerLinks {
         this.router.removeConnection(link, link.closeReason);
       });
     });
+    done.catch(() => this.onHandshakeFailed?.(outbound));
+    return done;
   }
 
   /** --trusted-subnets: is this remote address one we trust (data plane may go unencrypted)? */

@@ -71,7 +71,7 @@ export interface DnsServerHandle {
  * and `allowClients` (--dns-allow, "CIDR"): io/dns-client-filter.ts.
  */
 export type DnsServerFactory = (
-  c: { handler: Resolver; logger: Logger; rng: Rng },
+  c: { handler: Resolver; logger: Logger; rng: Rng; onAnswered?: (answer: 'local' | 'forward', seconds: number) => void },
   init: { listenAddress: string; port: number; allowClients: readonly string[] },
 ) => DnsServerHandle;
 
@@ -81,6 +81,8 @@ export type DnsListenMode = 'explicit' | 'docker-bridge' | 'weave-bridge' | 'non
 export class WeaveDns {
   readonly service: DnsService;
   private server: DnsServerHandle | undefined;
+  /** Told each answer's latency (metrics). */
+  onAnswered: ((answer: 'local' | 'forward', seconds: number) => void) | undefined;
   private readonly log: Logger;
   private mode: DnsListenMode = 'none';
   /** Why we are not listening (shown by dns-args). */
@@ -145,7 +147,8 @@ export class WeaveDns {
   }
 
   private async listen(host: string, port: number): Promise<void> {
-    const server = this.c.openServer({ handler: this.service.resolver, logger: this.c.logger, rng: this.c.rng }, {
+    const onAnswered = (answer: 'local' | 'forward', seconds: number): void => this.onAnswered?.(answer, seconds);
+    const server = this.c.openServer({ handler: this.service.resolver, logger: this.c.logger, rng: this.c.rng, onAnswered }, {
       listenAddress: host,
       port,
       allowClients: this.config.allow.map(formatCidr),

@@ -82,6 +82,8 @@ export class OverlayEgress {
       if (s.seal && n > first) {
         s.aead!.sealBatch(s.seal, p.buf, this.sendOffs.subarray(first, n), this.sendLens.subarray(first, n), n - first);
       }
+      s.datagramsSent += n - first;
+      for (let k = first; k < n; k++) s.bytesSent += this.sendLens[k]!;
     }
     if (n > 0) {
       this.udp.sendBatch(
@@ -98,6 +100,8 @@ export class OverlayEgress {
     // The TCP connection is already sealed; send the frames part only. Copy: the slab is reused.
     const body = Buffer.from(buf.subarray(off + DATA_HEADER_BYTES, off + len));
     this.stats.framesOverTcp++;
+    s.datagramsSent++;
+    s.bytesSent += body.length;
     s.hooks.sendFramesOverTcp(body);
   }
 }

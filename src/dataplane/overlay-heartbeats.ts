@@ -85,5 +85,7 @@ export class Heartbeats {
     if (s.seal) s.aead!.sealBatch(s.seal, b, this.hbOffs, this.hbLens, 1);
     this.udp.send(b, 0, this.hbLens[0], s.remoteAddr, s.remotePort);
     this.stats.heartbeatsSent++;
+    s.datagramsSent++;
+    s.bytesSent += this.hbLens[0]!;
   }
 }

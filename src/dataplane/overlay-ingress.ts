@@ -8,6 +8,7 @@
 
 import { FAST_KIND_CONTROL, type Clock, type DatagramBatch, type FastIngressBatch, type TapDevice } from '../core/ports.js';
 import {
+  AEAD_TAG_BYTES,
   DATA_HEADER_BYTES,
   OFF_COUNTER,
   OFF_KEYGEN,
@@ -177,6 +178,11 @@ export class OverlayIngress {
         s.remotePort = port;
       }
       if (s.rekeyer) this.p.rekey?.onPeerSealed(s, buf[off + OFF_KEYGEN]!);
+    }
+    if (!replayChecked) {
+      // What the fast path handed over it counted already (FastPath.sessionStats).
+      s.datagramsReceived++;
+      s.bytesReceived += s.encrypted ? len + AEAD_TAG_BYTES : len; // as on the wire (opening took the tag off)
     }
     s.lastRecvAt = now;
     const type = buf[off + OFF_TYPE];

@@ -68,6 +68,11 @@ export interface SessionInfo {
   /** Completed key rotations, and the generation in use. */
   rekeys: number;
   keyGeneration: number;
+  /** Traffic on this session, the JS path's and the fast path's together. */
+  datagramsSent: number;
+  bytesSent: number;
+  datagramsReceived: number;
+  bytesReceived: number;
 }
 
 /** All counters at zero. */

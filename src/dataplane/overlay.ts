@@ -28,7 +28,7 @@
 
 import { REKEY_AFTER_BYTES, REKEY_AFTER_MS } from '../core/defaults.js';
 import type { Logger } from '../core/logger.js';
-import type { Batch, FastIngressBatch } from '../core/ports.js';
+import type { Batch, FastIngressBatch, FastSessionStats } from '../core/ports.js';
 import { formatIPv4 } from '../core/types.js';
 import { AEAD_TAG_BYTES, DATA_HEADER_BYTES, FRAME_HEADER_BYTES } from '../wire/data-packet.js';
 import { Forwarder, type ForwardSink } from './forwarder.js';
@@ -197,6 +197,7 @@ export class Overlay {
       remote: `${formatIPv4(s.remoteAddr)}:${s.remotePort}`,
       rekeys: s.rekeyer?.stats.rekeys ?? 0,
       keyGeneration: s.sendGen,
+      ...sessionTraffic(s, this.components.fast?.sessionStats(peer)),
     };
   }
 
@@ -263,4 +264,14 @@ export class Overlay {
         this.stats.droppedTooBig++;
     }
   }
+}
+
+/** A session's traffic: the JS path's counts plus the fast path's (undefined without one). */
+function sessionTraffic(s: Session, fast: FastSessionStats | undefined): Pick<SessionInfo, 'datagramsSent' | 'bytesSent' | 'datagramsReceived' | 'bytesReceived'> {
+  return {
+    datagramsSent: s.datagramsSent + (fast?.datagramsSent ?? 0),
+    bytesSent: s.bytesSent + (fast?.bytesSent ?? 0),
+    datagramsReceived: s.datagramsReceived + (fast?.datagramsReceived ?? 0),
+    bytesReceived: s.bytesReceived + (fast?.bytesReceived ?? 0),
+  };
 }

@@ -74,6 +74,12 @@ export class Session {
   rttMs: number | undefined;
   /** What the fast path was last told about this session (Overlay.refreshFast). */
   fastEligible = false;
+  /** Traffic the JS path carried on this session (the fast path counts its own): datagrams and their
+   *  bytes on the wire, sent and authenticated received; frames sent over the TCP fallback count as sent. */
+  datagramsSent = 0;
+  bytesSent = 0;
+  datagramsReceived = 0;
+  bytesReceived = 0;
 
   constructor(
     init: SessionInit,

@@ -44,6 +44,8 @@ export interface DnsServerComponents {
   logger: Logger;
   /** Upstream query ids. */
   rng: Rng;
+  /** Told how long each UDP query took to answer: from the zone ("local") or via an upstream ("forward"). */
+  onAnswered?: (answer: 'local' | 'forward', seconds: number) => void;
 }
 
 export interface DnsServerInit {
@@ -103,6 +105,7 @@ export function bindErrorMessage(err: NodeJS.ErrnoException, addr: string, port:
 
 export class DnsServer {
   private readonly handler: DnsQueryHandler;
+  private readonly onAnswered: DnsServerComponents['onAnswered'];
   private readonly log: Logger;
   private readonly addr: string;
   private readonly port: number;
@@ -123,6 +126,7 @@ export class DnsServer {
 
   constructor(components: DnsServerComponents, init: DnsServerInit) {
     this.handler = components.handler;
+    this.onAnswered = components.onAnswered;
     this.init = init;
     this.addr = init.listenAddress;
     this.port = init.port ?? 53;
@@ -291,6 +295,7 @@ export class DnsServer {
   private onUdp(sock: UdpSocket, msg: Buffer, host: string, port: number): void {
     if (!this.isClient(host, 'udp')) return;
     this.stats.udpQueries++;
+    const t0 = performance.now();
     const d = this.decide(msg, 'udp');
     const send = (bytes: Uint8Array): void => {
       if (!this.running) return;
@@ -302,11 +307,15 @@ export class DnsServer {
         this.stats.sendErrors++;
       }
     };
-    if (d.kind === 'answer') send(d.bytes);
-    else if (d.kind === 'forward') {
+    if (d.kind === 'answer') {
+      send(d.bytes);
+      this.onAnswered?.('local', (performance.now() - t0) / 1000);
+    } else if (d.kind === 'forward') {
       void this.forwarder.forward(d.query, msg, 'udp', d.maxReplyBytes).then((r) => {
-        if (r) send(r);
-        else this.stats.dropped++;
+        if (r) {
+          send(r);
+          this.onAnswered?.('forward', (performance.now() - t0) / 1000);
+        } else this.stats.dropped++;
       });
     } else this.stats.dropped++;
   }

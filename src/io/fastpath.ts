@@ -2,7 +2,7 @@
 // UDP socket are read by two threads that carry known unicast traffic themselves and hand the rest to
 // the overlay. Turned off with TSWEAVE_FASTPATH=0 (then the overlay reads both through the JS readers).
 import type { Logger } from '../core/logger.js';
-import type { Batch, FastIngressBatch, FastPath, FastSessionInit } from '../core/ports.js';
+import type { Batch, FastIngressBatch, FastPath, FastSessionInit, FastSessionStats } from '../core/ports.js';
 import { MAC_CACHE_MAX_AGE_MS } from '../core/defaults.js';
 import type { FastPathHandle, NativeAddon } from './native.js';
 
@@ -141,6 +141,10 @@ export class NativeFastPath implements FastPath {
 
   stats(): Record<string, number | boolean> {
     return this.handle ? this.init.addon.fastpathStats(this.handle) : { running: false };
+  }
+
+  sessionStats(peer: number): FastSessionStats | undefined {
+    return this.handle ? this.init.addon.fastpathSessionStats(this.handle, peer) : undefined;
   }
 
   stop(): void {

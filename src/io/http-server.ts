@@ -96,10 +96,19 @@ function statusFor(err: unknown): number {
 const LOOPBACK_NAMES = new Set(['127.0.0.1', 'localhost', '[::1]']);
 const JSON_TYPE = /^application\/json\s*(;|$)/i;
 
-/** Why a browser might have sent this request (and so it is refused), or undefined. */
-export function browserRefusal(headers: IncomingMessage['headers']): HttpError | undefined {
+/** An IP literal Host ("10.0.0.1:6782", "[fe80::1]"): no DNS name, so no DNS rebinding. */
+function isIpLiteralHost(host: string): boolean {
+  const h = host.replace(/:\d{1,5}$/, '');
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(h) || /^\[[0-9a-f:.]+\]$/i.test(h);
+}
+
+/**
+ * Why a browser might have sent this request (and so it is refused), or undefined. `ipHosts`: also admit
+ * a Host that is an IP literal (a listener on a non-loopback address, e.g. --metrics-addr 0.0.0.0:6782).
+ */
+export function browserRefusal(headers: IncomingMessage['headers'], ipHosts = false): HttpError | undefined {
   const host = headers.host;
-  if (host !== undefined && !LOOPBACK_NAMES.has(host.toLowerCase().replace(/:\d{1,5}$/, ''))) {
+  if (host !== undefined && !LOOPBACK_NAMES.has(host.toLowerCase().replace(/:\d{1,5}$/, '')) && !(ipHosts && isIpLiteralHost(host))) {
     return new HttpError(403, `Host "${host.slice(0, 100)}" refused: the API answers only to 127.0.0.1, localhost or [::1]`);
   }
   if (headers.origin !== undefined) return new HttpError(403, 'requests from web pages (with an Origin header) are refused');

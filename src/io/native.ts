@@ -20,9 +20,10 @@ import { fileURLToPath } from 'node:url';
 
 import { NativeAddonError, UnsupportedPlatformError, errorMessage } from '../core/errors.js';
 import type { AeadHandle, DataAeadEngine, OpenBatch, SealBatch } from '../crypto/data-aead.js';
+import type { FastSessionStats } from '../core/ports.js';
 
 /** The ABI this wrapper was written for; native/src/addon.c TSW_ABI_VERSION. */
-export const NATIVE_ABI_VERSION = 4;
+export const NATIVE_ABI_VERSION = 5;
 
 /** Accumulated counters of a batch write/send: [done, dropped, errors, lastErrno]. */
 export const STAT_DONE = 0;
@@ -220,6 +221,8 @@ export interface NativeAddon {
   /** Rekeying: seal with this key (generation byte gen) from now on. false: no encrypted session of peer. */
   fastpathSetSendKey(h: FastPathHandle, peer: number, gen: number, key: Uint8Array, salt: Uint8Array): boolean;
   fastpathStats(h: FastPathHandle): Record<string, number | boolean>;
+  /** One session's fast-path traffic; undefined without such a session. */
+  fastpathSessionStats(h: FastPathHandle, peer: number): FastSessionStats | undefined;
 
   /** "EPERM" for 1 or -1. */
   errnoName(errno: number): string;

@@ -61,6 +61,8 @@ export class Allocator implements Gossiper {
   private started = false;
   private cancelTick: (() => void) | undefined;
   private unsubscribePeers: (() => void) | undefined;
+  /** Told when an allocate/claim/prime leaves the queue, and how long it waited (metrics). */
+  onRequestSettled: ((kind: 'allocate' | 'claim' | 'prime', ok: boolean, waitedMs: number) => void) | undefined;
 
   constructor(components: AllocatorComponents, init: AllocatorInit) {
     const ctx = (this.ctx = new IpamContext(components, init));
@@ -86,6 +88,7 @@ export class Allocator implements Gossiper {
       afterAttempts: (changed) => {
         if (changed || ctx.dirty) ctx.persist();
       },
+      settled: (kind, ok, ms) => this.onRequestSettled?.(kind, ok, ms),
     });
     this.departure = {
       abortAll: (err) => {
@@ -261,6 +264,11 @@ export class Allocator implements Gossiper {
 
   // ---------------------------------------------------------------------------------------------
   // Views.
+
+  /** Requests waiting, by kind (Weave's weave_ipam_pending_allocates / _claims). */
+  pendingCounts(): { allocate: number; claim: number } {
+    return { allocate: this.queue.count('allocate'), claim: this.queue.count('claim') };
+  }
 
   lookup(containerId: string): Allocation[] {
     return this.ctx.claims.lookup(containerId);

@@ -34,6 +34,8 @@ export interface PendingHooks {
   hint(reason: string): string;
   /** After a round of attempts: `changed` when some attempt changed state (the allocator persists then). */
   afterAttempts(changed: boolean): void;
+  /** A request left the queue after `waitedMs` (for the IPAM wait-time metric). */
+  settled?(kind: Pending['kind'], ok: boolean, waitedMs: number): void;
 }
 
 export class PendingQueue {
@@ -49,6 +51,13 @@ export class PendingQueue {
     return this.list.length;
   }
 
+  /** How many requests of `kind` wait. */
+  count(kind: Pending['kind']): number {
+    let n = 0;
+    for (const p of this.list) if (p.kind === kind) n++;
+    return n;
+  }
+
   /** The first waiting request that matches, if any. */
   find(pred: (p: Pending) => boolean): Pending | undefined {
     return this.list.find(pred);
@@ -62,6 +71,7 @@ export class PendingQueue {
         return;
       }
       let cancelTimer = (): void => {};
+      const startedAt = this.clock.now();
       const onAbort = (): void => this.finish(p, new IpamError(`${what}: cancelled while ${p.reason}`));
       const cleanup = (): void => {
         cancelTimer();
@@ -72,10 +82,12 @@ export class PendingQueue {
         reason: 'starting',
         resolve: (v) => {
           cleanup();
+          this.hooks.settled?.(spec.kind, true, this.clock.now() - startedAt);
           resolve(v);
         },
         reject: (e) => {
           cleanup();
+          this.hooks.settled?.(spec.kind, false, this.clock.now() - startedAt);
           reject(e);
         },
       };

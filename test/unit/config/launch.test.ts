@@ -242,3 +242,15 @@ test('flag engine: suggestions and repeatable flags', () => {
   assert.deepEqual(p.flags.get('--all'), ['1', '2']);
   assert.deepEqual(p.positionals, ['x', '-a']);
 });
+
+test('--metrics-addr: default, an address, "" turns it off, and TSWEAVE_METRICS_ADDR', () => {
+  assert.equal(parse([]).metricsAddr, undefined, 'default: 127.0.0.1:6782 (observability.ts)');
+  assert.deepEqual(parse(['--metrics-addr', '0.0.0.0:9102']).metricsAddr, { host: '0.0.0.0', port: 9102 });
+  assert.equal(parse(['--metrics-addr=']).metricsAddr, null);
+  assert.deepEqual(parse([], { TSWEAVE_METRICS_ADDR: '127.0.0.1:7000' }).metricsAddr, { host: '127.0.0.1', port: 7000 });
+  assert.equal(parse(['--metrics-addr', ''], { TSWEAVE_METRICS_ADDR: '127.0.0.1:7000' }).metricsAddr, null, 'the flag wins');
+  fails(['--metrics-addr', 'localhost:6782'], 'invalid --metrics-addr "localhost:6782": must be a dotted IPv4 address like 10.32.0.1');
+  fails(['--metrics-addr', '127.0.0.1'], 'invalid --metrics-addr "127.0.0.1": must be ADDRESS:PORT like 172.17.0.1:53');
+  assert.match(formatLaunchConfig(parse(['--metrics-addr='])), /--metrics-addr +"" \(off\)/);
+  assert.match(formatLaunchConfig(parse([])), /--metrics-addr +127\.0\.0\.1:6782/);
+});

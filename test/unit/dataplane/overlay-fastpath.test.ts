@@ -34,6 +34,8 @@ class FakeFastPath implements FastPath {
   readonly learnt = new Map<number, number>();
   readonly eligible = new Map<number, boolean>();
   counter = 0;
+  /** What this fake "carried" itself (it only receives), as the native fast path reports it. */
+  readonly traffic = { datagramsSent: 0, bytesSent: 0, datagramsReceived: 0, bytesReceived: 0 };
   private onLocal: ((b: Batch) => void) | undefined;
   private session: { init: FastSessionInit; open: AeadHandle; replay: ReplayWindow } | undefined;
 
@@ -57,6 +59,8 @@ class FakeFastPath implements FastPath {
         const lens = Int32Array.of(b.lengths[i]!);
         assert.equal(nodeDataAead.openBatch(s.open, b.buf, Int32Array.of(off), lens, 1, new Uint8Array(1)), 1);
         assert.ok(s.replay.accept(b.buf.readUInt32BE(off + OFF_COUNTER + 4)));
+        this.traffic.datagramsReceived++;
+        this.traffic.bytesReceived += b.lengths[i]!;
         if (b.buf[off] !== PACKET_TYPE_DATA) put(FAST_KIND_CONTROL, off, lens[0]!, s.init.peer, 0, i);
         else forEachFrame(b.buf, off + DATA_HEADER_BYTES, lens[0]! - DATA_HEADER_BYTES, (o, d, fo, fl) => put(FAST_KIND_FRAME, fo, fl, o, d, i));
       }
@@ -70,6 +74,10 @@ class FakeFastPath implements FastPath {
     const lengths = Int32Array.from(frames.map((f) => f.length));
     const offsets = Int32Array.from(frames.map((f) => ((at += f.length), at - f.length)));
     this.onLocal!({ buf, offsets, lengths, count: frames.length });
+  }
+
+  sessionStats(peer: number): typeof this.traffic | undefined {
+    return this.session?.init.peer === peer ? { ...this.traffic } : undefined;
   }
 
   addSession(init: FastSessionInit): void {
@@ -175,4 +183,27 @@ test('fast path: what it hands back is forwarded by the reference rules, and eve
   t.net.flush();
   assert.deepEqual(t.tapA.written.map((f) => f.subarray(14).toString()), ['B answers'], 'a frame entry reached the bridge');
   assert.equal(t.fast.learnt.get(macNum(macB)), B, 'B MAC learnt behind B and mirrored');
+});
+
+test('per-session traffic: the JS path counts what it sends and opens itself, the fast path adds its own, nothing twice', () => {
+  const t = setup();
+  t.net.flush();
+  t.fast.injectLocal(ethFrame('ff:ff:ff:ff:ff:ff', macA, 'who has B?'));
+  t.net.flush();
+  t.tapB.inject(ethFrame(macA, macB, 'B answers'));
+  t.net.flush();
+  const sentByA = t.net.wire.filter((d) => d.readUInt32BE(OFF_RECEIVER_IDX) === 222);
+  const sentByB = t.net.wire.filter((d) => d.readUInt32BE(OFF_RECEIVER_IDX) === 111);
+  const a = t.oa.sessionInfo(B)!;
+  const b = t.ob.sessionInfo(A)!;
+  // A's JS path sent everything A sent; A's receiving was done by the fake fast path and counted there once.
+  assert.equal(a.datagramsSent, sentByA.length);
+  assert.equal(a.bytesSent, sentByA.reduce((n, d) => n + d.length, 0));
+  assert.equal(a.datagramsReceived, t.fast.traffic.datagramsReceived);
+  assert.equal(a.datagramsReceived, sentByB.length);
+  assert.equal(a.bytesReceived, sentByB.reduce((n, d) => n + d.length, 0));
+  // B has no fast path: its JS path counted both directions.
+  assert.equal(b.datagramsSent, sentByB.length);
+  assert.equal(b.datagramsReceived, sentByA.length);
+  assert.equal(b.bytesReceived, a.bytesSent);
 });
