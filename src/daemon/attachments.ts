@@ -27,6 +27,8 @@ export interface Attachment {
   /** MAC of ethwe in the container (shown by `ps`). */
   mac: string;
   cidrs: string[];
+  /** Attached with --without-dns: a re-attach after a restart registers no name either. */
+  withoutDns?: true;
 }
 
 export interface AttachmentsComponents {
@@ -60,6 +62,7 @@ export function parseAttachments(text: string): Attachment[] {
     if (!ok) throw new Error(`entry ${i} lacks containerId, netnsPath or cidrs`);
     const rec: Attachment = { containerId: a.containerId!, netnsPath: a.netnsPath!, mac: typeof a.mac === 'string' ? a.mac : '', cidrs: a.cidrs! };
     if (typeof a.hostname === 'string') rec.hostname = a.hostname;
+    if (a.withoutDns === true) rec.withoutDns = true;
     return rec;
   });
 }
@@ -162,11 +165,12 @@ export class Attachments {
    * disk (fsync'd) before the kernel is touched, so a crash at any point leaves a record that reconcile()
    * corrects; a failure undoes what this call did (interface or addresses, and the record) and says why.
    */
-  async attach(ref: ContainerRef, cidrs: readonly string[], hostname?: string): Promise<Attachment> {
+  async attach(ref: ContainerRef, cidrs: readonly string[], hostname?: string, withoutDns?: boolean): Promise<Attachment> {
     const prev = this.byId.get(ref.id);
     const name = hostname ?? ref.hostname ?? prev?.hostname;
     const rec: Attachment = { containerId: ref.id, netnsPath: ref.netnsPath, mac: prev?.mac ?? '', cidrs: [...new Set([...(prev?.cidrs ?? []), ...cidrs])] };
     if (name) rec.hostname = name;
+    if (withoutDns ?? prev?.withoutDns) rec.withoutDns = true;
     this.byId.set(ref.id, rec);
     try {
       await this.writer.durable(this.writer.changed());

@@ -48,7 +48,8 @@ import { buildStatus } from '../api/status.js';
 import type { Status } from '../api/status-types.js';
 import { apiRoutes } from '../api/routes.js';
 import { ATTACHMENTS_STATE_KEY, Attachments, type Attachment, type AttachRequest } from './attachments.js';
-import { attachContainer, reconcileAtStart } from './attach-flow.js';
+import { attachContainer, reconcileAtStart, type AttachFlow } from './attach-flow.js';
+import { DockerLifecycle } from './docker-lifecycle.js';
 import { LogLimiter } from '../core/log-limiter.js';
 import { IPAM_STATE_KEY, WeaveIpam, checkRangeAgainstRoutes, msFromEnv } from './weaveipam.js';
 import type { Allocator } from '../ipam/index.js';
@@ -112,6 +113,8 @@ export class TsweaveNode {
   private dns: WeaveDns | undefined;
   private ipam: WeaveIpam | undefined;
   private deathWatch!: DeathWatch;
+  /** Docker containers: stop keeps the addresses, start re-attaches, rm releases (issue 10.6). */
+  private dockerLife: DockerLifecycle | undefined;
   /** How long a dead container keeps its addresses (TSWEAVE_DEAD_CONTAINER_GRACE_MS, default as Weave's 30 s). */
   private deadGraceMs = IPAM_DEAD_CONTAINER_GRACE_MS;
   private runtime!: HostContainerRuntime;
@@ -247,6 +250,7 @@ export class TsweaveNode {
     for (const a of this.attachments.list()) this.deathWatch.watch({ id: a.containerId, netnsPath: a.netnsPath });
     this.deathWatch.start();
     this.reconciled = reconcileAtStart(this.attachments, this.ipam, this.deathWatch, this.log);
+    this.dockerLife = new DockerLifecycle(this.attachFlow(), { clock: this.clock, logger: this.log, dockerState: (id) => this.runtime.dockerState(id) });
 
     const transport = new TcpTransport({ logger: this.log });
     const limiter = new AcceptLimiter({ clock: this.clock });
@@ -476,8 +480,12 @@ export class TsweaveNode {
    * released when it dies.
    */
   async attach(req: AttachRequest): Promise<Attachment> {
+    return attachContainer(this.attachFlow(), req);
+  }
+
+  private attachFlow(): AttachFlow {
     const { runtime, attachments, ipam, dns, deathWatch, reconciled } = this;
-    return attachContainer({ runtime, attachments, ipam, dns, deathWatch, reconciled }, req);
+    return { runtime, attachments, ipam, dns, deathWatch, reconciled };
   }
 
   async detach(container: string, addrs: string[]): Promise<string[]> {
@@ -493,11 +501,13 @@ export class TsweaveNode {
   }
 
   /**
-   * A watched container died: its names go at once (other hosts must stop resolving them), its
-   * addresses after a grace period (a restarting container keeps them).
+   * A watched container died: its names go at once (other hosts must stop resolving them). A Docker
+   * container keeps its addresses until it is removed and is re-attached when it starts again
+   * (docker-lifecycle.ts); any other goes after a grace period (a namespace re-created in time keeps them).
    */
   private containerDied(ref: ContainerRef): void {
     this.log.info({ container: ref.id }, 'container died');
+    if (this.dockerLife?.died(ref)) return;
     void this.dns?.removeContainer(ref.id);
     this.clock.setTimer(this.deadGraceMs, () => {
       void (async () => {
@@ -607,6 +617,7 @@ export class TsweaveNode {
     this.listener?.close();
     for (const link of this.links.values()) link.close(reason);
     this.deathWatch?.stop();
+    this.dockerLife?.stop();
     await this.dns?.stop();
     this.ipam?.stop();
     await this.ipam?.flushed();

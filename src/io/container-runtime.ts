@@ -10,6 +10,7 @@ import {
   containerGone, containerNotFound, containerNotRunning, dockerFqdn, parseContainerReference,
 } from '../containers/reference.js';
 import type { ContainerEvent, ContainerEventSource } from '../containers/death-watch.js';
+import type { DockerState } from '../containers/docker-restarts.js';
 import { DockerClient, DockerUnavailableError, type DockerContainerInfo, type DockerEvent } from './docker-client.js';
 
 /** statfs f_type of nsfs, the filesystem of /proc/N/ns/* and of their bind mounts. */
@@ -109,6 +110,19 @@ export class HostContainerRuntime implements ContainerRuntime, ContainerEventSou
     const id = await netnsIdentity(ref.netnsPath);
     if (id === undefined) return false;
     return r.netnsId === undefined || r.netnsId === id;
+  }
+
+  /** Docker's view of a container for docker-restarts.ts: running, stopped, removed, or cannot tell. */
+  async dockerState(id: string): Promise<DockerState> {
+    if (!this.docker) return 'unknown';
+    try {
+      const info = await this.docker.inspectContainer(id);
+      if (!info) return 'gone';
+      return info.State.Running && info.State.Pid > 0 ? 'running' : 'stopped';
+    } catch (err) {
+      this.log.debug({ err, container: id }, 'cannot ask Docker about a stopped container');
+      return 'unknown';
+    }
   }
 
   /** Docker container events for the death watcher. Without Docker, a stream that never fires. */

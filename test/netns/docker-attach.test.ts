@@ -56,6 +56,36 @@ test('a --net=none Docker container attached by name reaches a container on the 
   assert.match(ps, /10\.32\.0\.9\/12/);
 });
 
+test('docker restart: ethwe comes back in the new namespace with the same address, ping works; rm releases it', async () => {
+  const pidBefore = (await dockerd!.docker('inspect', '-f', '{{.State.Pid}}', 'web')).stdout.trim();
+  await dockerd!.docker('restart', '-t', '1', 'web');
+  const pid = (await dockerd!.docker('inspect', '-f', '{{.State.Pid}}', 'web')).stdout.trim();
+  assert.notEqual(pid, pidBefore, 'docker restart gave the same process');
+  const addr = await waitFor('ethwe back after docker restart', async () => {
+    const r = await dockerd!.docker('exec', 'web', 'ip', '-o', '-4', 'addr', 'show', 'ethwe').catch(() => undefined);
+    return r?.stdout.includes('inet') ? r.stdout : undefined;
+  }, 20_000, 250);
+  assert.match(addr, /inet 10\.32\.0\.9\/12 /);
+  const ping = await waitFor('ping across hosts after the restart', async () => {
+    try {
+      return await dockerd!.docker('exec', 'web', 'ping', '-c', '2', '-W', '2', '10.32.0.1');
+    } catch {
+      return undefined;
+    }
+  }, 20_000, 500);
+  assert.match(ping.stdout, /2 packets received/);
+  assert.match(await c.ok(h2, 'ps', 'web'), /10\.32\.0\.9\/12/);
+
+  // Removed: the claim goes, so another container may take the address.
+  await dockerd!.docker('rm', '-f', 'web');
+  await dockerd!.docker('run', '-d', '--name', 'web2', '--net=none', TEST_IMAGE, 'sleep', '100000');
+  const again = await waitFor('the address free again after docker rm', async () => {
+    const r = await c.tsweave(h2, 'attach', '10.32.0.9/12', 'web2');
+    return r.code === 0 ? r.stdout : undefined;
+  }, 20_000, 500);
+  assert.equal(again.trim(), '10.32.0.9');
+});
+
 test('attach names an unknown container precisely', async () => {
   const r = await c.tsweave(h2, 'attach', '10.32.0.10/12', 'no-such-container');
   assert.equal(r.code, 1);
