@@ -8,6 +8,7 @@
 // importing the CLI; the CLI builds its per-command tables on the same engine.
 
 import { ConfigError, errorMessage } from '../core/errors.js';
+import { DEFAULT_PLUGIN_SOCKET } from '../containers/docker-plugin.js';
 import {
   CONTROL_PORT, DEFAULT_CONN_LIMIT, DEFAULT_DATA_DIR, DEFAULT_DNS_DOMAIN, DEFAULT_DNS_TTL_S,
   DEFAULT_IPALLOC_RANGE, DEFAULT_MTU, MAX_MTU, MIN_MTU,
@@ -263,6 +264,8 @@ export interface LaunchConfig {
   readonly apiSocket?: string;
   /** Group (name or gid) that may use the API socket besides root; undefined → root only. */
   readonly apiGroup?: string;
+  /** The Docker plugin's socket (issue 13); undefined → no plugin (`--no-plugin`). */
+  readonly pluginSocket?: string;
 }
 
 export interface LaunchDeps {
@@ -310,6 +313,9 @@ export const LAUNCH_FLAGS: readonly FlagSpec[] = [
     help: 'also answer DNS queries from these networks; by default only containers on the weave and docker0 ' +
       'bridges and this host are answered, never other machines on the hosts\' network' },
   { flag: '--no-dns', help: 'disable weaveDNS' },
+  { flag: '--plugin-socket', value: 'PATH', default: '/run/docker/plugins/weavemesh.sock', env: ['TSWEAVE_PLUGIN_SOCKET'],
+    help: 'serve the Docker network and IPAM plugin "weavemesh" here and create the Docker network "weave"' },
+  { flag: '--no-plugin', help: 'do not serve the Docker plugin' },
   { flag: '--api-group', value: 'GROUP', default: 'none (root only)', env: ['TSWEAVE_API_GROUP'],
     help: 'members of this group may change the router through the API socket (read-only routes need no group)' },
   { flag: '--api-socket', value: 'PATH', default: '/run/tsweave/netns-<namespace inode>/api.sock', env: ['TSWEAVE_API_SOCKET'],
@@ -427,6 +433,11 @@ export function parseLaunchArgs(
     throw new ConfigError(`invalid --api-group "${apiGroup}": must be a group name or a numeric gid`);
   }
 
+  const pluginSocket = has('--no-plugin') ? undefined : get('--plugin-socket') ?? (env.TSWEAVE_PLUGIN_SOCKET || DEFAULT_PLUGIN_SOCKET);
+  if (pluginSocket !== undefined && !pluginSocket.startsWith('/')) {
+    throw new ConfigError(`invalid --plugin-socket "${pluginSocket}": must be an absolute path`);
+  }
+
   return {
     password, passwordSource, name, nickname, port, mtu, dataDir,
     foreground: has('--foreground'),
@@ -436,6 +447,7 @@ export function parseLaunchArgs(
     peers,
     ...(apiSocket === undefined ? {} : { apiSocket }),
     ...(apiGroup === undefined ? {} : { apiGroup }),
+    ...(pluginSocket === undefined ? {} : { pluginSocket }),
   };
 }
 
@@ -528,6 +540,8 @@ export function formatLaunchConfig(cfg: LaunchConfig): string {
       case '--dns-ttl': return cfg.dns ? String(cfg.dns.ttlS) : '-';
       case '--dns-allow': return cfg.dns ? (cfg.dns.allow.length ? cfg.dns.allow.map(formatCidr).join(',') : 'none') : '-';
       case '--no-dns': return String(cfg.dns === undefined);
+      case '--plugin-socket': return cfg.pluginSocket ?? '-';
+      case '--no-plugin': return String(cfg.pluginSocket === undefined);
       case '--api-group': return cfg.apiGroup ?? 'none (root only)';
       case '--api-socket': return cfg.apiSocket ?? '/run/tsweave/netns-<namespace inode>/api.sock';
       case '--log-level': return cfg.logLevel;
@@ -568,6 +582,7 @@ export function launchConfigToArgs(cfg: LaunchConfig): string[] {
   }
   if (cfg.apiGroup !== undefined) a.push(`--api-group=${cfg.apiGroup}`);
   if (cfg.apiSocket !== undefined) a.push(`--api-socket=${cfg.apiSocket}`);
+  a.push(cfg.pluginSocket === undefined ? '--no-plugin' : `--plugin-socket=${cfg.pluginSocket}`);
   a.push(`--log-level=${cfg.logLevel}`, '--', ...cfg.peers.map(formatHostPort));
   return a;
 }

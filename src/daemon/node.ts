@@ -50,6 +50,7 @@ import { apiRoutes } from '../api/routes.js';
 import { ATTACHMENTS_STATE_KEY, Attachments, type Attachment, type AttachRequest } from './attachments.js';
 import { attachContainer, reconcileAtStart, type AttachFlow } from './attach-flow.js';
 import { DockerLifecycle } from './docker-lifecycle.js';
+import { startDockerPlugin, type DockerPluginHost } from './docker-plugin-host.js';
 import { LogLimiter } from '../core/log-limiter.js';
 import { IPAM_STATE_KEY, WeaveIpam, checkRangeAgainstRoutes, msFromEnv } from './weaveipam.js';
 import type { Allocator } from '../ipam/index.js';
@@ -115,6 +116,8 @@ export class TsweaveNode {
   private deathWatch!: DeathWatch;
   /** Docker containers: stop keeps the addresses, start re-attaches, rm releases (issue 10.6). */
   private dockerLife: DockerLifecycle | undefined;
+  /** The Docker network plugin `weavemesh` (issue 13), unless --no-plugin. */
+  private plugin: DockerPluginHost | undefined;
   /** How long a dead container keeps its addresses (TSWEAVE_DEAD_CONTAINER_GRACE_MS, default as Weave's 30 s). */
   private deadGraceMs = IPAM_DEAD_CONTAINER_GRACE_MS;
   private runtime!: HostContainerRuntime;
@@ -250,6 +253,8 @@ export class TsweaveNode {
     for (const a of this.attachments.list()) this.deathWatch.watch({ id: a.containerId, netnsPath: a.netnsPath });
     this.deathWatch.start();
     this.reconciled = reconcileAtStart(this.attachments, this.ipam, this.deathWatch, this.log);
+    const pluginDeps = cfg.pluginSocket ? { ...components, mtu: cfg.mtu, socketPath: cfg.pluginSocket, ipam: this.ipam, dns: this.dns } : undefined;
+    this.plugin = await startDockerPlugin(pluginDeps, this.deathWatch);
     this.dockerLife = new DockerLifecycle(this.attachFlow(), { clock: this.clock, logger: this.log, dockerState: (id) => this.runtime.dockerState(id) });
 
     const transport = new TcpTransport({ logger: this.log });
@@ -538,8 +543,8 @@ export class TsweaveNode {
   }
 
   /** `ps`: attached containers that still exist; `only` = the references asked for (ps.ts). */
-  listAttached(only: string[] = []): Promise<Attachment[]> {
-    return listForPs(this.attachments.list(), this.runtime, only);
+  async listAttached(only: string[] = []): Promise<Array<Pick<Attachment, 'containerId' | 'mac' | 'cidrs'>>> {
+    return [...await listForPs(this.attachments.list(), this.runtime, only), ...await this.plugin?.containers(only) ?? []];
   }
 
   private requireDns(): WeaveDns {
@@ -617,6 +622,7 @@ export class TsweaveNode {
     this.listener?.close();
     for (const link of this.links.values()) link.close(reason);
     this.deathWatch?.stop();
+    await this.plugin?.stop();
     this.dockerLife?.stop();
     await this.dns?.stop();
     this.ipam?.stop();
