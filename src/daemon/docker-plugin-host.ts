@@ -16,6 +16,7 @@ import { dockerFqdn } from '../containers/reference.js';
 import { DockerClient, DockerUnavailableError, type DockerContainerInfo } from '../io/docker-client.js';
 import { servePlugin, type PluginServer } from '../io/docker-plugin-server.js';
 import { createPluginVeth, deletePluginVeth } from '../io/plugin-veth.js';
+import { ensureKeeper } from '../io/plugin-keeper.js';
 import type { WeaveDns } from './weavedns.js';
 import type { WeaveIpam } from './weaveipam.js';
 
@@ -29,7 +30,10 @@ export interface PluginHostDeps {
   rng: Rng;
   logger: Logger;
   mtu: number;
+  /** Where dockerd looks (held by the keeper process, io/plugin-keeper.ts). */
   socketPath: string;
+  /** The router's own socket behind the keeper. */
+  backendPath: string;
   ipam: WeaveIpam | undefined;
   dns: WeaveDns | undefined;
   docker?: DockerClient;
@@ -58,7 +62,15 @@ export class DockerPluginHost {
 
   async start(): Promise<void> {
     const plugin = new DockerPlugin(this.facade());
-    this.server = await servePlugin(this.d.socketPath, (path, body) => plugin.handle(path, body), this.d.logger);
+    this.server = await servePlugin(this.d.backendPath, (path, body) => plugin.handle(path, body), this.d.logger);
+    try {
+      const how = await ensureKeeper(this.d.socketPath, this.d.backendPath, this.d.logger);
+      this.log.info({ socket: this.d.socketPath, keeper: how }, 'Docker plugin "weavemesh" available');
+    } catch (err) {
+      await this.server.close();
+      this.server = undefined;
+      throw err;
+    }
     this.setUpDocker();
   }
 

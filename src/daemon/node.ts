@@ -6,7 +6,8 @@
 // answering API means a router that is fully up).
 
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { defaultApiSocketPath } from '../io/api-socket.js';
 import { systemClock, systemRng } from '../core/clock.js';
 import {
   BRIDGE_NAME,
@@ -253,7 +254,9 @@ export class TsweaveNode {
     for (const a of this.attachments.list()) this.deathWatch.watch({ id: a.containerId, netnsPath: a.netnsPath });
     this.deathWatch.start();
     this.reconciled = reconcileAtStart(this.attachments, this.ipam, this.deathWatch, this.log);
-    const pluginDeps = cfg.pluginSocket ? { ...components, mtu: cfg.mtu, socketPath: cfg.pluginSocket, ipam: this.ipam, dns: this.dns } : undefined;
+    const pluginDeps = cfg.pluginSocket
+      ? { ...components, mtu: cfg.mtu, socketPath: cfg.pluginSocket, backendPath: join(dirname(cfg.apiSocket ?? defaultApiSocketPath()), 'docker-plugin.sock'), ipam: this.ipam, dns: this.dns }
+      : undefined;
     this.plugin = await startDockerPlugin(pluginDeps, this.deathWatch);
     this.dockerLife = new DockerLifecycle(this.attachFlow(), { clock: this.clock, logger: this.log, dockerState: (id) => this.runtime.dockerState(id) });
 

@@ -117,3 +117,21 @@ test('docker restart keeps the address and DNS name; docker rm releases it', asy
   await runOn(h2, 'fixed2', '--net=weave', '--ip', '10.32.7.7', TEST_IMAGE, 'sleep', '100000');
   assert.equal(await ipOf(h2, 'fixed2'), '10.32.7.7');
 });
+
+test('router down: docker run --net=weave fails at once saying tsweave is not running; works again after launch', async () => {
+  await c.ok(h2, 'stop');
+  const t0 = Date.now();
+  const r = await docker(h2, 'run', '-d', '--name', 'down', '--net=weave', TEST_IMAGE, 'sleep', '100000').then(() => 'started', (e: { stderr?: string }) => e.stderr ?? '');
+  const took = Date.now() - t0;
+  assert.match(r, /tsweave is not running/);
+  console.log(`router down: docker run --net=weave failed after ${took} ms: ${r.split('\n').find((l) => /tsweave/.test(l))}`);
+  // dockerd's own retry of an unreachable plugin is 15–30 s; this must be far from that.
+  assert.ok(took < 10_000, `docker run took ${took} ms to fail`);
+  await docker(h2, 'rm', '-f', 'down').catch(() => undefined);
+  await c.ok(h2, 'launch', '--password', PW, '--nickname', 'h2', ...RANGE, h1.ip);
+  await runOn(h2, 'back', '--net=weave', TEST_IMAGE, 'sleep', '100000');
+  await waitFor('ping across hosts after relaunch', async () => pings(h2, 'back', await ipOf(h1, 'web')), 30_000, 200);
+  // The plugin's containers kept their addresses through the router's absence.
+  assert.equal(await ipOf(h2, 'fixed2'), '10.32.7.7');
+  assert.match(await c.ok(h2, 'ps'), /10\.32\.7\.7\/16/);
+});
