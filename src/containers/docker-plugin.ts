@@ -8,7 +8,7 @@
 // --subnet), or the network's own --subnet (an isolated subnet, Weave's `net:` semantics).
 // Every body from Docker is checked here (shape, types, lengths); the server caps its size.
 import { ConfigError, errorMessage } from '../core/errors.js';
-import { cidrContains, formatCidr, formatIPv4, parseCidr, tryParseIPv4, type Cidr } from '../core/types.js';
+import { cidrContains, formatCidr, formatIPv4, networkOf, parseCidr, tryParseIPv4, type Cidr } from '../core/types.js';
 
 export const PLUGIN_NAME = 'weavemesh';
 /** Where dockerd looks for it (TEST-ENV §1: plugins are found by name in /run/docker/plugins). */
@@ -155,7 +155,7 @@ export class DockerPlugin {
     const text = str(b, 'Pool', false, 64);
     const sub = str(b, 'SubPool', false, 64);
     const p = text === '' ? defaultSubnet : pool(text);
-    if (formatCidr(p) !== text && text !== '') throw new PluginRefusal(`invalid pool "${text}": not a network address (did you mean ${formatCidr(p)}?)`);
+    if (text !== '' && networkOf(p).addr !== p.addr) throw new PluginRefusal(`invalid pool "${text}": not a network address (did you mean ${formatCidr(networkOf(p))}?)`);
     const inRange = cidrContains(range, p.addr) && p.prefix >= range.prefix;
     if (!inRange) throw new PluginRefusal(`subnet ${formatCidr(p)} is outside tsweave's --ipalloc-range ${formatCidr(range)}`);
     if (sub !== '' && sub !== formatCidr(p)) throw new PluginRefusal('--ip-range is not supported by the weavemesh IPAM driver');

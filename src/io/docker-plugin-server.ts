@@ -69,8 +69,9 @@ export async function servePlugin(path: string, handler: PluginHandler, logger: 
         if (!over) {
           over = true;
           stats.badBodies++;
+          // Answer now and drop the rest as it comes (bounded by the request timeout), then close.
+          res.setHeader('Connection', 'close');
           reply(res, false, { Err: `tsweave: request body over ${MAX_PLUGIN_BODY_BYTES} bytes` });
-          req.destroy();
         }
         return;
       }
