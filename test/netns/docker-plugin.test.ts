@@ -116,6 +116,16 @@ test('docker restart keeps the address and DNS name; docker rm releases it', asy
   await docker(h2, 'rm', '-f', 'fixed');
   await runOn(h2, 'fixed2', '--net=weave', '--ip', '10.32.7.7', TEST_IMAGE, 'sleep', '100000');
   assert.equal(await ipOf(h2, 'fixed2'), '10.32.7.7');
+  // disconnect releases too; connect gets an address again.
+  await runOn(h2, 'spare', '--net=weave', TEST_IMAGE, 'sleep', '100000');
+  const spare = await ipOf(h2, 'spare');
+  await docker(h2, 'network', 'disconnect', 'weave', 'spare');
+  await runOn(h2, 'taker', '--net=weave', '--ip', spare, TEST_IMAGE, 'sleep', '100000');
+  assert.equal(await ipOf(h2, 'taker'), spare);
+  await docker(h2, 'network', 'connect', 'weave', 'spare');
+  const again = await ipOf(h2, 'spare');
+  assert.match(again, /^10\.32\.\d+\.\d+$/);
+  assert.notEqual(again, spare);
 });
 
 test('router down: docker run --net=weave fails at once saying tsweave is not running; works again after launch', async () => {
