@@ -11,7 +11,7 @@
 import { ConfigError, errorMessage } from '../core/errors.js';
 import {
   CONTROL_PORT, DEFAULT_CONN_LIMIT, DEFAULT_DATA_DIR, DEFAULT_DNS_DOMAIN, DEFAULT_DNS_TTL_S,
-  DEFAULT_IPALLOC_RANGE, DEFAULT_MTU, MAX_MTU, METRICS_ADDR, METRICS_PORT, MIN_MTU,
+  DEFAULT_IPALLOC_RANGE, DEFAULT_MTU, DEFAULT_PLUGIN_SOCKET, MAX_MTU, METRICS_ADDR, METRICS_PORT, MIN_MTU,
 } from '../core/defaults.js';
 import {
   type Cidr, type HostPort, type PeerName, cidrContains, formatCidr, formatHostPort, parsePeerName, parseHostPort,
@@ -88,6 +88,8 @@ export interface LaunchConfig {
   readonly apiGroup?: string;
   /** /metrics and /ui/ listener; undefined → 127.0.0.1:6782, null → off (`--metrics-addr ""`). */
   readonly metricsAddr?: HostPort | null;
+  /** The Docker plugin's socket (issue 13); undefined → no plugin (`--no-plugin`). */
+  readonly pluginSocket?: string;
   /** What the environment sets (settings.ts ENV_SETTINGS). */
   readonly settings: RouterSettings;
 }
@@ -137,6 +139,9 @@ export const LAUNCH_FLAGS: readonly FlagSpec[] = [
     help: 'also answer DNS queries from these networks; by default only containers on the weave and docker0 ' +
       'bridges and this host are answered, never other machines on the hosts\' network' },
   { flag: '--no-dns', help: 'disable weaveDNS' },
+  { flag: '--plugin-socket', value: 'PATH', default: DEFAULT_PLUGIN_SOCKET, env: ['TSWEAVE_PLUGIN_SOCKET'],
+    help: 'serve the Docker network and IPAM plugin "weavemesh" here and create the Docker network "weave"' },
+  { flag: '--no-plugin', help: 'do not serve the Docker plugin' },
   { flag: '--api-group', value: 'GROUP', default: 'none (root only)', env: ['TSWEAVE_API_GROUP'],
     help: 'members of this group may change the router through the API socket (read-only routes need no group)' },
   { flag: '--api-socket', value: 'PATH', default: '/run/tsweave/netns-<namespace inode>/api.sock', env: ['TSWEAVE_API_SOCKET'],
@@ -255,6 +260,10 @@ export function parseLaunchArgs(
   if (apiGroup !== undefined && !/^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$|^\d{1,10}$/.test(apiGroup)) {
     throw new ConfigError(`invalid --api-group "${apiGroup}": must be a group name or a numeric gid`);
   }
+  const pluginSocket = has('--no-plugin') ? undefined : get('--plugin-socket') ?? (env.TSWEAVE_PLUGIN_SOCKET || DEFAULT_PLUGIN_SOCKET);
+  if (pluginSocket !== undefined && !pluginSocket.startsWith('/')) {
+    throw new ConfigError(`invalid --plugin-socket "${pluginSocket}": must be an absolute path`);
+  }
   const metricsText = get('--metrics-addr') ?? env.TSWEAVE_METRICS_ADDR;
   const metricsAddr = metricsText === undefined ? undefined : metricsText.trim() === '' ? null : parseIPv4HostPort('--metrics-addr', metricsText);
 
@@ -269,6 +278,7 @@ export function parseLaunchArgs(
     settings: parseRouterSettings(env),
     ...(apiSocket === undefined ? {} : { apiSocket }),
     ...(apiGroup === undefined ? {} : { apiGroup }),
+    ...(pluginSocket === undefined ? {} : { pluginSocket }),
   };
 }
 
@@ -363,6 +373,8 @@ export function formatLaunchConfig(cfg: LaunchConfig): string {
       case '--no-dns': return String(cfg.dns === undefined);
       case '--api-group': return cfg.apiGroup ?? 'none (root only)';
       case '--api-socket': return cfg.apiSocket ?? '/run/tsweave/netns-<namespace inode>/api.sock';
+      case '--plugin-socket': return cfg.pluginSocket ?? '-';
+      case '--no-plugin': return String(cfg.pluginSocket === undefined);
       case '--metrics-addr':
         return cfg.metricsAddr === null ? '"" (off)' : cfg.metricsAddr ? formatHostPort(cfg.metricsAddr) : `${METRICS_ADDR}:${METRICS_PORT}`;
       case '--log-level': return cfg.logLevel;

@@ -35,6 +35,8 @@ export interface DeathWatchInit {
 }
 
 export type DeathListener = (ref: ContainerRef, reason: DeathReason) => void;
+/** Every container event as it arrives, watched or not (a stopped Docker container is no longer watched). */
+export type EventListener = (ev: ContainerEvent) => void;
 
 export class DeathWatch {
   private readonly runtime: Pick<ContainerRuntime, 'isAlive'>;
@@ -45,6 +47,7 @@ export class DeathWatch {
   private readonly resubscribeMs: number;
   private readonly watched = new Map<string, ContainerRef>();
   private readonly listeners: DeathListener[] = [];
+  private readonly eventListeners: EventListener[] = [];
   private running = false;
   private cancelTimer: (() => void) | undefined;
   private cancelResubscribe: (() => void) | undefined;
@@ -67,6 +70,11 @@ export class DeathWatch {
   /** Called once per dead container with the ref that was watched. */
   onDeath(cb: DeathListener): void {
     this.listeners.push(cb);
+  }
+
+  /** Called for every container event (start/die/destroy), after the death listeners. */
+  onEvent(cb: EventListener): void {
+    this.eventListeners.push(cb);
   }
 
   /** Starts (or replaces) watching a container, keyed by ref.id. */
@@ -105,9 +113,17 @@ export class DeathWatch {
 
   /** Feeds one container event (also used directly by tests). */
   handleEvent(ev: ContainerEvent): void {
-    if (ev.action !== 'die' && ev.action !== 'destroy') return;
-    const ref = this.watched.get(ev.id);
-    if (ref) this.report(ref, ev.action === 'die' ? 'event:die' : 'event:destroy');
+    if (ev.action === 'die' || ev.action === 'destroy') {
+      const ref = this.watched.get(ev.id);
+      if (ref) this.report(ref, ev.action === 'die' ? 'event:die' : 'event:destroy');
+    }
+    for (const cb of this.eventListeners) {
+      try {
+        cb(ev);
+      } catch (err) {
+        this.log.error({ err, container: ev.id }, 'event listener threw');
+      }
+    }
   }
 
   /** Checks every watched container now; resolves when done. Concurrent calls share one pass. */

@@ -11,6 +11,8 @@ export const HTTP_API_PORT = 6784;
 /** Prometheus metrics and the topology page (--metrics-addr; loopback by default, as Weave's script). */
 export const METRICS_ADDR = '127.0.0.1';
 export const METRICS_PORT = 6782;
+/** Where dockerd finds the network plugin weavemesh (TEST-ENV §1: plugins are found by name in /run/docker/plugins). */
+export const DEFAULT_PLUGIN_SOCKET = '/run/docker/plugins/weavemesh.sock';
 
 export const DEFAULT_DATA_DIR = '/var/lib/tsweave';
 /** Files the router keeps in its data dir (state keys of the StateStore, plus the pid and log files). */

@@ -255,11 +255,16 @@ export interface ContainerEventSource {
   subscribe(onEvent: (ev: ContainerEvent) => void, onError: (err: Error) => void, onOpen?: () => void): { close(): void };
 }
 
+/** Docker's view of a container (containers/docker-restarts.ts): running, stopped, removed, or cannot tell. */
+export type DockerState = 'running' | 'stopped' | 'gone' | 'unknown';
+
 export interface ContainerRuntime {
   /** Throws TsweaveError ERR_CONTAINER_NOT_FOUND naming the reference if it cannot be resolved. */
   resolve(ref: string): Promise<ContainerRef>;
   /** True while the container (or namespace) still exists. */
   isAlive(ref: ContainerRef): Promise<boolean>;
+  /** Docker's view of a Docker container; absent without Docker support (fakes). */
+  dockerState?(id: string): Promise<DockerState>;
 }
 
 /** Small crash-safe state files in the data dir (write to temp, fsync, rename). */

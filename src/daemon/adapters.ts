@@ -11,6 +11,8 @@ import type { DataAeadEngine } from '../crypto/data-aead.js';
 import type { Route } from '../io/http-server.js';
 import type { StatusServer, StatusServerOptions } from '../io/status-server.js';
 import type { AttachmentsComponents } from './attachments.js';
+import type { DeathWatch } from '../containers/death-watch.js';
+import type { DockerPluginHost, PluginHostDeps } from './docker-plugin-host.js';
 import type { DnsServerFactory } from './weavedns.js';
 
 /** The data plane's I/O: the TAP on the bridge, the UDP socket, the AEAD engine and the fast path, if any. */
@@ -82,6 +84,8 @@ export interface NodeAdapters {
   openPacketFilter?: () => Promise<PacketFilter>;
   /** Serves /metrics and the topology page (--metrics-addr); absent: not served (unit tests). */
   serveStatus?(o: StatusServerOptions): Promise<StatusServer>;
+  /** Serves the Docker plugin weavemesh (docker-plugin-host.ts); absent: never (unit tests). Undefined: could not. */
+  serveDockerPlugin?(d: Omit<PluginHostDeps, 'backendPath'>, events: DeathWatch): Promise<DockerPluginHost | undefined>;
   /** The slow password KDF (injected so a test can use a cheap one). */
   derivePasswordKey(password: string): Promise<Uint8Array>;
 }

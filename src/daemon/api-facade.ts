@@ -18,6 +18,7 @@ import type { DataPlaneIo } from './adapters.js';
 import { attachContainer } from './attach-flow.js';
 import type { Attachment, AttachRequest, Attachments } from './attachments.js';
 import type { HostAccess } from './host-access.js';
+import type { DockerPluginHost } from './docker-plugin-host.js';
 import type { LaunchConfig } from '../config/launch.js';
 import type { PeerLinks } from './peer-links.js';
 import type { PeerMemory } from './peer-memory.js';
@@ -46,6 +47,8 @@ export interface ApiFacadeParts {
   reconciled: Promise<void>;
   /** expose/hide, egress, the firewall (undefined when the adapters provide no host routing). */
   host: HostAccess | undefined;
+  /** The Docker plugin, whose containers `ps` lists too (undefined with --no-plugin). */
+  plugin?: Pick<DockerPluginHost, 'containers'> | undefined;
   /** Counters of the log (the destination's, and the warnings the limiter suppressed). */
   logStats(): object;
   stop(reason?: string): Promise<void>;
@@ -174,9 +177,10 @@ export class ApiFacade implements ApiBackend {
   }
 
   /** `ps`: attached containers that still exist; `only` = the references asked for (ps.ts). */
-  listAttached(only: string[] = []): Promise<Attachment[]> {
+  async listAttached(only: string[] = []): Promise<Array<Pick<Attachment, 'containerId' | 'mac' | 'cidrs'>>> {
     const host = only.length === 0 && this.parts.host ? [this.parts.host.psEntry()] : [];
-    return listForPs(this.attachments.list(), this.runtime, only).then((list) => [...host, ...list]);
+    const plugin = (await this.parts.plugin?.containers(only)) ?? [];
+    return [...host, ...(await listForPs(this.attachments.list(), this.runtime, only)), ...plugin];
   }
 
   private requireDns(): WeaveDns {

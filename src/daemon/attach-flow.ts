@@ -46,7 +46,9 @@ export async function attachContainer(f: AttachFlow, req: AttachRequest): Promis
     } catch (err) {
       throw new TsweaveError('ERR_STATE', `attach of ${req.container} undone: cannot record the address claim: ${errorMessage(err)}`, { cause: err });
     }
-    rec = await f.attachments.attach(ref, cidrs, req.hostname, { ...req.iface, ...(req.egress ? { egress: true } : {}) });
+    rec = await f.attachments.attach(ref, cidrs, req.hostname, {
+      ...req.iface, ...(req.egress ? { egress: true } : {}), ...(req.withoutDns !== undefined ? { withoutDns: req.withoutDns } : {}),
+    });
   } catch (err) {
     f.ipam?.free(ref.id, cidrs.filter((c) => !claimedBefore.has(c)));
     throw err;
@@ -57,6 +59,21 @@ export async function attachContainer(f: AttachFlow, req: AttachRequest): Promis
     await f.dns.add(rec.containerId, rec.cidrs.map((c) => c.split('/')[0]!), fqdn);
   }
   return rec;
+}
+
+/**
+ * A stopped Docker container that was attached is running again (docker start/restart): ethwe in its new
+ * namespace with the addresses it had (still claimed: a stop keeps them) and its DNS name, as attach did.
+ */
+export async function reattachContainer(f: AttachFlow, containerId: string): Promise<void> {
+  const rec = f.attachments.list().find((a) => a.containerId === containerId);
+  if (!rec) return;
+  await attachContainer(f, {
+    container: containerId,
+    addrs: rec.cidrs,
+    ...(rec.hostname ? { hostname: rec.hostname } : {}),
+    ...(rec.withoutDns ? { withoutDns: true } : {}),
+  });
 }
 
 /**

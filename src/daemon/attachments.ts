@@ -33,6 +33,8 @@ export interface Attachment {
   ifname?: string;
   /** Attached with egress: its addresses are masqueraded beyond the overlay (firewall-rules.ts). */
   egress?: boolean;
+  /** Attached with --without-dns: a re-attach after a restart registers no name either. */
+  withoutDns?: true;
 }
 
 /** What attach() does beyond `ethwe` with addresses (the CNI plugin's ADD, daemon/cni-attach.ts). */
@@ -43,6 +45,8 @@ export interface AttachOptions {
   gateway?: string;
   /** Masquerade its addresses beyond the overlay (host-access.ts, firewall-rules.ts). */
   egress?: boolean;
+  /** Register no DNS name, now and on a re-attach after a restart. */
+  withoutDns?: boolean;
 }
 
 /** The record's interface in the container. */
@@ -83,6 +87,7 @@ export function parseAttachments(text: string): Attachment[] {
     if (typeof a.hostname === 'string') rec.hostname = a.hostname;
     if (typeof a.ifname === 'string' && /^[A-Za-z0-9_.-]{1,15}$/.test(a.ifname)) rec.ifname = a.ifname;
     if (a.egress === true) rec.egress = true;
+    if (a.withoutDns === true) rec.withoutDns = true;
     return rec;
   });
 }
@@ -196,6 +201,7 @@ export class Attachments {
     if (name) rec.hostname = name;
     if (ifname !== CONTAINER_IFNAME) rec.ifname = ifname;
     if (opts.egress || prev?.egress) rec.egress = true;
+    if (opts.withoutDns ?? prev?.withoutDns) rec.withoutDns = true;
     this.byId.set(ref.id, rec);
     try {
       await this.writer.durable(this.writer.changed());

@@ -3,7 +3,7 @@
 // adapter is built here and nowhere else, so node.ts can be started on fakes.
 
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { systemClock, systemRng } from '../core/clock.js';
 import { BRIDGE_NAME, HTTP_API_ADDR, HTTP_API_PORT, PID_FILE } from '../core/defaults.js';
 import { TsweaveError, errorMessage } from '../core/errors.js';
@@ -28,6 +28,8 @@ import { startApi } from './api-server.js';
 import type { LaunchConfig } from '../config/launch.js';
 import type { RouterSettings } from '../config/settings.js';
 import { writeRuntimeRecord } from '../io/runtime-record.js';
+import { defaultApiSocketPath } from '../io/api-socket.js';
+import { startDockerPlugin } from './docker-plugin-host.js';
 
 /** What the host adapters take from the launch configuration (settings: fast path, GRO, offload, run dir). */
 export interface HostAdaptersInit {
@@ -72,6 +74,9 @@ export function hostAdapters(logger: Logger, init: HostAdaptersInit): NodeAdapte
     },
     hostRouting: new IprouteHostRouting(),
     openPacketFilter: async () => new IptablesPacketFilter({}, await detectBackend(init.config.settings.iptablesBackend)),
+    // The router's end of the plugin sits beside its API socket; the keeper forwards dockerd's calls to it.
+    serveDockerPlugin: (d, events) =>
+      startDockerPlugin({ ...d, backendPath: join(dirname(init.config.apiSocket ?? defaultApiSocketPath()), 'docker-plugin.sock') }, events),
     derivePasswordKey,
   };
 }

@@ -36,6 +36,8 @@ import { Observability } from './observability.js';
 import { WeaveDns } from './weavedns.js';
 import { WeaveIpam, checkRangeAgainstRoutes } from './weaveipam.js';
 import { HostAccess } from './host-access.js';
+import { DockerLifecycle } from './docker-lifecycle.js';
+import type { DockerPluginHost } from './docker-plugin-host.js';
 
 export class TsweaveNode {
   readonly log: Logger;
@@ -58,6 +60,10 @@ export class TsweaveNode {
   /** expose/hide, egress and the firewall rules (host-access.ts), when the adapters provide them. */
   private host: HostAccess | undefined;
   private observe: Observability | undefined;
+  /** Docker containers: stop keeps the addresses, start re-attaches, rm releases (issue 10.6). */
+  private dockerLife: DockerLifecycle | undefined;
+  /** The Docker network plugin `weavemesh` (issue 13), unless --no-plugin. */
+  private plugin: DockerPluginHost | undefined;
   /** Rate limit for warnings that can repeat (issue 11.6). */
   private readonly limiter: LogLimiter;
   private stopping = false;
@@ -183,6 +189,12 @@ export class TsweaveNode {
     for (const a of attachments.list()) deathWatch.watch({ id: a.containerId, netnsPath: a.netnsPath });
     deathWatch.start();
     const reconciled = reconcileAtStart(attachments, this.ipam, deathWatch, this.log);
+    const flow = { runtime, attachments, ipam: this.ipam, dns: this.dns, deathWatch, reconciled };
+    const dockerState = runtime.dockerState?.bind(runtime);
+    if (dockerState) this.dockerLife = new DockerLifecycle(flow, { ...components, dockerState });
+    if (cfg.pluginSocket && this.a.serveDockerPlugin) {
+      this.plugin = await this.a.serveDockerPlugin({ ...components, mtu: cfg.mtu, socketPath: cfg.pluginSocket, ipam: this.ipam, dns: this.dns }, deathWatch);
+    }
     if (this.a.hostRouting && this.a.openPacketFilter) {
       this.host = new HostAccess({ ...components, limiter: this.limiter, store, dataDir: this.a.dataDir.path, routing: this.a.hostRouting, filter: await this.a.openPacketFilter(),
         ipam: this.ipam, attached: () => attachments.list(), reconciled: () => reconciled, bridgeMac: bridgeMac(this.name) }, BRIDGE_NAME);
@@ -228,6 +240,7 @@ export class TsweaveNode {
       dns: this.dns,
       reconciled,
       host: this.host,
+      plugin: this.plugin,
       logStats: () => ({ ...this.a.logStats?.(), suppressed: this.limiter.suppressedTotal }),
       stop: (reason) => this.stop(reason),
     });
@@ -270,11 +283,13 @@ export class TsweaveNode {
   }
 
   /**
-   * A watched container died: its names go at once (other hosts must stop resolving them), its
-   * addresses after a grace period (a restarting container keeps them).
+   * A watched container died: its names go at once (other hosts must stop resolving them). A Docker
+   * container keeps its addresses until it is removed and is re-attached when it starts again
+   * (docker-lifecycle.ts); any other goes after a grace period (a namespace re-created in time keeps them).
    */
   private containerDied(ref: ContainerRef): void {
     this.log.info({ container: ref.id }, 'container died');
+    if (this.dockerLife?.died(ref)) return;
     void this.dns?.removeContainer(ref.id);
     this.clock.setTimer(this.config.settings.deadContainerGraceMs, () => {
       void (async () => {
@@ -298,6 +313,8 @@ export class TsweaveNode {
     this.listener?.close();
     this.links?.closeAll(reason);
     this.deathWatch?.stop();
+    await this.plugin?.stop();
+    this.dockerLife?.stop();
     this.host?.stop();
     await this.dns?.stop();
     this.ipam?.stop();

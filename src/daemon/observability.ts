@@ -20,7 +20,7 @@ export interface ObservedParts {
   status(): Status;
   stats(): Record<string, unknown>;
   /** Attached containers that still exist (`ps`). */
-  listAttached(): Promise<Attachment[]>;
+  listAttached(): Promise<Array<Pick<Attachment, 'containerId' | 'mac' | 'cidrs'>>>;
   router: Router;
   links: PeerLinks;
   ipam: Allocator | undefined;

@@ -5,7 +5,7 @@
 import { stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../core/logger.js';
-import type { ContainerEvent, ContainerEventSource, ContainerRef, ContainerRuntime } from '../core/ports.js';
+import type { ContainerEvent, ContainerEventSource, ContainerRef, ContainerRuntime, DockerState } from '../core/ports.js';
 import {
   containerGone, containerNotFound, containerNotRunning, dockerFqdn, parseContainerReference,
 } from '../core/container-reference.js';
@@ -108,6 +108,19 @@ export class HostContainerRuntime implements ContainerRuntime, ContainerEventSou
     const id = await netnsIdentity(ref.netnsPath);
     if (id === undefined) return false;
     return r.netnsId === undefined || r.netnsId === id;
+  }
+
+  /** Docker's view of a container for docker-restarts.ts: running, stopped, removed, or cannot tell. */
+  async dockerState(id: string): Promise<DockerState> {
+    if (!this.docker) return 'unknown';
+    try {
+      const info = await this.docker.inspectContainer(id);
+      if (!info) return 'gone';
+      return info.State.Running && info.State.Pid > 0 ? 'running' : 'stopped';
+    } catch (err) {
+      this.log.debug({ err, container: id }, 'cannot ask Docker about a stopped container');
+      return 'unknown';
+    }
   }
 
   /** Docker container events for the death watcher. Without Docker, a stream that never fires. */

@@ -54,6 +54,16 @@ export interface DockerContainerInfo {
   State: { Running: boolean; Pid: number; Status?: string; Restarting?: boolean; Paused?: boolean };
   Config: { Hostname: string; Domainname: string };
   HostConfig?: { NetworkMode?: string };
+  /** Per network name: the endpoint Docker made (plugin networks). */
+  NetworkSettings?: { Networks?: Record<string, { NetworkID?: string; EndpointID?: string; IPAddress?: string; IPPrefixLen?: number; Aliases?: string[] | null; MacAddress?: string }> };
+}
+
+/** The fields of GET /networks/{id} that tsweave reads. */
+export interface DockerNetworkInfo {
+  Id: string;
+  Name: string;
+  Driver: string;
+  Containers?: Record<string, { Name?: string; EndpointID?: string; MacAddress?: string; IPv4Address?: string }>;
 }
 
 /** One entry of GET /containers/json. */
@@ -136,6 +146,27 @@ export class DockerClient {
     const res = await this.get(`/containers/${encodeURIComponent(ref)}/json`);
     if (res.status === 404) return undefined;
     return this.json(res, `inspect container "${ref}"`);
+  }
+
+  /** Networks using `driver`, with their containers (one inspect each: the list omits them). */
+  async networksOfDriver(driver: string): Promise<DockerNetworkInfo[]> {
+    const filters = encodeURIComponent(JSON.stringify({ driver: [driver] }));
+    const list = this.json<DockerNetworkInfo[]>(await this.get(`/networks?filters=${filters}`), 'list networks');
+    const out: DockerNetworkInfo[] = [];
+    for (const n of list) {
+      const res = await this.get(`/networks/${encodeURIComponent(n.Id)}`);
+      if (res.status !== 404) out.push(this.json(res, `inspect network ${n.Name}`));
+    }
+    return out;
+  }
+
+  /** Creates a network; false when one of that name exists already. */
+  async createNetwork(spec: object): Promise<boolean> {
+    const v = await this.negotiatedVersion();
+    const res = await this.raw('POST', `/v${v}/networks/create`, JSON.stringify(spec));
+    if (res.status === 409) return false;
+    this.json(res, 'create network');
+    return true;
   }
 
   async listContainers(opts: { all?: boolean } = {}): Promise<DockerContainerSummary[]> {
@@ -238,9 +269,11 @@ export class DockerClient {
     }
   }
 
-  private raw(method: string, path: string): Promise<RawResponse> {
+  private raw(method: string, path: string, body?: string): Promise<RawResponse> {
     return new Promise((resolve, reject) => {
-      const req = request({ socketPath: this.socketPath, method, path, headers: { Accept: 'application/json' } });
+      const headers: Record<string, string | number> = { Accept: 'application/json' };
+      if (body !== undefined) Object.assign(headers, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
+      const req = request({ socketPath: this.socketPath, method, path, headers });
       const timer = setTimeout(() => {
         req.destroy(
           new DockerUnavailableError(`Docker at ${this.where()} did not answer ${method} ${path} within ${this.timeoutMs} ms`),
@@ -262,7 +295,7 @@ export class DockerClient {
           },
         );
       });
-      req.end();
+      req.end(body);
     });
   }
 }

@@ -35,12 +35,9 @@ afterAll(async () => {
   await c.cleanup();
 });
 
-test('a --net=none Docker container attached by name reaches a container on the other host', async () => {
-  await dockerd!.docker('run', '-d', '--name', 'web', '--net=none', TEST_IMAGE, 'httpd', '-f', '-p', '80', '-h', '/var/www');
-  const out = await c.ok(h2, 'attach', '10.32.0.9/12', 'web');
-  assert.equal(out.trim(), '10.32.0.9');
-  await waitFor('overlay established', async () => / established /.test(await c.ok(h1, 'status', 'connections')));
-  const ping = await waitFor('docker exec ping across hosts', async () => {
+/** Waits until the Docker container `web` pings c1 on the other host. */
+async function webPingsC1(what: string): Promise<void> {
+  const ping = await waitFor(what, async () => {
     try {
       return await dockerd!.docker('exec', 'web', 'ping', '-c', '2', '-W', '2', '10.32.0.1');
     } catch {
@@ -48,12 +45,43 @@ test('a --net=none Docker container attached by name reaches a container on the 
     }
   }, 20_000, 500);
   assert.match(ping.stdout, /2 packets received/);
+}
+
+test('a --net=none Docker container attached by name reaches a container on the other host', async () => {
+  await dockerd!.docker('run', '-d', '--name', 'web', '--net=none', TEST_IMAGE, 'httpd', '-f', '-p', '80', '-h', '/var/www');
+  const out = await c.ok(h2, 'attach', '10.32.0.9/12', 'web');
+  assert.equal(out.trim(), '10.32.0.9');
+  await waitFor('overlay established', async () => / established /.test(await c.ok(h1, 'status', 'connections')));
+  await webPingsC1('docker exec ping across hosts');
   // And the other way: the netns container fetches the page the Docker container serves.
   const page = await c.run(c1, 'busybox', 'wget', '-q', '-O', '-', 'http://10.32.0.9/');
   assert.equal(page.code, 0, page.stderr);
   assert.equal(page.stdout.trim(), 'hello');
   const ps = await c.ok(h2, 'ps');
   assert.match(ps, /10\.32\.0\.9\/12/);
+});
+
+test('docker restart: ethwe comes back in the new namespace with the same address, ping works; rm releases it', async () => {
+  const pidBefore = (await dockerd!.docker('inspect', '-f', '{{.State.Pid}}', 'web')).stdout.trim();
+  await dockerd!.docker('restart', '-t', '1', 'web');
+  const pid = (await dockerd!.docker('inspect', '-f', '{{.State.Pid}}', 'web')).stdout.trim();
+  assert.notEqual(pid, pidBefore, 'docker restart gave the same process');
+  const addr = await waitFor('ethwe back after docker restart', async () => {
+    const r = await dockerd!.docker('exec', 'web', 'ip', '-o', '-4', 'addr', 'show', 'ethwe').catch(() => undefined);
+    return r?.stdout.includes('inet') ? r.stdout : undefined;
+  }, 20_000, 250);
+  assert.match(addr, /inet 10\.32\.0\.9\/12 /);
+  await webPingsC1('ping across hosts after the restart');
+  assert.match(await c.ok(h2, 'ps', 'web'), /10\.32\.0\.9\/12/);
+
+  // Removed: the claim goes, so another container may take the address.
+  await dockerd!.docker('rm', '-f', 'web');
+  await dockerd!.docker('run', '-d', '--name', 'web2', '--net=none', TEST_IMAGE, 'sleep', '100000');
+  const again = await waitFor('the address free again after docker rm', async () => {
+    const r = await c.tsweave(h2, 'attach', '10.32.0.9/12', 'web2');
+    return r.code === 0 ? r.stdout : undefined;
+  }, 20_000, 500);
+  assert.equal(again.trim(), '10.32.0.9');
 });
 
 test('attach names an unknown container precisely', async () => {

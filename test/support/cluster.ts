@@ -75,6 +75,11 @@ export class Cluster {
     return host;
   }
 
+  /** Where the host's router serves the Docker plugin (a test's dockerd mounts it on /run/docker/plugins). */
+  pluginDir(host: Host): string {
+    return join(this.tmp, `h${host.n}-plugins`);
+  }
+
   async addContainer(short: string): Promise<Netns> {
     return this.lab.addNetns(short);
   }
@@ -85,7 +90,7 @@ export class Cluster {
       const r = await exec('ip', ['netns', 'exec', host.ns.name, process.execPath, TSWEAVE_BIN, ...args], {
         timeoutMs: 90_000,
         // The runtime record goes in the cluster's own run dir, so tests leave nothing in /run/tsweave.
-        env: { ...process.env, TSWEAVE_DATA_DIR: host.dataDir, TSWEAVE_RUN_DIR: join(this.tmp, 'run'), ...host.env },
+        env: { ...process.env, TSWEAVE_DATA_DIR: host.dataDir, TSWEAVE_RUN_DIR: join(this.tmp, 'run'), TSWEAVE_PLUGIN_SOCKET: join(this.pluginDir(host), 'weavemesh.sock'), ...host.env },
       });
       return { ...r, code: 0 };
     } catch (err) {

@@ -49,6 +49,11 @@ export interface TestDockerd {
 export interface StartDockerdOptions {
   /** Run dockerd inside this network namespace (nsenter --net=PATH): one dockerd per simulated host. */
   netnsPath?: string;
+  /**
+   * Docker plugin directory of this dockerd: bind-mounted on /run/docker/plugins in a mount namespace of
+   * its own (unshare -m), since every dockerd on a machine looks there (TEST-ENV §6).
+   */
+  pluginDir?: string;
 }
 
 export async function startDockerd(opts: StartDockerdOptions = {}): Promise<TestDockerd> {
@@ -66,9 +71,14 @@ export async function startDockerd(opts: StartDockerdOptions = {}): Promise<Test
   const logFd = openSync(logFile, 'a');
   let child: ChildProcess;
   try {
-    child = opts.netnsPath
-      ? spawn('nsenter', [`--net=${opts.netnsPath}`, 'dockerd', ...args], { stdio: ['ignore', logFd, logFd] })
-      : spawn('dockerd', args, { stdio: ['ignore', logFd, logFd] });
+    const cmd = opts.netnsPath ? ['nsenter', `--net=${opts.netnsPath}`, 'dockerd', ...args] : ['dockerd', ...args];
+    if (opts.pluginDir) {
+      await mkdir('/run/docker/plugins', { recursive: true });
+      await mkdir(opts.pluginDir, { recursive: true });
+      cmd.unshift('unshare', '-m', '--propagation', 'private', 'sh', '-c',
+        'mount --bind "$0" /run/docker/plugins && exec "$@"', opts.pluginDir);
+    }
+    child = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', logFd, logFd] });
   } finally {
     closeSync(logFd);
   }

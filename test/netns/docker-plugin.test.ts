@@ -1,0 +1,147 @@
+// Issue 13: the Docker network plugin, with a real dockerd per simulated host. Each dockerd has its own
+// mount namespace where the host's plugin directory is /run/docker/plugins (plugins are found there by
+// every dockerd on a machine, TEST-ENV §6); the router serves weavemesh.sock in that directory.
+//
+//   underlay ── h1 (router + dockerd) ── web (--net=weave, web.weave.local), a1 (app1 10.40.1.0/24)
+//            └─ h2 (router + dockerd) ── client (--net=weave), a2 (app1), fixed (--ip)
+import { afterAll, beforeAll, test } from 'vitest';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { requireRoot } from '../support/netns.js';
+import { ensureDockerInstalled, importBusyboxImage, startDockerd, TEST_IMAGE, type TestDockerd } from '../support/docker.js';
+import { Cluster, waitFor, type Host } from '../support/cluster.js';
+
+requireRoot('the Docker plugin test');
+
+const PW = randomBytes(12).toString('hex');
+const c = new Cluster('dpl');
+let h1: Host, h2: Host;
+const dk = new Map<Host, TestDockerd>();
+const dnsArgs = new Map<Host, string[]>();
+const RANGE = ['--ipalloc-range', '10.32.0.0/12', '--ipalloc-default-subnet', '10.32.0.0/16'];
+
+const docker = (h: Host, ...args: string[]) => dk.get(h)!.docker(...args);
+/** The container's address on a network, from Docker. */
+async function ipOf(h: Host, name: string, net = 'weave'): Promise<string> {
+  return (await docker(h, 'inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, name)).stdout.trim();
+}
+async function pings(h: Host, from: string, to: string, count = 1): Promise<boolean> {
+  return docker(h, 'exec', from, 'ping', '-c', String(count), '-W', '1', to).then(() => true, () => false);
+}
+async function runOn(h: Host, name: string, ...args: string[]): Promise<void> {
+  await docker(h, 'run', '-d', '--name', name, ...args);
+}
+
+beforeAll(async () => {
+  await ensureDockerInstalled();
+  await c.init();
+  [h1, h2] = await Promise.all([c.addHost(1), c.addHost(2)]);
+  for (const h of [h1, h2]) {
+    const d = await startDockerd({ netnsPath: h.ns.path, pluginDir: c.pluginDir(h) });
+    c.lab.onCleanup(() => d.stop());
+    dk.set(h, d);
+    await importBusyboxImage(d);
+    h.env.DOCKER_HOST = d.dockerHost;
+  }
+  await c.ok(h1, 'launch', '--password', PW, '--nickname', 'h1', ...RANGE);
+  await c.ok(h2, 'launch', '--password', PW, '--nickname', 'h2', ...RANGE, h1.ip);
+  for (const h of [h1, h2]) {
+    await waitFor(`network weave on h${h.n}`, async () => (await docker(h, 'network', 'ls', '--format', '{{.Name}} {{.Driver}}')).stdout.includes('weave weavemesh'), 20_000, 200);
+    const a = (await c.ok(h, 'dns-args')).trim().split(/\s+/);
+    dnsArgs.set(h, a);
+  }
+}, 180_000);
+
+afterAll(async () => {
+  await c.cleanup();
+});
+
+test('docker run --net=weave on two hosts: addresses from tsweave, ping, TCP and DNS across', async () => {
+  await runOn(h1, 'web', '--net=weave', '--hostname', 'web.weave.local', ...dnsArgs.get(h1)!, TEST_IMAGE, 'httpd', '-f', '-p', '80', '-h', '/var/www');
+  const started = Date.now();
+  await runOn(h2, 'client', '--net=weave', ...dnsArgs.get(h2)!, TEST_IMAGE, 'sleep', '100000');
+  const webIp = await ipOf(h1, 'web');
+  const clientIp = await ipOf(h2, 'client');
+  assert.match(webIp, /^10\.32\.\d+\.\d+$/);
+  assert.match(clientIp, /^10\.32\.\d+\.\d+$/);
+  assert.notEqual(webIp, clientIp);
+  const iface = await docker(h2, 'exec', 'client', 'ip', '-o', '-4', 'addr', 'show', 'ethwe0');
+  assert.match(iface.stdout, new RegExp(`inet ${clientIp.replace(/\./g, '\\.')}/16 `));
+  await waitFor('ping across hosts', () => pings(h2, 'client', webIp), 30_000, 200);
+  console.log(`docker run --net=weave → first ping across hosts: ${Date.now() - started} ms`);
+  const page = await waitFor('wget by name across hosts', async () => {
+    const r = await docker(h2, 'exec', 'client', 'wget', '-q', '-O', '-', 'http://web.weave.local/').catch(() => undefined);
+    return r?.stdout;
+  }, 20_000, 500);
+  assert.equal(page.trim(), 'hello');
+  // tsweave ps lists plugin containers.
+  const id = (await docker(h2, 'inspect', '-f', '{{.Id}}', 'client')).stdout.trim();
+  const ps = await c.ok(h2, 'ps');
+  assert.match(ps, new RegExp(`${id.slice(0, 12)}.*${clientIp.replace(/\./g, '\\.')}/16`));
+});
+
+test('a weavemesh network with its own subnet is isolated from the default one; --ip claims an address', async () => {
+  for (const h of [h1, h2]) {
+    await docker(h, 'network', 'create', '-d', 'weavemesh', '--ipam-driver', 'weavemesh', '--subnet', '10.40.1.0/24', 'app1');
+  }
+  await runOn(h1, 'a1', '--net=app1', TEST_IMAGE, 'sleep', '100000');
+  await runOn(h2, 'a2', '--net=app1', TEST_IMAGE, 'sleep', '100000');
+  const a1 = await ipOf(h1, 'a1', 'app1');
+  assert.match(a1, /^10\.40\.1\.\d+$/);
+  await waitFor('ping inside app1 across hosts', () => pings(h2, 'a2', a1), 30_000, 200);
+  assert.equal(await pings(h2, 'client', a1, 2), false, 'the default network reached app1');
+  assert.equal(await pings(h2, 'a2', await ipOf(h1, 'web'), 2), false, 'app1 reached the default network');
+
+  await runOn(h2, 'fixed', '--net=weave', '--ip', '10.32.7.7', TEST_IMAGE, 'sleep', '100000');
+  assert.equal(await ipOf(h2, 'fixed'), '10.32.7.7');
+  // The claim is the mesh's: the other host cannot take the same address.
+  const dup = await docker(h1, 'run', '-d', '--name', 'dup', '--net=weave', '--ip', '10.32.7.7', TEST_IMAGE, 'sleep', '1').then(() => 'started', (e: Error) => e.message);
+  assert.notEqual(dup, 'started');
+});
+
+test('docker restart keeps the address and DNS name; docker rm releases it', async () => {
+  const before = await ipOf(h1, 'web');
+  await docker(h1, 'restart', '-t', '1', 'web');
+  assert.equal(await ipOf(h1, 'web'), before);
+  await waitFor('ping after restart', () => pings(h2, 'client', before), 30_000, 200);
+  // Its name is back too (removed when it died, registered again when it started).
+  const page = await waitFor('wget by name after restart', async () => {
+    const r = await docker(h2, 'exec', 'client', 'wget', '-q', '-O', '-', 'http://web.weave.local/').catch(() => undefined);
+    return r?.stdout;
+  }, 20_000, 500);
+  assert.equal(page.trim(), 'hello');
+  await docker(h2, 'stop', '-t', '1', 'fixed');
+  await docker(h2, 'start', 'fixed');
+  assert.equal(await ipOf(h2, 'fixed'), '10.32.7.7');
+  await docker(h2, 'rm', '-f', 'fixed');
+  await runOn(h2, 'fixed2', '--net=weave', '--ip', '10.32.7.7', TEST_IMAGE, 'sleep', '100000');
+  assert.equal(await ipOf(h2, 'fixed2'), '10.32.7.7');
+  // disconnect releases too; connect gets an address again.
+  await runOn(h2, 'spare', '--net=weave', TEST_IMAGE, 'sleep', '100000');
+  const spare = await ipOf(h2, 'spare');
+  await docker(h2, 'network', 'disconnect', 'weave', 'spare');
+  await runOn(h2, 'taker', '--net=weave', '--ip', spare, TEST_IMAGE, 'sleep', '100000');
+  assert.equal(await ipOf(h2, 'taker'), spare);
+  await docker(h2, 'network', 'connect', 'weave', 'spare');
+  const again = await ipOf(h2, 'spare');
+  assert.match(again, /^10\.32\.\d+\.\d+$/);
+  assert.notEqual(again, spare);
+});
+
+test('router down: docker run --net=weave fails at once saying tsweave is not running; works again after launch', async () => {
+  await c.ok(h2, 'stop');
+  const t0 = Date.now();
+  const r = await docker(h2, 'run', '-d', '--name', 'down', '--net=weave', TEST_IMAGE, 'sleep', '100000').then(() => 'started', (e: { stderr?: string }) => e.stderr ?? '');
+  const took = Date.now() - t0;
+  assert.match(r, /tsweave is not running/);
+  console.log(`router down: docker run --net=weave failed after ${took} ms: ${r.split('\n').find((l) => /tsweave/.test(l))}`);
+  // dockerd's own retry of an unreachable plugin is 15–30 s; this must be far from that.
+  assert.ok(took < 10_000, `docker run took ${took} ms to fail`);
+  await docker(h2, 'rm', '-f', 'down').catch(() => undefined);
+  await c.ok(h2, 'launch', '--password', PW, '--nickname', 'h2', ...RANGE, h1.ip);
+  await runOn(h2, 'back', '--net=weave', TEST_IMAGE, 'sleep', '100000');
+  await waitFor('ping across hosts after relaunch', async () => pings(h2, 'back', await ipOf(h1, 'web')), 30_000, 200);
+  // The plugin's containers kept their addresses through the router's absence.
+  assert.equal(await ipOf(h2, 'fixed2'), '10.32.7.7');
+  assert.match(await c.ok(h2, 'ps'), /10\.32\.7\.7\/16/);
+});
