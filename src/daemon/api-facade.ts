@@ -11,7 +11,7 @@ import type { DeathWatch } from '../containers/death-watch.js';
 import type { Allocator } from '../ipam/index.js';
 import type { ConnectionMaker } from '../mesh/connection-maker.js';
 import type { Router } from '../mesh/router.js';
-import type { ApiBackend } from '../api/routes.js';
+import type { ApiBackend, IpamApi } from '../api/routes.js';
 import { buildStatus } from '../api/status.js';
 import type { Status } from '../api/status-types.js';
 import type { DataPlaneIo } from './adapters.js';
@@ -159,8 +159,24 @@ export class ApiFacade implements ApiBackend {
     return removed;
   }
 
-  /** The allocator, for the IPAM HTTP API; a clear error when IPAM is off. */
-  ipamAllocator(): Allocator {
+  /**
+   * The allocator for the IPAM HTTP API (Weave's /ip routes); a clear error when IPAM is off. Allocations
+   * and claims wait for the start-time reconcile, as attach does: until the addresses found on attached
+   * containers are claimed again, a free-looking address may still be in use (issue 10.3).
+   */
+  ipamAllocator(): IpamApi {
+    const a = this.requireAllocator();
+    const ready = this.parts.reconciled;
+    return {
+      allocate: async (id, o) => (await ready, a.allocate(id, o)),
+      claim: async (id, cidr, o) => (await ready, a.claim(id, cidr, o)),
+      free: (id, addr) => a.free(id, addr),
+      lookup: (id) => a.lookup(id),
+      prime: (o) => a.prime(o),
+    };
+  }
+
+  private requireAllocator(): Allocator {
     if (!this.ipam) throw new ConfigError('IPAM is disabled on this router (launched with --ipalloc-range "")');
     return this.ipam.allocator;
   }
@@ -172,7 +188,7 @@ export class ApiFacade implements ApiBackend {
 
   /** rmpeer: takes over a dead peer's address space. */
   rmpeer(peer: string): string {
-    const n = this.ipamAllocator().rmpeer(peer);
+    const n = this.requireAllocator().rmpeer(peer);
     return `${n} IPs taken over from ${peer}\n`;
   }
 

@@ -9,9 +9,9 @@
 //
 // The default route goes via this router's address on the weave bridge in the container's subnet: one
 // already there (weaveDNS's own, or `expose`'s), else one claimed from IPAM as "weave:gateway" (kept across
-// restarts, like weaveDNS's). Egress to the outside world needs that subnet masqueraded on the host.
-// TODO(hostnet, issue 15): masquerading the CNI containers' egress is the host-network helper's job; the
-// one place to call it is `gatewayFor` below (after the bridge has its address).
+// restarts, like weaveDNS's). The container is attached with egress (issue 15): the firewall masquerades
+// its address beyond the overlay (host/firewall-rules.ts TSWEAVE-NAT), so the default route reaches the
+// outside world through this host; traffic between weave addresses is never masqueraded.
 
 import { BRIDGE_NAME } from '../core/defaults.js';
 import { ConfigError, TsweaveError, errorMessage } from '../core/errors.js';
@@ -39,6 +39,8 @@ export interface CniFlow {
   reconciled: Promise<void>;
   hostNet: Pick<HostNetwork, 'deleteLink' | 'containerAddrs' | 'linkAddress' | 'replaceLinkAddr'>;
   log: Logger;
+  /** Re-applies the firewall rules now (egress masquerade), else at its next check; absent: no firewall. */
+  refreshFirewall?: () => Promise<void>;
 }
 
 export function cniId(containerId: string): string {
@@ -94,8 +96,9 @@ export async function cniAdd(f: CniFlow, req: CniRequest): Promise<CniAddAnswer>
   const fqdn = req.dnsName && f.dns ? `${req.dnsName}.${f.dns.config.domain}` : undefined;
   const rec = await attachContainer(
     { runtime: { resolve: async () => ref }, attachments: f.attachments, ipam, dns: f.dns, deathWatch: f.deathWatch, reconciled: f.reconciled },
-    { container: id, addrs: [], withoutDns: fqdn === undefined, ...(fqdn ? { hostname: fqdn } : {}), iface: { ifname: req.ifname, gateway } },
+    { container: id, addrs: [], withoutDns: fqdn === undefined, ...(fqdn ? { hostname: fqdn } : {}), iface: { ifname: req.ifname, gateway, egress: true } },
   );
+  await f.refreshFirewall?.();
   const full = f.attachments.list().find((a) => a.containerId === id);
   return { cidr: rec.cidrs[0]!, gateway, mac: full?.mac ?? rec.mac, ...(dns ? { dns } : {}) };
 }

@@ -246,7 +246,10 @@ export class TsweaveNode {
     });
     await this.observe.listen(cfg.metricsAddr, this.a.serveStatus?.bind(this.a), this.log);
     // CNI plugin routes (issue 14), beside the CLI's; the flow takes the parts it needs (cni-attach.ts).
-    const cni = cniBackend({ attachments, ipam: this.ipam, dns: this.dns, deathWatch, reconciled, hostNet, log: this.log });
+    const host = this.host;
+    const cni = cniBackend({
+      attachments, ipam: this.ipam, dns: this.dns, deathWatch, reconciled, hostNet, log: this.log, ...(host ? { refreshFirewall: () => host.firewall.refresh() } : {}),
+    });
     this.http = await this.a.serveApi([...apiRoutes(this.facade), ...cniRoutes(cni)]);
     await this.a.dataDir.writePid();
     // So `stop`, `reset` & co. find this router's data dir in this network namespace (runtime-record.ts).

@@ -37,6 +37,9 @@ describe('tsweave-net CNI plugin (raw invocation)', () => {
   let tmp: string;
   let bin: string;
   let c2ip: string;
+  /** A machine on the underlay that is not a tsweave host and has no route to the overlay (egress target). */
+  let out: Netns;
+  const OUT_IP = '10.200.0.99';
   const env = (cmd: string, c: Netns | undefined, id: string, extra: Record<string, string> = {}) => ({
     CNI_COMMAND: cmd, CNI_CONTAINERID: id, CNI_NETNS: c?.path ?? '', CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni', ...extra,
   });
@@ -45,7 +48,8 @@ describe('tsweave-net CNI plugin (raw invocation)', () => {
     await cluster.init();
     [h1, h2] = await Promise.all([cluster.addHost(1), cluster.addHost(2)]);
     h3 = await cluster.lab.addNetns('h3'); // no router here
-    [c1, c2] = await Promise.all([cluster.addContainer('c1'), cluster.addContainer('c2')]);
+    [c1, c2, out] = await Promise.all([cluster.addContainer('c1'), cluster.addContainer('c2'), cluster.addContainer('out')]);
+    await cluster.underlay.connect(out, 'eth0', `${OUT_IP}/24`);
     await cluster.ok(h1, 'launch', '--nickname', 'h1');
     await cluster.ok(h2, 'launch', '--nickname', 'h2', h1.ip);
     await waitFor('h1 and h2 established', async () => / established /.test(await cluster.ok(h1, 'status', 'connections')));
@@ -114,6 +118,9 @@ describe('tsweave-net CNI plugin (raw invocation)', () => {
 
     // Across hosts to the attached container.
     await waitFor('c1 reaches c2', async () => (await cluster.run(c1, 'ping', '-c', '1', '-W', '1', c2ip)).code === 0, 30_000);
+    // Egress (issue 15): `out` has no route to the overlay, so an answer means h1 masqueraded c1's address.
+    await waitFor('c1 reaches a machine outside the overlay', async () => (await cluster.run(c1, 'ping', '-c', '1', '-W', '1', OUT_IP)).code === 0, 20_000);
+    assert.match((await cluster.run(h1.ns, 'iptables-save', '-t', 'nat')).stdout, new RegExp(`-A TSWEAVE-NAT -s ${addr.replace(/\./g, '\\.')}/32 ! -o weave -j MASQUERADE`));
 
     // CHECK passes; with the address gone it fails with the plugin's code.
     const check = await plugin(bin, h1.ns.name, env('CHECK', c1, id), conf());

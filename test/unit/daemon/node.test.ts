@@ -145,3 +145,27 @@ test('stop: API closed, listener closed, pid file removed', async () => {
   assert.ok(!world.pid.written);
   assert.throws(() => world.routes(), /no API/);
 });
+
+test('the raw IPAM API waits for the start-time reconcile: an address found on a container is never handed out again', async () => {
+  await node.stop('restart');
+  // A container on the bridge that this router has no record of (e.g. its record was lost in a crash):
+  // the scan finds it only after a while, and until then its address looks free.
+  let release!: () => void;
+  const scanned = new Promise<void>((r) => (release = r));
+  world.adapters.scanAttached = async () => {
+    await scanned;
+    return [{ containerId: 'f00dcafe', netnsPath: '/proc/202/ns/net', mac: '02:00:00:00:00:09', cidrs: ['10.32.0.1/12'] }];
+  };
+  node = new TsweaveNode(launch(['--name', '02:00:00:00:00:01', '--data-dir', '/nowhere']), world.adapters);
+  await settle(node.start());
+  const post = world.routes().find((r) => r.method === 'POST' && r.pattern === '/ip/:id')!;
+  let answer: unknown;
+  const pending = Promise.resolve(post.handler({ method: 'POST', path: '/ip/raw1', params: { id: 'raw1' }, query: new URLSearchParams(), body: {} }))
+    .then((r) => (answer = r.body));
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(answer, undefined, 'no address is answered before the reconcile has claimed what containers hold');
+  release();
+  await settle(pending);
+  assert.match(String(answer), /^10\.32\.0\.\d+\/12$/);
+  assert.notEqual(answer, '10.32.0.1/12', 'the address the container holds is not given again');
+});
