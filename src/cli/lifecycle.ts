@@ -256,5 +256,8 @@ export async function reset(force: boolean, dataDirFlag?: string): Promise<strin
   await exec('ip', ['link', 'del', 'dev', BRIDGE_NAME]).catch(() => undefined);
   await removeFirewallRules();
   for (const f of STATE_FILES) await rm(join(dataDir, f), { force: true });
+  // The Docker plugin's keeper process exits when its socket file goes (io/plugin-keeper.ts).
+  const plugin = (await readRuntimeRecord(runDirFromEnv(process.env)))?.pluginSocket;
+  if (plugin) await rm(plugin, { force: true });
   await removeRuntimeRecord(runDirFromEnv(process.env));
 }

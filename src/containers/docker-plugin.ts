@@ -33,6 +33,12 @@ export interface PluginFacade {
   /** Creates the veth pair for an endpoint on the weave bridge; returns the end Docker moves in. */
   createVeth(endpointId: string): Promise<string>;
   deleteVeth(endpointId: string): Promise<void>;
+  /**
+   * Egress (issue 15): the router's address on the bridge in `subnet`, the container's default route; its
+   * address `addr` is masqueraded beyond the overlay until endpointGone. Undefined: no way out (no IPAM).
+   */
+  egress(endpointId: string, addr: Cidr): Promise<string | undefined>;
+  endpointGone(endpointId: string): void;
 }
 
 /** A call Docker made that tsweave refuses: its message goes back to the user through Docker. */
@@ -78,6 +84,8 @@ export function macOfAddress(addr: number): string {
 
 export class DockerPlugin {
   private readonly handlers: Record<string, Handler>;
+  /** Endpoint → its address (CreateEndpoint), for Join's gateway. Docker creates endpoints anew at each start. */
+  private readonly endpoints = new Map<string, Cidr>();
 
   constructor(private readonly f: PluginFacade) {
     this.handlers = {
@@ -86,17 +94,22 @@ export class DockerPlugin {
       '/NetworkDriver.CreateNetwork': (b) => this.createNetwork(b),
       '/NetworkDriver.DeleteNetwork': () => ({}),
       '/NetworkDriver.CreateEndpoint': (b) => {
-        endpointId(b);
         // Docker puts the address IPAM gave into the interface itself. The MAC follows the address, so a
         // restarted container (same address, new veth) is still reached through the other containers' ARP
         // caches; Docker's own bridge driver does the same.
+        const id = endpointId(b);
         const itf = b.Interface === undefined || b.Interface === null ? {} : obj(b.Interface, 'Interface');
+        const text = str(itf, 'Address', false, 64);
+        const addr = tryParseIPv4(text.split('/')[0]!);
+        if (addr !== undefined) this.endpoints.set(id, pool(text)); // for Join's gateway (egress)
         if (str(itf, 'MacAddress', false, 32) !== '') return { Interface: {} };
-        const addr = tryParseIPv4(str(itf, 'Address', false, 64).split('/')[0]!);
         return { Interface: addr === undefined ? {} : { MacAddress: macOfAddress(addr) } };
       },
       '/NetworkDriver.DeleteEndpoint': async (b) => {
-        await this.f.deleteVeth(endpointId(b));
+        const id = endpointId(b);
+        this.endpoints.delete(id);
+        this.f.endpointGone(id);
+        await this.f.deleteVeth(id);
         return {};
       },
       '/NetworkDriver.EndpointOperInfo': (b) => (endpointId(b), { Value: {} }),
@@ -104,7 +117,14 @@ export class DockerPlugin {
         const id = endpointId(b);
         str(b, 'SandboxKey', true, 4096);
         const src = await this.f.createVeth(id);
-        return { InterfaceName: { SrcName: src, DstPrefix: PLUGIN_IFNAME_PREFIX }, StaticRoutes: [], DisableGatewayService: true };
+        // Egress: the default route goes via this host's bridge address in the container's subnet, and the
+        // host masquerades beyond the overlay (as for CNI containers), instead of Docker's docker_gwbridge.
+        const cidr = this.endpoints.get(id);
+        const gateway = cidr && (await this.f.egress(id, cidr));
+        return {
+          InterfaceName: { SrcName: src, DstPrefix: PLUGIN_IFNAME_PREFIX }, StaticRoutes: [], DisableGatewayService: true,
+          ...(gateway ? { Gateway: gateway } : {}),
+        };
       },
       '/NetworkDriver.Leave': (b) => (endpointId(b), {}),
       '/NetworkDriver.DiscoverNew': () => ({}),

@@ -13,22 +13,19 @@
 // its address beyond the overlay (host/firewall-rules.ts TSWEAVE-NAT), so the default route reaches the
 // outside world through this host; traffic between weave addresses is never masqueraded.
 
-import { BRIDGE_NAME } from '../core/defaults.js';
 import { ConfigError, TsweaveError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { cidrContains, formatIPv4, parseCidr } from '../core/types.js';
 import type { DeathWatch } from '../containers/death-watch.js';
 import { netnsIdentity, type ResolvedContainer } from '../io/container-runtime.js';
 import { hostVethName } from '../io/host-network.js';
 import type { HostNetwork } from '../core/ports.js';
 import { attachContainer } from './attach-flow.js';
+import { bridgeGatewayFor } from './bridge-gateway.js';
 import { ifnameOf, type Attachments } from './attachments.js';
 import type { WeaveDns } from './weavedns.js';
 import type { WeaveIpam } from './weaveipam.js';
 import type { CniAddAnswer, CniBackend, CniRequest } from '../api/cni-routes.js';
 
-/** IPAM id of the bridge address CNI containers route through when nothing else put one there. */
-export const GATEWAY_ID = 'weave:gateway';
 const CNI_ID_PREFIX = 'cni:';
 
 export interface CniFlow {
@@ -39,8 +36,8 @@ export interface CniFlow {
   reconciled: Promise<void>;
   hostNet: Pick<HostNetwork, 'deleteLink' | 'containerAddrs' | 'linkAddress' | 'replaceLinkAddr'>;
   log: Logger;
-  /** Re-applies the firewall rules now (egress masquerade), else at its next check; absent: no firewall. */
-  refreshFirewall?: () => Promise<void>;
+  /** Forwarding on and the egress masquerade applied now (host-access.ts); absent: no host access. */
+  egressReady?: () => Promise<void>;
 }
 
 export function cniId(containerId: string): string {
@@ -57,22 +54,6 @@ async function dnsFor(f: CniFlow): Promise<{ address: string; domain: string } |
     f.log.warn({ err: errorMessage(err) }, 'CNI ADD: weaveDNS has no address; the container gets no nameserver');
     return undefined;
   }
-}
-
-/**
- * This router's address on the bridge inside `subnet` (see the file comment): the bridge's (first) address
- * when it is in the subnet, else the "weave:gateway" claim, made if needed and put on the bridge.
- */
-async function gatewayFor(f: CniFlow, ipam: WeaveIpam, subnetOf: string): Promise<string> {
-  const subnet = parseCidr(subnetOf, 'container address');
-  const present = await f.hostNet.linkAddress(BRIDGE_NAME);
-  if (present !== undefined && cidrContains(subnet, parseCidr(`${present}/32`).addr)) return present;
-  const claimed = ipam.allocator.lookup(GATEWAY_ID).map((a) => a.cidr).find((c) => cidrContains(subnet, parseCidr(c).addr))
-    ?? (await ipam.resolveAddrs(GATEWAY_ID, [`net:${formatIPv4(subnet.addr)}/${subnet.prefix}`]))[0]!;
-  await ipam.durable();
-  await f.hostNet.replaceLinkAddr(BRIDGE_NAME, claimed);
-  f.log.info({ cidr: claimed }, 'bridge address for CNI containers\' default route');
-  return claimed.split('/')[0]!;
 }
 
 export async function cniAdd(f: CniFlow, req: CniRequest): Promise<CniAddAnswer> {
@@ -92,13 +73,13 @@ export async function cniAdd(f: CniFlow, req: CniRequest): Promise<CniAddAnswer>
   const dns = await dnsFor(f);
   // The gateway first: the container's address comes from the same default subnet.
   const defaultSubnet = ipam.config.defaultSubnet;
-  const gateway = await gatewayFor(f, ipam, `${formatIPv4(defaultSubnet.addr)}/${defaultSubnet.prefix}`);
+  const gateway = await bridgeGatewayFor(f.hostNet, ipam, defaultSubnet, f.log);
   const fqdn = req.dnsName && f.dns ? `${req.dnsName}.${f.dns.config.domain}` : undefined;
   const rec = await attachContainer(
     { runtime: { resolve: async () => ref }, attachments: f.attachments, ipam, dns: f.dns, deathWatch: f.deathWatch, reconciled: f.reconciled },
     { container: id, addrs: [], withoutDns: fqdn === undefined, ...(fqdn ? { hostname: fqdn } : {}), iface: { ifname: req.ifname, gateway, egress: true } },
   );
-  await f.refreshFirewall?.();
+  await f.egressReady?.().catch((err: unknown) => f.log.warn({ err: errorMessage(err) }, 'CNI ADD: the container has no way out of the overlay'));
   const full = f.attachments.list().find((a) => a.containerId === id);
   return { cidr: rec.cidrs[0]!, gateway, mac: full?.mac ?? rec.mac, ...(dns ? { dns } : {}) };
 }

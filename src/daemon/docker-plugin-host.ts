@@ -9,7 +9,7 @@
 import type { Clock, Rng } from '../core/ports.js';
 import type { Logger } from '../core/logger.js';
 import { errorMessage } from '../core/errors.js';
-import { formatCidr, formatIPv4, parseIPv4 } from '../core/types.js';
+import { formatCidr, formatIPv4, networkOf, parseIPv4, type Cidr } from '../core/types.js';
 import { DockerPlugin, DEFAULT_NETWORK, PLUGIN_NAME, type PluginFacade } from '../containers/docker-plugin.js';
 import type { ContainerEvent } from '../containers/death-watch.js';
 import { dockerFqdn } from '../core/container-reference.js';
@@ -37,6 +37,10 @@ export interface PluginHostDeps {
   ipam: WeaveIpam | undefined;
   dns: WeaveDns | undefined;
   docker?: DockerClient;
+  /** The router's bridge address in a subnet (bridge-gateway.ts); absent: plugin containers get no way out. */
+  gateway?: (subnet: Cidr) => Promise<string>;
+  /** The set of egress addresses changed: forwarding on, the firewall re-applies its masquerade rules. */
+  egressChanged?: () => Promise<void>;
 }
 
 export interface PluginContainer {
@@ -54,6 +58,8 @@ export class DockerPluginHost {
   private cancelRetry: (() => void) | undefined;
   private stopped = false;
   private saidDockerAway = false;
+  /** Endpoint → address of the plugin containers with egress (masqueraded beyond the overlay). */
+  private readonly egressAddrs = new Map<string, string>();
 
   constructor(private readonly d: PluginHostDeps) {
     this.log = d.logger.child({ component: 'docker-plugin' });
@@ -93,6 +99,11 @@ export class DockerPluginHost {
     return out;
   }
 
+  /** Addresses (CIDR /32) of plugin containers to masquerade beyond the overlay (host-access.ts). */
+  egressAddresses(): string[] {
+    return [...this.egressAddrs.values()];
+  }
+
   stats(): object | undefined {
     return this.server?.stats;
   }
@@ -128,6 +139,16 @@ export class DockerPluginHost {
       },
       createVeth: (endpointId) => createPluginVeth(endpointId, this.d.mtu),
       deleteVeth: (endpointId) => deletePluginVeth(endpointId),
+      egress: async (endpointId, cidr) => {
+        if (!this.d.gateway) return undefined;
+        const gateway = await this.d.gateway(networkOf(cidr));
+        this.egressAddrs.set(endpointId, `${formatIPv4(cidr.addr)}/32`);
+        await this.d.egressChanged?.().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'a plugin container has no way out of the overlay'));
+        return gateway;
+      },
+      endpointGone: (endpointId) => {
+        if (this.egressAddrs.delete(endpointId)) void this.d.egressChanged?.().catch(() => undefined);
+      },
     };
   }
 

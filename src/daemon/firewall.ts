@@ -8,7 +8,7 @@ import { errorMessage } from '../core/errors.js';
 import type { LogLimiter } from '../core/log-limiter.js';
 import type { Logger } from '../core/logger.js';
 import type { Clock, PacketFilter } from '../core/ports.js';
-import { TABLE_JUMPS, firewallRules, type FirewallInputs, type TableRules } from '../host/firewall-rules.js';
+import { firewallRules, type FirewallInputs, type TableRules } from '../host/firewall-rules.js';
 
 /** How often the rules are checked (Weave: 10 s). */
 export const FIREWALL_CHECK_MS = 5_000;

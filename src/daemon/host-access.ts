@@ -42,6 +42,8 @@ export interface HostAccessComponents {
   reconciled?: () => Promise<void>;
   /** The bridge's MAC, for `ps`. */
   bridgeMac?: string;
+  /** More addresses (CIDRs) to masquerade beyond the overlay: the Docker plugin's containers. */
+  moreEgress?: () => readonly string[];
 }
 
 /** expose.json: the list of exposed CIDRs; throws saying what is wrong otherwise. */
@@ -138,6 +140,15 @@ export class HostAccess {
     return rec;
   }
 
+  /**
+   * A container of a plugin (CNI, Docker) was given egress: the host must forward for it and masquerade
+   * its address now (the firewall would also see it at its next check). Errors are thrown.
+   */
+  async egressReady(): Promise<void> {
+    await this.c.routing.enableForwarding(this.bridge);
+    await this.firewall.refresh();
+  }
+
   /** Everything the firewall rules depend on, now. */
   firewallInputs(): FirewallInputs {
     const attached = this.c.attached();
@@ -153,7 +164,7 @@ export class HostAccess {
       bridge: this.bridge,
       overlay: [...(this.c.ipam ? [this.c.ipam.config.range] : []), ...exposed, ...attached.flatMap((a) => a.cidrs.flatMap(parse))],
       exposed,
-      egress: attached.filter((a) => a.egress).flatMap((a) => a.cidrs.flatMap(parse).map((c) => c.addr)),
+      egress: [...attached.filter((a) => a.egress).flatMap((a) => a.cidrs), ...(this.c.moreEgress?.() ?? [])].flatMap(parse).map((c) => c.addr),
     };
   }
 

@@ -33,7 +33,7 @@ import { startDockerPlugin } from './docker-plugin-host.js';
 
 /** What the host adapters take from the launch configuration (settings: fast path, GRO, offload, run dir). */
 export interface HostAdaptersInit {
-  config: Pick<LaunchConfig, 'dataDir' | 'apiSocket' | 'apiGroup' | 'settings'>;
+  config: Pick<LaunchConfig, 'dataDir' | 'apiSocket' | 'apiGroup' | 'settings' | 'pluginSocket'>;
   /** Counters of the log destination for /stats. */
   logStats?: () => object;
 }
@@ -59,7 +59,10 @@ export function hostAdapters(logger: Logger, init: HostAdaptersInit): NodeAdapte
           throw new TsweaveError('ERR_STATE', `cannot write ${pidPath}: ${errorMessage(err)}; free space in ${dir} (or set TSWEAVE_DATA_DIR to another directory)`, { cause: err });
         }),
       removePid: () => rm(pidPath, { force: true }),
-      writeRuntimeRecord: () => writeRuntimeRecord(init.config.settings.runDir, { dataDir: dir, pid: process.pid, api: `${HTTP_API_ADDR}:${HTTP_API_PORT}` }),
+      writeRuntimeRecord: () => writeRuntimeRecord(init.config.settings.runDir, {
+        dataDir: dir, pid: process.pid, api: `${HTTP_API_ADDR}:${HTTP_API_PORT}`,
+        ...(init.config.pluginSocket ? { pluginSocket: init.config.pluginSocket } : {}),
+      }),
     },
     hostNet: new IprouteHostNetwork({ logger }),
     runtime: new HostContainerRuntime({ logger }),

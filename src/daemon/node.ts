@@ -37,6 +37,7 @@ import { WeaveDns } from './weavedns.js';
 import { WeaveIpam, checkRangeAgainstRoutes } from './weaveipam.js';
 import { HostAccess } from './host-access.js';
 import { DockerLifecycle } from './docker-lifecycle.js';
+import { bridgeGatewayFor } from './bridge-gateway.js';
 import type { DockerPluginHost } from './docker-plugin-host.js';
 
 export class TsweaveNode {
@@ -192,13 +193,21 @@ export class TsweaveNode {
     const flow = { runtime, attachments, ipam: this.ipam, dns: this.dns, deathWatch, reconciled };
     const dockerState = runtime.dockerState?.bind(runtime);
     if (dockerState) this.dockerLife = new DockerLifecycle(flow, { ...components, dockerState });
-    if (cfg.pluginSocket && this.a.serveDockerPlugin) {
-      this.plugin = await this.a.serveDockerPlugin({ ...components, mtu: cfg.mtu, socketPath: cfg.pluginSocket, ipam: this.ipam, dns: this.dns }, deathWatch);
-    }
     if (this.a.hostRouting && this.a.openPacketFilter) {
       this.host = new HostAccess({ ...components, limiter: this.limiter, store, dataDir: this.a.dataDir.path, routing: this.a.hostRouting, filter: await this.a.openPacketFilter(),
-        ipam: this.ipam, attached: () => attachments.list(), reconciled: () => reconciled, bridgeMac: bridgeMac(this.name) }, BRIDGE_NAME);
+        ipam: this.ipam, attached: () => attachments.list(), reconciled: () => reconciled, bridgeMac: bridgeMac(this.name),
+        moreEgress: () => this.plugin?.egressAddresses() ?? [] }, BRIDGE_NAME);
       await this.host.start();
+    }
+    // After host access: the plugin's containers route out through it (egress).
+    if (cfg.pluginSocket && this.a.serveDockerPlugin) {
+      const ipam = this.ipam;
+      const host = this.host;
+      this.plugin = await this.a.serveDockerPlugin({
+        ...components, mtu: cfg.mtu, socketPath: cfg.pluginSocket, ipam, dns: this.dns,
+        // Egress (issue 15): plugin containers route out via the bridge and are masqueraded, as CNI's are.
+        ...(ipam && host ? { gateway: (subnet) => bridgeGatewayFor(hostNet, ipam, subnet, this.log), egressChanged: () => host.egressReady() } : {}),
+      }, deathWatch);
     }
 
     // Metrics (--metrics-addr) count from the first connection on; the listener starts with the API below.
@@ -248,7 +257,7 @@ export class TsweaveNode {
     // CNI plugin routes (issue 14), beside the CLI's; the flow takes the parts it needs (cni-attach.ts).
     const host = this.host;
     const cni = cniBackend({
-      attachments, ipam: this.ipam, dns: this.dns, deathWatch, reconciled, hostNet, log: this.log, ...(host ? { refreshFirewall: () => host.firewall.refresh() } : {}),
+      attachments, ipam: this.ipam, dns: this.dns, deathWatch, reconciled, hostNet, log: this.log, ...(host ? { egressReady: () => host.egressReady() } : {}),
     });
     this.http = await this.a.serveApi([...apiRoutes(this.facade), ...cniRoutes(cni)]);
     await this.a.dataDir.writePid();

@@ -8,5 +8,6 @@ if (!socket?.startsWith('/') || !backend?.startsWith('/')) {
   process.stderr.write('usage: plugin-keeper-main.js PLUGIN_SOCKET ROUTER_BACKEND_SOCKET (absolute paths)\n');
   process.exit(2);
 }
-process.title = 'tsweave-plugin-keeper';
+// The title names the socket, so `ps` tells which keeper holds what (it fits: argv held the path).
+process.title = `tsweave-plugin-keeper ${socket}`;
 runKeeper(socket, backend, silentLogger()).then(() => process.exit(0), () => process.exit(1));

@@ -5,8 +5,12 @@
 // WEAVE-EXPOSE chains):
 //
 // filter  FORWARD → TSWEAVE
-//   -i weave -o weave -j ACCEPT            container ↔ container on the bridge (br_netfilter sends bridged
+//   -i weave -o weave -m physdev --physdev-is-bridged -j ACCEPT
+//                                          container ↔ container on the bridge (br_netfilter sends bridged
 //                                          frames through FORWARD; Docker's policy DROP would cut them)
+//   -i weave -o weave -j DROP              routed from the bridge back onto it: between two subnets through
+//                                          this host's addresses (egress gateways, expose). Subnets are
+//                                          isolated (Weave's net: semantics), whatever routes the host has
 //   -i weave ! -o weave -j ACCEPT          overlay → the host's other networks (egress)
 //   -o weave -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT      their answers
 //   -o weave -j TSWEAVE-EXPOSE             other networks → an exposed subnet (routed through this host)
@@ -76,7 +80,8 @@ export function firewallRules(i: FirewallInputs): TableRules[] {
         {
           chain: FILTER_CHAIN,
           rules: [
-            ['-i', br, '-o', br, '-j', 'ACCEPT'],
+            ['-i', br, '-o', br, '-m', 'physdev', '--physdev-is-bridged', '-j', 'ACCEPT'],
+            ['-i', br, '-o', br, '-j', 'DROP'],
             ['-i', br, '!', '-o', br, '-j', 'ACCEPT'],
             ['-o', br, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'],
             ['-o', br, '-j', EXPOSE_CHAIN],

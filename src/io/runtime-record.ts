@@ -14,6 +14,8 @@ export interface RuntimeRecord {
   readonly pid: number;
   /** "host:port" of the HTTP API. */
   readonly api: string;
+  /** The Docker plugin's socket, held by the keeper process (io/plugin-keeper.ts); `reset` removes it. */
+  readonly pluginSocket?: string;
 }
 
 /** This process's network namespace, as the inode of /proc/self/ns/net (what `ip netns identify` compares). */
@@ -37,7 +39,8 @@ export async function readRuntimeRecord(runDir: string): Promise<RuntimeRecord |
   if (typeof data?.dataDir !== 'string' || data.dataDir === '' || !Number.isInteger(data.pid) || typeof data.api !== 'string') {
     return undefined;
   }
-  return { dataDir: data.dataDir, pid: data.pid!, api: data.api };
+  const plugin = typeof data.pluginSocket === 'string' && data.pluginSocket.startsWith('/') ? { pluginSocket: data.pluginSocket } : {};
+  return { dataDir: data.dataDir, pid: data.pid!, api: data.api, ...plugin };
 }
 
 /** Written atomically (rename), readable only by root. */

@@ -7,9 +7,13 @@
 import { afterAll, beforeAll, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { requireRoot } from '../support/netns.js';
 import { ensureDockerInstalled, importBusyboxImage, startDockerd, TEST_IMAGE, type TestDockerd } from '../support/docker.js';
 import { Cluster, waitFor, type Host } from '../support/cluster.js';
+import type { Netns } from '../support/netns.js';
 
 requireRoot('the Docker plugin test');
 
@@ -19,6 +23,9 @@ let h1: Host, h2: Host;
 const dk = new Map<Host, TestDockerd>();
 const dnsArgs = new Map<Host, string[]>();
 const RANGE = ['--ipalloc-range', '10.32.0.0/12', '--ipalloc-default-subnet', '10.32.0.0/16'];
+/** A machine on the underlay that is not a tsweave host and has no route to the overlay (egress target). */
+let out: Netns;
+const OUT_IP = '10.200.0.99';
 
 const docker = (h: Host, ...args: string[]) => dk.get(h)!.docker(...args);
 /** The container's address on a network, from Docker. */
@@ -36,6 +43,8 @@ beforeAll(async () => {
   await ensureDockerInstalled();
   await c.init();
   [h1, h2] = await Promise.all([c.addHost(1), c.addHost(2)]);
+  out = await c.addContainer('out');
+  await c.underlay.connect(out, 'eth0', `${OUT_IP}/24`);
   for (const h of [h1, h2]) {
     const d = await startDockerd({ netnsPath: h.ns.path, pluginDir: c.pluginDir(h) });
     c.lab.onCleanup(() => d.stop());
@@ -74,6 +83,10 @@ test('docker run --net=weave on two hosts: addresses from tsweave, ping, TCP and
     return r?.stdout;
   }, 20_000, 500);
   assert.equal(page.trim(), 'hello');
+  // Egress (issue 15): a default route via h2's bridge address; `out` has no route to the overlay, so an
+  // answer means h2 masqueraded the container's address.
+  assert.match((await docker(h2, 'exec', 'client', 'ip', 'route', 'show', 'default')).stdout, /^default via 10\.32\.\d+\.\d+ dev ethwe0/);
+  await waitFor('client reaches a machine outside the overlay', () => pings(h2, 'client', OUT_IP), 20_000, 500);
   // tsweave ps lists plugin containers.
   const id = (await docker(h2, 'inspect', '-f', '{{.Id}}', 'client')).stdout.trim();
   const ps = await c.ok(h2, 'ps');
@@ -144,4 +157,22 @@ test('router down: docker run --net=weave fails at once saying tsweave is not ru
   // The plugin's containers kept their addresses through the router's absence.
   assert.equal(await ipOf(h2, 'fixed2'), '10.32.7.7');
   assert.match(await c.ok(h2, 'ps'), /10\.32\.7\.7\/16/);
+});
+
+test('reset removes the plugin socket, and its keeper process exits', async () => {
+  const socket = join(c.pluginDir(h2), 'weavemesh.sock');
+  /** Processes whose command line names this host's plugin socket (the keeper). */
+  const keepers = async () => {
+    const out: number[] = [];
+    for (const pid of await readdir('/proc').then((l) => l.filter((p) => /^\d+$/.test(p)))) {
+      const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      if (cmd.startsWith('tsweave-plugin-keeper') && cmd.includes(socket)) out.push(Number(pid));
+    }
+    return out;
+  };
+  assert.ok(existsSync(socket), 'the plugin socket is there while the router runs');
+  assert.equal((await keepers()).length, 1, 'one keeper holds it');
+  await c.ok(h2, 'reset');
+  assert.ok(!existsSync(socket), 'reset removed the socket');
+  await waitFor('the keeper exited', async () => (await keepers()).length === 0, 15_000, 200);
 });

@@ -26,6 +26,11 @@ function setup(ipamOn = true) {
     deleteVeth: async (ep: string) => {
       calls.push(`unveth ${ep}`);
     },
+    egress: async (ep: string, cidr: Cidr) => {
+      calls.push(`egress ${ep} ${formatCidr(cidr)}`);
+      return ipamOn ? '10.32.0.1' : undefined;
+    },
+    endpointGone: (ep: string) => void calls.push(`gone ${ep}`),
   };
   return { p: new DockerPlugin(f), calls };
 }
@@ -45,10 +50,13 @@ test('the call sequence Docker makes for docker run --net=weave', async () => {
   const ep = await p.handle('/NetworkDriver.CreateEndpoint', { NetworkID: 'n1', EndpointID: EP, Interface: { Address: '10.32.0.5/16', MacAddress: '' } });
   assert.deepEqual(ep.body, { Interface: { MacAddress: '02:57:0a:20:00:05' } });
   const join = await p.handle('/NetworkDriver.Join', { NetworkID: 'n1', EndpointID: EP, SandboxKey: '/var/run/docker/netns/x' });
-  assert.deepEqual(join.body, { InterfaceName: { SrcName: 'vethwgaaaaaaaaa', DstPrefix: 'ethwe' }, StaticRoutes: [], DisableGatewayService: true });
+  // Egress (issue 15): the default route goes via the router's bridge address in the container's subnet.
+  assert.deepEqual(join.body, { InterfaceName: { SrcName: 'vethwgaaaaaaaaa', DstPrefix: 'ethwe' }, StaticRoutes: [], DisableGatewayService: true, Gateway: '10.32.0.1' });
   await p.handle('/NetworkDriver.DeleteEndpoint', { NetworkID: 'n1', EndpointID: EP });
   await p.handle('/IpamDriver.ReleaseAddress', { PoolID: '10.32.0.0/16', Address: '10.32.0.5' });
-  assert.deepEqual(calls, ['allocate weavemesh:1 10.32.0.0/16', `veth ${EP}`, `unveth ${EP}`, 'release 10.32.0.5']);
+  assert.deepEqual(calls, [
+    'allocate weavemesh:1 10.32.0.0/16', `veth ${EP}`, `egress ${EP} 10.32.0.5/16`, `gone ${EP}`, `unveth ${EP}`, 'release 10.32.0.5',
+  ]);
 });
 
 test('--subnet and --ip: pools inside the range, addresses inside the pool are claimed', async () => {

@@ -36,7 +36,9 @@ test('nat: overlay destinations return before any egress masquerade; exposed sub
     '-o weave -d 10.32.0.0/12 -j MASQUERADE',
   ]);
   assert.deepEqual(chain('filter', 'TSWEAVE-EXPOSE'), ['-d 10.32.0.0/12 -j ACCEPT']);
-  assert.ok(chain('filter', 'TSWEAVE').includes('-i weave -o weave -j ACCEPT'), 'bridged traffic accepted (FORWARD DROP)');
+  assert.ok(chain('filter', 'TSWEAVE').includes('-i weave -o weave -m physdev --physdev-is-bridged -j ACCEPT'), 'bridged traffic accepted (FORWARD DROP)');
+  const routed = chain('filter', 'TSWEAVE').indexOf('-i weave -o weave -j DROP');
+  assert.ok(routed > chain('filter', 'TSWEAVE').indexOf('-i weave -o weave -m physdev --physdev-is-bridged -j ACCEPT'), 'routed weave → weave (between subnets) dropped, after the bridged accept');
   // Nothing egress, nothing exposed: no MASQUERADE at all.
   const none = inputs({ exposed: [], egress: [] });
   assert.equal([...chain('nat', 'TSWEAVE-NAT', none), ...chain('nat', 'TSWEAVE-NAT-EXPOSE', none)].some((r) => r.includes('MASQUERADE')), false);
