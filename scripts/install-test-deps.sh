@@ -18,6 +18,7 @@ have dnsmasq  || need+=(dnsmasq-base)
 have socat    || need+=(socat)
 have iperf    || need+=(iperf)
 have iptables || need+=(iptables)   # mesh tests: a UDP-only block between two hosts
+have conntrack || need+=(conntrack)   # nat-traversal test: flush a NAT's mappings
 /usr/bin/python3 -c 'import scapy' >/dev/null 2>&1 || need+=(python3-scapy)   # DNS fuzzing (weavedns test)
 if [ "${TSWEAVE_BENCH_DEPS:-0}" = 1 ]; then
   have tincd   || need+=(tinc)

@@ -102,7 +102,9 @@ function connectionInfo(c: ConnectionStatus, usingPassword: boolean): string {
   switch (c.state) {
     case 'failed': {
       const retry = c.retryAt === undefined || c.retryAt === 'never' ? 'never' : formatGoTime(c.retryAt);
-      return c.error ? `${c.error}, retry: ${retry}` : `retry: ${retry}`;
+      // A failed NAT punch names the peer (the address is its endpoint as the introducer saw it).
+      const who = c.remoteName === undefined ? '' : `${c.remoteName}(${c.remoteNickname ?? ''}) `;
+      return c.error ? `${who}${c.error}, retry: ${retry}` : `${who}retry: ${retry}`;
     }
     case 'retrying':
       return c.error ?? '';
@@ -115,7 +117,8 @@ function connectionInfo(c: ConnectionStatus, usingPassword: boolean): string {
       let info = `${overlay.padEnd(6)} ${remote}`;
       // Weave shows encrypted/unencrypted only when this router has a password.
       if (usingPassword) info = `${(c.encrypted === false ? 'unencrypted' : 'encrypted').padEnd(11)} ${info}`;
-      return c.mtu === undefined ? info : `${info} mtu=${c.mtu}`;
+      if (c.mtu !== undefined) info = `${info} mtu=${c.mtu}`;
+      return c.nat === undefined ? info : `${info} ${c.nat}`;
     }
   }
 }

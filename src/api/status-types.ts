@@ -24,6 +24,8 @@ export interface ConnectionStatus {
   path?: 'udp' | 'tcp';
   /** Completed data-plane key rotations (present once the handshake completed). */
   rekeys?: number;
+  /** NAT traversal: how a tunnelled connection was made ("punched via PEER", "punching via PEER"). */
+  nat?: string;
   mtu?: number;
   /** Why the last attempt failed (failed/retrying), e.g. "authentication failed (password mismatch?)". */
   error?: string;

@@ -13,6 +13,7 @@ import type { ConnectionMaker } from '../mesh/connection-maker.js';
 import type { Router } from '../mesh/router.js';
 import type { ApiBackend } from '../api/routes.js';
 import { buildStatus } from '../api/status.js';
+import type { NatTraversal } from './nat-traversal.js';
 import type { Status } from '../api/status-types.js';
 import type { DataPlaneIo } from './adapters.js';
 import { attachContainer } from './attach-flow.js';
@@ -41,6 +42,8 @@ export interface ApiFacadeParts {
   deathWatch: DeathWatch;
   ipam: WeaveIpam | undefined;
   dns: WeaveDns | undefined;
+  /** NAT traversal (its punched links and failed attempts show in status). */
+  nat?: NatTraversal;
   /** Settles once the start-time reconcile has claimed what attached containers hold. */
   reconciled: Promise<void>;
   /** Counters of the log (the destination's, and the warnings the limiter suppressed). */
@@ -95,8 +98,11 @@ export class ApiFacade implements ApiBackend {
       link: (peer) => {
         const l = this.links.get(peer as PeerName);
         if (!l) return undefined;
-        return { encrypted: l.dataEncrypted, path: l.path, rekeys: this.overlay.sessionInfo(peerNameToNumber(l.remoteName))?.rekeys ?? 0 };
+        const rekeys = this.overlay.sessionInfo(peerNameToNumber(l.remoteName))?.rekeys ?? 0;
+        const nat = l.punched ? this.parts.nat?.linkText(l.remoteName) : undefined;
+        return { encrypted: l.dataEncrypted, path: l.path, rekeys, ...(nat ? { nat } : {}) };
       },
+      natFailures: this.parts.nat?.failures() ?? [],
     });
   }
 

@@ -28,6 +28,7 @@ import { launchConfigForLog, type LaunchConfig } from '../config/launch.js';
 import { bridgeMac, loadPeerName, randomUid } from './identity.js';
 import type { PeerLink } from './peer-link.js';
 import { PeerLinks, plainIp } from './peer-links.js';
+import { NatTraversal } from './nat-traversal.js';
 import { PeerMemory } from './peer-memory.js';
 import { RouteAdapter } from './route-adapter.js';
 import { WeaveDns } from './weavedns.js';
@@ -44,6 +45,7 @@ export class TsweaveNode {
   private overlay: Overlay | undefined;
   private dataPlane: DataPlaneIo | undefined;
   private links: PeerLinks | undefined;
+  private nat: NatTraversal | undefined;
   private listener: { close(): void } | undefined;
   private http: ApiHandle | undefined;
   private attachments: Attachments | undefined;
@@ -138,8 +140,10 @@ export class TsweaveNode {
       { ...components, router, overlay },
       { name: this.name, nickname: cfg.nickname, uid, ...(passwordKey ? { passwordKey } : {}), port: cfg.port, trustedSubnets: cfg.trustedSubnets },
     ));
+    const nat = (this.nat = new NatTraversal({ ...components, router, overlay, links }, this.name, cfg.port));
     router.on('connection:added', (conn) => {
       const link = conn as PeerLink;
+      if (link.punched) return; // its address is a NAT's, reachable only through the punch
       memory.peerSeen(formatHostPort({ host: link.remoteIp, port: link.remoteListenPort }));
     });
     router.on('message:other', (conn, msg) => {
@@ -148,6 +152,7 @@ export class TsweaveNode {
     });
     router.start();
     overlay.start();
+    nat.start();
 
     const attachments = (this.attachments = new Attachments(
       { logger: this.log, dataDir: this.a.dataDir.path, hostNet, runtime, store, scan: this.a.scanAttached },
@@ -212,6 +217,7 @@ export class TsweaveNode {
       deathWatch,
       ipam: this.ipam,
       dns: this.dns,
+      nat,
       reconciled,
       logStats: () => ({ ...this.a.logStats?.(), suppressed: this.limiter.suppressedTotal }),
       stop: (reason) => this.stop(reason),
@@ -278,6 +284,7 @@ export class TsweaveNode {
     this.maker?.stop();
     this.listener?.close();
     this.links?.closeAll(reason);
+    this.nat?.stop();
     this.deathWatch?.stop();
     await this.dns?.stop();
     this.ipam?.stop();
