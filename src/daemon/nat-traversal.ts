@@ -117,8 +117,10 @@ export class NatTraversal implements Gossiper {
       case 'data':
         this.onTunnelData(src, m.introducer, m.stream, m.bytes);
         return;
-      case 'close':
-        this.tunnels.get(`${src}|${m.stream}`)?.stream.remoteClosed(new Error('closed by the peer'));
+      case 'close': {
+        const t = this.tunnels.get(`${src}|${m.stream}`);
+        if (t?.introducer === m.introducer) t.stream.remoteClosed(new Error('closed by the peer'));
+      }
     }
   }
 
@@ -217,7 +219,8 @@ export class NatTraversal implements Gossiper {
   private onTunnelData(src: PeerName, introducer: PeerName, id: number, bytes: Uint8Array): void {
     const known = this.tunnels.get(`${src}|${id}`);
     if (known) {
-      known.stream.deliver(bytes);
+      // Bytes claiming another introducer are not this tunnel's (the stream is sealed end to end anyway).
+      if (known.introducer === introducer) known.stream.deliver(bytes);
       return;
     }
     const ep = this.c.links.get(introducer) ? this.puncher.acceptInbound(src, introducer, this.c.clock.now()) : undefined;
