@@ -93,7 +93,10 @@ export function formatTargets(s: Status): string {
 export function formatConnections(s: Status): string {
   const lines = s.router.connections.map((c) => {
     const dir = c.outbound ? '->' : '<-';
-    return `${dir} ${c.address.padEnd(21)} ${c.state.padEnd(11)} ${connectionInfo(c, s.router.encryption)}`;
+    const line = `${dir} ${c.address.padEnd(21)} ${c.state.padEnd(11)} ${connectionInfo(c, s.router.encryption)}`;
+    // NAT traversal: how the connection was made, or why punching to the peer behind a target failed.
+    if (c.nat === undefined) return line;
+    return `${line.trimEnd()} ${c.state === 'pending' || c.state === 'established' ? '' : '| '}${c.nat}`;
   });
   return trimLines(lines.map((l) => `${l}\n`).join(''));
 }
@@ -117,8 +120,7 @@ function connectionInfo(c: ConnectionStatus, usingPassword: boolean): string {
       let info = `${overlay.padEnd(6)} ${remote}`;
       // Weave shows encrypted/unencrypted only when this router has a password.
       if (usingPassword) info = `${(c.encrypted === false ? 'unencrypted' : 'encrypted').padEnd(11)} ${info}`;
-      if (c.mtu !== undefined) info = `${info} mtu=${c.mtu}`;
-      return c.nat === undefined ? info : `${info} ${c.nat}`;
+      return c.mtu === undefined ? info : `${info} mtu=${c.mtu}`;
     }
   }
 }

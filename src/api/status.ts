@@ -63,17 +63,24 @@ export function buildStatus(src: StatusSources): Status {
     }
     connections.push(cs);
   }
-  for (const f of src.natFailures ?? []) {
-    connections.push({
-      address: f.address, outbound: true, state: 'failed', remoteName: f.name, remoteNickname: f.nickname, error: f.reason, retryAt: f.retryAt,
-    });
-  }
+  // A failed punch to a peer we also dial is told on that target's line; otherwise on a line of its own.
+  const natByPeer = new Map((src.natFailures ?? []).map((f) => [f.name, f]));
   for (const t of src.maker.entries) {
     if (t.state === 'connected') continue;
     const cs: ConnectionStatus = { address: t.address, outbound: true, state: t.state };
     if (t.error !== undefined) cs.error = t.error;
     if (t.retryAt !== undefined) cs.retryAt = t.retryAt;
+    const f = t.peer === undefined ? undefined : natByPeer.get(t.peer);
+    if (f) {
+      cs.nat = `${f.name}(${f.nickname}) ${f.reason}`;
+      natByPeer.delete(f.name);
+    }
     connections.push(cs);
+  }
+  for (const f of natByPeer.values()) {
+    connections.push({
+      address: f.address, outbound: true, state: 'failed', remoteName: f.name, remoteNickname: f.nickname, error: f.reason, retryAt: f.retryAt,
+    });
   }
   const status: Status = {
     version: src.version,

@@ -245,7 +245,7 @@ export class NatPuncher {
     const rec = this.peers.get(peer);
     if (!rec || (rec.state !== 'punching' && rec.state !== 'punched')) return undefined;
     const wasPunched = rec.state === 'punched';
-    rec.reason = wasPunched ? this.lostReason(rec) : this.failureReason(peer, rec);
+    rec.reason = wasPunched ? this.lostReason(rec) : this.failureReason(rec);
     rec.state = 'failed';
     rec.deadline = undefined;
     if (wasPunched) {
@@ -286,11 +286,11 @@ export class NatPuncher {
     return [...this.peers.keys()].filter((p) => this.view(p) !== undefined);
   }
 
-  private failureReason(peer: PeerName, rec: PeerRecord): string {
+  private failureReason(rec: PeerRecord): string {
     const h = rec.hint;
     let why: string;
     if (h.endpoint.port !== h.listenPort) {
-      why = `${this.label(peer)}'s NAT rewrites its UDP port (${h.listenPort} -> ${h.endpoint.port}; symmetric NAT?)`;
+      why = `the peer's NAT rewrites its UDP port (${h.listenPort} -> ${h.endpoint.port}; symmetric NAT?)`;
     } else if (h.yours.port !== this.ownPort) {
       why = `our NAT rewrites our UDP port (${this.ownPort} -> ${h.yours.port}; symmetric NAT?)`;
     } else {
