@@ -111,6 +111,7 @@ describe('two hosts behind NATs, launched with a public peer only', () => {
   test('behind a symmetric NAT (--random-fully), c stays relayed via p and status says why', async () => {
     await waitFor('a to give up punching c', async () => /\(c\) punching failed: .*relayed via .*\(p\)/.test(await connections(a)), 60_000);
     const conns = await connections(a);
+    console.log(`nat-traversal: a's status connections with c behind a symmetric NAT:\n${conns}`);
     assert.match(conns, /\(c\) punching failed: .*(NAT rewrites|symmetric NAT)/);
     assert.doesNotMatch(conns, / established .*\(c\)/);
     await waitFor('ca reaches cc', async () => (await c.run(ca, 'ping', '-c', '1', '-W', '1', '10.32.0.3')).code === 0, 30_000);
