@@ -57,7 +57,7 @@ export class NatTraversal implements Gossiper {
     udpPort: number,
   ) {
     this.log = c.logger.child({ component: 'nat' });
-    this.puncher = new NatPuncher(self, udpPort, (p) => c.router.nicknameOf(p) ?? '');
+    this.puncher = new NatPuncher(self, udpPort, (p) => c.router.nicknameOf(p) ?? '', c.router.discovery);
     c.router.registerChannel('nat', this);
     c.router.on('connection:removed', (conn) => this.connectionRemoved(conn as PeerLink));
   }

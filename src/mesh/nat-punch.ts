@@ -174,10 +174,13 @@ export class NatPuncher {
     /** Our UDP port (to tell whether our own NAT rewrites it). */
     private readonly ownPort: number,
     private readonly nickname: (p: PeerName) => string = () => '',
+    /** --no-discovery: dial only the targets given, so hints (a kind of discovery) are not acted on. */
+    private readonly discovery = true,
   ) {}
 
   onHint(from: PeerName, hint: Hint, now: number, ctx: HintContext): HintDecision {
     const peer = hint.peer;
+    if (!this.discovery) return { act: 'ignore', why: 'peer discovery is off' };
     if (!ctx.fromNeighbour) return { act: 'ignore', why: 'hint not from a neighbour' };
     if (peer === this.self || peer === from) return { act: 'ignore', why: 'hint about ourselves or the sender' };
     if (!ctx.known) return { act: 'ignore', why: 'hint about a peer the mesh does not know' };

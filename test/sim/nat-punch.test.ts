@@ -307,5 +307,10 @@ describe('NAT traversal decisions (simulated NATs, seeded clock)', () => {
     assert.equal(a.puncher.view(b.name), undefined);
     // A tunnel from a peer that was never hinted to us is refused.
     assert.equal(b.puncher.acceptInbound(a.name, sim.p.name, sim.clock.now()), undefined);
+    // --no-discovery: hints are never acted on (a punch would connect peers nobody asked for).
+    const quiet = new NatPuncher(a.name, PORT, () => '', false);
+    const ctx = { fromNeighbour: true, known: true, connection: 'none' } as const;
+    assert.deepEqual(quiet.onHint(sim.p.name, hint, sim.clock.now(), ctx), { act: 'ignore', why: 'peer discovery is off' });
+    assert.equal(new NatPuncher(a.name, PORT).onHint(sim.p.name, hint, sim.clock.now(), ctx).act, a.name < b.name ? 'dial' : 'wait');
   });
 });
