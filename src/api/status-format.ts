@@ -93,7 +93,10 @@ export function formatTargets(s: Status): string {
 export function formatConnections(s: Status): string {
   const lines = s.router.connections.map((c) => {
     const dir = c.outbound ? '->' : '<-';
-    return `${dir} ${c.address.padEnd(21)} ${c.state.padEnd(11)} ${connectionInfo(c, s.router.encryption)}`;
+    const line = `${dir} ${c.address.padEnd(21)} ${c.state.padEnd(11)} ${connectionInfo(c, s.router.encryption)}`;
+    // NAT traversal: how the connection was made, or why punching to the peer behind a target failed.
+    if (c.nat === undefined) return line;
+    return `${line.trimEnd()} ${c.state === 'pending' || c.state === 'established' ? '' : '| '}${c.nat}`;
   });
   return trimLines(lines.map((l) => `${l}\n`).join(''));
 }
@@ -102,7 +105,9 @@ function connectionInfo(c: ConnectionStatus, usingPassword: boolean): string {
   switch (c.state) {
     case 'failed': {
       const retry = c.retryAt === undefined || c.retryAt === 'never' ? 'never' : formatGoTime(c.retryAt);
-      return c.error ? `${c.error}, retry: ${retry}` : `retry: ${retry}`;
+      // A failed NAT punch names the peer (the address is its endpoint as the introducer saw it).
+      const who = c.remoteName === undefined ? '' : `${c.remoteName}(${c.remoteNickname ?? ''}) `;
+      return c.error ? `${who}${c.error}, retry: ${retry}` : `${who}retry: ${retry}`;
     }
     case 'retrying':
       return c.error ?? '';

@@ -24,6 +24,9 @@ export interface ConnectionStatus {
   path?: 'udp' | 'tcp';
   /** Completed data-plane key rotations (present once the handshake completed). */
   rekeys?: number;
+  /** NAT traversal: how a tunnelled connection was made ("punched via PEER", "punching via PEER"), or on a
+   *  target's line, why punching to the peer behind it failed ("PEER punching failed: …"). */
+  nat?: string;
   mtu?: number;
   /** Why the last attempt failed (failed/retrying), e.g. "authentication failed (password mismatch?)". */
   error?: string;

@@ -10,6 +10,19 @@ export interface LinkView {
   path: 'udp' | 'tcp' | undefined;
   /** Completed data-plane key rotations on this connection. */
   rekeys: number;
+  /** How a tunnelled connection was made (NAT traversal), e.g. "punched via 7e:..(p)". */
+  nat?: string;
+}
+
+/** A peer we could not punch through to: no connection, traffic relayed (NAT traversal). */
+export interface NatFailureView {
+  /** The peer's endpoint as the introducer saw it, "ip:port". */
+  address: string;
+  name: string;
+  nickname: string;
+  reason: string;
+  /** Wall-clock ms of the next attempt. */
+  retryAt: number;
 }
 
 export interface StatusSources {
@@ -24,6 +37,8 @@ export interface StatusSources {
   maker: ConnectionMakerSnapshot;
   /** Data-plane view of the connection to a peer. */
   link(peer: string): LinkView | undefined;
+  /** NAT traversal attempts that failed, for peers without a connection. */
+  natFailures?: NatFailureView[];
   ipam?: IpamStatus;
   dns?: DnsStatus;
 }
@@ -44,15 +59,28 @@ export function buildStatus(src: StatusSources): Status {
       cs.encrypted = link.encrypted;
       if (link.path) cs.path = link.path;
       cs.rekeys = link.rekeys;
+      if (link.nat !== undefined) cs.nat = link.nat;
     }
     connections.push(cs);
   }
+  // A failed punch to a peer we also dial is told on that target's line; otherwise on a line of its own.
+  const natByPeer = new Map((src.natFailures ?? []).map((f) => [f.name, f]));
   for (const t of src.maker.entries) {
     if (t.state === 'connected') continue;
     const cs: ConnectionStatus = { address: t.address, outbound: true, state: t.state };
     if (t.error !== undefined) cs.error = t.error;
     if (t.retryAt !== undefined) cs.retryAt = t.retryAt;
+    const f = t.peer === undefined ? undefined : natByPeer.get(t.peer);
+    if (f) {
+      cs.nat = `${f.name}(${f.nickname}) ${f.reason}`;
+      natByPeer.delete(f.name);
+    }
     connections.push(cs);
+  }
+  for (const f of natByPeer.values()) {
+    connections.push({
+      address: f.address, outbound: true, state: 'failed', remoteName: f.name, remoteNickname: f.nickname, error: f.reason, retryAt: f.retryAt,
+    });
   }
   const status: Status = {
     version: src.version,

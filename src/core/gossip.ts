@@ -7,7 +7,7 @@
 
 import type { PeerName } from './types.js';
 
-export type GossipChannelName = 'topology' | 'ipam' | 'dns';
+export type GossipChannelName = 'topology' | 'ipam' | 'dns' | 'nat';
 
 export interface Gossiper {
   /** Full state, sent periodically and to new neighbours; undefined if there is nothing to say. */

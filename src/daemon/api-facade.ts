@@ -13,6 +13,7 @@ import type { ConnectionMaker } from '../mesh/connection-maker.js';
 import type { Router } from '../mesh/router.js';
 import type { ApiBackend, IpamApi } from '../api/routes.js';
 import { buildStatus } from '../api/status.js';
+import type { NatTraversal } from './nat-traversal.js';
 import type { Status } from '../api/status-types.js';
 import type { DataPlaneIo } from './adapters.js';
 import { attachContainer } from './attach-flow.js';
@@ -43,6 +44,8 @@ export interface ApiFacadeParts {
   deathWatch: DeathWatch;
   ipam: WeaveIpam | undefined;
   dns: WeaveDns | undefined;
+  /** NAT traversal (its punched links and failed attempts show in status). */
+  nat?: NatTraversal;
   /** Settles once the start-time reconcile has claimed what attached containers hold. */
   reconciled: Promise<void>;
   /** expose/hide, egress, the firewall (undefined when the adapters provide no host routing). */
@@ -101,8 +104,11 @@ export class ApiFacade implements ApiBackend {
       link: (peer) => {
         const l = this.links.get(peer as PeerName);
         if (!l) return undefined;
-        return { encrypted: l.dataEncrypted, path: l.path, rekeys: this.overlay.sessionInfo(peerNameToNumber(l.remoteName))?.rekeys ?? 0 };
+        const rekeys = this.overlay.sessionInfo(peerNameToNumber(l.remoteName))?.rekeys ?? 0;
+        const nat = l.punched ? this.parts.nat?.linkText(l.remoteName) : undefined;
+        return { encrypted: l.dataEncrypted, path: l.path, rekeys, ...(nat ? { nat } : {}) };
       },
+      natFailures: this.parts.nat?.failures() ?? [],
     });
   }
 

@@ -30,6 +30,7 @@ import { launchConfigForLog, type LaunchConfig } from '../config/launch.js';
 import { bridgeMac, loadPeerName, randomUid } from './identity.js';
 import type { PeerLink } from './peer-link.js';
 import { PeerLinks, plainIp } from './peer-links.js';
+import { NatTraversal } from './nat-traversal.js';
 import { PeerMemory } from './peer-memory.js';
 import { RouteAdapter } from './route-adapter.js';
 import { Observability } from './observability.js';
@@ -51,6 +52,7 @@ export class TsweaveNode {
   private overlay: Overlay | undefined;
   private dataPlane: DataPlaneIo | undefined;
   private links: PeerLinks | undefined;
+  private nat: NatTraversal | undefined;
   private listener: { close(): void } | undefined;
   private http: ApiHandle | undefined;
   private attachments: Attachments | undefined;
@@ -152,8 +154,10 @@ export class TsweaveNode {
       { ...components, router, overlay },
       { name: this.name, nickname: cfg.nickname, uid, ...(passwordKey ? { passwordKey } : {}), port: cfg.port, trustedSubnets: cfg.trustedSubnets },
     ));
+    const nat = (this.nat = new NatTraversal({ ...components, router, overlay, links }, this.name, cfg.port));
     router.on('connection:added', (conn) => {
       const link = conn as PeerLink;
+      if (link.punched) return; // its address is a NAT's, reachable only through the punch
       memory.peerSeen(formatHostPort({ host: link.remoteIp, port: link.remoteListenPort }));
     });
     router.on('message:other', (conn, msg) => {
@@ -162,6 +166,7 @@ export class TsweaveNode {
     });
     router.start();
     overlay.start();
+    nat.start();
 
     const attachments = (this.attachments = new Attachments(
       { logger: this.log, dataDir: this.a.dataDir.path, hostNet, runtime, store, scan: this.a.scanAttached },
@@ -247,6 +252,7 @@ export class TsweaveNode {
       deathWatch,
       ipam: this.ipam,
       dns: this.dns,
+      nat,
       reconciled,
       host: this.host,
       plugin: this.plugin,
@@ -324,6 +330,7 @@ export class TsweaveNode {
     this.maker?.stop();
     this.listener?.close();
     this.links?.closeAll(reason);
+    this.nat?.stop();
     this.deathWatch?.stop();
     await this.plugin?.stop();
     this.dockerLife?.stop();

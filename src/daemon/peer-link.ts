@@ -5,6 +5,15 @@ import type { ConnectionReadyInfo, ProtocolConnection } from '../mesh/protocol-c
 import type { PeerConnection } from '../mesh/peer-connection.js';
 import type { SessionPath } from '../dataplane/session.js';
 import type { ControlMessage } from '../wire/control-messages.js';
+import type { PeerName } from '../core/types.js';
+
+/** A link tunnelled through an introducer (NAT traversal): its UDP endpoint as the introducer saw it. */
+export interface PunchedEndpoint {
+  addr: number;
+  port: number;
+  /** The peer whose connection carries the tunnel. */
+  introducer: PeerName;
+}
 
 export class PeerLink implements PeerConnection {
   readonly remoteName;
@@ -28,6 +37,8 @@ export class PeerLink implements PeerConnection {
     /** The remote's IP as seen on the TCP connection. */
     readonly remoteIp: string,
     localIndex: number,
+    /** Set for a tunnelled (NAT-punched) link. */
+    readonly punched?: PunchedEndpoint,
   ) {
     this.remoteName = info.remoteName;
     this.remoteNickname = info.remoteNickname;

@@ -9,7 +9,7 @@ import { cidrContains, parseIPv4, peerNameToNumber, tryParseIPv4, type Cidr, typ
 import type { Overlay } from '../dataplane/overlay.js';
 import { ProtocolConnection } from '../mesh/protocol-connection.js';
 import type { Router } from '../mesh/router.js';
-import { PeerLink } from './peer-link.js';
+import { PeerLink, type PunchedEndpoint } from './peer-link.js';
 
 export interface PeerLinksComponents {
   clock: Clock;
@@ -75,8 +75,11 @@ export class PeerLinks {
     for (const link of this.links.values()) link.close(reason);
   }
 
-  /** Runs the handshake on a new TCP stream; resolves once the mesh adopted the connection. */
-  handshake(stream: ByteStream, outbound: boolean, address: string): Promise<PeerLink> {
+  /**
+   * Runs the handshake on a new TCP stream; resolves once the mesh adopted the connection. `punched`:
+   * the stream is tunnelled through an introducer (NAT traversal) and UDP goes to this endpoint.
+   */
+  handshake(stream: ByteStream, outbound: boolean, address: string, punched?: PunchedEndpoint): Promise<PeerLink> {
     const localIndex = this.newSessionIndex();
     const pc = new ProtocolConnection(
       { clock: this.clock, rng: this.rng, logger: this.log },
@@ -97,7 +100,7 @@ export class PeerLinks {
       let adopting = false;
       let closedWhileAdopting: Error | undefined;
       pc.onReady((info) => {
-        const candidate = new PeerLink(pc, info, outbound, address, plainIp(stream.remoteAddress), localIndex);
+        const candidate = new PeerLink(pc, info, outbound, address, plainIp(stream.remoteAddress), localIndex, punched);
         adopting = true; // a refusal closes pc inside addConnection; its error (not "closed") is the reason
         try {
           this.router.addConnection(candidate);
@@ -154,8 +157,8 @@ export class PeerLinks {
     this.overlay.addSession(
       {
         peer: peerNameToNumber(link.remoteName),
-        remoteAddr: parseIPv4(link.remoteIp),
-        remotePort: link.remoteListenPort,
+        remoteAddr: link.punched?.addr ?? parseIPv4(link.remoteIp),
+        remotePort: link.punched?.port ?? link.remoteListenPort,
         localIndex: link.localIndex,
         remoteIndex: link.info.remoteSessionIndex,
         ...(k ? { keys: { sendKey: k.udpSendKey, recvKey: k.udpRecvKey, sendSalt: k.udpSendSalt, recvSalt: k.udpRecvSalt } } : {}),

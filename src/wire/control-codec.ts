@@ -11,7 +11,7 @@
 //   close             9     [9, reason]
 //   rekey             10    [10, op, gen, pub]
 //
-//   channel  msgpack str, one of "topology" | "ipam" | "dns"
+//   channel  msgpack str, one of "topology" | "ipam" | "dns" | "nat" (NAT traversal, mesh/nat-messages.ts)
 //   src/dst  msgpack str, canonical peer name "aa:bb:cc:dd:ee:ff"
 //   payload  msgpack bin, at most MAX_CONTROL_MSG_BYTES
 //   reason   msgpack str, at most MAX_CLOSE_REASON_CHARS characters
@@ -63,7 +63,7 @@ const FIELD_COUNTS: Readonly<Record<ControlMessageKind, number>> = {
   rekey: 4,
 };
 
-const CHANNELS: ReadonlySet<string> = new Set<GossipChannelName>(['topology', 'ipam', 'dns']);
+const CHANNELS: ReadonlySet<string> = new Set<GossipChannelName>(['topology', 'ipam', 'dns', 'nat']);
 
 // Plain msgpack only: no records/structures, no structured clone; maps decode to plain objects.
 const packr = new Packr({ useRecords: false, structuredClone: false, moreTypes: false });

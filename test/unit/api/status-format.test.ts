@@ -186,6 +186,25 @@ test('status connections: no password → no encryption column; tcp fallback; re
     '-> 10.0.0.2:6783         established encrypted   sleeve 7e:21:4a:70:2f:45(host2) mtu=1376\n');
 });
 
+test('status connections: NAT traversal shows the punched link, and a failed punch with its peer and reason', () => {
+  const s = sample();
+  s.router.encryption = true;
+  s.router.connections = [
+    { address: '10.200.0.12:6783', outbound: true, state: 'established', remoteName: '7e:21:4a:70:2f:45', remoteNickname: 'b',
+      encrypted: true, path: 'udp', mtu: 1376, nat: 'punched via 7e:00:00:00:00:01(p)' },
+    { address: '10.200.0.13:41234', outbound: true, state: 'failed', remoteName: '7e:21:4a:70:2f:46', remoteNickname: 'c',
+      error: 'punching failed: no UDP reply; relayed via 7e:00:00:00:00:01(p)', retryAt: 1438887338246 },
+    { address: '10.200.0.14:6783', outbound: true, state: 'connecting', nat: '7e:21:4a:70:2f:47(d) punching failed: no UDP reply' },
+  ];
+  assert.equal(formatConnections(s), [
+    '-> 10.200.0.12:6783      established encrypted   sleeve 7e:21:4a:70:2f:45(b) mtu=1376 punched via 7e:00:00:00:00:01(p)',
+    '-> 10.200.0.13:41234     failed      7e:21:4a:70:2f:46(c) punching failed: no UDP reply; relayed via 7e:00:00:00:00:01(p), ' +
+      'retry: 2015-08-06 18:55:38.246 +0000 UTC',
+    '-> 10.200.0.14:6783      connecting | 7e:21:4a:70:2f:47(d) punching failed: no UDP reply',
+    '',
+  ].join('\n'));
+});
+
 test('status peers: each peer then its connections (%-21v address, %-37v name)', () => {
   assert.equal(formatPeers(sample()), [
     'ce:31:e0:06:45:1a(host1)',
