@@ -48,6 +48,14 @@ async function capture(ns: string, dev: string, filter: string, during: () => Pr
   return out.split('\n').filter((l) => / IP | ARP/.test(l));
 }
 
+/** Captured datagrams to ip:port of the size a 1000-byte ping makes (not heartbeats; tcpdump decodes UDP 6784 as BFD, "length: N"). */
+function bigTo(lines: string[], ip: string, port: number): number {
+  return lines.filter((l) => {
+    const n = Number(/length:? (\d+)/.exec(l)?.[1] ?? 0);
+    return l.includes(` > ${ip}.${port}:`) && n >= 1000 && n < 1300;
+  }).length;
+}
+
 beforeAll(async () => {
   await c.init();
   for (const n of [1, 2, 3, 5, 6, 9]) hosts.set(n, await c.addHost(n));
@@ -107,6 +115,11 @@ describe('fast datapath, no password', () => {
       const arp = lines.filter((l) => /ARP, Request who-has 10\.32\.0\.77/.test(l)).length;
       assert.equal(arp, 3, `c${n} saw ${arp} ARP requests:\n${lines.join('\n')}`);
     }
+    // The sleeve carried c1's broadcasts into h2's bridge through the TAP: its static entry for c1's MAC
+    // must not have moved there (sticky), so unicast still leaves over VXLAN both ways.
+    const lines = await capture(H(2).ns.name, 'eth0', 'udp', () => c.run(C(1), 'ping', '-c', '10', '-i', '0.1', '-s', '1000', cip(2)));
+    assert.ok(bigTo(lines, '10.200.0.1', 6784) >= 10, `c2 → c1 replies over VXLAN: ${bigTo(lines, '10.200.0.1', 6784)}`);
+    assert.equal(bigTo(lines, '10.200.0.1', 6783), 0);
   });
 
   test('UDP 6784 blocked on h2: h1–h2 fall back to the sleeve with the reason, traffic continues; unblocked: fastdp again', async () => {
@@ -145,11 +158,7 @@ describe('mixed mesh: one trusted pair, the rest encrypted', () => {
       await c.run(C(5), 'ping', '-c', '20', '-i', '0.05', '-s', '1000', cip(6));
       await c.run(C(5), 'ping', '-c', '20', '-i', '0.05', '-s', '1000', cip(9));
     });
-    // The 1000-byte pings, not heartbeats (tcpdump decodes UDP 6784 as BFD: "length: N").
-    const to = (ip: string, port: number) => lines.filter((l) => l.includes(` > ${ip}.${port}:`) && inRange(Number(/length:? (\d+)/.exec(l)?.[1] ?? 0))).length;
-    function inRange(n: number): boolean {
-      return n >= 1000 && n < 1300;
-    }
+    const to = (ip: string, port: number) => bigTo(lines, ip, port);
     assert.ok(to('10.200.0.6', 6784) >= 20, `c5 → c6 over VXLAN: ${to('10.200.0.6', 6784)}\n${lines.slice(0, 20).join('\n')}`);
     assert.ok(to('10.200.0.9', 6783) >= 20, `c5 → c9 over the sleeve: ${to('10.200.0.9', 6783)}`);
     assert.equal(to('10.200.0.9', 6784), 0);
