@@ -1,6 +1,7 @@
-// The fast datapath's heartbeat frames (fastdp.ts): Ethernet frames one router writes into its bridge
-// (through the heartbeat TAP) addressed to the peer router's heartbeat MAC, so the kernel carries them
-// over VXLAN exactly as it carries container traffic. A ping is padded to the overlay MTU (the reply
+// The fast datapath's heartbeat frames (fastdp.ts): Ethernet frames one router writes into its heartbeat
+// TAP addressed to the peer router's heartbeat MAC, so the kernel carries them over VXLAN (the heartbeat
+// device: same UDP port and MTU as the data device, its own VNI and bridge, io/vxlan.ts) to the peer's
+// heartbeat TAP. A ping is padded to the overlay MTU (the reply
 // proves full-size frames cross); a pong answers it. Both carry the sender's local container MACs, which
 // is how each end learns which MACs to program towards the other (the router never sees the frames the
 // kernel carries, so it cannot learn them from traffic).

@@ -2,7 +2,9 @@
 // unicast over the kernel's VXLAN device instead of the sleeve, which forwarding entries that needs, and
 // the heartbeats that confirm each peer's VXLAN path. Pure: the daemon (daemon/fastdp-link.ts) feeds it
 // peers, local MACs, heartbeat frames and the time, writes the frames it returns into the heartbeat TAP
-// and applies the forwarding changes through the VxlanFdb port (io/vxlan.ts).
+// and applies the forwarding changes through the VxlanFdb port (io/vxlan.ts). Heartbeats travel on a
+// VXLAN device of their own (same UDP port and MTU, another VNI and bridge), so a heartbeat can never
+// reach a container or be carried by the sleeve and confirm a path that does not work.
 //
 // How the kernel path keeps "each frame exactly once" (io/vxlan.ts sets it up; verified on this kernel):
 //   - a remote MAC gets a static, sticky bridge entry on the vxlan port plus a vxlan entry (MAC → the
