@@ -164,3 +164,16 @@ describe('mixed mesh: one trusted pair, the rest encrypted', () => {
     assert.equal(to('10.200.0.9', 6784), 0);
   });
 });
+
+describe('reset', () => {
+  test('tsweave reset removes the fast datapath devices a crashed router left', async () => {
+    const links = async () => (await c.lab.ip(H(3).ns, '-o', 'link', 'show')).stdout;
+    // A router that stops removes them itself; one killed leaves them (and its entries keep working).
+    await c.killRouter(H(3));
+    assert.match(await links(), /vxlan-6784.*master weave/);
+    assert.match(await links(), /vxlanhb-6784/);
+    await c.ok(H(3), 'reset', '--force');
+    const after = await links();
+    assert.doesNotMatch(after, /vxlan-6784|vxlanhb-6784|weave-fdp/);
+  });
+});
