@@ -93,8 +93,9 @@ export class FastDpLink {
       const peer = peerNameToNumber(link.remoteName);
       const underlay = tryParseIPv4(link.remoteIp);
       if (underlay === undefined) continue;
-      const direct = this.c.routes.unicastNextHop(peer) === peer;
-      out.push({ peer, underlay, ...(direct ? {} : { ineligible: 'no direct route' }) });
+      // A NAT-punched link reaches the peer through a mapping for the sleeve's port only.
+      const why = link.punched ? 'NAT traversal' : this.c.routes.unicastNextHop(peer) !== peer ? 'no direct route' : undefined;
+      out.push({ peer, underlay, ...(why ? { ineligible: why } : {}) });
     }
     return out;
   }

@@ -49,8 +49,8 @@ class FakeVxlan implements VxlanFdb {
   }
 }
 
-function linksTo(peer: number, ip: string, dataEncrypted = false): PeerLinks {
-  const link = { closed: false, remoteName: peerNameFromNumber(peer), remoteIp: ip, dataEncrypted };
+function linksTo(peer: number, ip: string, dataEncrypted = false, punched = false): PeerLinks {
+  const link = { closed: false, remoteName: peerNameFromNumber(peer), remoteIp: ip, dataEncrypted, ...(punched ? { punched: {} } : {}) };
   return { all: () => [link][Symbol.iterator]() } as unknown as PeerLinks;
 }
 
@@ -61,7 +61,7 @@ async function settle(clock: FakeClock, ms: number): Promise<void> {
   }
 }
 
-function pair(opts: { encrypted?: boolean } = {}) {
+function pair(opts: { encrypted?: boolean; punched?: boolean } = {}) {
   const clock = new FakeClock();
   const va = new FakeVxlan([MAC_A]);
   const vb = new FakeVxlan([MAC_B]);
@@ -74,8 +74,8 @@ function pair(opts: { encrypted?: boolean } = {}) {
     if (!blocked && entries.has(`heartbeat/${dstMac(buf, 0)}`)) va.receive(buf);
   };
   const routes = { unicastNextHop: (p: number) => p, broadcastNextHops: () => [] };
-  const la = new FastDpLink({ clock, logger: silentLogger(), links: linksTo(B, '10.0.0.2', opts.encrypted), routes, vxlan: va }, { localPeer: A, mtu: 1376, port: 6784 });
-  const lb = new FastDpLink({ clock, logger: silentLogger(), links: linksTo(A, '10.0.0.1', opts.encrypted), routes, vxlan: vb }, { localPeer: B, mtu: 1376, port: 6784 });
+  const la = new FastDpLink({ clock, logger: silentLogger(), links: linksTo(B, '10.0.0.2', opts.encrypted, opts.punched), routes, vxlan: va }, { localPeer: A, mtu: 1376, port: 6784 });
+  const lb = new FastDpLink({ clock, logger: silentLogger(), links: linksTo(A, '10.0.0.1', opts.encrypted, opts.punched), routes, vxlan: vb }, { localPeer: B, mtu: 1376, port: 6784 });
   return { clock, va, vb, la, lb, block: (b: boolean) => void (blocked = b) };
 }
 
@@ -112,6 +112,17 @@ describe('FastDpLink', () => {
     await lb.start();
     await settle(clock, 3000);
     assert.equal(la.status(B), undefined);
+    assert.equal(va.entries.size, 0);
+    await la.stop();
+    await lb.stop();
+  });
+
+  test('a NAT-punched link stays on the sleeve and says why', async () => {
+    const { clock, va, la, lb } = pair({ punched: true });
+    await la.start();
+    await lb.start();
+    await settle(clock, 3000);
+    assert.deepEqual(la.status(B), { mode: 'sleeve', reason: 'NAT traversal' });
     assert.equal(va.entries.size, 0);
     await la.stop();
     await lb.stop();
