@@ -7,14 +7,17 @@
 #   vxlan          kernel VXLAN between the hosts, bridged to the containers (unencrypted reference)
 #   tinc           tinc 1.0 switch mode, encrypted (its defaults), tap bridged to the container
 #   tsweave-enc    tsweave launch --password … / attach (the real CLI, separate data dirs)
-#   tsweave-plain  the same without a password
+#   tsweave-plain  the same without a password, on the sleeve (--no-fastdp)
+#   tsweave-fastdp the same without a password, on the fast datapath (kernel VXLAN programmed by the router),
+#                  container MTU BENCH_FASTDP_MTU (1450, as the VXLAN reference: same frames on the wire)
 # it measures iperf3 TCP with 1 and 4 streams (BENCH_RUNS runs × BENCH_SECONDS s, median), ping RTT
 # (average of 20), UDP 64-byte request/response rate (scripts/bench/udp_rr.py, one outstanding request)
 # and CPU-seconds per GB of the overlay's processes on both hosts (/proc/PID/stat; kernel = n/a),
 # then prints a table with ratios to tinc and VXLAN and writes it as JSON to bench-results/.
 #
-# Env: BENCH_SECONDS (10), BENCH_RUNS (3), BENCH_OVERLAYS ("none vxlan tinc tsweave-enc tsweave-plain"),
-#      BENCH_NO_BUILD=1 (skip `tsc` and the addon build), BENCH_RR_SECONDS (5), BENCH_ENC_MTU (1376).
+# Env: BENCH_SECONDS (10), BENCH_RUNS (3), BENCH_OVERLAYS ("none vxlan tinc tsweave-enc tsweave-plain tsweave-fastdp"),
+#      BENCH_NO_BUILD=1 (skip `tsc` and the addon build), BENCH_RR_SECONDS (5), BENCH_ENC_MTU (1376),
+#      BENCH_FASTDP_MTU (1450).
 # Everything it creates is named with a per-run prefix and removed on exit; processes are killed by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +31,8 @@ S=${BENCH_SECONDS:-10}
 RUNS=${BENCH_RUNS:-3}
 RR_S=${BENCH_RR_SECONDS:-5}
 ENC_MTU=${BENCH_ENC_MTU:-1376}
-OVERLAYS=${BENCH_OVERLAYS:-"none vxlan tinc tsweave-enc tsweave-plain"}
+FASTDP_MTU=${BENCH_FASTDP_MTU:-1450}
+OVERLAYS=${BENCH_OVERLAYS:-"none vxlan tinc tsweave-enc tsweave-plain tsweave-fastdp"}
 BASE="tb$$"
 OUT_DIR="$ROOT/bench-results"
 WORK=/tmp/$BASE
@@ -56,7 +60,7 @@ source scripts/lib/topology.sh
 # Per-overlay prefix: topology.sh's helpers read $P, $UL and $RUN_DIR at call time.
 use_prefix() {
   local tag
-  case $1 in none) tag=n ;; vxlan) tag=v ;; tinc) tag=t ;; tsweave-enc) tag=e ;; *) tag=p ;; esac
+  case $1 in none) tag=n ;; vxlan) tag=v ;; tinc) tag=t ;; tsweave-enc) tag=e ;; tsweave-fastdp) tag=f ;; *) tag=p ;; esac
   P="$BASE$tag" # interface names are "$P-u1", "$P-c1": at most 15 bytes
   UL="$P-ul"
   RUN_DIR="$WORK/$1"
@@ -81,7 +85,7 @@ cleanup_all() {
   kill_bg
   kill_daemons
   local x
-  for x in none vxlan tinc tsweave-enc tsweave-plain; do
+  for x in none vxlan tinc tsweave-enc tsweave-plain tsweave-fastdp; do
     [ -d "$WORK/$x" ] || continue
     use_prefix "$x"
     topo_cleanup >/dev/null 2>&1 || true
@@ -258,17 +262,21 @@ bench_tinc() {
   topo_cleanup
 }
 
-bench_tsweave() { # $1 = enc | plain
+bench_tsweave() { # $1 = enc | plain | fastdp
   use_prefix "tsweave-$1"
   two_hosts_and_containers
-  local pw=() n
-  [ "$1" = enc ] && pw=(--password "bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')")
-  tsw 1 launch "${pw[@]}" --nickname h1 --mtu "$ENC_MTU" >/dev/null
-  tsw 2 launch "${pw[@]}" --nickname h2 --mtu "$ENC_MTU" 10.200.0.1 >/dev/null
+  local opts=(--mtu "$ENC_MTU") n want=established
+  case $1 in
+    enc) opts+=(--password "bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')") ;;
+    plain) opts+=(--no-fastdp) ;;
+    fastdp) opts=(--mtu "$FASTDP_MTU"); want='established.*fastdp' ;;
+  esac
+  tsw 1 launch "${opts[@]}" --nickname h1 >/dev/null
+  tsw 2 launch "${opts[@]}" --nickname h2 10.200.0.1 >/dev/null
   tsw 1 attach 10.32.0.1/12 "$P-c1" >/dev/null
   tsw 2 attach 10.32.0.2/12 "$P-c2" >/dev/null
   for _ in $(seq 1 100); do
-    tsw 1 status connections 2>/dev/null | grep -q established && break
+    tsw 1 status connections 2>/dev/null | grep -q "$want" && tsw 2 status connections 2>/dev/null | grep -q "$want" && break
     sleep 0.2
   done
   local pids=()
@@ -287,6 +295,7 @@ for o in $OVERLAYS; do
     tinc) bench_tinc ;;
     tsweave-enc) bench_tsweave enc ;;
     tsweave-plain) bench_tsweave plain ;;
+    tsweave-fastdp) bench_tsweave fastdp ;;
     *) echo "bench: unknown overlay $o" >&2; exit 2 ;;
   esac
 done

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 
 const [file, outDir, seconds, runs, encMtu] = process.argv.slice(2);
 const rows = readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => l.split('\t'));
-const order = ['none', 'vxlan', 'tinc', 'tsweave-enc', 'tsweave-plain'];
+const order = ['none', 'vxlan', 'tinc', 'tsweave-enc', 'tsweave-plain', 'tsweave-fastdp'];
 const metrics = ['tcp1_gbps', 'tcp4_gbps', 'rtt_ms', 'udp_rr', 'cpu_s_per_gb_tcp1', 'cpu_s_per_gb_tcp4'];
 const median = (xs) => {
   if (xs.length === 0) return undefined;
@@ -35,12 +35,18 @@ const ratios = {
   encUdpRrVsTinc: ratio(get('tsweave-enc', 'udp_rr'), get('tinc', 'udp_rr')),
   plainTcp1VsVxlan: ratio(get('tsweave-plain', 'tcp1_gbps'), get('vxlan', 'tcp1_gbps')),
   plainTcp4VsVxlan: ratio(get('tsweave-plain', 'tcp4_gbps'), get('vxlan', 'tcp4_gbps')),
+  fastdpTcp1VsVxlan: ratio(get('tsweave-fastdp', 'tcp1_gbps'), get('vxlan', 'tcp1_gbps')),
+  fastdpTcp4VsVxlan: ratio(get('tsweave-fastdp', 'tcp4_gbps'), get('vxlan', 'tcp4_gbps')),
+  fastdpRttVsVxlan: ratio(get('tsweave-fastdp', 'rtt_ms'), get('vxlan', 'rtt_ms')),
 };
 const goals = {
   'throughput ≥ 5× tinc (1 stream)': ratios.encTcp1VsTinc !== undefined ? ratios.encTcp1VsTinc >= 5 : undefined,
   'CPU per GB ≤ ⅕ of tinc': ratios.encCpuPerGbVsTinc !== undefined ? ratios.encCpuPerGbVsTinc <= 0.2 : undefined,
   'ping RTT ≤ tinc': ratios.encRttVsTinc !== undefined ? ratios.encRttVsTinc <= 1 : undefined,
   'unencrypted ≥ 25 % of VXLAN (1 stream)': ratios.plainTcp1VsVxlan !== undefined ? ratios.plainTcp1VsVxlan >= 0.25 : undefined,
+  'fastdp ≥ 90 % of VXLAN (1 and 4 streams)':
+    ratios.fastdpTcp1VsVxlan !== undefined && ratios.fastdpTcp4VsVxlan !== undefined ? ratios.fastdpTcp1VsVxlan >= 0.9 && ratios.fastdpTcp4VsVxlan >= 0.9 : undefined,
+  'fastdp ping RTT ≤ 2× VXLAN': ratios.fastdpRttVsVxlan !== undefined ? ratios.fastdpRttVsVxlan <= 2 : undefined,
 };
 
 const f = (v, d = 2) => (v === undefined || Number.isNaN(v) ? 'n/a' : v.toFixed(d));

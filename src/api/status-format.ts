@@ -115,12 +115,15 @@ function connectionInfo(c: ConnectionStatus, usingPassword: boolean): string {
       return '';
     case 'pending':
     case 'established': {
-      const overlay = c.path === 'tcp' ? 'tcp' : 'sleeve';
+      // Known unicast over kernel VXLAN shows fastdp even when the rest falls back to TCP.
+      const overlay = c.overlay === 'fastdp' ? 'fastdp' : c.path === 'tcp' ? 'tcp' : 'sleeve';
       const remote = c.remoteName === undefined ? '' : `${c.remoteName}(${c.remoteNickname ?? ''})`;
       let info = `${overlay.padEnd(6)} ${remote}`;
       // Weave shows encrypted/unencrypted only when this router has a password.
       if (usingPassword) info = `${(c.encrypted === false ? 'unencrypted' : 'encrypted').padEnd(11)} ${info}`;
-      return c.mtu === undefined ? info : `${info} mtu=${c.mtu}`;
+      if (c.mtu !== undefined) info = `${info} mtu=${c.mtu}`;
+      // As Weave, a connection that could use the fast datapath but does not says why.
+      return c.fastdpReason === undefined ? info : `${info} (fastdp: ${c.fastdpReason})`;
     }
   }
 }

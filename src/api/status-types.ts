@@ -22,6 +22,10 @@ export interface ConnectionStatus {
   encrypted?: boolean;
   /** Which path carries frames: 'udp' (sleeve) or 'tcp' (fallback when UDP does not get through). */
   path?: 'udp' | 'tcp';
+  /** With the fast datapath running: kernel VXLAN ('fastdp') or the router ('sleeve'). */
+  overlay?: 'fastdp' | 'sleeve';
+  /** Why a connection is on the sleeve although the fast datapath runs (e.g. no VXLAN heartbeat reply). */
+  fastdpReason?: string;
   /** Completed data-plane key rotations (present once the handshake completed). */
   rekeys?: number;
   /** NAT traversal: how a tunnelled connection was made ("punched via PEER", "punching via PEER"), or on a

@@ -10,6 +10,8 @@ export interface LinkView {
   path: 'udp' | 'tcp' | undefined;
   /** Completed data-plane key rotations on this connection. */
   rekeys: number;
+  /** The fast datapath's view (absent when it does not run): fastdp, or sleeve and why. */
+  fastdp?: { mode: 'fastdp' | 'sleeve'; reason?: string };
   /** How a tunnelled connection was made (NAT traversal), e.g. "punched via 7e:..(p)". */
   nat?: string;
 }
@@ -60,6 +62,10 @@ export function buildStatus(src: StatusSources): Status {
       if (link.path) cs.path = link.path;
       cs.rekeys = link.rekeys;
       if (link.nat !== undefined) cs.nat = link.nat;
+      if (link.fastdp) {
+        cs.overlay = link.fastdp.mode;
+        if (link.fastdp.reason !== undefined) cs.fastdpReason = link.fastdp.reason;
+      }
     }
     connections.push(cs);
   }

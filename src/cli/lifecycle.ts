@@ -18,6 +18,7 @@ import { HOST_VETH_PREFIX } from '../io/host-network.js';
 import { exec, isCommandError } from '../io/exec.js';
 import { IptablesPacketFilter } from '../io/iptables.js';
 import { removeFirewall } from '../host/firewall-rules.js';
+import { removeVxlanDevice } from '../io/vxlan.js';
 import type { Status } from '../api/status-types.js';
 import { launchFailureMessage } from './launch-failure.js';
 import { ApiClient, nodeHttpTransport, resolveApiAddress, RouterNotRunningError } from './api-client.js';
@@ -232,7 +233,7 @@ export async function stop(dataDirFlag?: string): Promise<string | void> {
 
 /**
  * Stops the router, removes the containers' host veths, the bridge (the TAP goes with the router), the
- * router's state and the runtime record.
+ * fast datapath's vxlan devices, the router's state and the runtime record.
  */
 export async function reset(force: boolean, dataDirFlag?: string): Promise<string | void> {
   const dataDir = await dataDirFor(dataDirFlag);
@@ -255,6 +256,7 @@ export async function reset(force: boolean, dataDirFlag?: string): Promise<strin
   await removeHostVeths();
   await exec('ip', ['link', 'del', 'dev', BRIDGE_NAME]).catch(() => undefined);
   await removeFirewallRules();
+  await removeVxlanDevice();
   for (const f of STATE_FILES) await rm(join(dataDir, f), { force: true });
   // The Docker plugin's keeper process exits when its socket file goes (io/plugin-keeper.ts).
   const plugin = (await readRuntimeRecord(runDirFromEnv(process.env)))?.pluginSocket;

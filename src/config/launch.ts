@@ -71,6 +71,8 @@ export interface LaunchConfig {
   readonly dataDir: string;
   readonly foreground: boolean;
   readonly discovery: boolean;
+  /** Kernel VXLAN for peers that need no encryption (`--no-fastdp` turns it off; dataplane/fastdp.ts). */
+  readonly fastdp: boolean;
   /** 0 = unlimited. */
   readonly connLimit: number;
   readonly trustedSubnets: readonly Cidr[];
@@ -120,6 +122,9 @@ export const LAUNCH_FLAGS: readonly FlagSpec[] = [
     help: 'where the peer name, IPAM, DNS and targets are kept' },
   { flag: '--foreground', help: 'run the router in this process instead of detaching (systemd, Docker)' },
   { flag: '--no-discovery', help: 'only connect to the peers given, not to peers learnt from them' },
+  { flag: '--no-fastdp',
+    help: 'keep every connection on the sleeve (UDP through the router); by default, peers that need no encryption ' +
+      '(no password, or both in --trusted-subnets) carry known unicast over kernel VXLAN (UDP port+1)' },
   { flag: '--conn-limit', value: 'N', default: String(DEFAULT_CONN_LIMIT), help: 'most connections, 0 = unlimited' },
   { flag: '--trusted-subnets', value: 'CIDR,...', default: 'none',
     help: 'peers at addresses in these subnets are trusted: when both ends trust each other, their data plane is unencrypted (the control plane stays encrypted)' },
@@ -272,6 +277,7 @@ export function parseLaunchArgs(
     password, passwordSource, name, nickname, port, mtu, dataDir,
     foreground: has('--foreground'),
     discovery: !has('--no-discovery'),
+    fastdp: !has('--no-fastdp'),
     connLimit, trustedSubnets, ipam, dns, logLevel,
     dryRun: has('--dry-run'),
     peers,
@@ -359,6 +365,7 @@ export function formatLaunchConfig(cfg: LaunchConfig): string {
       case '--data-dir': return cfg.dataDir;
       case '--foreground': return String(cfg.foreground);
       case '--no-discovery': return String(!cfg.discovery);
+      case '--no-fastdp': return String(!cfg.fastdp);
       case '--conn-limit': return cfg.connLimit === 0 ? '0 (unlimited)' : String(cfg.connLimit);
       case '--trusted-subnets':
         return cfg.trustedSubnets.length ? cfg.trustedSubnets.map(formatCidr).join(',') : 'none';

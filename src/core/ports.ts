@@ -142,6 +142,29 @@ export interface FastSessionStats {
   bytesReceived: number;
 }
 
+export interface VxlanFdbEntry {
+  device: 'data' | 'heartbeat';
+  mac: number;
+  underlay: number;
+}
+
+/**
+ * The kernel fast datapath's plumbing (io/vxlan.ts): the vxlan device on the bridge, its forwarding
+ * entries (MAC → a peer's underlay IPv4, as 48-bit and 32-bit numbers) and the heartbeat TAP.
+ */
+export interface VxlanFdb {
+  /** Creates the vxlan device and sets the bridge ports up so each frame takes one path (dataplane/fastdp.ts). */
+  setup(): Promise<void>;
+  /** Adds (or moves) and removes forwarding entries, on the data or the heartbeat vxlan device. */
+  program(add: readonly VxlanFdbEntry[], del: readonly VxlanFdbEntry[]): Promise<void>;
+  /** MACs the bridge has learnt on container ports (this host's containers). */
+  localMacs(): Promise<number[]>;
+  /** The TAP the router writes heartbeats into and reads them from. */
+  readonly heartbeatTap: TapDevice;
+  /** Removes the vxlan device (its entries go with it) and closes the heartbeat TAP. */
+  teardown(): Promise<void>;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Host plumbing (iproute2 / netlink). Not on any hot path.
 

@@ -5,7 +5,7 @@
 import type { Logger } from '../core/logger.js';
 import type {
   Clock, ContainerEventSource, ContainerRuntime, ControlTransport, FastPath, HostNetwork, HostRouting, PacketFilter, Rng, StateStore, TapDevice,
-  UdpSocket,
+  UdpSocket, VxlanFdb,
 } from '../core/ports.js';
 import type { DataAeadEngine } from '../crypto/data-aead.js';
 import type { Route } from '../io/http-server.js';
@@ -36,6 +36,14 @@ export interface DataPlaneInit {
   localPeer: number;
   /** Largest datagram the overlay may produce for this MTU. */
   maxDatagramBytes: number;
+}
+
+/** What the fast datapath's devices are built from. */
+export interface VxlanInit {
+  /** UDP port of the VXLAN devices (the control port + 1, as Weave). */
+  port: number;
+  mtu: number;
+  heartbeatMac: number;
 }
 
 /**
@@ -86,6 +94,10 @@ export interface NodeAdapters {
   serveStatus?(o: StatusServerOptions): Promise<StatusServer>;
   /** Serves the Docker plugin weavemesh (docker-plugin-host.ts); absent: never (unit tests). Undefined: could not. */
   serveDockerPlugin?(d: Omit<PluginHostDeps, 'backendPath'>, events: DeathWatch): Promise<DockerPluginHost | undefined>;
+  /** The kernel fast datapath's devices (io/vxlan.ts); absent: no fast datapath (fakes). */
+  openVxlan?(init: VxlanInit): VxlanFdb;
+  /** Removes a fast datapath left by an earlier router (when this one runs with --no-fastdp). */
+  removeVxlan?(): Promise<void>;
   /** The slow password KDF (injected so a test can use a cheap one). */
   derivePasswordKey(password: string): Promise<Uint8Array>;
 }

@@ -26,6 +26,7 @@ import type { PeerMemory } from './peer-memory.js';
 import { listForPs } from './ps.js';
 import type { WeaveDns } from './weavedns.js';
 import type { WeaveIpam } from './weaveipam.js';
+import type { FastDpLink } from './fastdp-link.js';
 
 /** The container id of names added with `dns-add IP… -h FQDN` (Weave's weave:extern). */
 const EXTERN_ID = 'weave:extern';
@@ -39,6 +40,8 @@ export interface ApiFacadeParts {
   links: PeerLinks;
   overlay: Overlay;
   dataPlane: DataPlaneIo;
+  /** The kernel fast datapath, when it runs. */
+  fastdp: FastDpLink | undefined;
   attachments: Attachments;
   runtime: ContainerRuntime;
   deathWatch: DeathWatch;
@@ -104,9 +107,11 @@ export class ApiFacade implements ApiBackend {
       link: (peer) => {
         const l = this.links.get(peer as PeerName);
         if (!l) return undefined;
-        const rekeys = this.overlay.sessionInfo(peerNameToNumber(l.remoteName))?.rekeys ?? 0;
+        const n = peerNameToNumber(l.remoteName);
+        const rekeys = this.overlay.sessionInfo(n)?.rekeys ?? 0;
         const nat = l.punched ? this.parts.nat?.linkText(l.remoteName) : undefined;
-        return { encrypted: l.dataEncrypted, path: l.path, rekeys, ...(nat ? { nat } : {}) };
+        const fastdp = this.parts.fastdp?.status(n);
+        return { encrypted: l.dataEncrypted, path: l.path, rekeys, ...(nat ? { nat } : {}), ...(fastdp ? { fastdp } : {}) };
       },
       natFailures: this.parts.nat?.failures() ?? [],
     });
@@ -257,6 +262,7 @@ export class ApiFacade implements ApiBackend {
       overlay: this.overlay.stats,
       forward: this.overlay.forwarder.stats,
       fastPath: this.overlay.fastStats(),
+      ...(this.parts.fastdp ? { fastdp: this.parts.fastdp.stats() } : {}),
       sessions: Object.fromEntries(
         [...this.links.all()].map((l) => {
           const info = this.overlay.sessionInfo(peerNameToNumber(l.remoteName));

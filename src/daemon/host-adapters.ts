@@ -5,7 +5,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { systemClock, systemRng } from '../core/clock.js';
-import { BRIDGE_NAME, HTTP_API_ADDR, HTTP_API_PORT, PID_FILE } from '../core/defaults.js';
+import { BRIDGE_NAME, HTTP_API_ADDR, HTTP_API_PORT, PID_FILE, TAP_NAME } from '../core/defaults.js';
 import { TsweaveError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { derivePasswordKey } from '../crypto/password-kdf.js';
@@ -30,6 +30,7 @@ import type { RouterSettings } from '../config/settings.js';
 import { writeRuntimeRecord } from '../io/runtime-record.js';
 import { defaultApiSocketPath } from '../io/api-socket.js';
 import { startDockerPlugin } from './docker-plugin-host.js';
+import { IprouteVxlan, removeVxlanDevice } from '../io/vxlan.js';
 
 /** What the host adapters take from the launch configuration (settings: fast path, GRO, offload, run dir). */
 export interface HostAdaptersInit {
@@ -71,6 +72,19 @@ export function hostAdapters(logger: Logger, init: HostAdaptersInit): NodeAdapte
     openDataPlane: (dp) => openDataPlane(logger, dp, init.config.settings),
     openDnsServer: (c, dnsInit) => new DnsServer(c, dnsInit),
     serveStatus: (o) => serveStatus(o, logger),
+    openVxlan: (v) =>
+      new IprouteVxlan({
+        ...v,
+        bridge: BRIDGE_NAME,
+        sleeveTap: TAP_NAME,
+        logger,
+        openTap: (name) => {
+          const native = tryLoadNative();
+          if (!native.addon) throw new Error(`the native addon is required for the heartbeat TAP: ${native.reason}`);
+          return openTap(name, { addon: native.addon, logger, offload: false });
+        },
+      }),
+    removeVxlan: () => removeVxlanDevice(),
     serveApi: async (routes) => {
       const api = await startApi(init.config, routes, logger);
       return { address: api.address, close: () => api.close() };

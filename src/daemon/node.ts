@@ -28,6 +28,8 @@ import { reconcileAtStart } from './attach-flow.js';
 import { Attachments } from './attachments.js';
 import { launchConfigForLog, type LaunchConfig } from '../config/launch.js';
 import { bridgeMac, loadPeerName, randomUid } from './identity.js';
+import { heartbeatMac } from '../dataplane/fastdp-wire.js';
+import { FastDpLink } from './fastdp-link.js';
 import type { PeerLink } from './peer-link.js';
 import { PeerLinks, plainIp } from './peer-links.js';
 import { NatTraversal } from './nat-traversal.js';
@@ -53,6 +55,7 @@ export class TsweaveNode {
   private dataPlane: DataPlaneIo | undefined;
   private links: PeerLinks | undefined;
   private nat: NatTraversal | undefined;
+  private fastdp: FastDpLink | undefined;
   private listener: { close(): void } | undefined;
   private http: ApiHandle | undefined;
   private attachments: Attachments | undefined;
@@ -167,6 +170,7 @@ export class TsweaveNode {
     router.start();
     overlay.start();
     nat.start();
+    await this.startFastdp(links, router, localPeer);
 
     const attachments = (this.attachments = new Attachments(
       { logger: this.log, dataDir: this.a.dataDir.path, hostNet, runtime, store, scan: this.a.scanAttached },
@@ -247,6 +251,7 @@ export class TsweaveNode {
       links,
       overlay,
       dataPlane: dp,
+      fastdp: this.fastdp,
       attachments,
       runtime,
       deathWatch,
@@ -272,6 +277,25 @@ export class TsweaveNode {
       .writeRuntimeRecord()
       .catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'cannot write the runtime record; stop/reset will need --data-dir'));
     this.log.info({ api: this.http.address }, 'router started');
+  }
+
+  /** The kernel fast datapath (dataplane/fastdp.ts), unless --no-fastdp; a failure leaves the sleeve. */
+  private async startFastdp(links: PeerLinks, router: Router, localPeer: number): Promise<void> {
+    const cfg = this.config;
+    if (!cfg.fastdp || !this.a.openVxlan) {
+      await this.a.removeVxlan?.();
+      return;
+    }
+    // UDP port+1 for VXLAN, as Weave's fastdp (6784 by default).
+    const vxlan = this.a.openVxlan({ port: cfg.port + 1, mtu: cfg.mtu, heartbeatMac: heartbeatMac(localPeer) });
+    const fdp = new FastDpLink({ clock: this.clock, logger: this.log, links, routes: new RouteAdapter(router), vxlan }, { localPeer, mtu: cfg.mtu, port: cfg.port + 1 });
+    try {
+      await fdp.start();
+      this.fastdp = fdp;
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, 'fast datapath unavailable; every connection uses the sleeve');
+      await fdp.stop();
+    }
   }
 
   /** The TCP listener: accept-rate and pending-handshake limits, then the handshake (peer-links.ts). */
@@ -339,6 +363,7 @@ export class TsweaveNode {
     this.ipam?.stop();
     await this.ipam?.flushed();
     await this.attachments?.settled();
+    await this.fastdp?.stop();
     this.overlay?.stop();
     this.router?.stop();
     this.dataPlane?.close();

@@ -35,11 +35,11 @@ async function stats(n: number): Promise<{ overlay: Record<string, number> }> {
   return JSON.parse(r.stdout) as { overlay: Record<string, number> };
 }
 
-/** Captures UDP 6783 on the underlay switch while `from` pings `to` with a payload pattern. */
+/** Captures UDP 6783 (sleeve) and 6784 (fast datapath) on the underlay switch while `from` pings `to` with a payload pattern. */
 async function capturePing(from: Netns, to: string, pattern: string, tag: string): Promise<Buffer> {
   const file = join('/tmp', `${c.lab.prefix}-${tag}.pcap`);
   c.lab.onCleanup(() => rm(file, { force: true }));
-  const dump = spawn('ip', ['netns', 'exec', c.underlay.ns.name, 'tcpdump', '-i', 'br0', '-U', '-w', file, 'udp', 'port', '6783'], { stdio: 'ignore' });
+  const dump = spawn('ip', ['netns', 'exec', c.underlay.ns.name, 'tcpdump', '-i', 'br0', '-U', '-w', file, 'udp', 'port', '6783', 'or', 'udp', 'port', '6784'], { stdio: 'ignore' });
   try {
     await sleep(800);
     const r = await c.run(from, 'ping', '-c', '3', '-i', '0.3', '-W', '2', '-p', pattern, to);
@@ -76,8 +76,8 @@ describe('--trusted-subnets', () => {
   test('status shows unencrypted only for the mutually trusted pair', async () => {
     assert.match(await c.ok(h[1]!, 'status'), /TrustedSubnets: 10\.200\.0\.0\/24\n/);
     assert.match(await c.ok(h[1]!, 'status'), /Encryption: enabled/);
-    assert.match((await connTo(1, 2))!, /established unencrypted sleeve /);
-    assert.match((await connTo(2, 1))!, /established unencrypted sleeve /);
+    assert.match((await connTo(1, 2))!, /established unencrypted (sleeve|fastdp) /);
+    assert.match((await connTo(2, 1))!, /established unencrypted (sleeve|fastdp) /);
     assert.match((await connTo(1, 3))!, /established encrypted\s+sleeve /, 'h1 trusts h3, h3 does not trust h1');
     assert.match((await connTo(3, 1))!, /established encrypted\s+sleeve /);
     assert.match((await connTo(2, 3))!, /established encrypted\s+sleeve /, 'h2 trusts only h1');

@@ -146,10 +146,10 @@ describe('two hosts, one encrypted overlay', () => {
   });
 });
 
-/** Captures UDP 6783 on the underlay switch while `from` pings `to` with a payload pattern. */
+/** Captures UDP 6783 (sleeve) and 6784 (fast datapath) on the underlay switch while `from` pings `to` with a payload pattern. */
 async function capturePing(from: Netns, to: string, pattern: string, tag: string): Promise<Buffer> {
   const file = join('/tmp', `${c.lab.prefix}-${tag}.pcap`);
-  const dump = spawn('ip', ['netns', 'exec', c.underlay.ns.name, 'tcpdump', '-i', 'br0', '-U', '-w', file, 'udp', 'port', '6783'], { stdio: 'ignore' });
+  const dump = spawn('ip', ['netns', 'exec', c.underlay.ns.name, 'tcpdump', '-i', 'br0', '-U', '-w', file, 'udp', 'port', '6783', 'or', 'udp', 'port', '6784'], { stdio: 'ignore' });
   c.lab.onCleanup(() => rm(file, { force: true }));
   try {
     await sleep(800);

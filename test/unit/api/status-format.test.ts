@@ -260,3 +260,19 @@ test('retry times print like Go time.Time in UTC', () => {
   assert.equal(formatGoTime(Date.UTC(2024, 0, 2, 3, 4, 5, 0)), '2024-01-02 03:04:05 +0000 UTC');
   assert.equal(formatGoTime(Date.UTC(2024, 0, 2, 3, 4, 5, 500)), '2024-01-02 03:04:05.5 +0000 UTC');
 });
+
+test('status connections: fastdp, or sleeve with the reason the fast datapath is not used', () => {
+  const s = sample();
+  s.router.connections = [
+    { address: '10.0.0.2:6783', outbound: true, state: 'established', remoteName: '7e:21:4a:70:2f:45',
+      remoteNickname: 'host2', encrypted: false, path: 'udp', mtu: 1376, overlay: 'fastdp' },
+    { address: '10.0.0.3:6783', outbound: true, state: 'established', remoteName: '7e:21:4a:70:2f:46',
+      remoteNickname: 'host3', encrypted: false, path: 'udp', mtu: 1376, overlay: 'sleeve',
+      fastdpReason: 'no VXLAN heartbeat reply (UDP 6784) for 6s' },
+  ];
+  assert.equal(formatConnections(s), [
+    '-> 10.0.0.2:6783         established fastdp 7e:21:4a:70:2f:45(host2) mtu=1376',
+    '-> 10.0.0.3:6783         established sleeve 7e:21:4a:70:2f:46(host3) mtu=1376 (fastdp: no VXLAN heartbeat reply (UDP 6784) for 6s)',
+    '',
+  ].join('\n'));
+});

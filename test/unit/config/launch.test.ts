@@ -254,3 +254,10 @@ test('--metrics-addr: default, an address, "" turns it off, and TSWEAVE_METRICS_
   assert.match(formatLaunchConfig(parse(['--metrics-addr='])), /--metrics-addr +"" \(off\)/);
   assert.match(formatLaunchConfig(parse([])), /--metrics-addr +127\.0\.0\.1:6782/);
 });
+
+test('the fast datapath is on by default; --no-fastdp turns it off and --dry-run shows it', () => {
+  assert.equal(parse([]).fastdp, true);
+  const off = parse(['--no-fastdp']);
+  assert.equal(off.fastdp, false);
+  assert.match(formatLaunchConfig(off), /--no-fastdp\s+true/);
+});

@@ -1,0 +1,143 @@
+// Wires the fast datapath (dataplane/fastdp.ts decides, io/vxlan.ts programs the kernel) to the running
+// router: every heartbeat interval it reads the connected peers (PeerLinks) and this host's container
+// MACs, sends the pings, and applies the forwarding changes; heartbeats read from the heartbeat TAP are
+// answered at once. Forwarding changes are applied one set at a time, in order.
+
+import { errorMessage } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Batch, Clock, VxlanFdb } from '../core/ports.js';
+import { peerNameToNumber, tryParseIPv4 } from '../core/types.js';
+import { FastDp, type FastDpCandidate, type FastDpPeerStatus } from '../dataplane/fastdp.js';
+import { decodeHeartbeat, encodeHeartbeat, macsPerFrame, type Heartbeat } from '../dataplane/fastdp-wire.js';
+import type { RouteTable } from '../dataplane/forwarder.js';
+import { ETH_HEADER_BYTES } from '../dataplane/mac.js';
+import type { PeerLinks } from './peer-links.js';
+
+export interface FastDpLinkComponents {
+  clock: Clock;
+  logger: Logger;
+  links: PeerLinks;
+  routes: RouteTable;
+  vxlan: VxlanFdb;
+}
+
+export class FastDpLink {
+  private readonly dp: FastDp;
+  private readonly log: Logger;
+  private readonly frame: Buffer;
+  private readonly pingBytes: number;
+  private cancelTimer: (() => void) | undefined;
+  private applying: Promise<void> = Promise.resolve();
+  private stopped = false;
+  private readonly lastMode = new Map<number, string>();
+  droppedMalformed = 0;
+
+  constructor(
+    private readonly c: FastDpLinkComponents,
+    init: { localPeer: number; mtu: number; port: number },
+  ) {
+    this.log = c.logger.child({ component: 'fastdp' });
+    this.pingBytes = ETH_HEADER_BYTES + init.mtu;
+    this.frame = Buffer.alloc(this.pingBytes);
+    this.dp = new FastDp({ localPeer: init.localPeer, port: init.port, macRoom: macsPerFrame(this.pingBytes) });
+  }
+
+  async start(): Promise<void> {
+    await this.c.vxlan.setup();
+    this.c.vxlan.heartbeatTap.onFrames((b) => this.onFrames(b));
+    this.log.info('fast datapath: kernel VXLAN for peers that need no encryption');
+    this.schedule();
+  }
+
+  status(peer: number): FastDpPeerStatus | undefined {
+    return this.dp.status(peer);
+  }
+
+  stats(): object {
+    return { ...this.dp.stats, programmed: this.dp.programmedCount(), droppedMalformed: this.droppedMalformed };
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.cancelTimer?.();
+    await this.applying;
+    await this.c.vxlan.teardown().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'cannot remove the vxlan device'));
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.cancelTimer = this.c.clock.setTimer(this.dp.heartbeatMs, () => {
+      void this.beat().finally(() => this.schedule());
+    });
+  }
+
+  private async beat(): Promise<void> {
+    try {
+      this.dp.setLocalMacs(await this.c.vxlan.localMacs());
+    } catch (err) {
+      this.log.debug({ err: errorMessage(err) }, 'cannot read the bridge forwarding table');
+    }
+    if (this.stopped) return;
+    const now = this.c.clock.now();
+    this.dp.setCandidates(this.candidates(), now);
+    for (const ping of this.dp.tick(now)) this.write(ping, this.pingBytes);
+    this.sync();
+    await this.applying;
+  }
+
+  private candidates(): FastDpCandidate[] {
+    const out: FastDpCandidate[] = [];
+    for (const link of this.c.links.all()) {
+      // An encrypted data plane never takes the fast datapath (VXLAN is plaintext): not a candidate.
+      if (link.closed || link.dataEncrypted) continue;
+      const peer = peerNameToNumber(link.remoteName);
+      const underlay = tryParseIPv4(link.remoteIp);
+      if (underlay === undefined) continue;
+      // A NAT-punched link reaches the peer through a mapping for the sleeve's port only.
+      const why = link.punched ? 'NAT traversal' : this.c.routes.unicastNextHop(peer) !== peer ? 'no direct route' : undefined;
+      out.push({ peer, underlay, ...(why ? { ineligible: why } : {}) });
+    }
+    return out;
+  }
+
+  private onFrames(b: Batch): void {
+    const now = this.c.clock.now();
+    for (let i = 0; i < b.count; i++) {
+      const hb = decodeHeartbeat(b.buf, b.offsets[i]!, b.lengths[i]!);
+      if (!hb) {
+        this.droppedMalformed++;
+        continue;
+      }
+      const pong = this.dp.onHeartbeat(hb, now);
+      if (pong) this.write(pong, 0);
+    }
+    this.sync();
+  }
+
+  private write(hb: Heartbeat, padTo: number): void {
+    const len = encodeHeartbeat(this.frame, hb, padTo);
+    this.c.vxlan.heartbeatTap.writeFrame(this.frame, 0, len);
+  }
+
+  /** Queues the forwarding changes the last events made (applied in order, one set at a time). */
+  private sync(): void {
+    this.logTransitions();
+    const { add, del } = this.dp.takeChanges();
+    if (add.length === 0 && del.length === 0) return;
+    this.applying = this.applying
+      .then(() => this.c.vxlan.program(add, del))
+      .catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'cannot program the fast datapath'));
+  }
+
+  private logTransitions(): void {
+    for (const link of this.c.links.all()) {
+      const peer = peerNameToNumber(link.remoteName);
+      const s = this.dp.status(peer);
+      const mode = s ? `${s.mode}:${s.reason ?? ''}` : '';
+      if (this.lastMode.get(peer) === mode) continue;
+      this.lastMode.set(peer, mode);
+      if (s?.mode === 'fastdp') this.log.info({ peer: link.remoteName }, 'fastdp: VXLAN path confirmed');
+      else if (s?.reason && s.reason !== 'confirming the VXLAN path') this.log.info({ peer: link.remoteName, reason: s.reason }, 'fastdp: using sleeve');
+    }
+  }
+}
