@@ -64,6 +64,11 @@ export class Firewall {
     });
   }
 
+  /** True when the rules for the current inputs are in place (the last apply succeeded and nothing changed). */
+  isApplied(): boolean {
+    return this.applied === JSON.stringify(firewallRules(this.c.inputs()));
+  }
+
   /** One check: put everything back when a canary or a jump is missing, else apply changes. */
   check(): Promise<void> {
     return this.enqueue(async () => {

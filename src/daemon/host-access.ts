@@ -58,6 +58,8 @@ export function parseExposed(text: string): string[] {
 
 export class HostAccess {
   readonly firewall: Firewall;
+  /** Set once fastdp runs with a password (guardVxlan). */
+  private vxlanGuard: FirewallInputs['vxlanGuard'];
   private readonly log: Logger;
   private exposed: string[] = [];
   private readonly writer: DurableWriter;
@@ -165,7 +167,19 @@ export class HostAccess {
       overlay: [...(this.c.ipam ? [this.c.ipam.config.range] : []), ...exposed, ...attached.flatMap((a) => a.cidrs.flatMap(parse))],
       exposed,
       egress: [...attached.filter((a) => a.egress).flatMap((a) => a.cidrs), ...(this.c.moreEgress?.() ?? [])].flatMap(parse).map((c) => c.addr),
+      ...(this.vxlanGuard ? { vxlanGuard: this.vxlanGuard } : {}),
     };
+  }
+
+  /**
+   * Lets UDP `port` (kernel VXLAN, fastdp) in only from `allowed`; resolves true once the rule is in place
+   * (then kept like the others: restored after a flush), false if iptables failed (the caller must then not
+   * open the port).
+   */
+  async guardVxlan(port: number, allowed: readonly Cidr[]): Promise<boolean> {
+    this.vxlanGuard = { port, allowed };
+    await this.firewall.refresh();
+    return this.firewall.isApplied();
   }
 
   private locked<T>(fn: () => Promise<T>): Promise<T> {

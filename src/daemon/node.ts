@@ -170,7 +170,6 @@ export class TsweaveNode {
     router.start();
     overlay.start();
     nat.start();
-    await this.startFastdp(links, router, localPeer);
 
     const attachments = (this.attachments = new Attachments(
       { logger: this.log, dataDir: this.a.dataDir.path, hostNet, runtime, store, scan: this.a.scanAttached },
@@ -208,6 +207,8 @@ export class TsweaveNode {
         moreEgress: () => this.plugin?.egressAddresses() ?? [] }, BRIDGE_NAME);
       await this.host.start();
     }
+    // After host access: with a password, the VXLAN port is guarded by the firewall before it opens.
+    await this.startFastdp(links, router, localPeer);
     // After host access: the plugin's containers route out through it (egress).
     if (cfg.pluginSocket && this.a.serveDockerPlugin) {
       const ipam = this.ipam;
@@ -282,9 +283,17 @@ export class TsweaveNode {
   /** The kernel fast datapath (dataplane/fastdp.ts), unless --no-fastdp; a failure leaves the sleeve. */
   private async startFastdp(links: PeerLinks, router: Router, localPeer: number): Promise<void> {
     const cfg = this.config;
-    if (!cfg.fastdp || !this.a.openVxlan) {
+    const off = async (why?: string) => {
+      if (why) this.log.info({ reason: why }, 'fast datapath off; every connection uses the sleeve');
       await this.a.removeVxlan?.();
-      return;
+    };
+    if (!cfg.fastdp || !this.a.openVxlan) return off();
+    // Kernel VXLAN cannot authenticate: with a password it is only for --trusted-subnets peers, and the port
+    // must refuse everyone else before the device exists (host/firewall-rules.ts TSWEAVE-INPUT).
+    if (cfg.password !== undefined) {
+      if (cfg.trustedSubnets.length === 0) return off();
+      if (!this.host) return off('a password is set and no firewall guards the VXLAN port');
+      if (!(await this.host.guardVxlan(cfg.port + 1, cfg.trustedSubnets))) return off('cannot install the iptables rule that guards the VXLAN port');
     }
     // UDP port+1 for VXLAN, as Weave's fastdp (6784 by default).
     const vxlan = this.a.openVxlan({ port: cfg.port + 1, mtu: cfg.mtu, heartbeatMac: heartbeatMac(localPeer) });

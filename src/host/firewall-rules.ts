@@ -33,6 +33,7 @@ export const EXPOSE_CHAIN = 'TSWEAVE-EXPOSE';
 export const NAT_CHAIN = 'TSWEAVE-NAT';
 export const NAT_EXPOSE_CHAIN = 'TSWEAVE-NAT-EXPOSE';
 export const CANARY_CHAIN = 'TSWEAVE-CANARY';
+export const INPUT_CHAIN = 'TSWEAVE-INPUT';
 /** Every chain tsweave makes starts with this (reset removes them all, also ones an older version made). */
 export const CHAIN_PREFIX = 'TSWEAVE';
 
@@ -44,6 +45,11 @@ export interface FirewallInputs {
   exposed: readonly Cidr[];
   /** Addresses (IPv4 as numbers) of containers attached with egress. */
   egress: readonly number[];
+  /**
+   * With a password, the kernel VXLAN port (fastdp) takes frames only from the trusted subnets: VXLAN
+   * cannot authenticate, and the device would put a stranger's frames on the bridge.
+   */
+  vxlanGuard?: { port: number; allowed: readonly Cidr[] };
 }
 
 export interface TableRules {
@@ -65,6 +71,16 @@ export function distinctNetworks(cidrs: readonly Cidr[]): Cidr[] {
   return [...byText.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, n]) => n);
 }
 
+/** INPUT: UDP to the VXLAN port accepted from the allowed subnets only (none: nothing is accepted). */
+function vxlanGuard(g: FirewallInputs['vxlanGuard']): FilterRule[] {
+  if (!g) return [];
+  const port = String(g.port);
+  return [
+    ...distinctNetworks(g.allowed).map((c) => ['-p', 'udp', '--dport', port, '-s', formatCidr(c), '-j', 'RETURN']),
+    ['-p', 'udp', '--dport', port, '-j', 'DROP'],
+  ];
+}
+
 export function firewallRules(i: FirewallInputs): TableRules[] {
   const br = i.bridge;
   const overlay = distinctNetworks(i.overlay).map(formatCidr);
@@ -77,6 +93,7 @@ export function firewallRules(i: FirewallInputs): TableRules[] {
       chains: [
         { chain: CANARY_CHAIN, rules: [] },
         { chain: EXPOSE_CHAIN, rules: exposed.map((c) => ['-d', c, '-j', 'ACCEPT']) },
+        { chain: INPUT_CHAIN, rules: [...vxlanGuard(i.vxlanGuard), canary] },
         {
           chain: FILTER_CHAIN,
           rules: [
@@ -89,7 +106,7 @@ export function firewallRules(i: FirewallInputs): TableRules[] {
           ],
         },
       ],
-      jumps: [{ from: 'FORWARD', rule: ['-j', FILTER_CHAIN] }],
+      jumps: [{ from: 'FORWARD', rule: ['-j', FILTER_CHAIN] }, { from: 'INPUT', rule: ['-j', INPUT_CHAIN] }],
       canary: { chain: FILTER_CHAIN, rule: canary },
     },
     {
@@ -122,6 +139,7 @@ export function firewallRules(i: FirewallInputs): TableRules[] {
 /** The tables and jumps `reset` undoes (whatever the inputs were). */
 export const TABLE_JUMPS: ReadonlyArray<{ table: 'filter' | 'nat'; from: string; rule: FilterRule }> = [
   { table: 'filter', from: 'FORWARD', rule: ['-j', FILTER_CHAIN] },
+  { table: 'filter', from: 'INPUT', rule: ['-j', INPUT_CHAIN] },
   { table: 'nat', from: 'POSTROUTING', rule: ['-j', NAT_CHAIN] },
 ];
 

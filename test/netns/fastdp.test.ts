@@ -163,6 +163,21 @@ describe('mixed mesh: one trusted pair, the rest encrypted', () => {
     assert.ok(to('10.200.0.9', 6783) >= 20, `c5 → c9 over the sleeve: ${to('10.200.0.9', 6783)}`);
     assert.equal(to('10.200.0.9', 6784), 0);
   });
+
+  test('with a password, h5 takes VXLAN (UDP 6784) only from the trusted subnet: h9\'s datagrams are dropped', async () => {
+    const drops = async () => {
+      const out = (await c.run(H(5).ns, 'iptables', '-w', '5', '-L', 'TSWEAVE-INPUT', '-v', '-x', '-n')).stdout;
+      const line = out.split('\n').find((l) => /DROP .*udp dpt:6784/.test(l));
+      assert.ok(line, `no DROP rule for 6784 in TSWEAVE-INPUT:\n${out}`);
+      return Number(line.trim().split(/\s+/)[0]);
+    };
+    const before = await drops();
+    // 10 VXLAN-looking datagrams (flags 0x08, a VNI, an Ethernet frame) from h9, outside --trusted-subnets.
+    const script = `const s = require('dgram').createSocket('udp4'); const b = Buffer.alloc(80); b[0] = 8;
+      let n = 0; const go = () => s.send(b, 6784, '${H(5).ip}', () => (++n < 10 ? go() : s.close())); go();`;
+    assert.equal((await c.run(H(9).ns, process.execPath, '-e', script)).code, 0);
+    assert.ok((await drops()) >= before + 10, 'the stranger\'s datagrams hit the DROP rule');
+  });
 });
 
 describe('reset', () => {

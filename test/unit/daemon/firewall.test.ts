@@ -100,3 +100,15 @@ test('removeFirewall takes out the jumps and every TSWEAVE chain, and nothing el
   assert.deepEqual(await filter.listChains('filter', 'TSWEAVE'), []);
   assert.deepEqual(await filter.listChains('nat', 'TSWEAVE'), []);
 });
+
+test('with a password, the VXLAN port takes UDP only from the trusted subnets (INPUT), and nothing is guarded otherwise', () => {
+  const guarded = inputs({ vxlanGuard: { port: 6784, allowed: [parseCidr('10.200.0.4/30')] } });
+  assert.deepEqual(chain('filter', 'TSWEAVE-INPUT', guarded), [
+    '-p udp --dport 6784 -s 10.200.0.4/30 -j RETURN',
+    '-p udp --dport 6784 -j DROP',
+    '-j TSWEAVE-CANARY',
+  ]);
+  assert.deepEqual(chain('filter', 'TSWEAVE-INPUT'), ['-j TSWEAVE-CANARY'], 'no guard: the chain only holds the canary');
+  const filter = firewallRules(guarded).find((t) => t.table === 'filter')!;
+  assert.ok(filter.jumps.some((j) => j.from === 'INPUT' && j.rule.join(' ') === '-j TSWEAVE-INPUT'));
+});
