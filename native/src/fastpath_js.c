@@ -358,6 +358,12 @@ napi_value tsw_js_fastpath_start(napi_env env, napi_callback_info info) {
     l->egress_started = err == 0;
     if (!err) err = pthread_create(&l->ingress, NULL, tsw_fp_ingress_main, l);
     l->ingress_started = l->egress_started && err == 0;
+    /* Named for top -H and perf (--comms tsw-egress-0,tsw-ingres-0,...); a failure only loses the name. */
+    char tn[16];
+    snprintf(tn, sizeof tn, "tsw-egress-%d", i % FP_MAX_LANES);
+    if (l->egress_started) pthread_setname_np(l->egress, tn);
+    snprintf(tn, sizeof tn, "tsw-ingres-%d", i % FP_MAX_LANES);
+    if (l->ingress_started) pthread_setname_np(l->ingress, tn);
   }
   if (err) {
     fp_close(f);
