@@ -11,6 +11,8 @@
 //
 // A batch handed to `onFrames` is valid only during the callback: the next wake-up reuses the slab.
 // Link state, MTU and addresses are set elsewhere (io/ via iproute2), not here.
+import { readdirSync } from 'node:fs';
+
 import type { Logger } from '../core/logger.js';
 import type { Batch, TapDevice } from '../core/ports.js';
 import { STAT_DONE, STAT_DROPPED, STAT_ERRORS, STAT_LAST_ERRNO, loadNative, stopReaderAndClose, type NativeAddon, type ReaderHandle, type ReaderStats } from './native.js';
@@ -176,6 +178,18 @@ export class NativeTapDevice implements TapDevice {
   }
 }
 
+/**
+ * A multi-queue TAP takes every opener's queue: a second router (or anything) on the same name would
+ * silently share this one's traffic. So the first queue must be the only one, as a plain TAP gets
+ * EBUSY from TUNSETIFF when it is in use.
+ */
+function refuseForeignQueues(name: string): void {
+  const attached = readdirSync(`/sys/class/net/${name}/queues`).filter((q) => q.startsWith('tx-')).length;
+  if (attached > 1) {
+    throw Object.assign(new Error(`TUNSETIFF ${name}: the multi-queue TAP has ${attached - 1} queue(s) of another owner`), { code: 'EBUSY', syscall: 'TUNSETIFF' });
+  }
+}
+
 /** Opens (creating if needed) TAP `name`. Throws errno errors such as EPERM from TUNSETIFF. */
 export function openTap(name: string, init: TapInit = {}): NativeTapDevice {
   const addon = init.addon ?? loadNative();
@@ -190,6 +204,7 @@ export function openTap(name: string, init: TapInit = {}): NativeTapDevice {
   }
   const queueFds = [opened.fd];
   try {
+    if (queues > 1) refuseForeignQueues(opened.name);
     // The further queues attach with the first one's flags (offload as the kernel granted it).
     while (queueFds.length < queues) queueFds.push(addon.tapOpen(opened.name, opened.offload, true).fd);
     return new NativeTapDevice(addon, { ...opened, queueFds }, init);

@@ -166,6 +166,9 @@ export class NativeUdpSocket implements UdpEndpoint {
     this.batch = newBatch(entries, this.stride, this.groSlots ? Math.min(this.groSlots, entries) : entries);
     const lanes = init.lanes ?? 1;
     const bufs = [init.rcvbufBytes ?? UDP_RCVBUF_BYTES, init.sndbufBytes ?? UDP_SNDBUF_BYTES] as const;
+    // SO_REUSEPORT would let a second router on this port share the datagrams: first make sure the
+    // port is free, as a plain bind (EADDRINUSE) does.
+    if (lanes > 1 && port !== 0) addon.udpClose(addon.udpOpen(bindAddr, port, 0, 0).fd);
     const opened = addon.udpOpen(bindAddr, port, ...bufs, lanes > 1);
     const fds = [opened.fd];
     try {

@@ -98,6 +98,16 @@ async function inner(ns: string): Promise<void> {
       assert.equal(stat('lanes'), LANES);
     });
 
+    it('a second owner cannot join the lanes: the TAP is busy, the port in use', () => {
+      assert.throws(() => openTap(TAP, { logger: log, queues: 2 }), { code: 'EBUSY' });
+      const fixed = new NativeUdpSocket(addon, LOOPBACK, 0, { logger: log, lanes: 2 });
+      try {
+        assert.throws(() => new NativeUdpSocket(addon, LOOPBACK, fixed.port, { logger: log, lanes: 2 }), { code: 'EADDRINUSE' });
+      } finally {
+        fixed.close();
+      }
+    });
+
     it('egress: flows spread over the lanes, each flow stays in order, no counter is used twice (threads and JS draw at once)', async () => {
       const FLOWS = 16;
       const PER_FLOW = 250;
