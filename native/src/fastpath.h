@@ -67,7 +67,11 @@
 
 #define FP_MAX_SESSIONS 4096
 #define FP_MAX_LANES 16 /* I/O threads per direction; src/config/settings.ts caps TSWEAVE_DATAPLANE_THREADS */
-#define FP_REPLAY_WINDOW 8192 /* core/defaults.ts REPLAY_WINDOW_PACKETS */
+/* Wider than the TS reference's (core/defaults.ts REPLAY_WINDOW_PACKETS, 8192): a sender's egress lanes
+ * reserve a session's counters in blocks and a lane that was descheduled sends its block late, so the
+ * counters of one session arrive out of order by more than one lane's batch. 65536 is about 0.5 s at
+ * 1 Gbit/s of full frames; the window is the receiver's choice, the wire is unchanged. 8 KiB a session. */
+#define FP_REPLAY_WINDOW 65536
 #define FP_REPLAY_BLOCKS (FP_REPLAY_WINDOW / 32 + 1)
 #define FP_KIND_CONTROL 0
 #define FP_KIND_FRAME 1

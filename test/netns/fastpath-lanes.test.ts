@@ -185,6 +185,34 @@ async function inner(ns: string): Promise<void> {
       }
     });
 
+    it('the replay window spans 65536 counters: a lagging lane\'s datagram is accepted, an older one dropped', async () => {
+      const rx = new NativeUdpSocket(addon, ipv4ToU32('10.79.0.1'), 7778, { logger: log, gro: false });
+      const got: number[] = [];
+      rx.onDatagrams((b) => {
+        for (let i = 0; i < b.count; i++) got.push(b.buf.readUInt32BE(b.offsets[i]!));
+      });
+      const before = fast.stats();
+      const send = (seq: number, c: number): void => {
+        const frame = udpFrame(tapMac, peerMac, '10.79.0.2', '10.79.0.1', 7778, 32, seq);
+        const d = referenceDatagram(MAX_DGRAM, remoteSeal, LOCAL_INDEX, REMOTE, LOCAL, frame, c);
+        remote.send(d, 0, d.length, LOOPBACK, sock.port);
+      };
+      try {
+        const base = counter;
+        counter += 70_000;
+        send(1, counter); // the newest
+        await until(() => got.length === 1, 'the newest datagram');
+        send(2, counter - 60_000); // 60000 behind: a lane that lagged (8192 would drop it)
+        send(3, base + 1); // 69999 behind: outside the window
+        send(4, counter + 1);
+        await until(() => got.length === 3, 'the lagging and the next datagram');
+        assert.deepEqual(got, [1, 2, 4]);
+        assert.equal(stat('droppedReplay') - (before['droppedReplay'] as number), 1);
+      } finally {
+        rx.close();
+      }
+    });
+
     it('stop joins every thread; queue 0 stays usable by its owner', () => {
       fast.stop();
       assert.equal(fast.stats()['running'], false);
