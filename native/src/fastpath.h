@@ -1,6 +1,20 @@
 /*
- * fastpath.h: the data plane's fast path: two I/O threads that carry the common case without waking
- * the JS thread (DESIGN.md §4; the TypeScript overlay stays the reference and handles everything else).
+ * fastpath.h: the data plane's fast path: I/O threads that carry the common case without waking the JS
+ * thread (DESIGN.md §4; the TypeScript overlay stays the reference and handles everything else).
+ *
+ * Lanes (every core): the threads come in N lanes (1..FP_MAX_LANES, TSWEAVE_DATAPLANE_THREADS). Lane i
+ * has an egress thread on TAP queue i (IFF_MULTI_QUEUE) and an ingress thread on UDP socket i (all
+ * bound to one port with SO_REUSEPORT; the kernel picks the socket by the datagram's 4-tuple, so one
+ * peer's datagrams land on one lane and arrive in order). Flow order: an ingress lane writes each
+ * frame to the TAP queue of its inner flow (IPv4/IPv6 addresses and TCP/UDP ports, symmetric hash),
+ * and the tun driver sends a flow's frames back out on the queue it last received that flow on
+ * (its flow table), so one TCP flow is read by one egress lane and never reordered by the lanes.
+ * What lanes share: the tables (below), each session's send counter (atomic: a lane reserves its
+ * batch's counters with one fetch-add, so no counter is ever used twice under a key) and its replay
+ * window (a per-session mutex: datagrams of one session may reach two lanes, e.g. after a NAT
+ * rebinding). Per-thread windows would need the sender's lane on the wire; the lock costs ~20 ns per
+ * datagram uncontended. Each key has one OpenSSL context per lane. With one lane everything is as
+ * before (one TAP fd, one socket, no SO_REUSEPORT).
  *
  *   egress thread   blocks in poll() on the TAP; per batch of frames read (TSO superframes already
  *                   segmented): a unicast frame whose source MAC is known here-local and whose
@@ -33,8 +47,9 @@
  *
  * Statistics are C11 atomics (relaxed): the threads add, JS reads.
  *
- * Hand-off: a thread fills its hand-off (JS-owned slab and arrays), wakes the JS thread (uv_async) and
- * waits until JS has consumed it; the kernel queues meanwhile. Stop wakes and joins both threads.
+ * Hand-off: a thread fills its direction's hand-off (JS-owned slab and arrays; one lane at a time owns
+ * it), wakes the JS thread (uv_async) and waits until JS has consumed it; the kernel queues meanwhile.
+ * Stop wakes and joins every thread.
  */
 #ifndef TSWEAVE_FASTPATH_H
 #define TSWEAVE_FASTPATH_H
@@ -51,7 +66,12 @@
 #include "reader.h"
 
 #define FP_MAX_SESSIONS 4096
-#define FP_REPLAY_WINDOW 8192 /* core/defaults.ts REPLAY_WINDOW_PACKETS */
+#define FP_MAX_LANES 16 /* I/O threads per direction; src/config/settings.ts caps TSWEAVE_DATAPLANE_THREADS */
+/* Wider than the TS reference's (core/defaults.ts REPLAY_WINDOW_PACKETS, 8192): a sender's egress lanes
+ * reserve a session's counters in blocks and a lane that was descheduled sends its block late, so the
+ * counters of one session arrive out of order by more than one lane's batch. 65536 is about 0.5 s at
+ * 1 Gbit/s of full frames; the window is the receiver's choice, the wire is unchanged. 8 KiB a session. */
+#define FP_REPLAY_WINDOW 65536
 #define FP_REPLAY_BLOCKS (FP_REPLAY_WINDOW / 32 + 1)
 #define FP_KIND_CONTROL 0
 #define FP_KIND_FRAME 1
@@ -62,30 +82,40 @@ typedef struct fp_key {
   atomic_uint refs;
   uint8_t gen; /* key generation, header byte 1 */
   uint8_t salt[4];
-  EVP_CIPHER_CTX *ctx; /* seal: egress (emu held); open: ingress thread */
+  int nctx;
+  /* One context per lane (an EVP context is not thread-safe): seal: lane i's egress (its emu held);
+   * open: lane i's ingress thread. */
+  EVP_CIPHER_CTX *ctx[FP_MAX_LANES];
 } fp_key;
+
+/* One egress lane's per-batch scratch on a session (only that lane touches it; own cache line). */
+typedef struct fp_lane_scratch {
+  int open_dgram;       /* datagram being filled in this batch, -1 none */
+  int ndgrams;          /* datagrams of this session in this batch */
+  fp_key *batch_key;    /* the send key this batch seals with; non-NULL while the batch holds a reference */
+  uint64_t next_counter; /* the next of the counters reserved for this batch */
+  bool in_batch;
+} __attribute__((aligned(64))) fp_lane_scratch;
 
 typedef struct fp_session {
   atomic_uint refs; /* the table's, plus one per batch in flight */
   uint64_t peer;
   uint32_t local_index, remote_index;
-  uint64_t remote; /* addr << 16 | port; atomic (the ingress thread follows an authenticated move) */
+  uint64_t remote; /* addr << 16 | port; atomic (an ingress thread follows an authenticated move) */
   bool encrypted;
-  bool eligible; /* the egress thread may send this session's frames itself (lock) */
+  bool eligible; /* the egress threads may send this session's frames themselves (lock) */
   fp_key *seal;  /* current send key (lock) */
   fp_key *open;  /* current receive key (lock) */
   fp_key *prev;  /* previous receive key, accepted until prev_until_ms (lock) */
   int64_t prev_until_ms;
-  uint64_t send_counter; /* last counter used; atomic, shared with JS */
+  uint64_t send_counter; /* last counter used; atomic, shared with JS and every egress lane */
   /* Traffic of this session on the fast path (atomic adds; metrics read them): datagrams and bytes,
-   * sent (egress thread) and authenticated received (ingress thread). */
+   * sent (egress lanes) and authenticated received (ingress lanes). */
   uint64_t tx_dgrams, tx_bytes, rx_dgrams, rx_bytes;
-  uint64_t highest;      /* replay window (ingress thread only) */
+  pthread_mutex_t rmu;   /* the replay window: any ingress lane may receive this session's datagrams */
+  uint64_t highest;      /* replay window (rmu) */
   uint32_t ring[FP_REPLAY_BLOCKS];
-  /* egress scratch (emu held) */
-  int open_dgram;  /* datagram being filled in this batch, -1 none */
-  fp_key *batch_key; /* the send key this batch seals with; non-NULL while the batch holds a reference */
-  bool in_batch;
+  fp_lane_scratch lane[FP_MAX_LANES]; /* egress scratch, one per lane (that lane's emu held) */
 } fp_session;
 
 typedef struct fp_handoff {
@@ -100,7 +130,8 @@ typedef struct fp_handoff {
   uint16_t *ports;
   size_t cap;
   int count;
-  int fatal; /* errno that stopped the thread; delivered once as cb(-errno) */
+  int fatal; /* errno that stopped a thread; delivered once as cb(-errno) */
+  pthread_mutex_t own; /* held by the one lane that fills it, from its first entry until JS consumed it */
   bool ready; /* handed to JS, not consumed yet */
   napi_ref cb;
 } fp_handoff;
@@ -126,20 +157,17 @@ typedef struct fp_stats {
 static inline void fp_add(fp_counter *c, uint64_t n) { atomic_fetch_add_explicit(c, n, memory_order_relaxed); }
 static inline uint64_t fp_get(fp_counter *c) { return atomic_load_explicit(c, memory_order_relaxed); }
 
-typedef struct tsw_fastpath {
-  pthread_rwlock_t lock;
-  tsw_mactable macs;
-  fp_session *sessions[FP_MAX_SESSIONS];
-  int nsessions;
-  uint64_t local_peer;
-  int tap_fd, udp_fd, stop_fd;
-  bool tap_vnet;
-  size_t stride; /* largest datagram (packer stride) */
-  size_t max_frame; /* largest frame one datagram holds */
-  bool stopping;  /* atomic */
+struct tsw_fastpath;
+
+/* One lane: an egress thread on one TAP queue and an ingress thread on one UDP socket (SO_REUSEPORT,
+ * all lanes on the same port), each with its own buffers. Lane 0's fds are the ones JS also uses. */
+typedef struct fp_lane {
+  struct tsw_fastpath *f;
+  int idx;
+  int tap_fd, udp_fd;
   pthread_t egress, ingress;
   bool egress_started, ingress_started;
-  /* egress memory: the egress thread's, or the ingress thread's while it holds emu (see fastpath.c) */
+  /* egress memory: the egress thread's, or an ingress thread's while it holds emu (fastpath_ingress.c) */
   pthread_mutex_t emu;
   tsw_reader erd;
   uint8_t *send_slab;
@@ -151,14 +179,40 @@ typedef struct tsw_fastpath {
   fp_session **frame_sess; /* per frame of a read batch: its session, NULL: JS, FP_LOCAL: dropped */
   fp_session **batch_sess; /* sessions referenced by this batch */
   double udp_scratch[4];   /* tsw_udp_send_datagrams' counts, folded into stats */
+  double erd_seen[4];      /* reader counts already published (fastpath.c) */
+  bool eh_held;            /* this lane owns the egress hand-off (emu held) */
+  fp_counter egress_frames; /* fast frames sent by this lane */
   /* ingress thread's memory */
   tsw_reader ird;
   uint8_t **tap_frames;
   int32_t *tap_lens;
+  uint8_t *tap_queue;      /* per frame: the TAP queue it goes to (inner flow hash) */
+  uint8_t **q_frames;      /* one queue's frames of a write (scratch) */
+  int32_t *q_lens;
   size_t tap_cap;
-  uint8_t *frame_dec; /* per frame of one datagram: where it goes (fastpath.c) */
+  uint32_t queues_written; /* bit per TAP queue written since the last drain check */
+  uint8_t *frame_dec; /* per frame of one datagram: where it goes (fastpath_ingress.c) */
   double tap_scratch[4], gro_scratch[2];
-  /* hand-off to JS */
+  double ird_seen[2];
+  bool ih_held; /* this lane owns the ingress hand-off */
+  fp_counter ingress_datagrams; /* datagrams received by this lane */
+} fp_lane;
+
+typedef struct tsw_fastpath {
+  pthread_rwlock_t lock;
+  tsw_mactable macs;
+  fp_session *sessions[FP_MAX_SESSIONS];
+  int nsessions;
+  uint64_t local_peer;
+  int stop_fd;
+  bool tap_vnet;
+  size_t stride; /* largest datagram (packer stride) */
+  size_t max_frame; /* largest frame one datagram holds */
+  bool stopping;  /* atomic */
+  int nlanes;
+  fp_lane *lanes;
+  int tap_fds[FP_MAX_LANES]; /* every lane's TAP queue: an ingress lane writes a frame to its flow's queue */
+  /* hand-off to JS (one per direction, shared by the lanes: fp_handoff.own) */
   pthread_mutex_t hmu;
   pthread_cond_t hcv;
   fp_handoff eh, ih;
@@ -170,12 +224,15 @@ typedef struct tsw_fastpath {
   fp_stats stats;
 } tsw_fastpath;
 
-/* Thread bodies and helpers (fastpath.c); the bindings are in fastpath_js.c and fastpath_tables_js.c. */
+/* Thread bodies (arg: the fp_lane) and helpers (fastpath.c); the bindings are in fastpath_js.c and
+ * fastpath_tables_js.c. */
 void *tsw_fp_egress_main(void *arg);
 void *tsw_fp_ingress_main(void *arg);
+/* A new session with one reference (keys NULL), or NULL without memory. */
+fp_session *tsw_fp_session_new(void);
 fp_session *tsw_fp_session_by_peer(tsw_fastpath *f, uint64_t peer);
-/* A key of one direction with one reference; NULL if OpenSSL fails. */
-fp_key *tsw_fp_key_new(const uint8_t *key, const uint8_t *salt, uint8_t gen, bool for_seal);
+/* A key of one direction with one reference and one context per lane; NULL if OpenSSL fails. */
+fp_key *tsw_fp_key_new(const uint8_t *key, const uint8_t *salt, uint8_t gen, bool for_seal, int nlanes);
 void tsw_fp_key_unref(fp_key *k);
 /* Drops a reference; the last one frees the session and its keys. NULL is ignored. */
 void tsw_fp_session_unref(fp_session *s);
@@ -183,7 +240,7 @@ void tsw_fp_session_unref(fp_session *s);
  * otherwise), and a 48-bit peer or MAC argument. */
 bool tsw_fp_get(napi_env env, napi_value v, tsw_fastpath **out);
 bool tsw_fp_arg_peer(napi_env env, napi_value v, const char *name, uint64_t *out);
-/* Asks both threads to stop and joins them (JS thread; never while holding the lock). */
+/* Asks every thread to stop and joins them (JS thread; never while holding the lock). */
 void tsw_fp_stop_threads(tsw_fastpath *f);
 
 #endif

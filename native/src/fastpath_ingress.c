@@ -1,7 +1,8 @@
-/* fastpath_ingress.c: the fast path's ingress thread, datagrams → TAP (contract in fastpath.h): finds
- * each datagram's session by receiver index, opens it with the key its header names, checks the replay
- * window, writes DATA frames for MACs known behind their origin to the TAP in one batch and hands
- * heartbeats and every other frame to JS. Too short, unknown, forged and replayed are counted, dropped. */
+/* fastpath_ingress.c: the fast path's ingress threads, one per lane, datagrams → TAP (contract in
+ * fastpath.h): finds each datagram's session by receiver index, opens it with the key its header names,
+ * checks the replay window, writes DATA frames for MACs known behind their origin to the TAP queue of
+ * their flow in one batch per queue and hands heartbeats and every other frame to JS. Too short,
+ * unknown, forged and replayed are counted, dropped. */
 #include "fastpath_int.h"
 
 #include <string.h>
@@ -14,9 +15,8 @@ static fp_session *session_by_index(tsw_fastpath *f, uint32_t idx) {
   return NULL;
 }
 
-/* RFC 6479 window, the same rules as src/crypto/replay-window.ts. */
-static bool replay_accept(fp_session *s, uint64_t c) {
-  if (c == 0 || c > MAX_SAFE_COUNTER) return false;
+/* RFC 6479 window, the same rules as src/crypto/replay-window.ts. Caller holds s->rmu. */
+static bool replay_accept_locked(fp_session *s, uint64_t c) {
   uint64_t block = c / 32;
   if (c > s->highest) {
     uint64_t cur = s->highest / 32, diff = block - cur;
@@ -32,31 +32,97 @@ static bool replay_accept(fp_session *s, uint64_t c) {
   return true;
 }
 
+static bool replay_accept(fp_session *s, uint64_t c) {
+  if (c == 0 || c > MAX_SAFE_COUNTER) return false;
+  pthread_mutex_lock(&s->rmu);
+  bool ok = replay_accept_locked(s, c);
+  pthread_mutex_unlock(&s->rmu);
+  return ok;
+}
+
+static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+
+/* The TAP queue of a frame's flow: IPv4/IPv6 addresses, plus TCP/UDP ports when the packet has them
+ * (not a fragment), else the MAC pair. Symmetric (both directions of a flow hash alike), so a flow and
+ * its answers use one queue. Only the spread matters, not the strength: the inputs come from peers
+ * that were authenticated. */
+static unsigned flow_queue(const uint8_t *fr, size_t len, int nq) {
+  if (nq <= 1 || len < ETH_HDR) return 0;
+  uint16_t et = rd16(fr + 12);
+  const uint8_t *ip = fr + ETH_HDR;
+  size_t iplen = len - ETH_HDR;
+  uint32_t h;
+  const uint8_t *l4 = NULL;
+  uint8_t proto = 0;
+  if (et == 0x0800 && iplen >= 20) {
+    size_t ihl = (size_t)(ip[0] & 15) * 4;
+    h = rd32(ip + 12) ^ rd32(ip + 16);
+    proto = ip[9];
+    if ((rd16(ip + 6) & 0x3fff) == 0 && ihl >= 20 && iplen >= ihl + 4) l4 = ip + ihl;
+  } else if (et == 0x86dd && iplen >= 40) {
+    h = 0;
+    for (int i = 8; i < 40; i += 4) h ^= rd32(ip + i);
+    proto = ip[6];
+    if (iplen >= 44) l4 = ip + 40;
+  } else {
+    h = (uint32_t)(rd48(fr) ^ rd48(fr + 6)) ^ (uint32_t)((rd48(fr) ^ rd48(fr + 6)) >> 32);
+  }
+  if (l4 && (proto == 6 || proto == 17)) h ^= (uint32_t)(rd16(l4) ^ rd16(l4 + 2)) * 0x9e3779b1u;
+  h ^= proto;
+  h *= 0x9e3779b1u;
+  return (h >> 16) % (unsigned)nq;
+}
+
 /* Where a frame of a DATA body goes (ingress_decide). */
 enum { DEC_TAP = 1, DEC_JS = 2 };
 
-static void ingress_write_tap(tsw_fastpath *f, int *nt) {
-  if (*nt == 0) return;
-  tsw_tap_write_batch(f->tap_fd, f->tap_frames, f->tap_lens, *nt, f->tap_vnet, f->tap_scratch, f->gro_scratch);
-  fold(f->stats.tap_write, f->tap_scratch, 3);
-  fold(f->stats.tap_gro, f->gro_scratch, 2);
-  fp_add(&f->stats.ingress_frames_fast, (uint64_t)*nt);
+static void write_queue(fp_lane *l, int fd, uint8_t *const *frames, const int32_t *lens, int n) {
+  tsw_fastpath *f = l->f;
+  tsw_tap_write_batch(fd, frames, lens, n, f->tap_vnet, l->tap_scratch, l->gro_scratch);
+  fold(f->stats.tap_write, l->tap_scratch, 3);
+  fold(f->stats.tap_gro, l->gro_scratch, 2);
+}
+
+/* Writes the frames collected so far, each to its flow's queue (in order within a queue). */
+static void ingress_write_tap(fp_lane *l, int *nt) {
+  tsw_fastpath *f = l->f;
+  int n = *nt;
+  if (n == 0) return;
+  if (f->nlanes == 1) {
+    write_queue(l, f->tap_fds[0], l->tap_frames, l->tap_lens, n);
+    l->queues_written |= 1;
+  } else {
+    uint32_t todo = 0;
+    for (int i = 0; i < n; i++) todo |= 1u << l->tap_queue[i];
+    l->queues_written |= todo;
+    for (int q = 0; q < f->nlanes; q++) {
+      if (!(todo & (1u << q))) continue;
+      int m = 0;
+      for (int i = 0; i < n; i++)
+        if (l->tap_queue[i] == q) l->q_frames[m] = l->tap_frames[i], l->q_lens[m++] = l->tap_lens[i];
+      write_queue(l, f->tap_fds[q], l->q_frames, l->q_lens, m);
+    }
+  }
+  fp_add(&f->stats.ingress_frames_fast, (uint64_t)n);
   *nt = 0;
 }
 
 /* Room for one entry for JS; flushes when the hand-off is full. */
-static uint8_t *ingress_slot(tsw_fastpath *f, size_t len, int *nt) {
+static uint8_t *ingress_slot(fp_lane *l, size_t len, int *nt) {
+  tsw_fastpath *f = l->f;
   fp_handoff *h = &f->ih;
+  tsw_fp_handoff_take(h, &l->ih_held);
   uint8_t *dst = handoff_slot(h, len);
   if (dst) return dst;
-  ingress_write_tap(f, nt); /* keep order: what we took before goes out first */
+  ingress_write_tap(l, nt); /* keep order: what we took before goes out first */
   tsw_fp_handoff_flush(f, h);
   return handoff_slot(h, len);
 }
 
 /* Decides (lock held: MAC lookups) where each frame of a DATA body goes, into f->frame_dec. Returns
  * the number of frames, or -1 for a malformed body (nothing of it is delivered). */
-static int ingress_decide(tsw_fastpath *f, const uint8_t *body, size_t len, int64_t now) {
+static int ingress_decide(fp_lane *l, const uint8_t *body, size_t len, int64_t now) {
+  tsw_fastpath *f = l->f;
   size_t p = 0;
   int k = 0;
   pthread_rwlock_rdlock(&f->lock);
@@ -70,9 +136,9 @@ static int ingress_decide(tsw_fastpath *f, const uint8_t *body, size_t len, int6
     if (dst == f->local_peer && origin != f->local_peer && flen >= ETH_HDR &&
         (m = tsw_mactable_find(&f->macs, rd48(fr + 6), now)) && m->peer == origin) {
       tsw_mactable_touch(m, now);
-      f->frame_dec[k++] = DEC_TAP;
+      l->frame_dec[k++] = DEC_TAP;
     } else {
-      f->frame_dec[k++] = DEC_JS;
+      l->frame_dec[k++] = DEC_JS;
     }
     p = start + flen;
   }
@@ -83,8 +149,9 @@ bad:
   return -1;
 }
 
-static void ingress_frames(tsw_fastpath *f, uint8_t *body, size_t len, int64_t now, int *nt) {
-  int k = ingress_decide(f, body, len, now);
+static void ingress_frames(fp_lane *l, uint8_t *body, size_t len, int64_t now, int *nt) {
+  tsw_fastpath *f = l->f;
+  int k = ingress_decide(l, body, len, now);
   if (k < 0) {
     fp_add(&f->stats.dropped_bad_frame, 1);
     return;
@@ -95,13 +162,14 @@ static void ingress_frames(tsw_fastpath *f, uint8_t *body, size_t len, int64_t n
     size_t flen = (size_t)body[p + 12] << 8 | body[p + 13];
     uint8_t *fr = body + p + FRAME_HDR;
     p += FRAME_HDR + flen;
-    if (f->frame_dec[i] == DEC_TAP) {
-      f->tap_frames[*nt] = fr;
-      f->tap_lens[*nt] = (int32_t)flen;
-      if ((size_t)++*nt >= f->tap_cap) ingress_write_tap(f, nt);
+    if (l->frame_dec[i] == DEC_TAP) {
+      l->tap_frames[*nt] = fr;
+      l->tap_lens[*nt] = (int32_t)flen;
+      l->tap_queue[*nt] = (uint8_t)flow_queue(fr, flen, f->nlanes);
+      if ((size_t)++*nt >= l->tap_cap) ingress_write_tap(l, nt);
       continue;
     }
-    uint8_t *out = ingress_slot(f, flen, nt);
+    uint8_t *out = ingress_slot(l, flen, nt);
     if (out) {
       fp_handoff *h = &f->ih;
       memcpy(out, fr, flen);
@@ -132,8 +200,9 @@ static fp_session *ingress_lookup(tsw_fastpath *f, const uint8_t *p, int64_t now
 }
 
 /* One datagram: to the TAP, to JS, or counted and dropped. */
-static void ingress_one(tsw_fastpath *f, int i, int64_t now, int *nt) {
-  tsw_reader *r = &f->ird;
+static void ingress_one(fp_lane *l, int i, int64_t now, int *nt) {
+  tsw_fastpath *f = l->f;
+  tsw_reader *r = &l->ird;
   uint8_t *p = r->slab + r->offsets[i];
   size_t len = (size_t)r->lengths[i];
   if (len < HDR) {
@@ -147,7 +216,7 @@ static void ingress_one(tsw_fastpath *f, int i, int64_t now, int *nt) {
     return;
   }
   if (s->encrypted) {
-    if (!k || !tsw_gcm_open(k->ctx, k->salt, p, len)) {
+    if (!k || !tsw_gcm_open(k->ctx[l->idx], k->salt, p, len)) {
       fp_add(&f->stats.dropped_auth, 1);
       goto done;
     }
@@ -164,11 +233,11 @@ static void ingress_one(tsw_fastpath *f, int i, int64_t now, int *nt) {
   __atomic_add_fetch(&s->rx_dgrams, 1, __ATOMIC_RELAXED);
   __atomic_add_fetch(&s->rx_bytes, (uint64_t)r->lengths[i], __ATOMIC_RELAXED);
   if (p[0] == TYPE_DATA) {
-    ingress_frames(f, p + HDR, len - HDR, now, nt);
+    ingress_frames(l, p + HDR, len - HDR, now, nt);
     goto done;
   }
   /* Heartbeats, key confirmations and anything else: JS (which counts unknown types). */
-  uint8_t *out = ingress_slot(f, len, nt);
+  uint8_t *out = ingress_slot(l, len, nt);
   if (out) {
     fp_handoff *h = &f->ih;
     memcpy(out, p, len);
@@ -185,33 +254,41 @@ done:
   tsw_fp_session_unref(s);
 }
 
-static void ingress_batch(tsw_fastpath *f, int n) {
+static void ingress_batch(fp_lane *l, int n) {
+  tsw_fastpath *f = l->f;
   int nt = 0;
   fp_add(&f->stats.ingress_datagrams, (uint64_t)n);
+  fp_add(&l->ingress_datagrams, (uint64_t)n);
   int64_t now = tsw_now_ms();
-  for (int i = 0; i < n; i++) ingress_one(f, i, now, &nt);
-  ingress_write_tap(f, &nt);
+  for (int i = 0; i < n; i++) ingress_one(l, i, now, &nt);
+  ingress_write_tap(l, &nt);
   fp_add(&f->stats.ingress_batches, 1);
-  tsw_fp_handoff_flush(f, &f->ih);
+  tsw_fp_handoff_release(f, &f->ih, &l->ih_held);
 }
 
 void *tsw_fp_ingress_main(void *arg) {
-  tsw_fastpath *f = arg;
-  while (tsw_fp_wait_readable(f, f->udp_fd)) {
-    uint64_t written = fp_get(&f->stats.tap_write[0]);
-    int fatal = tsw_fp_drain(f, &f->ird, ingress_batch);
+  fp_lane *l = arg;
+  tsw_fastpath *f = l->f;
+  while (tsw_fp_wait_readable(f, l->udp_fd)) {
+    l->queues_written = 0;
+    int fatal = tsw_fp_drain(l, &l->ird, ingress_batch);
     if (fatal) {
       tsw_fp_fatal_stop(f, &f->ih, fatal);
       return NULL;
     }
     /* A frame just written to the TAP is often answered before write() returns (the bridge, the
-     * container's stack and the way back all run in the softirq of our write): take the answer now
-     * instead of waking the egress thread for it, a whole thread wake-up off a request/response. If
-     * the egress thread is busy it has it anyway; a TAP error is left for it to report. */
-    if (fp_get(&f->stats.tap_write[0]) != written && pthread_mutex_trylock(&f->emu) == 0) {
-      fp_add(&f->stats.egress_by_ingress, 1);
-      tsw_fp_egress_drain(f);
-      pthread_mutex_unlock(&f->emu);
+     * container's stack and the way back all run in the softirq of our write), and the tun driver
+     * queues the answer on the queue we wrote the flow to: take it now instead of waking that lane's
+     * egress thread for it, a whole thread wake-up off a request/response. If the egress thread is busy
+     * it has it anyway; a TAP error is left for it to report. */
+    for (int q = 0; q < f->nlanes; q++) {
+      if (!(l->queues_written & (1u << q))) continue;
+      fp_lane *e = &f->lanes[q];
+      if (pthread_mutex_trylock(&e->emu) == 0) {
+        fp_add(&f->stats.egress_by_ingress, 1);
+        tsw_fp_egress_drain(e);
+        pthread_mutex_unlock(&e->emu);
+      }
     }
   }
   return NULL;

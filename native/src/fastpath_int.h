@@ -3,8 +3,8 @@
  * fastpath.h): the wire layout, byte helpers, reference taking, the hand-off slot and the counters'
  * folding, and the functions one thread's file calls in another's.
  *   fastpath.c          sessions and keys (reference counts), hand-off, waiting, draining, stop
- *   fastpath_egress.c   the egress thread: TAP → datagrams
- *   fastpath_ingress.c  the ingress thread: datagrams → TAP or JS
+ *   fastpath_egress.c   the egress threads: TAP queue → datagrams
+ *   fastpath_ingress.c  the ingress threads: datagrams → TAP queues or JS
  */
 #ifndef TSWEAVE_FASTPATH_INT_H
 #define TSWEAVE_FASTPATH_INT_H
@@ -67,16 +67,22 @@ static inline void fold(fp_counter *dst, double *scratch, int counts) {
 }
 
 /* fastpath.c */
-/* Gives a filled hand-off to JS and waits until it was consumed (or we are stopping). */
+/* Makes the calling lane the owner of a hand-off (*held tracks it; no-op when already the owner). */
+void tsw_fp_handoff_take(fp_handoff *h, bool *held);
+/* Gives a filled hand-off to JS and waits until it was consumed (or we are stopping). Owner only. */
 void tsw_fp_handoff_flush(tsw_fastpath *f, fp_handoff *h);
+/* Flushes and gives up ownership, if owned. */
+void tsw_fp_handoff_release(tsw_fastpath *f, fp_handoff *h, bool *held);
 /* Waits until fd is readable or stop is asked. false: stop. */
 bool tsw_fp_wait_readable(tsw_fastpath *f, int fd);
-/* Reports a fatal errno to JS through the thread's hand-off. */
+/* Reports a fatal errno to JS through a hand-off. */
 void tsw_fp_fatal_stop(tsw_fastpath *f, fp_handoff *h, int err);
-/* Reads r's fd until it is drained, handing each batch to `batch`. Returns a fatal errno or 0. */
-int tsw_fp_drain(tsw_fastpath *f, tsw_reader *r, void (*batch)(tsw_fastpath *, int));
+/* Reads r (one of lane's readers) until it is drained, handing each batch to `batch`. Returns a fatal
+ * errno or 0. */
+int tsw_fp_drain(fp_lane *l, tsw_reader *r, void (*batch)(fp_lane *, int));
 
-/* fastpath_egress.c: reads the TAP until it is drained (emu held); the ingress thread calls it too. */
-int tsw_fp_egress_drain(tsw_fastpath *f);
+/* fastpath_egress.c: reads lane's TAP queue until it is drained (its emu held); ingress threads call it
+ * too. */
+int tsw_fp_egress_drain(fp_lane *l);
 
 #endif

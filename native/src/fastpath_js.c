@@ -1,21 +1,24 @@
 /*
  * fastpath_js.c: Node-API bindings of the fast path (fastpath.h). Typed interface: src/io/native.ts.
  *
- *   fastpathStart(tapFd, udpFd, tapOffload, udpGro, localPeer, stride, macMaxAgeMs, macMaxEntries,
+ *   fastpathStart(tapFds, udpFds, tapOffload, udpGro, localPeer, stride, macMaxAgeMs, macMaxEntries,
  *                 eSlab, eOffsets, eLengths, eCb,
  *                 iSlab, iOffsets, iLengths, iKinds, iPeers, iDsts, iAddrs, iPorts, iCb) -> FastPathHandle
- *     Starts the egress thread on the TAP (tapOffload: the fd was opened with IFF_VNET_HDR) and the
- *     ingress thread on the UDP socket (udpGro: turn UDP_GRO on). stride = largest datagram; frames
+ *     tapFds/udpFds: an fd, or an Int32Array with one per lane (TAP queues of one IFF_MULTI_QUEUE TAP,
+ *     sockets bound to one port with SO_REUSEPORT; lane 0's are the ones JS also uses). Starts per lane
+ *     an egress thread on its TAP queue (tapOffload: opened with IFF_VNET_HDR) and an ingress thread on
+ *     its socket (udpGro: turn UDP_GRO on). stride = largest datagram; frames
  *     longer than stride - 44 go to JS. eCb(count): frames for JS in eSlab at eOffsets/eLengths (the
  *     same shape as a TAP batch). iCb(count): entries in iSlab; iKinds[i] 0 = control datagram
  *     (header + plaintext, from session iPeers[i], sent from iAddrs[i]:iPorts[i]), 1 = frame from
  *     origin iPeers[i] to iDsts[i]. A batch is valid only during its callback. cb(-errno): that
  *     thread stopped on a fatal error. The caller stops its own readers on these fds first.
  *   fastpathStop(h)                             joins the threads; idempotent
- *   fastpathStats(h) -> object
+ *   fastpathStats(h) -> object (totals; `lanes`, and per lane laneNEgressFrames, laneNIngressDatagrams)
  * The table bindings (sessions, keys, MACs) are in fastpath_tables_js.c.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -35,34 +38,45 @@ static const napi_type_tag FP_TAG = {0x7473776561766546ULL, 0x6173747061746801UL
 #define FP_MAX_TAG 16
 #define FP_HDRS 44 /* datagram header + frame header + tag */
 
+static void lane_free(fp_lane *l) {
+  free(l->erd.slab);
+  free(l->erd.offsets);
+  free(l->erd.lengths);
+  free(l->erd.kind_state);
+  free(l->ird.slab);
+  free(l->ird.offsets);
+  free(l->ird.lengths);
+  free(l->ird.addrs);
+  free(l->ird.ports);
+  free(l->ird.kind_state);
+  free(l->send_slab);
+  free(l->send_offs);
+  free(l->send_lens);
+  free(l->send_addrs);
+  free(l->send_ports);
+  free(l->send_sess);
+  free(l->send_key);
+  free(l->frame_sess);
+  free(l->batch_sess);
+  free(l->frame_dec);
+  free(l->tap_frames);
+  free(l->tap_lens);
+  free(l->tap_queue);
+  free(l->q_frames);
+  free(l->q_lens);
+  pthread_mutex_destroy(&l->emu);
+}
+
 static void fp_free(tsw_fastpath *f) {
   for (int i = 0; i < f->nsessions; i++) tsw_fp_session_unref(f->sessions[i]);
   tsw_mactable_free(&f->macs);
-  free(f->erd.slab);
-  free(f->erd.offsets);
-  free(f->erd.lengths);
-  free(f->erd.kind_state);
-  free(f->ird.slab);
-  free(f->ird.offsets);
-  free(f->ird.lengths);
-  free(f->ird.addrs);
-  free(f->ird.ports);
-  free(f->ird.kind_state);
-  free(f->send_slab);
-  free(f->send_offs);
-  free(f->send_lens);
-  free(f->send_addrs);
-  free(f->send_ports);
-  free(f->send_sess);
-  free(f->send_key);
-  free(f->frame_sess);
-  free(f->batch_sess);
-  free(f->frame_dec);
-  free(f->tap_frames);
-  free(f->tap_lens);
+  if (f->lanes)
+    for (int i = 0; i < f->nlanes; i++) lane_free(&f->lanes[i]);
+  free(f->lanes);
   if (f->stop_fd >= 0) close(f->stop_fd);
   pthread_rwlock_destroy(&f->lock);
-  pthread_mutex_destroy(&f->emu);
+  pthread_mutex_destroy(&f->eh.own);
+  pthread_mutex_destroy(&f->ih.own);
   pthread_mutex_destroy(&f->hmu);
   pthread_cond_destroy(&f->hcv);
   free(f);
@@ -139,16 +153,105 @@ static bool typed(napi_env env, napi_value v, napi_typedarray_type t, const char
   return tsw_arg_typed(env, v, t, name, p, n);
 }
 
+/* A file descriptor or an Int32Array of 1..FP_MAX_LANES of them. */
+static bool fd_list(napi_env env, napi_value v, const char *name, int *out, int *n) {
+  bool is_ta = false;
+  TSW_NAPI_B(env, napi_is_typedarray(env, v, &is_ta));
+  if (!is_ta) {
+    int64_t fd;
+    if (!tsw_arg_int(env, v, name, 0, INT32_MAX, &fd)) return false;
+    out[0] = (int)fd;
+    *n = 1;
+    return true;
+  }
+  void *p;
+  size_t len;
+  if (!tsw_arg_typed(env, v, napi_int32_array, name, &p, &len)) return false;
+  if (len < 1 || len > FP_MAX_LANES) {
+    tsw_throw_range(env, "%s must hold 1..%d file descriptors, got %zu", name, FP_MAX_LANES, len);
+    return false;
+  }
+  for (size_t i = 0; i < len; i++) {
+    int fd = ((int32_t *)p)[i];
+    if (fd < 0) {
+      tsw_throw_range(env, "%s[%zu] must be a file descriptor, got %d", name, i, fd);
+      return false;
+    }
+    out[i] = fd;
+  }
+  *n = (int)len;
+  return true;
+}
+
+/* One lane's memory (sizes as the single-lane fast path had them). false: out of memory. */
+static bool lane_init(tsw_fastpath *f, fp_lane *l, int idx, int tap_fd, int udp_fd, bool gro, size_t eslab_len,
+                      size_t ecap, size_t frame_bytes) {
+  l->f = f;
+  l->idx = idx;
+  l->tap_fd = tap_fd;
+  l->udp_fd = udp_fd;
+  pthread_mutex_init(&l->emu, NULL);
+  bool vnet = f->tap_vnet;
+  size_t stride = f->stride;
+  bool gro_on = gro && tsw_udp_enable_gro(udp_fd);
+  size_t uslots = gro_on ? FP_UDP_GRO_SLOTS : FP_UDP_SLOTS, uentries = gro_on ? FP_UDP_ENTRIES : FP_UDP_SLOTS;
+  /* egress thread: reads like the TAP reader (same slab size as the hand-off, so a whole read batch
+   * always fits in the hand-off), one datagram slot per frame at most */
+  l->erd.fd = tap_fd;
+  l->erd.fill = vnet ? tsw_tap_fill_vnet : tsw_tap_fill;
+  l->erd.slab_len = eslab_len;
+  l->erd.slab = malloc(eslab_len);
+  l->erd.max_frames = ecap;
+  l->erd.frame_bytes = frame_bytes;
+  l->erd.offsets = calloc(ecap, sizeof(int32_t));
+  l->erd.lengths = calloc(ecap, sizeof(int32_t));
+  l->erd.kind_state = vnet ? (void *)tsw_tap_vnet_state_new() : NULL;
+  l->send_slab = malloc(ecap * stride + FP_MAX_TAG);
+  l->send_offs = calloc(ecap, sizeof(int32_t));
+  l->send_lens = calloc(ecap, sizeof(int32_t));
+  l->send_addrs = calloc(ecap, sizeof(uint32_t));
+  l->send_ports = calloc(ecap, sizeof(uint16_t));
+  l->send_sess = calloc(ecap, sizeof(fp_session *));
+  l->send_key = calloc(ecap, sizeof(fp_key *));
+  l->frame_sess = calloc(ecap, sizeof(fp_session *));
+  l->batch_sess = calloc(ecap, sizeof(fp_session *));
+  /* ingress thread: reads like the UDP reader */
+  l->ird.fd = udp_fd;
+  l->ird.fill = tsw_udp_fill;
+  l->ird.slab_len = uslots * FP_UDP_STRIDE;
+  l->ird.slab = malloc(l->ird.slab_len);
+  l->ird.max_frames = uentries;
+  l->ird.frame_bytes = FP_UDP_STRIDE;
+  l->ird.offsets = calloc(uentries, sizeof(int32_t));
+  l->ird.lengths = calloc(uentries, sizeof(int32_t));
+  l->ird.addrs = calloc(uentries, sizeof(uint32_t));
+  l->ird.ports = calloc(uentries, sizeof(uint16_t));
+  l->ird.kind_state = l->ird.slab ? tsw_udp_state_new(l->ird.slab, FP_UDP_STRIDE, uslots, gro_on) : NULL;
+  l->tap_cap = FP_TAP_WRITE_BATCH;
+  l->tap_frames = calloc(l->tap_cap, sizeof(uint8_t *));
+  l->tap_lens = calloc(l->tap_cap, sizeof(int32_t));
+  l->tap_queue = calloc(l->tap_cap, 1);
+  l->q_frames = calloc(l->tap_cap, sizeof(uint8_t *));
+  l->q_lens = calloc(l->tap_cap, sizeof(int32_t));
+  l->frame_dec = malloc(FP_MAX_FRAMES_PER_DGRAM);
+  return l->erd.slab && l->erd.offsets && l->erd.lengths && (!vnet || l->erd.kind_state) && l->send_slab &&
+         l->send_offs && l->send_lens && l->send_addrs && l->send_ports && l->send_sess && l->send_key &&
+         l->frame_sess && l->batch_sess && l->ird.slab && l->ird.offsets && l->ird.lengths && l->ird.addrs &&
+         l->ird.ports && l->ird.kind_state && l->tap_frames && l->tap_lens && l->tap_queue && l->q_frames &&
+         l->q_lens && l->frame_dec;
+}
+
 napi_value tsw_js_fastpath_start(napi_env env, napi_callback_info info) {
   TSW_ARGS(env, info, 21, argv);
-  int64_t tap_fd, udp_fd, stride, max_age, max_entries;
+  int64_t stride, max_age, max_entries;
+  int tap_fds[FP_MAX_LANES], udp_fds[FP_MAX_LANES], ntap = 0, nudp = 0;
   bool vnet, gro;
   uint64_t local;
   uint8_t *eslab, *islab;
   size_t eslab_len, islab_len, n[9];
   void *a[9];
-  if (!tsw_arg_int(env, argv[0], "tapFd", 0, INT32_MAX, &tap_fd) ||
-      !tsw_arg_int(env, argv[1], "udpFd", 0, INT32_MAX, &udp_fd) || !tsw_arg_bool(env, argv[2], "tapOffload", &vnet) ||
+  if (!fd_list(env, argv[0], "tapFds", tap_fds, &ntap) || !fd_list(env, argv[1], "udpFds", udp_fds, &nudp) ||
+      !tsw_arg_bool(env, argv[2], "tapOffload", &vnet) ||
       !tsw_arg_bool(env, argv[3], "udpGro", &gro) || !tsw_fp_arg_peer(env, argv[4], "localPeer", &local) ||
       !tsw_arg_int(env, argv[5], "stride", 128, 65507, &stride) ||
       !tsw_arg_int(env, argv[6], "macMaxAgeMs", 1, INT64_C(1) << 40, &max_age) ||
@@ -165,6 +268,8 @@ napi_value tsw_js_fastpath_start(napi_env env, napi_callback_info info) {
       !typed(env, argv[18], napi_uint32_array, "iAddrs", &a[7], &n[7]) ||
       !typed(env, argv[19], napi_uint16_array, "iPorts", &a[8], &n[8]) || !tsw_arg_function(env, argv[20], "iCb"))
     return NULL;
+  if (ntap != nudp)
+    return tsw_throw_range(env, "tapFds and udpFds must have one entry per lane (got %d and %d)", ntap, nudp);
   size_t ecap = n[0] < n[1] ? n[0] : n[1];
   size_t icap = n[2];
   for (int i = 3; i < 9; i++)
@@ -188,59 +293,25 @@ napi_value tsw_js_fastpath_start(napi_env env, napi_callback_info info) {
   pthread_rwlock_init(&f->lock, &la);
   pthread_rwlockattr_destroy(&la);
   pthread_mutex_init(&f->hmu, NULL);
-  pthread_mutex_init(&f->emu, NULL);
+  pthread_mutex_init(&f->eh.own, NULL);
+  pthread_mutex_init(&f->ih.own, NULL);
   pthread_cond_init(&f->hcv, NULL);
   f->env = env;
   f->local_peer = local;
-  f->tap_fd = (int)tap_fd;
-  f->udp_fd = (int)udp_fd;
   f->tap_vnet = vnet;
   f->stride = (size_t)stride;
   f->max_frame = (size_t)stride - FP_HDRS;
   f->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   int stop_err = f->stop_fd < 0 ? errno : 0; /* before any other call can change errno */
-  bool gro_on = gro && tsw_udp_enable_gro(f->udp_fd);
-  size_t uslots = gro_on ? FP_UDP_GRO_SLOTS : FP_UDP_SLOTS, uentries = gro_on ? FP_UDP_ENTRIES : FP_UDP_SLOTS;
-  /* egress thread: reads like the TAP reader (same slab size as the hand-off, so a whole read batch
-   * always fits in the hand-off), one datagram slot per frame at most */
-  f->erd.fd = f->tap_fd;
-  f->erd.fill = vnet ? tsw_tap_fill_vnet : tsw_tap_fill;
-  f->erd.slab_len = eslab_len;
-  f->erd.slab = malloc(eslab_len);
-  f->erd.max_frames = ecap;
-  f->erd.frame_bytes = frame_bytes;
-  f->erd.offsets = calloc(ecap, sizeof(int32_t));
-  f->erd.lengths = calloc(ecap, sizeof(int32_t));
-  f->erd.kind_state = vnet ? (void *)tsw_tap_vnet_state_new() : NULL;
-  f->send_slab = malloc(ecap * (size_t)stride + FP_MAX_TAG);
-  f->send_offs = calloc(ecap, sizeof(int32_t));
-  f->send_lens = calloc(ecap, sizeof(int32_t));
-  f->send_addrs = calloc(ecap, sizeof(uint32_t));
-  f->send_ports = calloc(ecap, sizeof(uint16_t));
-  f->send_sess = calloc(ecap, sizeof(fp_session *));
-  f->send_key = calloc(ecap, sizeof(fp_key *));
-  f->frame_sess = calloc(ecap, sizeof(fp_session *));
-  f->batch_sess = calloc(ecap, sizeof(fp_session *));
-  /* ingress thread: reads like the UDP reader */
-  f->ird.fd = f->udp_fd;
-  f->ird.fill = tsw_udp_fill;
-  f->ird.slab_len = uslots * FP_UDP_STRIDE;
-  f->ird.slab = malloc(f->ird.slab_len);
-  f->ird.max_frames = uentries;
-  f->ird.frame_bytes = FP_UDP_STRIDE;
-  f->ird.offsets = calloc(uentries, sizeof(int32_t));
-  f->ird.lengths = calloc(uentries, sizeof(int32_t));
-  f->ird.addrs = calloc(uentries, sizeof(uint32_t));
-  f->ird.ports = calloc(uentries, sizeof(uint16_t));
-  f->ird.kind_state = f->ird.slab ? tsw_udp_state_new(f->ird.slab, FP_UDP_STRIDE, uslots, gro_on) : NULL;
-  f->tap_cap = FP_TAP_WRITE_BATCH;
-  f->tap_frames = calloc(f->tap_cap, sizeof(uint8_t *));
-  f->tap_lens = calloc(f->tap_cap, sizeof(int32_t));
-  f->frame_dec = malloc(FP_MAX_FRAMES_PER_DGRAM);
-  bool mem_ok = f->erd.slab && f->erd.offsets && f->erd.lengths && (!vnet || f->erd.kind_state) && f->send_slab &&
-                f->send_offs && f->send_lens && f->send_addrs && f->send_ports && f->send_sess && f->send_key && f->frame_sess && f->batch_sess && f->ird.slab &&
-                f->ird.offsets && f->ird.lengths && f->ird.addrs && f->ird.ports && f->ird.kind_state &&
-                f->tap_frames && f->tap_lens && f->frame_dec && tsw_mactable_init(&f->macs, (size_t)max_entries, max_age);
+  f->lanes = calloc((size_t)ntap, sizeof *f->lanes);
+  bool mem_ok = f->lanes && tsw_mactable_init(&f->macs, (size_t)max_entries, max_age);
+  if (f->lanes) {
+    f->nlanes = ntap;
+    for (int i = 0; i < ntap; i++) {
+      f->tap_fds[i] = tap_fds[i];
+      mem_ok = lane_init(f, &f->lanes[i], i, tap_fds[i], udp_fds[i], gro, eslab_len, ecap, frame_bytes) && mem_ok;
+    }
+  }
   if (!mem_ok || stop_err) {
     /* fp_free frees f: everything the message needs is taken first */
     const char *what = stop_err ? "eventfd" : "malloc";
@@ -248,9 +319,11 @@ napi_value tsw_js_fastpath_start(napi_env env, napi_callback_info info) {
     fp_free(f);
     return tsw_throw_errno(env, err, what, "fast path");
   }
-  f->eh = (fp_handoff){.slab = eslab, .slab_len = eslab_len, .offsets = a[0], .lengths = a[1], .cap = ecap};
-  f->ih = (fp_handoff){.slab = islab, .slab_len = islab_len, .offsets = a[2], .lengths = a[3], .kinds = a[4],
-                       .peers = a[5], .dsts = a[6], .addrs = a[7], .ports = a[8], .cap = icap};
+  /* field by field: the hand-offs' mutexes are initialized already and must not be copied */
+  fp_handoff *e = &f->eh, *in = &f->ih;
+  e->slab = eslab, e->slab_len = eslab_len, e->offsets = a[0], e->lengths = a[1], e->cap = ecap;
+  in->slab = islab, in->slab_len = islab_len, in->offsets = a[2], in->lengths = a[3], in->kinds = a[4];
+  in->peers = a[5], in->dsts = a[6], in->addrs = a[7], in->ports = a[8], in->cap = icap;
   uv_loop_t *loop;
   napi_status s = napi_get_uv_event_loop(env, &loop);
   if (s != napi_ok || uv_async_init(loop, &f->async, on_async) != 0) {
@@ -278,13 +351,23 @@ napi_value tsw_js_fastpath_start(napi_env env, napi_callback_info info) {
     fp_close(f);
     return tsw_throw_code(env, "ERR_NAPI", "fast path: napi_type_tag_object failed");
   }
-  int e1 = pthread_create(&f->egress, NULL, tsw_fp_egress_main, f);
-  f->egress_started = e1 == 0;
-  int e2 = e1 == 0 ? pthread_create(&f->ingress, NULL, tsw_fp_ingress_main, f) : 0;
-  f->ingress_started = e1 == 0 && e2 == 0;
-  if (e1 || e2) {
+  int err = 0;
+  for (int i = 0; i < f->nlanes && !err; i++) {
+    fp_lane *l = &f->lanes[i];
+    err = pthread_create(&l->egress, NULL, tsw_fp_egress_main, l);
+    l->egress_started = err == 0;
+    if (!err) err = pthread_create(&l->ingress, NULL, tsw_fp_ingress_main, l);
+    l->ingress_started = l->egress_started && err == 0;
+    /* Named for top -H and perf (--comms tsw-egress-0,tsw-ingres-0,...); a failure only loses the name. */
+    char tn[16];
+    snprintf(tn, sizeof tn, "tsw-egress-%d", i % FP_MAX_LANES);
+    if (l->egress_started) pthread_setname_np(l->egress, tn);
+    snprintf(tn, sizeof tn, "tsw-ingres-%d", i % FP_MAX_LANES);
+    if (l->ingress_started) pthread_setname_np(l->ingress, tn);
+  }
+  if (err) {
     fp_close(f);
-    return tsw_throw_errno(env, e1 ? e1 : e2, "pthread_create", "fast path");
+    return tsw_throw_errno(env, err, "pthread_create", "fast path");
   }
   return ext;
 }
@@ -344,7 +427,16 @@ napi_value tsw_js_fastpath_stats(napi_env env, napi_callback_info info) {
   };
   for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
     if (!tsw_set_double(env, o, kv[i].k, (double)fp_get(kv[i].v))) return NULL;
-  if (!tsw_set_double(env, o, "macs", macs) || !tsw_set_double(env, o, "sessions", sessions)) return NULL;
+  if (!tsw_set_double(env, o, "macs", macs) || !tsw_set_double(env, o, "sessions", sessions) ||
+      !tsw_set_double(env, o, "lanes", f->nlanes))
+    return NULL;
+  for (int i = 0; i < f->nlanes; i++) {
+    char k[40];
+    snprintf(k, sizeof k, "lane%dEgressFrames", i);
+    if (!tsw_set_double(env, o, k, (double)fp_get(&f->lanes[i].egress_frames))) return NULL;
+    snprintf(k, sizeof k, "lane%dIngressDatagrams", i);
+    if (!tsw_set_double(env, o, k, (double)fp_get(&f->lanes[i].ingress_datagrams))) return NULL;
+  }
   napi_value running;
   TSW_NAPI(env, napi_get_boolean(env, !f->closed, &running));
   TSW_NAPI(env, napi_set_named_property(env, o, "running", running));

@@ -61,19 +61,17 @@ napi_value tsw_js_fastpath_add_session(napi_env env, napi_callback_info info) {
   bool enc = sk != NULL;
   if (enc != (ss != NULL) || enc != (rk != NULL) || enc != (rs != NULL))
     return tsw_throw_type(env, "sendKey, sendSalt, recvKey and recvSalt must be given together");
-  fp_session *s = calloc(1, sizeof *s);
+  fp_session *s = tsw_fp_session_new();
   if (!s) return tsw_throw_errno(env, ENOMEM, "calloc", "fast path session");
-  atomic_init(&s->refs, 1);
   s->peer = peer;
   s->local_index = (uint32_t)li;
   s->remote_index = (uint32_t)ri;
   s->remote = (uint64_t)addr << 16 | (uint64_t)port;
   s->send_counter = (uint64_t)counter;
-  s->open_dgram = -1;
   s->encrypted = enc;
   if (enc) {
-    s->seal = tsw_fp_key_new(sk, ss, 0, true);
-    s->open = tsw_fp_key_new(rk, rs, 0, false);
+    s->seal = tsw_fp_key_new(sk, ss, 0, true, f->nlanes);
+    s->open = tsw_fp_key_new(rk, rs, 0, false, f->nlanes);
     if (!s->seal || !s->open) {
       tsw_fp_session_unref(s);
       return tsw_throw_code(env, "ERR_OPENSSL", "fast path session: aes-256-gcm init failed");
@@ -171,7 +169,7 @@ static napi_value set_key(napi_env env, napi_callback_info info, bool for_seal) 
       !key_args(env, argv[3], argv[4], "key", "salt", &key, &salt) ||
       (!for_seal && !tsw_arg_int(env, argv[5], "graceMs", 0, INT64_C(1) << 40, &grace)))
     return NULL;
-  fp_key *k = tsw_fp_key_new(key, salt, (uint8_t)gen, for_seal);
+  fp_key *k = tsw_fp_key_new(key, salt, (uint8_t)gen, for_seal, f->nlanes);
   if (!k) return tsw_throw_code(env, "ERR_OPENSSL", "fast path key: aes-256-gcm init failed");
   fp_key *drop = NULL;
   pthread_rwlock_wrlock(&f->lock);

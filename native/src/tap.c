@@ -3,9 +3,11 @@
  *
  * JS API (all synchronous; see src/io/native.ts for the typed interface):
  *
- *   tapOpen(name: string, offload?: boolean) -> { fd, name, offload: boolean, offloadErrno? }
+ *   tapOpen(name: string, offload?: boolean, multiQueue?: boolean) -> { fd, name, offload, offloadErrno? }
  *     Opens /dev/net/tun (O_RDWR|O_NONBLOCK|O_CLOEXEC) and attaches/creates TAP `name` with
  *     TUNSETIFF IFF_TAP|IFF_NO_PI. `name` is the kernel's name (it may expand a "%d" pattern).
+ *     multiQueue: IFF_MULTI_QUEUE; each further tapOpen of the same name with the same flags attaches
+ *     one more queue (one fd per fast-path lane). The kernel spreads frames over the queues by flow.
  *     offload: also IFF_VNET_HDR + TUNSETOFFLOAD(TUN_F_CSUM|TUN_F_TSO4) (offload.h). If the kernel
  *     refuses, the TAP is reopened plain and the result says offload: false, offloadErrno: errno.
  *     Errors: TypeError/RangeError for a bad name (1..15 bytes); errno errors such as
@@ -56,18 +58,21 @@
 #define TAP_MAX_BATCHES_PER_WAKEUP 4
 
 napi_value tsw_js_tap_open(napi_env env, napi_callback_info info) {
-  TSW_ARGS(env, info, 2, argv);
+  TSW_ARGS(env, info, 3, argv);
   char name[IFNAMSIZ];
-  bool offload = false;
-  napi_valuetype t1;
+  bool offload = false, mq = false;
+  napi_valuetype t1, t2;
   if (!tsw_arg_string(env, argv[0], "name", name, sizeof name)) return NULL;
   TSW_NAPI(env, napi_typeof(env, argv[1], &t1));
   if (t1 != napi_undefined && !tsw_arg_bool(env, argv[1], "offload", &offload)) return NULL;
+  TSW_NAPI(env, napi_typeof(env, argv[2], &t2));
+  if (t2 != napi_undefined && !tsw_arg_bool(env, argv[2], "multiQueue", &mq)) return NULL;
+  const short mqf = mq ? IFF_MULTI_QUEUE : 0;
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return tsw_throw_errno(env, errno, "open /dev/net/tun for", name);
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0);
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | mqf | (offload ? IFF_VNET_HDR : 0);
   memcpy(ifr.ifr_name, name, strlen(name));
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int err = errno;
@@ -87,7 +92,7 @@ napi_value tsw_js_tap_open(napi_env env, napi_callback_info info) {
       fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
       if (fd < 0) return tsw_throw_errno(env, errno, "open /dev/net/tun for", name);
       memset(&ifr, 0, sizeof ifr);
-      ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+      ifr.ifr_flags = IFF_TAP | IFF_NO_PI | mqf;
       memcpy(ifr.ifr_name, name, strlen(name));
       if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
         int err = errno;

@@ -5,10 +5,12 @@
  *
  * JS API (all synchronous; see src/io/native.ts for the typed interface):
  *
- *   udpOpen(bindAddr: number, port: number, rcvbuf: number, sndbuf: number)
+ *   udpOpen(bindAddr: number, port: number, rcvbuf: number, sndbuf: number, reusePort?: boolean)
  *     -> { fd, port, rcvbuf, sndbuf }
  *     Non-blocking, close-on-exec socket bound to bindAddr:port (port 0 = any). No SO_REUSEADDR: a
  *     second router in the same namespace must get EADDRINUSE, not silently share the port.
+ *     reusePort: SO_REUSEPORT, for the fast path's lanes (one socket per lane on one port; the kernel
+ *     picks the socket by 4-tuple). Only the router's own sockets set it.
  *     rcvbuf/sndbuf > 0 set the buffer sizes with SO_RCVBUFFORCE/SO_SNDBUFFORCE (needs
  *     CAP_NET_ADMIN; not capped by net.core.rmem_max), falling back to SO_RCVBUF/SO_SNDBUF. The
  *     result has the bound port and the kernel's effective buffer sizes. Errors: errno errors such as
@@ -105,19 +107,29 @@ static int get_int_opt(int fd, int opt) {
 }
 
 napi_value tsw_js_udp_open(napi_env env, napi_callback_info info) {
-  TSW_ARGS(env, info, 4, argv);
+  TSW_ARGS(env, info, 5, argv);
   int64_t addr, port, rcv, snd;
+  bool reuse = false;
+  napi_valuetype t4;
   if (!tsw_arg_int(env, argv[0], "bindAddr", 0, UINT32_MAX, &addr) ||
       !tsw_arg_int(env, argv[1], "port", 0, 65535, &port) ||
       !tsw_arg_int(env, argv[2], "rcvbuf", 0, INT32_MAX / 2, &rcv) ||
       !tsw_arg_int(env, argv[3], "sndbuf", 0, INT32_MAX / 2, &snd))
     return NULL;
+  TSW_NAPI(env, napi_typeof(env, argv[4], &t4));
+  if (t4 != napi_undefined && !tsw_arg_bool(env, argv[4], "reusePort", &reuse)) return NULL;
   char where[32];
   fmt_addr(where, sizeof where, (uint32_t)addr, (int)port);
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return tsw_throw_errno(env, errno, "socket", "udp4");
   set_buf(fd, SO_RCVBUFFORCE, SO_RCVBUF, rcv);
   set_buf(fd, SO_SNDBUFFORCE, SO_SNDBUF, snd);
+  int one = 1;
+  if (reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
+    int e = errno;
+    close(fd);
+    return tsw_throw_errno(env, e, "setsockopt SO_REUSEPORT", where);
+  }
   struct sockaddr_in sa;
   memset(&sa, 0, sizeof sa);
   sa.sin_family = AF_INET;

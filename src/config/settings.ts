@@ -8,6 +8,11 @@ import { IPAM_ALLOCATE_TIMEOUT_MS, IPAM_DEAD_CONTAINER_GRACE_MS, REKEY_AFTER_MS 
 export interface RouterSettings {
   /** TSWEAVE_FASTPATH=0: the data plane stays on the JS thread (the reference path). */
   readonly fastPath: boolean;
+  /**
+   * TSWEAVE_DATAPLANE_THREADS: the fast path's lanes (an egress and an ingress thread each, on a TAP
+   * queue and a SO_REUSEPORT socket); undefined = auto, min(cores, DATAPLANE_THREADS_AUTO_MAX).
+   */
+  readonly dataplaneThreads: number | undefined;
   /** TSWEAVE_UDP_GRO=0: no UDP GRO on the data-plane socket. */
   readonly udpGro: boolean;
   /** TSWEAVE_TAP_OFFLOAD=0: no TSO/GRO offload (IFF_VNET_HDR) on the TAP. */
@@ -38,11 +43,19 @@ export interface EnvSetting {
 }
 
 export const DEFAULT_RUN_DIR = '/run/tsweave';
+/** Auto thread count: one lane per core, at most this many (native/src/fastpath.h FP_MAX_LANES is 16). */
+export const DATAPLANE_THREADS_AUTO_MAX = 4;
+export const DATAPLANE_THREADS_MAX = 16;
 
 const onOff = (on: boolean): string => (on ? 'on' : 'off (=0)');
 
 export const ENV_SETTINGS: readonly EnvSetting[] = [
   { env: 'TSWEAVE_FASTPATH', help: '0 keeps every frame on the JS thread (no native fast path)', show: (s) => onOff(s.fastPath) },
+  {
+    env: 'TSWEAVE_DATAPLANE_THREADS',
+    help: `fast-path lanes (I/O threads per direction), 1..${DATAPLANE_THREADS_MAX}`,
+    show: (s) => (s.dataplaneThreads === undefined ? `auto (min(cores, ${DATAPLANE_THREADS_AUTO_MAX}))` : String(s.dataplaneThreads)),
+  },
   { env: 'TSWEAVE_UDP_GRO', help: '0 turns off UDP GRO on the data-plane socket', show: (s) => onOff(s.udpGro) },
   { env: 'TSWEAVE_TAP_OFFLOAD', help: '0 turns off TSO/GRO offload on the TAP', show: (s) => onOff(s.tapOffload) },
   { env: 'TSWEAVE_DEAD_CONTAINER_GRACE_MS', help: 'how long a dead container keeps its addresses', show: (s) => `${s.deadContainerGraceMs} ms` },
@@ -73,6 +86,22 @@ export function rekeyIntervalFromEnv(env: Env): number | undefined {
   return Number(text) * 1000;
 }
 
+/** TSWEAVE_DATAPLANE_THREADS, or undefined (auto) when unset or "auto". */
+export function dataplaneThreadsFromEnv(env: Env): number | undefined {
+  const name = 'TSWEAVE_DATAPLANE_THREADS';
+  const text = env[name];
+  if (text === undefined || text === '' || text === 'auto') return undefined;
+  if (!/^\d{1,2}$/.test(text) || Number(text) < 1 || Number(text) > DATAPLANE_THREADS_MAX) {
+    throw new ConfigError(`invalid ${name} "${text}": must be "auto" or a whole number 1..${DATAPLANE_THREADS_MAX}`);
+  }
+  return Number(text);
+}
+
+/** The lane count in effect: the setting, else one per core up to DATAPLANE_THREADS_AUTO_MAX. */
+export function effectiveDataplaneThreads(s: RouterSettings, cores: number): number {
+  return s.dataplaneThreads ?? Math.max(1, Math.min(cores, DATAPLANE_THREADS_AUTO_MAX));
+}
+
 /** TSWEAVE_RUN_DIR, else /run/tsweave (the CLI's stop/reset read the runtime record from it too). */
 export function runDirFromEnv(env: Env): string {
   const runDir = env.TSWEAVE_RUN_DIR || DEFAULT_RUN_DIR;
@@ -93,6 +122,7 @@ export function parseRouterSettings(env: Env): RouterSettings {
   const runDir = runDirFromEnv(env);
   return {
     fastPath: env.TSWEAVE_FASTPATH !== '0',
+    dataplaneThreads: dataplaneThreadsFromEnv(env),
     udpGro: env.TSWEAVE_UDP_GRO !== '0',
     tapOffload: env.TSWEAVE_TAP_OFFLOAD !== '0',
     deadContainerGraceMs: msFromEnv(env, 'TSWEAVE_DEAD_CONTAINER_GRACE_MS') ?? IPAM_DEAD_CONTAINER_GRACE_MS,

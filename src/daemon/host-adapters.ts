@@ -3,6 +3,7 @@
 // adapter is built here and nowhere else, so node.ts can be started on fakes.
 
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { systemClock, systemRng } from '../core/clock.js';
 import { BRIDGE_NAME, HTTP_API_ADDR, HTTP_API_PORT, PID_FILE, TAP_NAME } from '../core/defaults.js';
@@ -26,7 +27,7 @@ import { NativeUdpSocket, openUdp, type UdpEndpoint } from '../io/udp.js';
 import type { DataPlaneInit, DataPlaneIo, NodeAdapters } from './adapters.js';
 import { startApi } from './api-server.js';
 import type { LaunchConfig } from '../config/launch.js';
-import type { RouterSettings } from '../config/settings.js';
+import { effectiveDataplaneThreads, type RouterSettings } from '../config/settings.js';
 import { writeRuntimeRecord } from '../io/runtime-record.js';
 import { defaultApiSocketPath } from '../io/api-socket.js';
 import { startDockerPlugin } from './docker-plugin-host.js';
@@ -102,10 +103,12 @@ export function hostAdapters(logger: Logger, init: HostAdaptersInit): NodeAdapte
 async function openDataPlane(log: Logger, init: DataPlaneInit, s: RouterSettings): Promise<DataPlaneIo> {
   const native = tryLoadNative();
   if (!native.addon) throw new Error(`the native addon is required for the TAP device: ${native.reason}`);
-  const tap = openTap(init.tapName, { addon: native.addon, logger: log, offload: s.tapOffload });
+  // Lanes (a TAP queue and a SO_REUSEPORT socket each) only for the fast path, which reads them all.
+  const lanes = s.fastPath ? effectiveDataplaneThreads(s, availableParallelism()) : 1;
+  const tap = openTap(init.tapName, { addon: native.addon, logger: log, offload: s.tapOffload, queues: lanes });
   let udp: UdpEndpoint;
   try {
-    udp = await openUdp(init.port, { logger: log, addon: native.addon, gro: s.udpGro });
+    udp = await openUdp(init.port, { logger: log, addon: native.addon, gro: s.udpGro, lanes });
   } catch (err) {
     tap.close();
     throw err;
@@ -140,13 +143,14 @@ function openFastPath(log: Logger, addon: NativeAddon, tap: NativeTapDevice, udp
     log.warn({ udp: udp.impl }, 'fast path unavailable (no native UDP socket); every frame goes through the JS thread');
     return undefined;
   }
-  log.info({ tapOffload: tap.offload }, 'data plane: native fast path (I/O threads)');
+  log.info({ tapOffload: tap.offload, lanes: tap.queueFds.length }, 'data plane: native fast path (I/O threads)');
   return new NativeFastPath({
     addon,
     logger: log,
     tapFd: tap.fd,
     tapOffload: tap.offload,
     udpFd: udp.fd,
+    ...(tap.queueFds.length > 1 ? { lanes: { tapFds: tap.queueFds, udpFds: udp.laneFds } } : {}),
     localPeer: init.localPeer,
     maxDatagramBytes: init.maxDatagramBytes,
     udpGro,

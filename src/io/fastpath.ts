@@ -1,6 +1,8 @@
 // FastPath (core/ports.ts) over the native addon's I/O threads (native/src/fastpath.h): the TAP and the
-// UDP socket are read by two threads that carry known unicast traffic themselves and hand the rest to
-// the overlay. Turned off with TSWEAVE_FASTPATH=0 (then the overlay reads both through the JS readers).
+// UDP socket are read by threads that carry known unicast traffic themselves and hand the rest to the
+// overlay; one egress and one ingress thread per lane (a TAP queue and a SO_REUSEPORT socket each,
+// TSWEAVE_DATAPLANE_THREADS lanes). Turned off with TSWEAVE_FASTPATH=0 (then the overlay reads both
+// through the JS readers).
 import type { Logger } from '../core/logger.js';
 import type { Batch, FastIngressBatch, FastPath, FastSessionInit, FastSessionStats } from '../core/ports.js';
 import { MAC_CACHE_MAX_AGE_MS } from '../core/defaults.js';
@@ -20,6 +22,11 @@ export interface NativeFastPathInit {
   tapFd: number;
   tapOffload: boolean;
   udpFd: number;
+  /**
+   * Lanes beyond the first: every lane's TAP queue fd and UDP socket fd, lane 0 first (tapFd, udpFd).
+   * @default one lane
+   */
+  lanes?: { tapFds: readonly number[]; udpFds: readonly number[] };
   /** UDP GRO on receive; the router passes TSWEAVE_UDP_GRO. @default true */
   udpGro?: boolean;
   localPeer: number;
@@ -58,9 +65,10 @@ export class NativeFastPath implements FastPath {
     const failed = (dir: string, n: number): void => {
       logger.error({ direction: dir, errno: addon.errnoName(n) }, 'fast path thread stopped');
     };
+    const lanes = this.init.lanes;
     this.handle = addon.fastpathStart(
-      this.init.tapFd,
-      this.init.udpFd,
+      lanes ? Int32Array.from(lanes.tapFds) : this.init.tapFd,
+      lanes ? Int32Array.from(lanes.udpFds) : this.init.udpFd,
       this.init.tapOffload,
       this.init.udpGro ?? true,
       this.init.localPeer,

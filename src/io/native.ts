@@ -23,7 +23,7 @@ import type { AeadHandle, DataAeadEngine, OpenBatch, SealBatch } from '../crypto
 import type { FastSessionStats } from '../core/ports.js';
 
 /** The ABI this wrapper was written for; native/src/addon.c TSW_ABI_VERSION. */
-export const NATIVE_ABI_VERSION = 5;
+export const NATIVE_ABI_VERSION = 6;
 
 /** Accumulated counters of a batch write/send: [done, dropped, errors, lastErrno]. */
 export const STAT_DONE = 0;
@@ -70,7 +70,12 @@ export interface NativeAddon {
    * `offload`, also IFF_VNET_HDR + TUNSETOFFLOAD(CSUM|TSO4) (native/src/offload.h); `offload` in the
    * result says whether the kernel accepted it (else `offloadErrno` says why and the TAP is plain).
    */
-  tapOpen(name: string, offload?: boolean): { fd: number; name: string; offload: boolean; offloadErrno?: number };
+  tapOpen(
+    name: string,
+    offload?: boolean,
+    /** IFF_MULTI_QUEUE: each further open of the same name attaches one more queue (a fast-path lane's). */
+    multiQueue?: boolean,
+  ): { fd: number; name: string; offload: boolean; offloadErrno?: number };
   /**
    * Starts reading frames, packed into `slab`: each frame starts 16-aligned after `headroom` free
    * bytes, is followed by `tailroom` free bytes, and gets up to `maxFrameBytes` (longer frames are
@@ -108,12 +113,16 @@ export interface NativeAddon {
   tapClose(fd: number): void;
 
   // ---- UDP, IPv4 (native/src/udp.c)
-  /** Bound, non-blocking socket; rcvbuf/sndbuf > 0 are forced (SO_*BUFFORCE, falling back to SO_*BUF). */
+  /**
+   * Bound, non-blocking socket; rcvbuf/sndbuf > 0 are forced (SO_*BUFFORCE, falling back to SO_*BUF).
+   * reusePort: SO_REUSEPORT (the fast path's lanes: one socket each on one port).
+   */
   udpOpen(
     bindAddr: number,
     port: number,
     rcvbuf: number,
     sndbuf: number,
+    reusePort?: boolean,
   ): { fd: number; port: number; rcvbuf: number; sndbuf: number };
   /**
    * Starts a recvmmsg reader: slot i = slab[i*stride, (i+1)*stride), n = min length of the four arrays.
@@ -172,10 +181,11 @@ export interface NativeAddon {
   aeadOpenBatch: OpenBatch<NativeAeadHandle>;
   aeadDestroy(h: NativeAeadHandle): void;
 
-  // ---- the fast path: two I/O threads (native/src/fastpath.h, fastpath_js.c); wrapped by io/fastpath.ts
+  // ---- the fast path: I/O threads in lanes (native/src/fastpath.h, fastpath_js.c); wrapped by io/fastpath.ts
   fastpathStart(
-    tapFd: number,
-    udpFd: number,
+    /** One fd, or one per lane: the queues of one multi-queue TAP / sockets on one port (SO_REUSEPORT). */
+    tapFds: number | Int32Array,
+    udpFds: number | Int32Array,
     tapOffload: boolean,
     udpGro: boolean,
     localPeer: number,

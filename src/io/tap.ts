@@ -11,6 +11,8 @@
 //
 // A batch handed to `onFrames` is valid only during the callback: the next wake-up reuses the slab.
 // Link state, MTU and addresses are set elsewhere (io/ via iproute2), not here.
+import { readdirSync } from 'node:fs';
+
 import type { Logger } from '../core/logger.js';
 import type { Batch, TapDevice } from '../core/ports.js';
 import { STAT_DONE, STAT_DROPPED, STAT_ERRORS, STAT_LAST_ERRNO, loadNative, stopReaderAndClose, type NativeAddon, type ReaderHandle, type ReaderStats } from './native.js';
@@ -38,6 +40,11 @@ export interface TapInit {
   logger?: Logger;
   /** Ask for TSO/GRO offload (IFF_VNET_HDR); the router passes TSWEAVE_TAP_OFFLOAD. @default true */
   offload?: boolean;
+  /**
+   * > 1: a multi-queue TAP (IFF_MULTI_QUEUE) with this many queues, one per fast-path lane (`queueFds`);
+   * this object reads and writes queue 0. Only for a fast path, which reads every queue. @default 1
+   */
+  queues?: number;
 }
 
 export interface TapStats {
@@ -58,8 +65,10 @@ export interface TapStats {
 export class NativeTapDevice implements TapDevice {
   readonly name: string;
   readonly fd: number;
+  /** Every queue's fd, queue 0 (`fd`) first: one per fast-path lane. */
+  readonly queueFds: readonly number[];
   private readonly addon: NativeAddon;
-  private readonly init: Required<Omit<TapInit, 'addon' | 'logger' | 'offload'>>;
+  private readonly init: Required<Omit<TapInit, 'addon' | 'logger' | 'offload' | 'queues'>>;
   /** The kernel accepted offload: reads carry virtio_net_hdr, superframes are segmented natively. */
   readonly offload: boolean;
   private readonly groStats = new Float64Array(2);
@@ -71,9 +80,10 @@ export class NativeTapDevice implements TapDevice {
   private readonly writeStats = new Float64Array(4);
   private closed = false;
 
-  constructor(addon: NativeAddon, opened: { fd: number; name: string; offload?: boolean }, init: TapInit) {
+  constructor(addon: NativeAddon, opened: { fd: number; name: string; offload?: boolean; queueFds?: readonly number[] }, init: TapInit) {
     this.addon = addon;
     this.fd = opened.fd;
+    this.queueFds = opened.queueFds ?? [opened.fd];
     this.name = opened.name;
     this.logger = init.logger;
     this.offload = opened.offload === true;
@@ -162,7 +172,21 @@ export class NativeTapDevice implements TapDevice {
     if (this.closed) return;
     this.closed = true;
     this.cb = undefined;
-    this.reader = stopReaderAndClose(this.addon, this.reader, () => this.addon.tapClose(this.fd));
+    this.reader = stopReaderAndClose(this.addon, this.reader, () => {
+      for (const fd of this.queueFds) this.addon.tapClose(fd);
+    });
+  }
+}
+
+/**
+ * A multi-queue TAP takes every opener's queue: a second router (or anything) on the same name would
+ * silently share this one's traffic. So the first queue must be the only one, as a plain TAP gets
+ * EBUSY from TUNSETIFF when it is in use.
+ */
+function refuseForeignQueues(name: string): void {
+  const attached = readdirSync(`/sys/class/net/${name}/queues`).filter((q) => q.startsWith('tx-')).length;
+  if (attached > 1) {
+    throw Object.assign(new Error(`TUNSETIFF ${name}: the multi-queue TAP has ${attached - 1} queue(s) of another owner`), { code: 'EBUSY', syscall: 'TUNSETIFF' });
   }
 }
 
@@ -170,17 +194,22 @@ export class NativeTapDevice implements TapDevice {
 export function openTap(name: string, init: TapInit = {}): NativeTapDevice {
   const addon = init.addon ?? loadNative();
   const wantOffload = init.offload ?? true;
-  const opened = addon.tapOpen(name, wantOffload);
+  const queues = init.queues ?? 1;
+  const opened = addon.tapOpen(name, wantOffload, queues > 1);
   if (wantOffload && !opened.offload) {
     init.logger?.warn(
       { tap: opened.name, errno: addon.errnoName(opened.offloadErrno ?? 0) },
       'tap offload (IFF_VNET_HDR, TSO) refused by the kernel; reading frame by frame (slower)',
     );
   }
+  const queueFds = [opened.fd];
   try {
-    return new NativeTapDevice(addon, opened, init);
+    if (queues > 1) refuseForeignQueues(opened.name);
+    // The further queues attach with the first one's flags (offload as the kernel granted it).
+    while (queueFds.length < queues) queueFds.push(addon.tapOpen(opened.name, opened.offload, true).fd);
+    return new NativeTapDevice(addon, { ...opened, queueFds }, init);
   } catch (err) {
-    addon.tapClose(opened.fd);
+    for (const fd of queueFds) addon.tapClose(fd);
     throw err;
   }
 }

@@ -56,6 +56,12 @@ export interface UdpInit {
   batchDatagrams?: number;
   /** Native only: UDP GRO on receive (UDP GSO on send is always tried). the router passes TSWEAVE_UDP_GRO. @default true */
   gro?: boolean;
+  /**
+   * Native only: > 1 opens this many sockets on the port with SO_REUSEPORT, one per fast-path lane
+   * (`laneFds`); this object reads and sends on the first. Only for a fast path, which reads them all.
+   * @default 1
+   */
+  lanes?: number;
 }
 
 export interface UdpStats {
@@ -132,6 +138,8 @@ export class NativeUdpSocket implements UdpEndpoint {
   readonly impl = 'native' as const;
   readonly port: number;
   readonly fd: number;
+  /** Every lane's socket, `fd` first (all bound to `port`). */
+  readonly laneFds: readonly number[];
   /** Effective kernel buffer sizes (Linux reports twice the requested value). */
   readonly rcvbuf: number;
   readonly sndbuf: number;
@@ -156,12 +164,20 @@ export class NativeUdpSocket implements UdpEndpoint {
     const entries = init.batchDatagrams ?? (this.groSlots ? UDP_GRO_BATCH_ENTRIES : UDP_BATCH_DATAGRAMS);
     // before the fd exists
     this.batch = newBatch(entries, this.stride, this.groSlots ? Math.min(this.groSlots, entries) : entries);
-    const opened = addon.udpOpen(
-      bindAddr,
-      port,
-      init.rcvbufBytes ?? UDP_RCVBUF_BYTES,
-      init.sndbufBytes ?? UDP_SNDBUF_BYTES,
-    );
+    const lanes = init.lanes ?? 1;
+    const bufs = [init.rcvbufBytes ?? UDP_RCVBUF_BYTES, init.sndbufBytes ?? UDP_SNDBUF_BYTES] as const;
+    // SO_REUSEPORT would let a second router on this port share the datagrams: first make sure the
+    // port is free, as a plain bind (EADDRINUSE) does.
+    if (lanes > 1 && port !== 0) addon.udpClose(addon.udpOpen(bindAddr, port, 0, 0).fd);
+    const opened = addon.udpOpen(bindAddr, port, ...bufs, lanes > 1);
+    const fds = [opened.fd];
+    try {
+      while (fds.length < lanes) fds.push(addon.udpOpen(bindAddr, opened.port, ...bufs, true).fd);
+    } catch (err) {
+      for (const fd of fds) addon.udpClose(fd);
+      throw err;
+    }
+    this.laneFds = fds;
     this.fd = opened.fd;
     this.port = opened.port;
     this.rcvbuf = opened.rcvbuf;
@@ -249,7 +265,9 @@ export class NativeUdpSocket implements UdpEndpoint {
     if (this.closed) return;
     this.closed = true;
     this.cb = undefined;
-    this.reader = stopReaderAndClose(this.addon, this.reader, () => this.addon.udpClose(this.fd));
+    this.reader = stopReaderAndClose(this.addon, this.reader, () => {
+      for (const fd of this.laneFds) this.addon.udpClose(fd);
+    });
   }
 }
 

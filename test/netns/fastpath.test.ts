@@ -14,6 +14,11 @@ import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 
 import { splitNetnsRun } from '../support/inner-netns.js';
+import {
+  LOCAL_PEER, LOOPBACK, PEER_MAC, REMOTE_PEER, TEST_MTU, macNum, openDatagram, referenceDatagram as refDatagram, sessionKeys, udpFrame, until, writeHeader,
+} from '../support/fastpath-wire.js';
+
+type RefArgs = Parameters<typeof refDatagram> extends [number, ...infer R] ? R : never;
 
 await splitNetnsRun(import.meta.url, 'TSWEAVE_FASTPATH_NETNS', 'fastpath', inner);
 
@@ -25,7 +30,6 @@ async function inner(ns: string): Promise<void> {
   const { ipv4ToU32, NativeUdpSocket } = await import('../../src/io/udp.js');
   const { silentLogger } = await import('../../src/core/logger.js');
   const { nodeDataAead } = await import('../../src/crypto/data-aead.js');
-  const { Packer, forEachFrame } = await import('../../src/dataplane/packer.js');
   const { Overlay } = await import('../../src/dataplane/overlay.js');
   const { FAST_KIND_CONTROL, FAST_KIND_FRAME } = await import('../../src/core/ports.js');
   const wire = await import('../../src/wire/data-packet.js');
@@ -34,87 +38,17 @@ async function inner(ns: string): Promise<void> {
 
   const addon = loadNative();
   const ip = (...args: string[]): string => execFileSync('ip', ['-n', ns, ...args], { encoding: 'utf8' });
-  const LOOPBACK = 0x7f000001;
-  const LOCAL = 0x0a0000000001;
-  const REMOTE = 0x0b0000000002;
-  const MTU = 1376;
+  const [LOCAL, REMOTE, MTU] = [LOCAL_PEER, REMOTE_PEER, TEST_MTU];
   const MAX_DGRAM = Overlay.maxDatagramBytes(MTU);
   const LOCAL_INDEX = 0x1111;
   const REMOTE_INDEX = 0x2222;
   const TAP = 'tswfp0';
-  const macNum = (b: Uint8Array): number => b.reduce((a, x) => a * 256 + x, 0);
-  const peerMac = Buffer.from([2, 0, 0, 0, 0, 2]);
+  const peerMac = PEER_MAC;
   const strangerMac = Buffer.from([2, 0, 0, 0, 0, 3]);
-  const keys = {
-    sendKey: randomBytes(32),
-    sendSalt: randomBytes(4),
-    recvKey: randomBytes(32),
-    recvSalt: randomBytes(4),
-  };
-  // The remote seals with what we open with, and opens with what we seal with.
-  const remoteSeal = nodeDataAead.create(keys.recvKey, keys.recvSalt, true);
-  const remoteOpen = nodeDataAead.create(keys.sendKey, keys.sendSalt, false);
+  const { keys, remoteSeal, remoteOpen } = sessionKeys();
   const refSeal = nodeDataAead.create(keys.sendKey, keys.sendSalt, true);
 
-  async function until(cond: () => boolean, what: string, ms = 5_000): Promise<void> {
-    const end = Date.now() + ms;
-    while (!cond()) {
-      if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 2));
-    }
-  }
-
-  /** The overlay's DATA header (overlay.ts writeHeader). */
-  function writeHeader(buf: Buffer, off: number, type: number, receiverIdx: number, counter: number): void {
-    buf[off + wire.OFF_TYPE] = type;
-    buf[off + wire.OFF_KEYGEN] = 0;
-    buf.writeUInt32BE(receiverIdx >>> 0, off + wire.OFF_RECEIVER_IDX);
-    buf.writeUInt32BE(Math.floor(counter / 0x100000000), off + wire.OFF_COUNTER);
-    buf.writeUInt32BE(counter >>> 0, off + wire.OFF_COUNTER + 4);
-  }
-
-  /** The reference path's datagram for frames to one next hop: Packer, header, nodeDataAead seal. */
-  function referenceDatagram(
-    seal: ReturnType<typeof nodeDataAead.create>,
-    receiverIdx: number,
-    origin: number,
-    dst: number,
-    frames: Uint8Array | Uint8Array[],
-    counter: number,
-    gen = 0,
-  ): Buffer {
-    const p = new Packer({ maxDatagramBytes: MAX_DGRAM, capacity: 1 });
-    for (const f of Array.isArray(frames) ? frames : [frames]) assert.ok(p.add(dst, origin, dst, f, 0, f.length));
-    assert.equal(p.count, 1, 'the frames fit one datagram');
-    writeHeader(p.buf, p.offsets[0]!, wire.PACKET_TYPE_DATA, receiverIdx, counter);
-    p.buf[p.offsets[0]! + wire.OFF_KEYGEN] = gen;
-    nodeDataAead.sealBatch(seal, p.buf, p.offsets, p.lengths, 1);
-    return Buffer.from(p.buf.subarray(p.offsets[0]!, p.offsets[0]! + p.lengths[0]!));
-  }
-
-  /** Ethernet + IPv4 + UDP frame (UDP checksum 0 = none) carrying u32 seq then a pattern. */
-  function udpFrame(dstMac: Buffer, srcMac: Buffer, src: string, dst: string, port: number, len: number, seq: number): Buffer {
-    const f = Buffer.alloc(14 + 20 + 8 + len);
-    dstMac.copy(f, 0);
-    srcMac.copy(f, 6);
-    f.writeUInt16BE(0x0800, 12);
-    f[14] = 0x45;
-    f.writeUInt16BE(20 + 8 + len, 16);
-    f[22] = 64;
-    f[23] = 17;
-    f.writeUInt32BE(ipv4ToU32(src), 26);
-    f.writeUInt32BE(ipv4ToU32(dst), 30);
-    let sum = 0;
-    for (let j = 14; j < 34; j += 2) sum += f.readUInt16BE(j);
-    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-    f.writeUInt16BE(~sum & 0xffff, 24);
-    f.writeUInt16BE(5555, 34);
-    f.writeUInt16BE(port, 36);
-    f.writeUInt16BE(8 + len, 38);
-    f.writeUInt32BE(seq, 42);
-    for (let j = 4; j < len; j++) f[42 + j] = (seq * 7 + j) & 255;
-    return f;
-  }
+  const referenceDatagram = (...args: RefArgs): Buffer => refDatagram(MAX_DGRAM, ...args);
 
   describe('fast path (egress TAP → UDP, ingress UDP → TAP)', () => {
     let tap: ReturnType<typeof openTap>;
@@ -225,20 +159,7 @@ async function inner(ns: string): Promise<void> {
     });
 
     /** Opens a datagram the fast path sent (as the remote) and returns its frames. */
-    function framesOf(d: Buffer): Buffer[] {
-      const opened = Buffer.from(d);
-      const lens = new Int32Array([opened.length]);
-      const status = new Uint8Array(1);
-      assert.equal(nodeDataAead.openBatch(remoteOpen, opened, new Int32Array([0]), lens, 1, status), 1, 'datagram opens');
-      const out: Buffer[] = [];
-      const ok = forEachFrame(opened, wire.DATA_HEADER_BYTES, lens[0]! - wire.DATA_HEADER_BYTES, (origin, dst, fo, fl) => {
-        assert.equal(origin, LOCAL);
-        assert.equal(dst, REMOTE);
-        out.push(Buffer.from(opened.subarray(fo, fo + fl)));
-      });
-      assert.ok(ok && out.length > 0, 'well-formed frames');
-      return out;
-    }
+    const framesOf = (d: Buffer): Buffer[] => openDatagram(remoteOpen, d, LOCAL, REMOTE).frames;
 
     it('egress: an unknown destination MAC and an ineligible session go to the overlay untouched', async () => {
       fromRemote.length = 0;

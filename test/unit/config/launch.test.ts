@@ -2,7 +2,7 @@ import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { parseFlags, suggest } from '../../../src/config/flags.js';
 import { LAUNCH_FLAGS, formatLaunchConfig, launchConfigForLog, parseLaunchArgs, type LaunchDeps } from '../../../src/config/launch.js';
-import { ENV_SETTINGS } from '../../../src/config/settings.js';
+import { ENV_SETTINGS, effectiveDataplaneThreads } from '../../../src/config/settings.js';
 import { formatCidr, formatHostPort } from '../../../src/core/types.js';
 
 const files: Record<string, string> = {
@@ -194,18 +194,27 @@ test('dry-run text: every flag, password redacted', () => {
 test('environment knobs are read once, into the launch config, and checked', () => {
   const d = parse([]).settings;
   assert.deepEqual(d, {
-    fastPath: true, udpGro: true, tapOffload: true, deadContainerGraceMs: 30_000, ipamWaitMs: 30_000, rekeyIntervalMs: 120_000,
-    runDir: '/run/tsweave',
+    fastPath: true, dataplaneThreads: undefined, udpGro: true, tapOffload: true, deadContainerGraceMs: 30_000, ipamWaitMs: 30_000,
+    rekeyIntervalMs: 120_000, runDir: '/run/tsweave',
   });
   const c = parse([], {
-    TSWEAVE_FASTPATH: '0', TSWEAVE_UDP_GRO: '0', TSWEAVE_TAP_OFFLOAD: '1',
+    TSWEAVE_FASTPATH: '0', TSWEAVE_DATAPLANE_THREADS: '3', TSWEAVE_UDP_GRO: '0', TSWEAVE_TAP_OFFLOAD: '1',
     TSWEAVE_DEAD_CONTAINER_GRACE_MS: '2000', TSWEAVE_IPAM_WAIT_MS: '', TSWEAVE_REKEY_INTERVAL_S: '3', TSWEAVE_RUN_DIR: '/tmp/run',
     IPTABLES_BACKEND: 'legacy',
   }).settings;
   assert.deepEqual(c, {
-    fastPath: false, udpGro: false, tapOffload: true, deadContainerGraceMs: 2000, ipamWaitMs: 30_000, rekeyIntervalMs: 3000,
-    runDir: '/tmp/run', iptablesBackend: 'legacy',
+    fastPath: false, dataplaneThreads: 3, udpGro: false, tapOffload: true, deadContainerGraceMs: 2000, ipamWaitMs: 30_000,
+    rekeyIntervalMs: 3000, runDir: '/tmp/run', iptablesBackend: 'legacy',
   });
+  assert.equal(parse([], { TSWEAVE_DATAPLANE_THREADS: 'auto' }).settings.dataplaneThreads, undefined);
+  for (const bad of ['0', '17', 'two', '-1']) {
+    fails([], `invalid TSWEAVE_DATAPLANE_THREADS "${bad}": must be "auto" or a whole number 1..16`, { TSWEAVE_DATAPLANE_THREADS: bad });
+  }
+  // auto: one lane per core, at most 4; a setting wins over the cores
+  const auto = parse([]).settings;
+  assert.deepEqual([1, 2, 4, 64].map((cores) => effectiveDataplaneThreads(auto, cores)), [1, 2, 4, 4]);
+  assert.equal(effectiveDataplaneThreads(c, 64), 3);
+  assert.equal(effectiveDataplaneThreads(c, 1), 3);
   fails([], 'invalid TSWEAVE_DEAD_CONTAINER_GRACE_MS "2s": must be a whole number of milliseconds 0..3600000', {
     TSWEAVE_DEAD_CONTAINER_GRACE_MS: '2s',
   });

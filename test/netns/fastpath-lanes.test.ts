@@ -1,0 +1,223 @@
+// The native fast path with several lanes (native/src/fastpath.h "Lanes"): four egress threads on the
+// queues of a multi-queue TAP, four ingress threads on SO_REUSEPORT sockets of one port. Runs as root
+// inside a namespace of its own (test/support/inner-netns.ts):
+//
+//   tswfl0 10.79.0.1/24   multi-queue TAP, 4 queues; neighbour 10.79.0.2 = 02:00:00:00:00:02 (behind the
+//                         remote peer), permanent
+//   127.0.0.1:A           the router's 4 sockets (SO_REUSEPORT)
+//   127.0.0.1:B..         the remote peer, played by this test with the reference implementation
+//
+// What must hold with lanes: every send counter of a session is used once (the egress threads and the
+// JS thread draw from it at once), one flow's frames stay in order, every lane carries traffic when
+// the flows spread, and the replay window is one per session: a datagram replayed so that another
+// lane receives it is still dropped.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+
+import { splitNetnsRun } from '../support/inner-netns.js';
+import {
+  LOCAL_PEER, LOOPBACK, PEER_MAC, REMOTE_PEER, TEST_MTU, macNum, openDatagram, referenceDatagram, sessionKeys, udpFrame, until,
+} from '../support/fastpath-wire.js';
+
+await splitNetnsRun(import.meta.url, 'TSWEAVE_FASTPATH_LANES_NETNS', 'fplanes', inner);
+
+async function inner(ns: string): Promise<void> {
+  const { loadNative } = await import('../../src/io/native.js');
+  const { NativeFastPath } = await import('../../src/io/fastpath.js');
+  const { openTap } = await import('../../src/io/tap.js');
+  const { ipv4ToU32, NativeUdpSocket } = await import('../../src/io/udp.js');
+  const { silentLogger } = await import('../../src/core/logger.js');
+  const { Overlay } = await import('../../src/dataplane/overlay.js');
+
+  const addon = loadNative();
+  const log = silentLogger();
+  const ip = (...args: string[]): string => execFileSync('ip', ['-n', ns, ...args], { encoding: 'utf8' });
+  const LANES = 4;
+  const [LOCAL, REMOTE] = [LOCAL_PEER, REMOTE_PEER];
+  const MAX_DGRAM = Overlay.maxDatagramBytes(TEST_MTU);
+  const LOCAL_INDEX = 0x3333;
+  const REMOTE_INDEX = 0x4444;
+  const TAP = 'tswfl0';
+  const peerMac = PEER_MAC;
+  const { keys, remoteSeal, remoteOpen } = sessionKeys();
+
+  describe(`fast path with ${LANES} lanes`, () => {
+    let tap: ReturnType<typeof openTap>;
+    let tapMac: Buffer;
+    let sock: InstanceType<typeof NativeUdpSocket>;
+    let remote: InstanceType<typeof NativeUdpSocket>;
+    let fast: InstanceType<typeof NativeFastPath>;
+    const fromRemote: Buffer[] = [];
+    let counter = 0; // the remote's send counter
+    const stat = (k: string): number => fast.stats()[k] as number;
+    const lanesWith = (what: string): number[] =>
+      Array.from({ length: LANES }, (_, i) => stat(`lane${i}${what}`)).filter((n) => n > 0);
+
+    beforeAll(() => {
+      tap = openTap(TAP, { logger: log, queues: LANES });
+      writeFileSync(`/proc/sys/net/ipv6/conf/${TAP}/disable_ipv6`, '1');
+      ip('link', 'set', TAP, 'mtu', String(TEST_MTU), 'up');
+      ip('addr', 'add', '10.79.0.1/24', 'dev', TAP);
+      ip('neigh', 'replace', '10.79.0.2', 'lladdr', '02:00:00:00:00:02', 'dev', TAP, 'nud', 'permanent');
+      const info = JSON.parse(ip('-j', 'link', 'show', TAP)) as Array<{ address: string }>;
+      tapMac = Buffer.from(info[0]!.address.split(':').map((h) => parseInt(h, 16)));
+      sock = new NativeUdpSocket(addon, LOOPBACK, 0, { logger: log, lanes: LANES });
+      remote = new NativeUdpSocket(addon, LOOPBACK, 0, { logger: log, gro: false, rcvbufBytes: 16 << 20 });
+      remote.onDatagrams((b) => {
+        for (let i = 0; i < b.count; i++) fromRemote.push(Buffer.from(b.buf.subarray(b.offsets[i]!, b.offsets[i]! + b.lengths[i]!)));
+      });
+      fast = new NativeFastPath({
+        addon,
+        logger: log,
+        tapFd: tap.fd,
+        tapOffload: tap.offload,
+        udpFd: sock.fd,
+        lanes: { tapFds: tap.queueFds, udpFds: sock.laneFds },
+        localPeer: LOCAL,
+        maxDatagramBytes: MAX_DGRAM,
+      });
+      fast.start(() => {}, () => {});
+      fast.addSession({ peer: REMOTE, localIndex: LOCAL_INDEX, remoteIndex: REMOTE_INDEX, remoteAddr: LOOPBACK, remotePort: remote.port, lastCounter: 0, keys });
+      fast.learn(macNum(tapMac), LOCAL);
+      fast.learn(macNum(peerMac), REMOTE);
+      fast.setEligible(REMOTE, true);
+    });
+    afterAll(() => {
+      fast?.stop();
+      sock?.close();
+      remote?.close();
+      tap?.close();
+    });
+
+    it('opens one TAP queue and one socket per lane, all sockets on one port', () => {
+      assert.equal(tap.queueFds.length, LANES);
+      assert.equal(sock.laneFds.length, LANES);
+      assert.equal(new Set([...tap.queueFds, ...sock.laneFds]).size, 2 * LANES, 'distinct fds');
+      assert.equal(stat('lanes'), LANES);
+    });
+
+    it('a second owner cannot join the lanes: the TAP is busy, the port in use', () => {
+      assert.throws(() => openTap(TAP, { logger: log, queues: 2 }), { code: 'EBUSY' });
+      const fixed = new NativeUdpSocket(addon, LOOPBACK, 0, { logger: log, lanes: 2 });
+      try {
+        assert.throws(() => new NativeUdpSocket(addon, LOOPBACK, fixed.port, { logger: log, lanes: 2 }), { code: 'EADDRINUSE' });
+      } finally {
+        fixed.close();
+      }
+    });
+
+    it('egress: flows spread over the lanes, each flow stays in order, no counter is used twice (threads and JS draw at once)', async () => {
+      const FLOWS = 16;
+      const PER_FLOW = 250;
+      const txs = Array.from({ length: FLOWS }, () => new NativeUdpSocket(addon, ipv4ToU32('10.79.0.1'), 0, { logger: log }));
+      const jsCounters: number[] = [];
+      try {
+        for (let s = 0; s < PER_FLOW; s++) {
+          txs.forEach((tx, flow) => {
+            const payload = Buffer.alloc(8 + ((s * 37 + flow) % 1200));
+            payload.writeUInt32BE(flow, 0);
+            payload.writeUInt32BE(s, 4);
+            tx.send(payload, 0, payload.length, ipv4ToU32('10.79.0.2'), 9000);
+          });
+          jsCounters.push(fast.nextCounter(REMOTE)); // the overlay drawing from the same counter meanwhile
+          if (s % 8 === 7) await new Promise((r) => setTimeout(r, 1)); // stay under the TAP queues' length
+        }
+        const frames = (): number => fromRemote.length && stat('egressFramesFast');
+        await until(() => frames() >= FLOWS * PER_FLOW && stat('egressDatagrams') === fromRemote.length, 'every frame at the remote', 20_000).catch((e: Error) => {
+          throw new Error(`${e.message}: ${JSON.stringify(fast.stats())}`);
+        });
+      } finally {
+        for (const tx of txs) tx.close();
+      }
+      const counters = new Set<number>(jsCounters);
+      const next = new Array<number>(FLOWS).fill(0);
+      for (const d of fromRemote) {
+        const { counter: c, frames } = openDatagram(remoteOpen, d, LOCAL, REMOTE);
+        assert.ok(!counters.has(c), `counter ${c} used twice`);
+        counters.add(c);
+        for (const f of frames) {
+          const flow = f.readUInt32BE(42), seq = f.readUInt32BE(46);
+          assert.equal(seq, next[flow], `flow ${flow}: frame ${seq} after ${next[flow]! - 1}`);
+          next[flow]!++;
+        }
+      }
+      assert.deepEqual(next, new Array<number>(FLOWS).fill(PER_FLOW), 'every frame once');
+      // Every counter from 1 up is taken exactly once by a thread or by JS: none skipped, none twice.
+      assert.equal(Math.max(...counters), counters.size);
+      assert.equal(fast.nextCounter(REMOTE), counters.size + 1);
+      const busy = lanesWith('EgressFrames');
+      assert.ok(busy.length >= 2, `${FLOWS} flows on ${busy.length} lane(s): ${JSON.stringify(fast.stats())}`);
+    });
+
+    it('ingress: many source ports spread over the lanes; a datagram replayed to another lane is still dropped once', async () => {
+      const rx = new NativeUdpSocket(addon, ipv4ToU32('10.79.0.1'), 7777, { logger: log, gro: false, rcvbufBytes: 16 << 20 });
+      const got: number[] = [];
+      rx.onDatagrams((b) => {
+        for (let i = 0; i < b.count; i++) got.push(b.buf.readUInt32BE(b.offsets[i]!));
+      });
+      const senders = Array.from({ length: 8 }, () => new NativeUdpSocket(addon, LOOPBACK, 0, { logger: log, gro: false }));
+      const N = 2000;
+      const before = fast.stats();
+      try {
+        for (let s = 0; s < N; s++) {
+          const frame = udpFrame(tapMac, peerMac, '10.79.0.2', '10.79.0.1', 7777, 64 + (s % 500), s, 20000 + (s % 13));
+          const d = referenceDatagram(MAX_DGRAM, remoteSeal, LOCAL_INDEX, REMOTE, LOCAL, frame, ++counter);
+          senders[s % 8]!.send(d, 0, d.length, LOOPBACK, sock.port);
+          senders[(s + 3) % 8]!.send(d, 0, d.length, LOOPBACK, sock.port); // the same datagram again, another 4-tuple
+          if (s % 16 === 15) await new Promise((r) => setTimeout(r, 1));
+        }
+        const delta = (k: string): number => stat(k) - (before[k] as number);
+        await until(() => got.length >= N && delta('droppedReplay') >= N, `${N} frames and ${N} replays dropped`, 20_000).catch((e: Error) => {
+          throw new Error(`${e.message}: got ${got.length}; ${JSON.stringify(fast.stats())}`);
+        });
+        await new Promise((r) => setTimeout(r, 100)); // nothing more may come
+        assert.equal(delta('droppedReplay'), N, 'exactly one copy of each dropped');
+        assert.equal(delta('ingressFramesFast'), N);
+        assert.equal(got.length, N, 'each frame delivered once');
+        assert.deepEqual([...got].sort((a, b) => a - b), Array.from({ length: N }, (_, i) => i));
+        const busy = lanesWith('IngressDatagrams');
+        assert.ok(busy.length >= 2, `8 source ports on ${busy.length} lane(s): ${JSON.stringify(fast.stats())}`);
+      } finally {
+        for (const s of senders) s.close();
+        rx.close();
+      }
+    });
+
+    it('the replay window spans 65536 counters: a lagging lane\'s datagram is accepted, an older one dropped', async () => {
+      const rx = new NativeUdpSocket(addon, ipv4ToU32('10.79.0.1'), 7778, { logger: log, gro: false });
+      const got: number[] = [];
+      rx.onDatagrams((b) => {
+        for (let i = 0; i < b.count; i++) got.push(b.buf.readUInt32BE(b.offsets[i]!));
+      });
+      const before = fast.stats();
+      const send = (seq: number, c: number): void => {
+        const frame = udpFrame(tapMac, peerMac, '10.79.0.2', '10.79.0.1', 7778, 32, seq);
+        const d = referenceDatagram(MAX_DGRAM, remoteSeal, LOCAL_INDEX, REMOTE, LOCAL, frame, c);
+        remote.send(d, 0, d.length, LOOPBACK, sock.port);
+      };
+      try {
+        const base = counter;
+        counter += 70_000;
+        send(1, counter); // the newest
+        await until(() => got.length === 1, 'the newest datagram');
+        send(2, counter - 60_000); // 60000 behind: a lane that lagged (8192 would drop it)
+        send(3, base + 1); // 69999 behind: outside the window
+        send(4, counter + 1);
+        await until(() => got.length === 3, 'the lagging and the next datagram');
+        assert.deepEqual(got, [1, 2, 4]);
+        assert.equal(stat('droppedReplay') - (before['droppedReplay'] as number), 1);
+      } finally {
+        rx.close();
+      }
+    });
+
+    it('stop joins every thread; queue 0 stays usable by its owner', () => {
+      fast.stop();
+      assert.equal(fast.stats()['running'], false);
+      const one = Buffer.alloc(60);
+      tap.writeFrame(one, 0, one.length);
+    });
+  });
+}

@@ -1,0 +1,109 @@
+// What the native fast path tests build and check on the wire, with the TypeScript reference
+// (dataplane/packer.ts, the overlay's header, crypto/data-aead.ts nodeDataAead): DATA datagrams as the
+// remote peer would send them, the fast path's datagrams opened back into frames, and Ethernet/IPv4/UDP
+// frames carrying a sequence number. No native addon here (the outer, non-namespace run loads this too).
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+
+import { nodeDataAead } from '../../src/crypto/data-aead.js';
+import { Packer, forEachFrame } from '../../src/dataplane/packer.js';
+import { ipv4ToU32 } from '../../src/io/udp.js';
+import * as wire from '../../src/wire/data-packet.js';
+
+type AeadHandle = ReturnType<typeof nodeDataAead.create>;
+
+/** The peers and addresses the fast path tests play with. */
+export const LOOPBACK = 0x7f000001;
+export const LOCAL_PEER = 0x0a0000000001;
+export const REMOTE_PEER = 0x0b0000000002;
+export const TEST_MTU = 1376;
+/** The MAC behind the remote peer (a permanent neighbour on the TAP). */
+export const PEER_MAC = Buffer.from([2, 0, 0, 0, 0, 2]);
+export const macNum = (b: Uint8Array): number => b.reduce((a, x) => a * 256 + x, 0);
+
+/** Fresh session keys, and the remote's side of them: it seals with what we open with and vice versa. */
+export function sessionKeys() {
+  const keys = { sendKey: randomBytes(32), sendSalt: randomBytes(4), recvKey: randomBytes(32), recvSalt: randomBytes(4) };
+  return {
+    keys,
+    remoteSeal: nodeDataAead.create(keys.recvKey, keys.recvSalt, true),
+    remoteOpen: nodeDataAead.create(keys.sendKey, keys.sendSalt, false),
+  };
+}
+
+/** The overlay's DATA header (overlay.ts writeHeader). */
+export function writeHeader(buf: Buffer, off: number, type: number, receiverIdx: number, counter: number): void {
+  buf[off + wire.OFF_TYPE] = type;
+  buf[off + wire.OFF_KEYGEN] = 0;
+  buf.writeUInt32BE(receiverIdx >>> 0, off + wire.OFF_RECEIVER_IDX);
+  buf.writeUInt32BE(Math.floor(counter / 0x100000000), off + wire.OFF_COUNTER);
+  buf.writeUInt32BE(counter >>> 0, off + wire.OFF_COUNTER + 4);
+}
+
+/** The reference path's datagram for frames to one next hop: Packer, header, nodeDataAead seal. */
+export function referenceDatagram(
+  maxDatagramBytes: number,
+  seal: AeadHandle,
+  receiverIdx: number,
+  origin: number,
+  dst: number,
+  frames: Uint8Array | Uint8Array[],
+  counter: number,
+  gen = 0,
+): Buffer {
+  const p = new Packer({ maxDatagramBytes, capacity: 1 });
+  for (const f of Array.isArray(frames) ? frames : [frames]) assert.ok(p.add(dst, origin, dst, f, 0, f.length));
+  assert.equal(p.count, 1, 'the frames fit one datagram');
+  writeHeader(p.buf, p.offsets[0]!, wire.PACKET_TYPE_DATA, receiverIdx, counter);
+  p.buf[p.offsets[0]! + wire.OFF_KEYGEN] = gen;
+  nodeDataAead.sealBatch(seal, p.buf, p.offsets, p.lengths, 1);
+  return Buffer.from(p.buf.subarray(p.offsets[0]!, p.offsets[0]! + p.lengths[0]!));
+}
+
+/** Opens a datagram the fast path sent (as the remote) and returns its counter and frames. */
+export function openDatagram(open: AeadHandle, d: Buffer, origin: number, dst: number): { counter: number; frames: Buffer[] } {
+  const opened = Buffer.from(d);
+  const lens = new Int32Array([opened.length]);
+  assert.equal(nodeDataAead.openBatch(open, opened, new Int32Array([0]), lens, 1, new Uint8Array(1)), 1, 'datagram opens');
+  const frames: Buffer[] = [];
+  const ok = forEachFrame(opened, wire.DATA_HEADER_BYTES, lens[0]! - wire.DATA_HEADER_BYTES, (o, t, fo, fl) => {
+    assert.equal(o, origin);
+    assert.equal(t, dst);
+    frames.push(Buffer.from(opened.subarray(fo, fo + fl)));
+  });
+  assert.ok(ok && frames.length > 0, 'well-formed frames');
+  const counter = opened.readUInt32BE(wire.OFF_COUNTER) * 0x100000000 + opened.readUInt32BE(wire.OFF_COUNTER + 4);
+  return { counter, frames };
+}
+
+/** Ethernet + IPv4 + UDP frame (UDP checksum 0 = none) carrying u32 seq then a pattern. */
+export function udpFrame(dstMac: Buffer, srcMac: Buffer, src: string, dst: string, port: number, len: number, seq: number, srcPort = 5555): Buffer {
+  const f = Buffer.alloc(14 + 20 + 8 + len);
+  dstMac.copy(f, 0);
+  srcMac.copy(f, 6);
+  f.writeUInt16BE(0x0800, 12);
+  f[14] = 0x45;
+  f.writeUInt16BE(20 + 8 + len, 16);
+  f[22] = 64;
+  f[23] = 17;
+  f.writeUInt32BE(ipv4ToU32(src), 26);
+  f.writeUInt32BE(ipv4ToU32(dst), 30);
+  let sum = 0;
+  for (let j = 14; j < 34; j += 2) sum += f.readUInt16BE(j);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  f.writeUInt16BE(~sum & 0xffff, 24);
+  f.writeUInt16BE(srcPort, 34);
+  f.writeUInt16BE(port, 36);
+  f.writeUInt16BE(8 + len, 38);
+  f.writeUInt32BE(seq, 42);
+  for (let j = 4; j < len; j++) f[42 + j] = (seq * 7 + j) & 255;
+  return f;
+}
+
+export async function until(cond: () => boolean, what: string, ms = 5_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
