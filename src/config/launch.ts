@@ -118,7 +118,8 @@ export const LAUNCH_FLAGS: readonly FlagSpec[] = [
   { flag: '--mtu', value: 'N', default: String(DEFAULT_MTU), help: `overlay MTU, ${MIN_MTU}..${MAX_MTU}` },
   { flag: '--data-dir', value: 'DIR', default: DEFAULT_DATA_DIR, env: ['TSWEAVE_DATA_DIR'],
     help: 'where the peer name, IPAM, DNS and targets are kept' },
-  { flag: '--foreground', help: 'run the router in this process instead of detaching (systemd, Docker)' },
+  { flag: '--foreground', help: 'run the router in this process instead of detaching (systemd, Docker)',
+    env: ['TSWEAVE_FOREGROUND'] },
   { flag: '--no-discovery', help: 'only connect to the peers given, not to peers learnt from them' },
   { flag: '--conn-limit', value: 'N', default: String(DEFAULT_CONN_LIMIT), help: 'most connections, 0 = unlimited' },
   { flag: '--trusted-subnets', value: 'CIDR,...', default: 'none',
@@ -151,6 +152,14 @@ export const LAUNCH_FLAGS: readonly FlagSpec[] = [
   { flag: '--log-level', value: 'LEVEL', default: 'info', help: 'debug | info | warn | error' },
   { flag: '--dry-run', help: 'check the configuration, print it (password redacted) and exit' },
 ];
+
+/** A switch from the environment: "1" on, unset/""/"0" off (the image sets TSWEAVE_FOREGROUND=1). */
+function onFromEnv(env: Readonly<Record<string, string | undefined>>, name: string): boolean {
+  const text = env[name];
+  if (text === undefined || text === '' || text === '0') return false;
+  if (text === '1') return true;
+  throw new ConfigError(`invalid ${name} "${text}": must be 1 or 0`);
+}
 
 /**
  * Builds the launch configuration from `argv` (the arguments after "launch") and the environment.
@@ -270,7 +279,7 @@ export function parseLaunchArgs(
   return {
     ...(metricsAddr === undefined ? {} : { metricsAddr }),
     password, passwordSource, name, nickname, port, mtu, dataDir,
-    foreground: has('--foreground'),
+    foreground: has('--foreground') || onFromEnv(env, 'TSWEAVE_FOREGROUND'),
     discovery: !has('--no-discovery'),
     connLimit, trustedSubnets, ipam, dns, logLevel,
     dryRun: has('--dry-run'),
