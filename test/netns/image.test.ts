@@ -105,7 +105,8 @@ describe('the tsweave image runs the router as a container and meshes with a CLI
       '--net=host', '--pid=host', ...privilegeFlags(),
       '-v', `${dataDir}:/var/lib/tsweave`, '-v', '/run:/run', '-v', `${pwFile}:/etc/tsweave/password:ro`,
       '-v', `${d!.socketPath}:${d!.socketPath}`, '-e', `DOCKER_HOST=${d!.dockerHost}`,
-      IMAGE, 'launch', '--password-file', '/etc/tsweave/password', '--nickname', 'h1');
+      // --no-plugin: the Docker plugin (tested in docker-plugin.test.ts) would serve in the host's shared /run.
+      IMAGE, 'launch', '--password-file', '/etc/tsweave/password', '--nickname', 'h1', '--no-plugin');
     await waitFor('the containerised router to answer', async () => (await inRouter('status')).length > 0, 60_000, 500);
     peerName = (await logLines()).find((l) => PEER_NAME.test(l)) ?? '';
     assert.match(peerName, PEER_NAME, 'launch prints the peer name to the container log');
