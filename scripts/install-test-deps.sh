@@ -23,6 +23,7 @@ have podman   || need+=(podman)     # CNI test: podman 4 with its CNI backend as
 have promtool || need+=(prometheus)   # metrics tests: promtool check metrics, a real Prometheus scraping
 have chromium || need+=(chromium chromium-driver)   # topology page test (headless, playwright-core)
 have conntrack || need+=(conntrack)   # nat-traversal test: flush a NAT's mappings
+have mmdebstrap || need+=(mmdebstrap)   # image test: the Dockerfile's base images (build-base-image.sh)
 /usr/bin/python3 -c 'import scapy' >/dev/null 2>&1 || need+=(python3-scapy)   # DNS fuzzing (weavedns test)
 if [ "${TSWEAVE_BENCH_DEPS:-0}" = 1 ]; then
   have tincd   || need+=(tinc)

@@ -120,7 +120,8 @@ export const LAUNCH_FLAGS: readonly FlagSpec[] = [
   { flag: '--mtu', value: 'N', default: String(DEFAULT_MTU), help: `overlay MTU, ${MIN_MTU}..${MAX_MTU}` },
   { flag: '--data-dir', value: 'DIR', default: DEFAULT_DATA_DIR, env: ['TSWEAVE_DATA_DIR'],
     help: 'where the peer name, IPAM, DNS and targets are kept' },
-  { flag: '--foreground', help: 'run the router in this process instead of detaching (systemd, Docker)' },
+  { flag: '--foreground', help: 'run the router in this process instead of detaching (systemd, Docker)',
+    env: ['TSWEAVE_FOREGROUND'] },
   { flag: '--no-discovery', help: 'only connect to the peers given, not to peers learnt from them' },
   { flag: '--no-fastdp',
     help: 'keep every connection on the sleeve (UDP through the router); by default, peers that need no encryption ' +
@@ -156,6 +157,14 @@ export const LAUNCH_FLAGS: readonly FlagSpec[] = [
   { flag: '--log-level', value: 'LEVEL', default: 'info', help: 'debug | info | warn | error' },
   { flag: '--dry-run', help: 'check the configuration, print it (password redacted) and exit' },
 ];
+
+/** A switch from the environment: "1" on, unset/""/"0" off (the image sets TSWEAVE_FOREGROUND=1). */
+function onFromEnv(env: Readonly<Record<string, string | undefined>>, name: string): boolean {
+  const text = env[name];
+  if (text === undefined || text === '' || text === '0') return false;
+  if (text === '1') return true;
+  throw new ConfigError(`invalid ${name} "${text}": must be 1 or 0`);
+}
 
 /**
  * Builds the launch configuration from `argv` (the arguments after "launch") and the environment.
@@ -275,7 +284,7 @@ export function parseLaunchArgs(
   return {
     ...(metricsAddr === undefined ? {} : { metricsAddr }),
     password, passwordSource, name, nickname, port, mtu, dataDir,
-    foreground: has('--foreground'),
+    foreground: has('--foreground') || onFromEnv(env, 'TSWEAVE_FOREGROUND'),
     discovery: !has('--no-discovery'),
     fastdp: !has('--no-fastdp'),
     connLimit, trustedSubnets, ipam, dns, logLevel,

@@ -178,6 +178,14 @@ test('unknown and malformed flags', () => {
   assert.equal(parse(['--nickname=--odd']).nickname, '--odd');
 });
 
+test('TSWEAVE_FOREGROUND=1 (set in the image) runs launch in the foreground; 0 or empty does not', () => {
+  assert.equal(parse([], { TSWEAVE_FOREGROUND: '1' }).foreground, true);
+  assert.equal(parse([], { TSWEAVE_FOREGROUND: '0' }).foreground, false);
+  assert.equal(parse([], { TSWEAVE_FOREGROUND: '' }).foreground, false);
+  assert.equal(parse(['--foreground'], { TSWEAVE_FOREGROUND: '0' }).foreground, true);
+  fails([], 'invalid TSWEAVE_FOREGROUND "yes": must be 1 or 0', { TSWEAVE_FOREGROUND: 'yes' });
+});
+
 test('dry-run text: every flag, password redacted', () => {
   const c = parse(['--password', 'topsecret', 'host2'], {});
   const text = formatLaunchConfig(c);
