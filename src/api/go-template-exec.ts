@@ -152,7 +152,8 @@ class Exec {
       if (v === null || v === undefined) this.fail(pos, `nil pointer evaluating ${walked}`);
       if (isGoMap(v)) { v = v[key]; continue; }
       if (typeof v !== 'object' || Array.isArray(v) || !Object.hasOwn(v, key)) {
-        this.fail(pos, `can't evaluate field ${key} in type ${goTypeName(v)}`);
+        const has = typeof v === 'object' && !Array.isArray(v) ? ` (${walked.slice(0, -key.length - 1) || '.'} has ${Object.keys(v).join(', ')})` : '';
+        this.fail(pos, `can't evaluate field ${key} in type ${goTypeName(v)}${has}`);
       }
       v = (v as Record<string, unknown>)[key];
     }

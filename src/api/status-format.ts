@@ -101,7 +101,8 @@ export function formatConnections(s: Status): string {
   return trimLines(lines.map((l) => `${l}\n`).join(''));
 }
 
-function connectionInfo(c: ConnectionStatus, usingPassword: boolean): string {
+/** Weave's Info column of a connection (also the Info field of the Weave-shaped report). */
+export function connectionInfo(c: ConnectionStatus, usingPassword: boolean): string {
   switch (c.state) {
     case 'failed': {
       const retry = c.retryAt === undefined || c.retryAt === 'never' ? 'never' : formatGoTime(c.retryAt);

@@ -125,7 +125,9 @@ describe('errors name the template, the position and the rule', () => {
   });
 
   test('execution errors', () => {
-    fails('{{.Router.Nmae}}', /^template report:1:3: executing at <\.Router\.Nmae>: can't evaluate field Nmae in type struct$/);
+    fails('{{.Router.Nmae}}', /^template report:1:3: executing at <\.Router\.Nmae>: can't evaluate field Nmae in type struct \(\.Router has Name, NickName, Port, Encryption, Peers, Connections, Targets\)$/);
+    fails('{{.Nope}}', /can't evaluate field Nope in type struct \(\. has Version, Router, DNS\)$/);
+    fails('{{.Version.X}}', /can't evaluate field X in type string$/);
     fails('{{.DNS.Entries.Foo}}', /nil pointer evaluating \.DNS\.Entries\.Foo/);
     fails('{{index .Router.Peers 5}}', /error calling index: index out of range: 5/);
     fails('{{eq 1 "a"}}', /error calling eq: incompatible types for comparison/);
