@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, test } from 'vitest';
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
+import { readFileSync } from 'node:fs';
 import { silentLogger } from '../../../src/core/logger.js';
 import { type ApiServer, serveApi } from '../../../src/io/http-server.js';
 import { apiRoutes, type ApiBackend } from '../../../src/api/routes.js';
@@ -111,4 +112,20 @@ test('GET /report?format= renders in the router, bounded; a bad template is a 40
   assert.match(a.body, /output is over the limit of 1048576 bytes/);
   assert.equal((await get('/snapshot')).status, 200);
   assert.equal(JSON.parse((await get('/snapshot')).body).router.name, H1, 'tsweave\'s own snapshot stays available');
+});
+
+test('the README\'s report -f examples print what the README says (over the same h1—h2—h3 mesh)', async () => {
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  const section = readme.slice(readme.indexOf('### `report` and templates'));
+  const block = /```\n([\s\S]*?)```/.exec(section)![1]!;
+  const examples = block.split(/^\$ /m).filter(Boolean);
+  assert.ok(examples.length >= 5, 'the README shows the examples');
+  for (const ex of examples) {
+    const [cmd, ...expected] = ex.replace(/\n$/, '').split('\n');
+    const m = /^tsweave report -f '([^']*)'$/.exec(cmd!);
+    assert.ok(m, `a README example is not "tsweave report -f '…'": ${cmd}`);
+    const r = await cli('report', '-f', m[1]!);
+    assert.equal(r.code, 0, `${cmd}: ${r.err}`);
+    assert.equal(r.out.replace(/\n$/, ''), expected.join('\n'), cmd);
+  }
 });
