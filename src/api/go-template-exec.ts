@@ -8,8 +8,11 @@ import {
   type Arg, type BlockNode, type Command, type Node, type Pipeline, type Template, MAX_TEMPLATE_CHARS, parseTemplate, templateError,
 } from './go-template.js';
 
+/** The defaults bound what one request can cost the router (GET /report?format=): well under a second. */
 export const MAX_TEMPLATE_OUTPUT = 1024 * 1024;
-export const MAX_TEMPLATE_STEPS = 200_000;
+export const MAX_TEMPLATE_STEPS = 100_000;
+/** The CLI evaluates in its own process, so it allows a big mesh's full dump, and still ends. */
+export const CLI_TEMPLATE_LIMITS: Required<TemplateLimits> = { maxOutput: 256 * 1024 * 1024, maxSteps: 20_000_000 };
 
 export interface TemplateLimits {
   maxOutput?: number;
@@ -50,7 +53,10 @@ class Exec {
   }
 
   private fail(pos: number, msg: string): never {
-    const at = this.tmpl.source.slice(pos, pos + 40).split('}}')[0]!.replace(/^\{\{-?\s*/, '');
+    const src = this.tmpl.source;
+    // Go names the action; for text, the few characters where it stopped.
+    const inAction = src.lastIndexOf('{{', pos) > src.lastIndexOf('}}', pos - 1);
+    const at = inAction ? src.slice(pos, pos + 40).split('}}')[0]!.replace(/^\{\{-?\s*/, '') : src.slice(pos, pos + 12).split('{{')[0]!;
     throw templateError(this.tmpl, pos, `executing at <${at}>: ${msg}`);
   }
 
@@ -68,7 +74,7 @@ class Exec {
   }
 
   private node(n: Node, dot: unknown): void {
-    if (n.t === 'text') { this.step(0); this.emit(n.text, 0); return; }
+    if (n.t === 'text') { this.step(n.pos); this.emit(n.text, n.pos); return; }
     this.step(n.pos);
     const mark = this.vars.length;
     try {

@@ -20,7 +20,7 @@ export interface Command { args: Arg[]; pos: number }
 export interface Pipeline { decl: string[]; commands: Command[]; pos: number }
 
 export interface BlockNode { t: 'if' | 'with' | 'range'; pipe: Pipeline; body: Node[]; else: Node[] | undefined; pos: number }
-export type Node = { t: 'text'; text: string } | { t: 'action'; pipe: Pipeline; pos: number } | BlockNode;
+export type Node = { t: 'text'; text: string; pos: number } | { t: 'action'; pipe: Pipeline; pos: number } | BlockNode;
 
 export interface Template { name: string; source: string; nodes: Node[] }
 
@@ -73,12 +73,12 @@ class Parser {
       let text = src.slice(this.i, open < 0 ? src.length : open);
       if (open < 0) {
         this.i = src.length;
-        if (text) out.push({ t: 'text', text });
+        if (text) out.push({ t: 'text', text, pos: this.i - text.length });
         break;
       }
       const trimLeft = src.startsWith('{{- ', open) || src.startsWith('{{-\t', open) || src.startsWith('{{-\n', open);
       if (trimLeft) text = text.replace(/[ \t\r\n]+$/, '');
-      if (text) out.push({ t: 'text', text });
+      if (text) out.push({ t: 'text', text, pos: this.i });
       const start = open + (trimLeft ? 3 : 2);
       const { toks, end, trimRight, comment } = this.lexAction(start, open);
       this.i = end;

@@ -9,7 +9,7 @@ import { TsweaveError, errorMessage } from '../core/errors.js';
 import { formatLaunchConfig, type LaunchConfig } from '../config/launch.js';
 import type { Status } from '../api/status-types.js';
 import { parseTemplate } from '../api/go-template.js';
-import { executeTemplate } from '../api/go-template-exec.js';
+import { CLI_TEMPLATE_LIMITS, executeTemplate } from '../api/go-template-exec.js';
 import { asWeaveReport } from '../api/weave-report.js';
 import {
   formatConnections, formatDns, formatIpam, formatPeers, formatStatus, formatTargets,
@@ -172,7 +172,7 @@ export async function execute(cmd: Command, deps: CliDeps): Promise<void> {
       const report = asWeaveReport(await api().json<unknown>('GET', '/report'));
       if (!report) throw unexpected('/report');
       // As Weave's: the template's output exactly, no newline added ($(tsweave report -f …) in scripts).
-      out(tmpl ? executeTemplate(tmpl, report) : `${JSON.stringify(report, null, 4)}\n`);
+      out(tmpl ? executeTemplate(tmpl, report, CLI_TEMPLATE_LIMITS) : `${JSON.stringify(report, null, 4)}\n`);
       return;
     }
     case 'ps': {
