@@ -11,7 +11,7 @@
 //     shows every peer with all its connections established (it has the whole, agreed picture).
 //  2. simultaneous join: every router stopped, then all N launched at once (each with one earlier
 //     target); time until all N have the full picture (N·(N-1) established connection ends everywhere).
-// Each router is watched by a small poller inside its namespace (GET /report every 25 ms), so the CLI's
+// Each router is watched by a small poller inside its namespace (GET /snapshot every 25 ms), so the CLI's
 // start-up cost is not in the numbers except where it is part of the join (the launch itself).
 // Wall-clock numbers on this machine; print the CPU count with them.
 
@@ -32,7 +32,7 @@ const deadline = Date.now() + ${POLL_TIMEOUT_MS};
 (async () => {
   while (Date.now() < deadline) {
     try {
-      const s = await (await fetch('http://127.0.0.1:6784/report')).json();
+      const s = await (await fetch('http://127.0.0.1:6784/snapshot')).json();
       const own = s.router.connections.filter((c) => c.state === 'established').length;
       const peers = s.router.peers;
       if (own >= want && peers.length >= want + 1 &&

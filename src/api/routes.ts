@@ -6,6 +6,8 @@ import { parseCidr, parseIPv4, type Cidr } from '../core/types.js';
 import type { Route, TcpAccess } from '../io/http-server.js';
 import { formatConnections, formatDns, formatIpam, formatPeers, formatStatus, formatTargets } from './status-format.js';
 import type { Status } from './status-types.js';
+import { renderTemplate } from './go-template-exec.js';
+import { weaveReport } from './weave-report.js';
 
 /** The part of the IPAM allocator the HTTP API uses (Weave's /ip endpoints). */
 export interface IpamApi {
@@ -88,7 +90,7 @@ const STATUS_PAGES = new Map<string, (s: Status) => string>([
  * else only on the unix socket, open to root and the --api-group.
  */
 const TCP_ACCESS = new Map<string, TcpAccess>([
-  ['GET /report', 'anyone'], ['GET /status', 'anyone'], ['GET /status/:page', 'anyone'], ['GET /ps', 'anyone'],
+  ['GET /report', 'anyone'], ['GET /snapshot', 'anyone'], ['GET /status', 'anyone'], ['GET /status/:page', 'anyone'], ['GET /ps', 'anyone'],
   ['GET /dns-lookup', 'anyone'], ['GET /version', 'anyone'], ['GET /stats', 'anyone'], ['GET /ip/:id', 'anyone'],
   ['POST /ip/:id', 'root'], ['POST /ip/:id/:ip/:prefix', 'root'], ['PUT /ip/:id/:ip/:prefix', 'root'],
   ['DELETE /ip/:id', 'root'], ['DELETE /ip/:id/:ip', 'root'],
@@ -105,7 +107,18 @@ export function apiRoutes(node: ApiBackend): Route[] {
 
 function routeTable(node: ApiBackend): Route[] {
   return [
-    { method: 'GET', pattern: '/report', handler: () => ({ body: node.status() }) },
+    // Weave's report: its field names, or with ?format= a Go template over it (bounded: go-template-exec.ts).
+    {
+      method: 'GET',
+      pattern: '/report',
+      handler: (req) => {
+        const report = weaveReport(node.status());
+        const format = req.query.get('format');
+        return { body: format === null ? report : renderTemplate('format', format, report) };
+      },
+    },
+    // tsweave's own snapshot (status-types.ts), which the CLI formats the status pages from.
+    { method: 'GET', pattern: '/snapshot', handler: () => ({ body: node.status() }) },
     { method: 'GET', pattern: '/status', handler: () => ({ body: formatStatus(node.status()) }) },
     {
       method: 'GET',

@@ -1,5 +1,5 @@
 // Status snapshot → the text of Weave's `status` pages, exactly (WEAVE-FACTS §1.4, from weave's
-// prog/weaver/http.go templates). Pure: the CLI formats the JSON it gets from GET /report, and an HTTP
+// prog/weaver/http.go templates). Pure: the CLI formats the JSON it gets from GET /snapshot, and an HTTP
 // /status route can serve the same strings.
 //
 // Differences from Weave, on purpose: the protocol is called "tsweave"; there is no version check, so the
@@ -101,7 +101,8 @@ export function formatConnections(s: Status): string {
   return trimLines(lines.map((l) => `${l}\n`).join(''));
 }
 
-function connectionInfo(c: ConnectionStatus, usingPassword: boolean): string {
+/** Weave's Info column of a connection (also the Info field of the Weave-shaped report). */
+export function connectionInfo(c: ConnectionStatus, usingPassword: boolean): string {
   switch (c.state) {
     case 'failed': {
       const retry = c.retryAt === undefined || c.retryAt === 'never' ? 'never' : formatGoTime(c.retryAt);

@@ -5,7 +5,7 @@ import type { DnsStatus } from '../dns/service.js';
 import type { IpamStatus } from '../ipam/status.js';
 
 // The cores own their part of the snapshot (they fill it in); the API re-exports it.
-export type { IpamEntryStatus, IpamStatus } from '../ipam/status.js';
+export type { IpamEntryStatus, IpamRingEntryStatus, IpamStatus } from '../ipam/status.js';
 export type { DnsEntryStatus, DnsStatus } from '../dns/service.js';
 
 export type ConnectionState = 'connecting' | 'retrying' | 'failed' | 'pending' | 'established';
@@ -68,6 +68,8 @@ export interface RouterStatus {
   /** All known peers, self first. */
   peers: PeerStatus[];
   mtu: number;
+  /** Connections closed since the router started. */
+  terminationCount?: number;
 }
 
 export interface Status {

@@ -37,6 +37,8 @@ export interface StatusSources {
   trustedSubnets: string[];
   router: RouterSnapshot;
   maker: ConnectionMakerSnapshot;
+  /** Connections closed since start. */
+  terminations?: number;
   /** Data-plane view of the connection to a peer. */
   link(peer: string): LinkView | undefined;
   /** NAT traversal attempts that failed, for peers without a connection. */
@@ -114,6 +116,7 @@ export function buildStatus(src: StatusSources): Status {
         })),
       })),
       mtu: src.mtu,
+      ...(src.terminations === undefined ? {} : { terminationCount: src.terminations }),
     },
   };
   if (src.ipam) status.ipam = src.ipam;

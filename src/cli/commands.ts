@@ -23,7 +23,7 @@ export type Command =
   | { kind: 'attach'; container: string; addrs: string[]; withoutDns: boolean; egress?: boolean; hostname?: string }
   | { kind: 'detach'; container: string; addrs: string[] }
   | { kind: 'status'; sub?: StatusSub }
-  | { kind: 'report' }
+  | { kind: 'report'; format?: string }
   | { kind: 'ps'; containers: string[] }
   | { kind: 'dns-add' | 'dns-remove'; container?: string; ips: string[]; fqdn?: string }
   | { kind: 'dns-lookup'; name: string }
@@ -108,7 +108,12 @@ export const COMMANDS: readonly CommandSpec[] = [
     summary: 'print the docker run flags that make a container use weaveDNS' },
   { name: 'status', args: `[${STATUS_SUBCOMMANDS.join(' | ')}]`, needsRoot: false, flags: [],
     summary: "show the router's status" },
-  { name: 'report', args: '', needsRoot: false, flags: [], summary: 'print the full status as JSON' },
+  { name: 'report', args: '', needsRoot: false, summary: "print the full status as JSON (Weave's field names)",
+    flags: [{ flag: '--format', short: '-f', value: 'TEMPLATE',
+      help: 'print this Go template over the report instead, e.g. \'{{.Router.Name}}\' or \'{{json .DNS}}\'' }],
+    details: 'The template is Go text/template, as in Weave: field paths, range/if/with/else/end, variables,\n' +
+      'printf, len, index, eq/ne/lt/le/gt/ge, and/or/not, json. Its output is printed as is; write {{"\\n"}}\n' +
+      'for a newline, e.g. tsweave report -f \'{{range .Router.Peers}}{{.NickName}}{{"\\n"}}{{end}}\'' },
   { name: 'ps', args: '[CONTAINER...]', needsRoot: false, flags: [],
     summary: 'list attached containers with their MAC and addresses' },
   { name: 'rmpeer', args: 'PEER_ID...', needsRoot: false, flags: [],
@@ -224,7 +229,12 @@ export function parseCommand(
     case 'setup-cni':
       noPositionals(verb, pos);
       return parseSetupCni(p);
-    case 'report': case 'dns-args': case 'version':
+    case 'report': {
+      noPositionals(verb, pos);
+      const format = flagValue(p, '--format');
+      return format === undefined ? { kind: 'report' } : { kind: 'report', format };
+    }
+    case 'dns-args': case 'version':
       noPositionals(verb, pos);
       return { kind: verb };
     default:

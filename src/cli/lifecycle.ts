@@ -36,7 +36,7 @@ function client(): ApiClient {
 /** The router's status if one answers in this network namespace, else undefined. */
 async function runningStatus(): Promise<Status | undefined> {
   try {
-    return JSON.parse(await client().text('GET', '/report')) as Status;
+    return JSON.parse(await client().text('GET', '/snapshot')) as Status;
   } catch (err) {
     if (err instanceof RouterNotRunningError) return undefined;
     throw err;

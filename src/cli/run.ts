@@ -8,6 +8,9 @@ import { VERSION } from '../core/defaults.js';
 import { TsweaveError, errorMessage } from '../core/errors.js';
 import { formatLaunchConfig, type LaunchConfig } from '../config/launch.js';
 import type { Status } from '../api/status-types.js';
+import { parseTemplate } from '../api/go-template.js';
+import { CLI_TEMPLATE_LIMITS, executeTemplate } from '../api/go-template-exec.js';
+import { asWeaveReport } from '../api/weave-report.js';
 import {
   formatConnections, formatDns, formatIpam, formatPeers, formatStatus, formatTargets,
 } from '../api/status-format.js';
@@ -92,7 +95,7 @@ export async function execute(cmd: Command, deps: CliDeps): Promise<void> {
     if (typeof text === 'string' && text !== '') out(text.endsWith('\n') ? text : `${text}\n`);
   };
   const api = (): ApiClient => new ApiClient(deps.http, resolveApiAddress(deps.env));
-  const report = async (): Promise<Status> => checkStatus(await api().json<unknown>('GET', '/report'));
+  const snapshot = async (): Promise<Status> => checkStatus(await api().json<unknown>('GET', '/snapshot'));
 
   switch (cmd.kind) {
     case 'help': {
@@ -152,7 +155,7 @@ export async function execute(cmd: Command, deps: CliDeps): Promise<void> {
       printAddrs(out, await api().json<unknown>('POST', '/detach', { container: cmd.container, addrs: cmd.addrs }));
       return;
     case 'status': {
-      const s = await report();
+      const s = await snapshot();
       switch (cmd.sub) {
         case undefined: out(`\n${formatStatus(s)}\n`); return; // Weave prints a blank line before and after
         case 'targets': out(formatTargets(s)); return;
@@ -163,9 +166,15 @@ export async function execute(cmd: Command, deps: CliDeps): Promise<void> {
       }
       return;
     }
-    case 'report':
-      out(`${JSON.stringify(await report(), null, 4)}\n`);
+    case 'report': {
+      // A bad template fails before the router is asked; it runs here, not in the router (Weave ran it there).
+      const tmpl = cmd.format === undefined ? undefined : parseTemplate('--format', cmd.format);
+      const report = asWeaveReport(await api().json<unknown>('GET', '/report'));
+      if (!report) throw unexpected('/report');
+      // As Weave's: the template's output exactly, no newline added ($(tsweave report -f …) in scripts).
+      out(tmpl ? executeTemplate(tmpl, report, CLI_TEMPLATE_LIMITS) : `${JSON.stringify(report, null, 4)}\n`);
       return;
+    }
     case 'ps': {
       const query = cmd.containers.map((c) => `container=${encodeURIComponent(c)}`).join('&');
       const list = await api().json<unknown>('GET', query ? `/ps?${query}` : '/ps');
@@ -224,7 +233,7 @@ function checkStatus(v: unknown): Status {
   const s = v as Status | null;
   if (typeof s !== 'object' || s === null || typeof s.version !== 'string' || typeof s.router !== 'object' ||
       !Array.isArray(s.router?.connections) || !Array.isArray(s.router?.peers)) {
-    throw unexpected('/report');
+    throw unexpected('/snapshot');
   }
   return s;
 }

@@ -71,6 +71,8 @@ export class ApiFacade implements ApiBackend {
   private readonly runtime: ContainerRuntime;
   private readonly ipam: WeaveIpam | undefined;
   private readonly dns: WeaveDns | undefined;
+  /** Connections closed since start (Weave's TerminationCount in the report). */
+  private terminations = 0;
 
   constructor(private readonly parts: ApiFacadeParts) {
     ({
@@ -85,6 +87,7 @@ export class ApiFacade implements ApiBackend {
       ipam: this.ipam,
       dns: this.dns,
     } = parts);
+    this.router.on('connection:removed', () => void this.terminations++);
   }
 
   stop(reason?: string): Promise<void> {
@@ -102,6 +105,7 @@ export class ApiFacade implements ApiBackend {
       trustedSubnets: this.config.trustedSubnets.map(formatCidr),
       router: this.router.snapshot(),
       maker: this.maker.snapshot(),
+      terminations: this.terminations,
       ...(this.dns ? { dns: this.dns.status() } : {}),
       ...(this.ipam ? { ipam: this.ipam.status() } : {}),
       link: (peer) => {

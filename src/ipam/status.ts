@@ -1,6 +1,6 @@
 // What `tsweave status ipam` shows: the one-line state of this peer's allocator (the words match Weave's) and
 // the table of peers owning space. Reads the shared state; decides nothing.
-import { formatCidr } from '../core/types.js';
+import { formatCidr, formatIPv4 } from '../core/types.js';
 import { rangeSize } from './addr-range.js';
 import type { IpamContext } from './context.js';
 
@@ -14,9 +14,20 @@ export interface IpamEntryStatus {
   reachable: boolean;
 }
 
+/** One entry of the ring: the range from `token` up to the next entry's token (Weave's IPAM.Entries). */
+export interface IpamRingEntryStatus {
+  token: string;
+  size: number;
+  peer: string;
+  nickname: string;
+  version: number;
+}
+
 export interface IpamStatus {
   /** Weave's status strings: ready, awaiting consensus (quorum: Q, known: K), idle, … */
   status: string;
+  /** The ring's entries in token order (for the Weave-shaped report). */
+  ring?: IpamRingEntryStatus[];
   range: string;
   defaultSubnet: string;
   rangeNumIPs: number;
@@ -74,7 +85,18 @@ export function statusReport(ctx: IpamContext, inputs: StatusInputs): IpamStatus
     defaultSubnet: formatCidr(ctx.defaultSubnet),
     rangeNumIPs: rangeSize(ctx.universe),
     entries,
+    ring: ringEntries(ctx),
   };
+}
+
+/** Each entry owns up to the next token, the last one up to the range's end (ring.ts: ranges never wrap). */
+function ringEntries(ctx: IpamContext): IpamRingEntryStatus[] {
+  const d = ctx.ring.toData();
+  const es = d.entries;
+  return es.map((e, i) => {
+    const next = i + 1 < es.length ? es[i + 1]!.token : d.end;
+    return { token: formatIPv4(e.token), size: next - e.token, peer: e.peer, nickname: ctx.nicknameOf(e.peer), version: e.version };
+  });
 }
 
 /** Addresses in use here that are inside the allocation range (outside ones are the user's own business). */

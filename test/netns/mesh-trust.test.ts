@@ -114,8 +114,8 @@ describe('--trusted-subnets', () => {
     }
     const bytes = await readFile(file);
     assert.ok(bytes.length > 500, 'captured the control connection');
-    const report = JSON.parse(await c.ok(h[1]!, 'report')) as { router: { peers: { nickname: string; uid: string }[] } };
-    const uid3 = report.router.peers.find((p) => p.nickname === 'h3')!.uid;
+    const report = JSON.parse(await c.ok(h[1]!, 'report')) as { Router: { Peers: { NickName: string; UID: string }[] } };
+    const uid3 = report.Router.Peers.find((p) => p.NickName === 'h3')!.UID;
     assert.match(uid3, /^\d{6,}$/);
     // h2 learnt h3 again over this very connection (h3's entry is in h1's full gossip to the new h2).
     assert.match(await c.ok(h[2]!, 'status', 'peers'), /\(h3\)/);

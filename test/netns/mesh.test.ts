@@ -53,8 +53,8 @@ async function establishedExactly(n: number, peers: number[]): Promise<boolean> 
   return JSON.stringify(nicks) === JSON.stringify(peers.map((p) => `h${p}`).sort());
 }
 
-async function report(n: number): Promise<{ router: { peers: { name: string; nickname: string; uid: string }[] } }> {
-  return JSON.parse(await c.ok(h[n]!, 'report')) as { router: { peers: { name: string; nickname: string; uid: string }[] } };
+async function report(n: number): Promise<{ Router: { Peers: { Name: string; NickName: string; UID: string }[] } }> {
+  return JSON.parse(await c.ok(h[n]!, 'report')) as { Router: { Peers: { Name: string; NickName: string; UID: string }[] } };
 }
 
 /** The router's /stats (overlay and forwarding counters), read inside the host's namespace. */
@@ -212,7 +212,7 @@ describe('five hosts: discovery, a blocked pair, a UDP-only block, a dead router
   });
 
   test('SIGKILL of h2: others mark it failed, routes move within seconds; relaunch (new UID) re-establishes', async () => {
-    const uidBefore = (await report(1)).router.peers.find((p) => p.nickname === 'h2')?.uid;
+    const uidBefore = (await report(1)).Router.Peers.find((p) => p.NickName === 'h2')?.UID;
     assert.ok(uidBefore);
     await c.killRouter(h[2]!, 'SIGKILL');
     const t0 = Date.now();
@@ -224,7 +224,7 @@ describe('five hosts: discovery, a blocked pair, a UDP-only block, a dead router
     await waitFor('c1 to reach c3 without h2', async () => (await c.run(ct[1]!, 'ping', '-c', '1', '-W', '1', ip(3))).code === 0, 15_000, 100);
     console.log(`c1 → c3 restored through another relay ${Date.now() - t0} ms after SIGKILL of h2`);
     // h2 is forgotten once unreachable.
-    await waitFor('h1 to drop h2 from its peers', async () => !(await report(1)).router.peers.some((p) => p.nickname === 'h2'), 20_000);
+    await waitFor('h1 to drop h2 from its peers', async () => !(await report(1)).Router.Peers.some((p) => p.NickName === 'h2'), 20_000);
 
     // Broadcasts all through h2's return: every peer's tree changes as h2's connections come up one by one
     // and the news spreads by gossip, so relays briefly disagree about who forwards to whom (issue 10.8).
@@ -244,7 +244,7 @@ describe('five hosts: discovery, a blocked pair, a UDP-only block, a dead router
     console.log(`broadcasts during h2's return: ${answers.length} answers; duplicates dropped by h1..h5: ${dupStats.join(' ')}`);
     assert.ok(answers.some((a) => a.startsWith(`${ip(2)}#`)), `c2 answered no broadcast after h2 came back: ${stormOut.slice(-500)}`);
     assert.equal(new Set(answers).size, answers.length, `a container answered one broadcast twice while trees changed: ${stormOut}`);
-    const uidAfter = (await report(1)).router.peers.find((p) => p.nickname === 'h2')?.uid;
+    const uidAfter = (await report(1)).Router.Peers.find((p) => p.NickName === 'h2')?.UID;
     assert.ok(uidAfter && uidAfter !== uidBefore, 'the relaunched h2 was re-learnt with its new UID');
     assert.match(await c.ok(h[3]!, 'status'), /Connections: 4 \(3 established, 1 (connecting|retrying|failed)\)|Connections: 3 \(3 established\)/);
     const r = await pingReplies(ct[2]!, ip(3), '-c', '2', '-W', '2');

@@ -85,8 +85,8 @@ describe('key rotation under load', () => {
       assert.equal(s.overlay['droppedAuth']! - before[i]!.overlay['droppedAuth']!, 0, `h${i + 1}: overlay dropped datagrams for a bad tag`);
     }
     // `tsweave report` shows the count per connection.
-    const report = JSON.parse(await c.ok(h1, 'report')) as { router: { connections: Array<{ state: string; rekeys?: number }> } };
-    const conn = report.router.connections.find((x) => x.state === 'established');
-    assert.ok(conn && (conn.rekeys ?? 0) >= rekeys[0]!, `report: ${JSON.stringify(report.router.connections)}`);
+    const report = JSON.parse(await c.ok(h1, 'report')) as { Router: { Connections: Array<{ State: string; Attrs: { rekeys?: number } | null }> } };
+    const conn = report.Router.Connections.find((x) => x.State === 'established');
+    assert.ok(conn && (conn.Attrs?.rekeys ?? 0) >= rekeys[0]!, `report: ${JSON.stringify(report.Router.Connections)}`);
   });
 });

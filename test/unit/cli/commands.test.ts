@@ -119,7 +119,11 @@ test('status and its sub-commands, report, ps', () => {
   bad('status peers dns', 'status takes at most one sub-command (got 2)');
   bad('status --verbose', 'unknown flag "--verbose" for status');
   ok('report', { kind: 'report' });
-  bad('report -f x', 'unknown flag "-f" for report');
+  ok('report -f {{.Router.Name}}', { kind: 'report', format: '{{.Router.Name}}' });
+  ok('report --format={{.Version}}', { kind: 'report', format: '{{.Version}}' });
+  bad('report -f', '-f needs a value (-f TEMPLATE)');
+  bad('report x', 'report takes no arguments (got "x")');
+  bad('report -x', 'unknown flag "-x" for report (did you mean -f?)');
   ok('ps', { kind: 'ps', containers: [] });
   ok('ps web db', { kind: 'ps', containers: ['web', 'db'] });
   bad('ps a,b', 'invalid container "a,b": must be a Docker container name or ID, a network namespace name, pid:N or netns:/path');

@@ -105,7 +105,7 @@ test('root is required for launch, attach, detach, stop, reset (not for help or 
     assert.equal(h.requests.length + h.launched.length, 0);
   }
   for (const argv of [['attach', '--help'], ['launch', '--dry-run'], ['status']]) {
-    const h = harness({ 'GET /report': json(STATUS) }, { root: false });
+    const h = harness({ 'GET /snapshot': json(STATUS) }, { root: false });
     assert.equal(await run(argv, h.deps), 0, argv.join(' '));
   }
 });
@@ -130,30 +130,26 @@ test('an HTTP error prints the body as the message, exit 1', async () => {
   assert.equal(h.out(), '');
 });
 
-test('status pages are formatted client-side from GET /report', async () => {
-  let h = harness({ 'GET /report': json(STATUS) });
+test('status pages are formatted client-side from GET /snapshot', async () => {
+  let h = harness({ 'GET /snapshot': json(STATUS) });
   assert.equal(await run(['status'], h.deps), 0);
   assert.match(h.out(), /^\n {8}Version: 0\.1\.0\n\n {8}Service: router\n/);
   assert.match(h.out(), / TrustedSubnets: none\n\n$/, 'a blank line after, like weave');
-  h = harness({ 'GET /report': json(STATUS) });
+  h = harness({ 'GET /snapshot': json(STATUS) });
   assert.equal(await run(['status', 'connections'], h.deps), 0);
   assert.equal(h.out(), '-> 10.0.0.2:6783         established encrypted   sleeve aa:bb:cc:dd:ee:02(host2) mtu=1376\n');
-  h = harness({ 'GET /report': json(STATUS) });
+  h = harness({ 'GET /snapshot': json(STATUS) });
   assert.equal(await run(['status', 'targets'], h.deps), 0);
   assert.equal(h.out(), 'host2\n');
-  h = harness({ 'GET /report': json(STATUS) });
+  h = harness({ 'GET /snapshot': json(STATUS) });
   assert.equal(await run(['status', 'peers'], h.deps), 0);
   assert.match(h.out(), /^aa:bb:cc:dd:ee:01\(host1\)\n {3}-> 10\.0\.0\.2:6783 /);
-  h = harness({ 'GET /report': json(STATUS) });
+  h = harness({ 'GET /snapshot': json(STATUS) });
   assert.equal(await run(['status', 'ipam'], h.deps), 0);
   assert.equal(h.out(), '', 'no ipam section → nothing');
-  h = harness({ 'GET /report': json(STATUS) });
-  assert.equal(await run(['report'], h.deps), 0);
-  assert.deepEqual(JSON.parse(h.out()), STATUS);
-  assert.match(h.out(), /^\{\n {4}"version"/, 'indented like weave report');
-  h = harness({ 'GET /report': json({ nope: 1 }) });
+  h = harness({ 'GET /snapshot': json({ nope: 1 }) });
   assert.equal(await run(['status'], h.deps), 1);
-  assert.match(h.err(), /answer to \/report is not what this CLI expects/);
+  assert.match(h.err(), /answer to \/snapshot is not what this CLI expects/);
 });
 
 test('connect, forget: JSON bodies as the API expects', async () => {
