@@ -44,6 +44,8 @@ export interface TestDockerd {
   docker(...args: string[]): Promise<ExecResult>;
   /** Removes all containers, stops dockerd (by pid), kills leftovers of this instance, unmounts and deletes `dir`. */
   stop(): Promise<void>;
+  /** Stops dockerd (SIGTERM: its containers stop, as on a real dockerd restart) and starts it again on the same state. */
+  restart(): Promise<void>;
 }
 
 export interface StartDockerdOptions {
@@ -68,25 +70,38 @@ export async function startDockerd(opts: StartDockerdOptions = {}): Promise<Test
     '--pidfile', join(dir, 'docker.pid'),
     '--shutdown-timeout', '2',
   ];
-  const logFd = openSync(logFile, 'a');
-  let child: ChildProcess;
-  try {
-    const cmd = opts.netnsPath ? ['nsenter', `--net=${opts.netnsPath}`, 'dockerd', ...args] : ['dockerd', ...args];
-    if (opts.pluginDir) {
-      await mkdir('/run/docker/plugins', { recursive: true });
-      await mkdir(opts.pluginDir, { recursive: true });
-      cmd.unshift('unshare', '-m', '--propagation', 'private', 'sh', '-c',
-        'mount --bind "$0" /run/docker/plugins && exec "$@"', opts.pluginDir);
+  let child!: ChildProcess;
+  let exited!: Promise<void>;
+  const launch = async () => {
+    const logFd = openSync(logFile, 'a');
+    try {
+      const cmd = opts.netnsPath ? ['nsenter', `--net=${opts.netnsPath}`, 'dockerd', ...args] : ['dockerd', ...args];
+      if (opts.pluginDir) {
+        await mkdir('/run/docker/plugins', { recursive: true });
+        await mkdir(opts.pluginDir, { recursive: true });
+        cmd.unshift('unshare', '-m', '--propagation', 'private', 'sh', '-c',
+          'mount --bind "$0" /run/docker/plugins && exec "$@"', opts.pluginDir);
+      }
+      child = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', logFd, logFd] });
+    } finally {
+      closeSync(logFd);
     }
-    child = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', logFd, logFd] });
-  } finally {
-    closeSync(logFd);
-  }
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.once('error', () => undefined);
+    const c = child;
+    exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
+    child.once('error', () => undefined);
+  };
+  await launch();
   const dockerHost = `unix://${socketPath}`;
   const docker = (...a: string[]) => exec('docker', ['-H', dockerHost, ...a], { timeoutMs: 60_000 });
 
+  const terminate = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const c = child;
+    const t = setTimeout(() => c.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(t);
+  };
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
@@ -98,36 +113,41 @@ export async function startDockerd(opts: StartDockerdOptions = {}): Promise<Test
       } catch {
         // dockerd may already be unhealthy; the kill below still stops it
       }
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(t);
+      await terminate();
     }
     await killProcessesMentioning(dir);
     await unmountUnder(dir);
     await rm(dir, { recursive: true, force: true });
   };
 
-  const started = Date.now();
   const client = new DockerClient({ socketPath, timeoutMs: 2_000 });
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      const log = readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n');
-      await stop();
-      throw new Error(`dockerd exited during startup (code ${child.exitCode}, signal ${child.signalCode}); log tail:\n${log}`);
-    }
-    try {
-      await client.version();
-      break;
-    } catch {
-      if (Date.now() - started > READY_TIMEOUT_MS) {
+  const waitReady = async () => {
+    const started = Date.now();
+    for (;;) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        const log = readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n');
         await stop();
-        throw new Error(`dockerd did not answer on ${socketPath} within ${READY_TIMEOUT_MS} ms`);
+        throw new Error(`dockerd exited during startup (code ${child.exitCode}, signal ${child.signalCode}); log tail:\n${log}`);
       }
-      await new Promise((r) => setTimeout(r, 100));
+      try {
+        await client.version();
+        return;
+      } catch {
+        if (Date.now() - started > READY_TIMEOUT_MS) {
+          await stop();
+          throw new Error(`dockerd did not answer on ${socketPath} within ${READY_TIMEOUT_MS} ms`);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
     }
-  }
-  return { dir, socketPath, dockerHost, pid: child.pid!, logFile, docker, stop };
+  };
+  await waitReady();
+  const restart = async () => {
+    await terminate();
+    await launch();
+    await waitReady();
+  };
+  return { dir, socketPath, dockerHost, get pid() { return child.pid!; }, logFile, docker, stop, restart };
 }
 
 /** Builds the busybox rootfs (TEST-ENV.md §1) and `docker import`s it as `name`. Returns the name. */
