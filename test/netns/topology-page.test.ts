@@ -111,7 +111,8 @@ test('when h3 stops, the page drops it within a few seconds; a failed attempt to
     const s = await graph();
     return !s.nodes.includes('h3') ? s : undefined;
   }, 20_000, 250);
-  assert.deepEqual(g.edges.map((e) => e.between), ['h1-h2']);
+  // Only h1–h2 is up; h1 may already show its retries to h3's address (a failed or pending edge).
+  assert.deepEqual(g.edges.filter((e) => e.cls !== 'fail' && e.cls !== 'pend').map((e) => e.between), ['h1-h2']);
   // The operator asks h1 to dial the dead host: the attempt fails, and the page says so in red, with the reason.
   await c.ok(h1, 'connect', h3.ip);
   const problem = await waitFor('a problem naming the connection to h3 and why', async () => {
