@@ -48,6 +48,7 @@ export class DeathWatch {
   private readonly watched = new Map<string, ContainerRef>();
   private readonly listeners: DeathListener[] = [];
   private readonly eventListeners: EventListener[] = [];
+  private readonly streamBackListeners: Array<() => void> = [];
   private running = false;
   private cancelTimer: (() => void) | undefined;
   private cancelResubscribe: (() => void) | undefined;
@@ -75,6 +76,11 @@ export class DeathWatch {
   /** Called for every container event (start/die/destroy), after the death listeners. */
   onEvent(cb: EventListener): void {
     this.eventListeners.push(cb);
+  }
+
+  /** Called when the event stream is back after an outage (events may have been missed meanwhile). */
+  onStreamBack(cb: () => void): void {
+    this.streamBackListeners.push(cb);
   }
 
   /** Starts (or replaces) watching a container, keyed by ref.id. */
@@ -193,6 +199,7 @@ export class DeathWatch {
         if (!this.eventsDown) return;
         this.eventsDown = false;
         this.log.info('container event stream is back; following container events again');
+        for (const cb of this.streamBackListeners) cb();
       },
     );
   }

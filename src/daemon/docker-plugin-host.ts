@@ -186,6 +186,19 @@ export class DockerPluginHost {
       });
   }
 
+  /**
+   * After Docker's event stream was down (a dockerd restart), starts and deaths may have been missed: the
+   * names of plugin containers are registered again from what Docker says now (addresses may have changed).
+   */
+  async resync(): Promise<void> {
+    if (!this.d.dns || this.stopped) return;
+    for (const id of [...this.named]) {
+      this.named.delete(id);
+      await this.d.dns.removeContainer(id);
+    }
+    for (const c of await this.containers()) await this.register(c.containerId);
+  }
+
   /** Registers a started container's names for its addresses on weavemesh networks. */
   private async register(id: string): Promise<void> {
     const dns = this.d.dns;
@@ -224,7 +237,10 @@ export class DockerPluginHost {
  * Starts the plugin unless `--no-plugin`. A socket another process serves (a second router on this
  * machine, or Weave) leaves the router without the plugin, with a warning: the mesh matters more.
  */
-export async function startDockerPlugin(deps: PluginHostDeps | undefined, events: { onEvent(cb: (ev: ContainerEvent) => void): void }): Promise<DockerPluginHost | undefined> {
+export async function startDockerPlugin(
+  deps: PluginHostDeps | undefined,
+  events: { onEvent(cb: (ev: ContainerEvent) => void): void; onStreamBack(cb: () => void): void },
+): Promise<DockerPluginHost | undefined> {
   if (!deps) return undefined;
   const host = new DockerPluginHost(deps);
   try {
@@ -234,5 +250,6 @@ export async function startDockerPlugin(deps: PluginHostDeps | undefined, events
     return undefined;
   }
   events.onEvent((ev) => host.event(ev));
+  events.onStreamBack(() => void host.resync());
   return host;
 }
