@@ -59,7 +59,7 @@ async function targets(): Promise<string> {
 
 test('launch --foreground --password: the running router\'s command line does not hold the password', async () => {
   const child = spawn('ip', ['netns', 'exec', h1.ns.name, process.execPath, TSWEAVE_BIN, 'launch', '--foreground',
-    '--password', PW, '--nickname', 'h1'], { env: { ...process.env, TSWEAVE_DATA_DIR: h1.dataDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+    '--password', PW, '--nickname', 'h1'], { env: c.envFor(h1), stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));

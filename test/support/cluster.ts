@@ -84,14 +84,22 @@ export class Cluster {
     return this.lab.addNetns(short);
   }
 
+  /**
+   * The environment of the host's tsweave commands: its data dir, and the runtime record and Docker plugin
+   * socket in the cluster's own directory, so tests leave nothing in /run/tsweave or /run/docker/plugins
+   * (a router launched with the defaults would start a plugin keeper on the machine's real plugin socket).
+   */
+  envFor(host: Host): NodeJS.ProcessEnv {
+    return {
+      ...process.env, TSWEAVE_DATA_DIR: host.dataDir, TSWEAVE_RUN_DIR: join(this.tmp, 'run'),
+      TSWEAVE_PLUGIN_SOCKET: join(this.pluginDir(host), 'weavemesh.sock'), ...host.env,
+    };
+  }
+
   /** Runs `tsweave ARGS` inside the host's namespace; never throws, returns code and output. */
   async tsweave(host: Host, ...args: string[]): Promise<RunResult> {
     try {
-      const r = await exec('ip', ['netns', 'exec', host.ns.name, process.execPath, TSWEAVE_BIN, ...args], {
-        timeoutMs: 90_000,
-        // The runtime record goes in the cluster's own run dir, so tests leave nothing in /run/tsweave.
-        env: { ...process.env, TSWEAVE_DATA_DIR: host.dataDir, TSWEAVE_RUN_DIR: join(this.tmp, 'run'), TSWEAVE_PLUGIN_SOCKET: join(this.pluginDir(host), 'weavemesh.sock'), ...host.env },
-      });
+      const r = await exec('ip', ['netns', 'exec', host.ns.name, process.execPath, TSWEAVE_BIN, ...args], { timeoutMs: 90_000, env: this.envFor(host) });
       return { ...r, code: 0 };
     } catch (err) {
       const e = err as { exitCode?: number; stdout?: string; stderr?: string; message: string };
