@@ -58,7 +58,11 @@ export class DockerPluginHost {
   private cancelRetry: (() => void) | undefined;
   private stopped = false;
   private saidDockerAway = false;
-  /** Endpoint → address of the plugin containers with egress (masqueraded beyond the overlay). */
+  /**
+   * Addresses (/32) of plugin containers with egress, masqueraded beyond the overlay: by endpoint from
+   * Join, and from Docker's view at start (containers that joined before this router started). Released
+   * addresses leave it (ReleaseAddress).
+   */
   private readonly egressAddrs = new Map<string, string>();
 
   constructor(private readonly d: PluginHostDeps) {
@@ -129,6 +133,7 @@ export class DockerPluginHost {
         await this.durableOrFree(owner);
       },
       release: async (addr) => {
+        this.dropEgress((a) => a === `${addr}/32`);
         if (!ipam) return;
         const n = parseIPv4(addr);
         const holder = ipam.allocator.containersInUse().find((c) => c.containerId.startsWith(PLUGIN_OWNER_PREFIX) && c.addrs.some((a) => a.addr === n));
@@ -143,13 +148,37 @@ export class DockerPluginHost {
         if (!this.d.gateway) return undefined;
         const gateway = await this.d.gateway(networkOf(cidr));
         this.egressAddrs.set(endpointId, `${formatIPv4(cidr.addr)}/32`);
-        await this.d.egressChanged?.().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'a plugin container has no way out of the overlay'));
+        await this.egressChanged();
         return gateway;
       },
       endpointGone: (endpointId) => {
-        if (this.egressAddrs.delete(endpointId)) void this.d.egressChanged?.().catch(() => undefined);
+        if (this.egressAddrs.delete(endpointId)) void this.egressChanged();
       },
     };
+  }
+
+  /** Forwarding and the masquerade rules follow the egress set; a failure is logged (the firewall retries). */
+  private async egressChanged(): Promise<void> {
+    await this.d.egressChanged?.().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'plugin containers may have no way out of the overlay'));
+  }
+
+  private dropEgress(match: (addr: string) => boolean): void {
+    let changed = false;
+    for (const [key, addr] of this.egressAddrs) if (match(addr) && this.egressAddrs.delete(key)) changed = true;
+    if (changed) void this.egressChanged();
+  }
+
+  /**
+   * What Docker says now about the plugin's running containers: their addresses get egress again (a router
+   * restart does not replay Join) and their DNS names are registered.
+   */
+  private async adoptRunning(): Promise<void> {
+    const list = await this.containers();
+    if (this.d.gateway && list.length > 0) {
+      for (const c of list) for (const a of c.cidrs) this.egressAddrs.set(`container:${c.containerId}:${a}`, `${a.split('/')[0]}/32`);
+      await this.egressChanged();
+    }
+    for (const c of list) await this.register(c.containerId);
   }
 
   /** An address Docker is told about must be claimed on disk first (issue 10.2); else it is given back. */
@@ -171,7 +200,7 @@ export class DockerPluginHost {
       .createNetwork({ Name: DEFAULT_NETWORK, Driver: PLUGIN_NAME, IPAM: { Driver: PLUGIN_NAME, Config: subnet ? [{ Subnet: subnet }] : [] }, CheckDuplicate: true, Options: {} })
       .then(async (created) => {
         this.log.info({ network: DEFAULT_NETWORK, created }, created ? 'created the Docker network "weave"' : 'the Docker network "weave" exists');
-        for (const c of await this.containers()) await this.register(c.containerId);
+        await this.adoptRunning();
       })
       .catch((err: unknown) => {
         if (err instanceof DockerUnavailableError) {
@@ -191,12 +220,12 @@ export class DockerPluginHost {
    * names of plugin containers are registered again from what Docker says now (addresses may have changed).
    */
   async resync(): Promise<void> {
-    if (!this.d.dns || this.stopped) return;
+    if (this.stopped) return;
     for (const id of [...this.named]) {
       this.named.delete(id);
-      await this.d.dns.removeContainer(id);
+      await this.d.dns?.removeContainer(id);
     }
-    for (const c of await this.containers()) await this.register(c.containerId);
+    await this.adoptRunning();
   }
 
   /** Registers a started container's names for its addresses on weavemesh networks. */

@@ -154,8 +154,10 @@ test('router down: docker run --net=weave fails at once saying tsweave is not ru
   await c.ok(h2, 'launch', '--password', PW, '--nickname', 'h2', ...RANGE, h1.ip);
   await runOn(h2, 'back', '--net=weave', TEST_IMAGE, 'sleep', '100000');
   await waitFor('ping across hosts after relaunch', async () => pings(h2, 'back', await ipOf(h1, 'web')), 30_000, 200);
-  // The plugin's containers kept their addresses through the router's absence.
+  // The plugin's containers kept their addresses through the router's absence, and their way out: the
+  // relaunched router masquerades them again (no Join replays for containers already running).
   assert.equal(await ipOf(h2, 'fixed2'), '10.32.7.7');
+  await waitFor('client reaches outside the overlay after the router restart', () => pings(h2, 'client', OUT_IP), 20_000, 500);
   assert.match(await c.ok(h2, 'ps'), /10\.32\.7\.7\/16/);
 });
 
