@@ -5,6 +5,8 @@ import { parseCidr, parsePeerName, type PeerName } from '../../src/core/types.js
 import { ControlOpener, ControlSealer } from '../../src/crypto/control-seal.js';
 import { nodeDataAead } from '../../src/crypto/data-aead.js';
 import { forEachFrame } from '../../src/dataplane/packer.js';
+import { HB_PING, HB_PONG, decodeHeartbeat, encodeHeartbeat } from '../../src/dataplane/fastdp-wire.js';
+import { decodeNatMessage, encodeNatMessage } from '../../src/mesh/nat-messages.js';
 import { decodeDnsGossip, encodeDnsGossip } from '../../src/dns/entries-codec.js';
 import { cidrRange } from '../../src/ipam/addr-range.js';
 import { decodeGossip, decodeUnicast, encodeGossip, encodeUnicast } from '../../src/ipam/messages.js';
@@ -36,6 +38,12 @@ const isHandshakeRefusal = (err: unknown): boolean => err instanceof ProtocolErr
 const A = 'aa:00:00:00:00:01' as PeerName;
 const B = 'bb:00:00:00:00:02' as PeerName;
 const KEY = Buffer.alloc(32, 7);
+
+function heartbeatSeed(kind: typeof HB_PING | typeof HB_PONG, macs: number[]): Uint8Array {
+  const out = new Uint8Array(2048);
+  const n = encodeHeartbeat(out, { kind, sender: 0xaa0000000001, dst: 0x02bb00000002, seq: 9, macs });
+  return out.subarray(0, n);
+}
 
 function hello(extra: Partial<Hello> = {}): Hello {
   return {
@@ -225,5 +233,26 @@ export function fuzzTargets(): FuzzTarget[] {
       allowed: isProtocolError,
     },
     { name: 'data-plane', seeds: [datagram([60, 1400], false), datagram([42], true), datagram([], false)], run: dataPlane, allowed: () => false, maxBytes: 2048 },
+    // fastdp heartbeats arrive from the bridge (VXLAN): a bad frame decodes to undefined, never throws (the
+    // wrapper turns undefined into a rejection so the harness counts them).
+    {
+      name: 'fastdp-heartbeat',
+      seeds: [heartbeatSeed(HB_PING, [0x02aabbccddee, 0x02aabbccddef]), heartbeatSeed(HB_PONG, [])],
+      run: (b) => {
+        if (decodeHeartbeat(b, 0, b.length) === undefined) throw new ProtocolError('not a fastdp heartbeat');
+      },
+      allowed: isProtocolError,
+      maxBytes: 2048,
+    },
+    {
+      name: 'nat-message',
+      seeds: [
+        encodeNatMessage({ t: 'hint', peer: B, endpoint: { addr: 0x0a000002, port: 6783 }, yours: { addr: 0xc0a80001, port: 40000 }, listenPort: 6783 }),
+        encodeNatMessage({ t: 'data', introducer: A, stream: 7, bytes: new Uint8Array([1, 2, 3]) }),
+        encodeNatMessage({ t: 'close', introducer: A, stream: 7 }),
+      ],
+      run: (b) => void decodeNatMessage(b),
+      allowed: isProtocolError,
+    },
   ];
 }
