@@ -23,13 +23,21 @@ def client(addr, port, seconds):
     s.connect((addr, port))
     s.settimeout(0.05)
     payload = b"x" * 64
-    # warm up (ARP, MAC learning)
-    for _ in range(20):
+    # warm up (ARP, MAC learning) and wait for the server: until it has answered 20 times, 15 s at most
+    # (a loaded machine may start the server late: its port answers "refused" until then)
+    ok = 0
+    give_up = time.monotonic() + 15
+    while ok < 20 and time.monotonic() < give_up:
         try:
             s.send(payload)
             s.recv(2048)
+            ok += 1
         except socket.timeout:
             pass
+        except ConnectionRefusedError:
+            time.sleep(0.05)
+    if ok == 0:
+        sys.exit("udp_rr: no answer from %s:%d in 15 s" % (addr, port))
     n = lost = 0
     end = time.monotonic() + seconds
     start = time.monotonic()
@@ -38,7 +46,7 @@ def client(addr, port, seconds):
         try:
             s.recv(2048)
             n += 1
-        except socket.timeout:
+        except (socket.timeout, ConnectionRefusedError):
             lost += 1
     el = time.monotonic() - start
     print(f"{n / el:.0f} {lost}")

@@ -21,16 +21,24 @@ topo_underlay() {
   ip -n "$UL" link set br0 up
 }
 
-# topo_host N: host namespace $P-hN with underlay address 10.200.0.N/24
+# topo_host N [BRIDGE ADDR/LEN]: host namespace $P-hN with underlay address 10.200.0.N/24 on br0
+# (or ADDR on BRIDGE, a bridge in "$UL" the caller made)
 topo_host() {
   local n=$1 ns="$P-h$1"
   ip netns add "$ns"
   ip -n "$ns" link set lo up
-  ip link add "$P-u$n" type veth peer name eth0 netns "$ns"
-  ip link set "$P-u$n" netns "$UL"
-  ip -n "$UL" link set "$P-u$n" master br0 up
-  ip -n "$ns" addr add "10.200.0.$n/24" dev eth0
-  ip -n "$ns" link set eth0 up
+  topo_nic "$n" "$P-u$n" eth0 "${2:-br0}" "${3:-10.200.0.$n/24}"
+}
+
+# topo_nic N OUTER IFNAME BRIDGE ADDR/LEN: one more underlay interface IFNAME in host N, its veth peer
+# OUTER (a name with the $P prefix) on BRIDGE in the underlay namespace
+topo_nic() {
+  local ns="$P-h$1"
+  ip link add "$2" type veth peer name "$3" netns "$ns"
+  ip link set "$2" netns "$UL"
+  ip -n "$UL" link set "$2" master "$4" up
+  ip -n "$ns" addr add "$5" dev "$3"
+  ip -n "$ns" link set "$3" up
 }
 
 # topo_container NAME: an empty network namespace standing in for a container
