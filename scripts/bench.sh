@@ -133,4 +133,4 @@ for o in $OVERLAYS; do
   log "== $o"
   run_overlay "$o"
 done
-BENCH_LOAD_START="$LOAD_START" node scripts/bench/report.mjs "$RESULTS" "$OUT_DIR" "$S" "$RUNS" "$ENC_MTU" "$FASTDP_MTU"
+BENCH_LOAD_START="$LOAD_START" BENCH_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || true)" node scripts/bench/report.mjs "$RESULTS" "$OUT_DIR" "$S" "$RUNS" "$ENC_MTU" "$FASTDP_MTU"

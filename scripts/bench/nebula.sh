@@ -68,6 +68,6 @@ bench_nebula() {
   done
   # the handshake starts with the first packet; wait for it so measure's warm-up is not the handshake
   wait_for 15 ip netns exec "$P-h1" ping -c 1 -W 1 -q 10.100.0.2 || fail "no Nebula handshake h1–h2: $(tail -n 1 "$d/nebula1.log")"
-  record nebula info_version "$(nebula -version | awk '/Version/ { print $2 }'), cipher aes (AES-256-GCM), tun mtu $ENC_MTU"
+  record nebula info_version "$(nebula -version | awk '/Version/ { print $2 }') (cipher aes: AES-256-GCM)"
   measure nebula "${pids[@]}"
 }

@@ -1,6 +1,6 @@
 // Turns scripts/bench.sh's results (TSV: overlay, metric, value) into the table with ratios to the
 // references and a JSON file in bench-results/ (the input of readme-table.mjs).
-// Usage: report.mjs RESULTS.tsv OUT_DIR SECONDS RUNS ENC_MTU FASTDP_MTU   (env BENCH_LOAD_START: load at start)
+// Usage: report.mjs RESULTS.tsv OUT_DIR SECONDS RUNS ENC_MTU FASTDP_MTU   (env BENCH_LOAD_START: load at start, BENCH_COMMIT)
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
@@ -67,7 +67,7 @@ const machine = `${cpus().length} × ${cpus()[0]?.model ?? '?'}, Linux ${release
 const date = new Date().toISOString();
 const loadStart = (process.env.BENCH_LOAD_START ?? '').split(' ').filter(Boolean).map(Number);
 const result = {
-  date, machine, loadavgAtStart: loadStart, loadavgAtEnd: loadavg(), seconds: Number(seconds), runs: Number(runs),
+  date, commit: process.env.BENCH_COMMIT || undefined, machine, loadavgAtStart: loadStart, loadavgAtEnd: loadavg(), seconds: Number(seconds), runs: Number(runs),
   encMtu: Number(encMtu), fastdpMtu: Number(fastdpMtu), raw: data, median: med, info, ratios, goals, errors,
 };
 const lines = benchTable(result);

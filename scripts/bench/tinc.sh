@@ -41,6 +41,6 @@ bench_tinc() {
     sleep 0.5
     grep -Eq ' h2 at .*pmtu ([0-9]+) \(min \1 max \1\)' "$RUN_DIR/tinc1/log" && break
   done
-  record tinc info_version "$(tincd --version 2>/dev/null | head -n 1)"
+  record tinc info_version "$(tincd --version 2>/dev/null | awk 'NR == 1 { print $3 }') (switch mode, default cipher)"
   measure tinc "${pids[@]}"
 }

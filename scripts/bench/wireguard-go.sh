@@ -34,6 +34,6 @@ bench_wireguard_go() {
     routed_container "$n" "$ENC_MTU"
   done
   wait_for 15 ip netns exec "$P-h1" ping -c 1 -W 1 -q 10.100.0.2 || fail "no WireGuard handshake h1–h2: $(tail -n 1 "$d/wg1.log")"
-  record wireguard-go info_version "$(wireguard-go --version | awk 'NR == 1 { print $2 }'), ChaCha20-Poly1305, mtu $ENC_MTU"
+  record wireguard-go info_version "$(wireguard-go --version | awk 'NR == 1 { print $2 }') (ChaCha20-Poly1305)"
   measure wireguard-go "${pids[@]}"
 }
