@@ -32,6 +32,7 @@
 #      BENCH_NO_BUILD=1 (skip `tsc` and the addon build), BENCH_RR_SECONDS (5), BENCH_ENC_MTU (1376),
 #      BENCH_FASTDP_MTU (1450), BENCH_KEEP_LOGS=1 (copy routers' logs to bench-results/).
 set -euo pipefail
+exec 3>&2 # log() writes here: each overlay's stderr is captured for its failure reason
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 if [ "$(id -u)" != 0 ]; then
@@ -99,15 +100,17 @@ trap cleanup_all EXIT
 trap 'exit 130' INT TERM
 
 # run_overlay NAME: set up, measure and tear down one overlay in a subshell, so a failure ends only this
-# overlay (its row says why) and its EXIT trap removes its processes and namespaces
+# overlay (its row says why: the failing command and the last line it printed) and its EXIT trap
+# removes its processes and namespaces. The subshell's stderr goes to a file (shown afterwards);
+# log() writes to fd 3, the terminal.
 run_overlay() {
-  local rc
+  local rc err="$WORK/$1.stderr" at="$WORK/$1.failed-at"
   set +e
   (
     set -eE
     CUR=$1
     use_prefix "$1"
-    trap 'rc=$?; record "$CUR" error "failed at \`${BASH_COMMAND:0:100}\` (exit $rc)"; log "$CUR: failed at: $BASH_COMMAND"' ERR
+    trap 'rc=$?; printf "%s (exit %s)" "${BASH_COMMAND:0:100}" "$rc" >"$at"' ERR
     trap 'trap - ERR; kill_bg; kill_daemons; topo_cleanup >/dev/null 2>&1 || true' EXIT
     trap 'exit 130' INT TERM
     case $1 in
@@ -121,10 +124,14 @@ run_overlay() {
       tsweave-fastdp) bench_tsweave fastdp ;;
       tsweave-relay) bench_tsweave_relay ;;
     esac
-  )
+  ) 2>"$err"
   rc=$?
   set -e
+  if [ -s "$err" ]; then sed 's/^/    /' "$err" >&2; fi
   if [ $rc -ge 128 ]; then exit $rc; fi
+  if [ -s "$at" ]; then # an unexpected command failed (fail() records its own reason)
+    record "$1" error "failed at \`$(cat "$at")\`: $(grep -v '^ *$' "$err" | tail -n 1 | cut -c1-160)"
+  fi
   if [ $rc -ne 0 ]; then log "$1: failed (exit $rc); going on with the next overlay"; fi
 }
 

@@ -27,7 +27,7 @@ kill_bg() { kill_pids "${BG_PIDS[@]}"; BG_PIDS=(); }
 kill_daemons() { kill_pids "${DAEMON_PIDS[@]}"; DAEMON_PIDS=(); }
 
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
-log() { printf '\033[1m[bench %s]\033[0m %s\n' "$(date +%T)" "$*" >&2; }
+log() { printf '\033[1m[bench %s]\033[0m %s\n' "$(date +%T)" "$*" >&3; }
 # fail REASON: this overlay's row becomes "failed: REASON"; ends the overlay's subshell (bench.sh run_overlay)
 fail() {
   record "$CUR" error "$*"
@@ -90,6 +90,17 @@ cpu_ticks() { # sum of utime+stime over PIDs (whole thread groups)
 }
 HZ=$(getconf CLK_TCK)
 
+# udp_drops: UDP datagrams the hosts' kernels dropped for a full receive buffer (RcvbufErrors of every
+# host namespace): an overlay daemon that falls behind loses packets here, and TCP over it slows down
+udp_drops() {
+  local t=0 ns v
+  for ns in $(ip netns list | awk '{ print $1 }' | grep "^$P-h[0-9]*$" || true); do
+    v=$(ip netns exec "$ns" awk '/^Udp: / { if (!h) { for (i = 1; i <= NF; i++) if ($i == "RcvbufErrors") c = i; h = 1 } else print $c }' /proc/net/snmp)
+    t=$((t + ${v:-0}))
+  done
+  echo "$t"
+}
+
 # measure NAME PIDS...: everything between container c1 (10.32.0.1) and c2 (10.32.0.2); PIDS are the
 # overlay's processes on all hosts, whose CPU time per GB carried is recorded
 measure() {
@@ -119,7 +130,8 @@ measure() {
   ip netns exec "$c2" iperf3 -s -B 10.32.0.2 -p 5201 >/dev/null 2>&1 &
   BG_PIDS+=($!)
   sleep 0.5
-  local streams run c0 c1t json bps bytes
+  local streams run c0 c1t json bps bytes drops0
+  drops0=$(udp_drops)
   for streams in 1 4; do
     for run in $(seq 1 "$RUNS"); do
       c0=$(cpu_ticks "${pids[@]}")
@@ -147,4 +159,6 @@ measure() {
     done
   done
   kill_bg
+  record "$name" info_udp_drops "$(($(udp_drops) - drops0))"
+  log "$name: the underlay dropped $(($(udp_drops) - drops0)) UDP datagrams for full receive buffers during iperf3"
 }

@@ -44,11 +44,14 @@ export function section(j, source) {
   const relay = r.relayTcp1VsDirect != null
     ? ` Relayed through a third host, tsweave carried ${pct(r.relayTcp1VsDirect)} of its direct encrypted throughput with 1 stream${r.relayTcp4VsDirect != null ? ` and ${pct(r.relayTcp4VsDirect)} with 4` : ''} (goal ≥ 60 %).`
     : '';
+  const drops = Object.entries(j.info ?? {}).filter(([, i]) => Number(i.udp_drops) > 0).map(([o, i]) => `${o} ${Number(i.udp_drops).toLocaleString('en-US')}`);
+  const dropText = drops.length ? `UDP datagrams the hosts dropped for a full socket receive buffer during iperf3 (a daemon falling behind; TCP then slows down): ${drops.join(', ')}.` : '';
   const text = [
     `${j.date.slice(0, 10)}, measured by \`npm run bench\` (${j.runs} run${j.runs === 1 ? '' : 's'} × ${j.seconds} s per throughput figure, median${j.commit ? `, tsweave ${j.commit}` : ''}; \`${source}\`):`,
     `${j.machine}, ${loadText}. Container MTU ${j.encMtu} for the encrypted overlays (and Nebula's and WireGuard's tun),`,
     `${j.fastdpMtu ?? 1450} for VXLAN and fastdp; overlay CPU = all hosts' overlay processes per GB carried (1 stream).`,
     versions.length ? `Versions: ${versions.join('; ')}.${relay}` : relay.trim(),
+    dropText,
   ].filter(Boolean);
   return `${text.join('\n')}\n\n${benchTable(j).join('\n')}\n`;
 }

@@ -7,7 +7,8 @@
 #   relay   --password, three hosts: h1 on underlay bridge br0, h2 on a second bridge br1, h3 on both; h1
 #           and h2 have no route to each other (h3 does not forward IP), so the mesh carries h1–h2 through h3
 
-tsw_password() { echo "bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"; }
+# a random password for this overlay's routers, through the environment (argv is visible to every user)
+tsw_password() { export TSWEAVE_PASSWORD="bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"; }
 
 # tsw_wait_established N PATTERN: host N lists an established connection matching PATTERN
 tsw_established() { tsw "$1" status connections 2>/dev/null | grep -q "$2"; }
@@ -16,7 +17,7 @@ bench_tsweave() { # $1 = enc | plain | fastdp
   two_hosts_and_containers
   local opts=(--mtu "$ENC_MTU") n want=established
   case $1 in
-    enc) opts+=(--password "$(tsw_password)") ;;
+    enc) tsw_password; want='established *encrypted' ;;
     plain) opts+=(--no-fastdp) ;;
     fastdp) opts=(--mtu "$FASTDP_MTU"); want='established.*fastdp' ;;
   esac
@@ -26,6 +27,9 @@ bench_tsweave() { # $1 = enc | plain | fastdp
   tsw 2 attach 10.32.0.2/12 "$P-c2" >/dev/null
   wait_for 20 tsw_established 1 "$want" && wait_for 20 tsw_established 2 "$want" ||
     log "tsweave-$1: no '$want' connection after 20 s; measuring anyway"
+  if [ "$1" = enc ] && ! tsw_established 1 'established *encrypted'; then
+    fail "no encrypted connection h1–h2: $(tsw 1 status connections | tr -s ' ' | tr '\n' ';')"
+  fi
   local pids=()
   for n in 1 2; do pids+=("$(cat "$RUN_DIR/h$n/tsweave.pid")"); done
   measure "tsweave-$1" "${pids[@]}"
@@ -47,7 +51,8 @@ bench_tsweave_relay() {
   topo_nic 3 "$P-v3" eth1 br1 10.201.0.3/24
   topo_container c1
   topo_container c2
-  local opts=(--mtu "$ENC_MTU" --password "$(tsw_password)") n pids=()
+  local opts=(--mtu "$ENC_MTU") n pids=()
+  tsw_password
   tsw 3 launch "${opts[@]}" --nickname h3 >/dev/null
   tsw 1 launch "${opts[@]}" --nickname h1 10.200.0.3 >/dev/null
   tsw 2 launch "${opts[@]}" --nickname h2 10.201.0.3 >/dev/null
@@ -59,6 +64,7 @@ bench_tsweave_relay() {
   local conns
   conns=$(tsw 1 status connections)
   printf '%s\n' "$conns" >"$RUN_DIR/h1-connections.txt"
+  printf '%s\n' "$conns" | grep -q '10\.200\.0\.3:.*established *encrypted' || fail "relay: h1–h3 is not an encrypted connection: $(printf '%s' "$conns" | tr '\n' ';')"
   if printf '%s\n' "$conns" | grep 'established' | grep -qv '10\.200\.0\.3:'; then
     fail "relay: h1 has a direct connection besides h3: $(printf '%s' "$conns" | tr '\n' ';')"
   fi

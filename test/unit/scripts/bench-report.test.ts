@@ -27,7 +27,8 @@ const TSV = [
   ['vxlan', 'info_load', '2.5'],
   ['vxlan', 'tcp1_gbps', '10'], ['vxlan', 'tcp1_gbps', '12'], ['vxlan', 'tcp1_gbps', '8'],
   ['vxlan', 'tcp4_gbps', '20'], ['vxlan', 'rtt_ms', '0.1'], ['vxlan', 'udp_rr', '20000'],
-  ['nebula', 'info_version', '1.6.1 (cipher aes: AES-256-GCM)'], ['nebula', 'info_load', '3.5'],
+  ['nebula', 'info_version', '1.6.1 (cipher aes: AES-256-GCM)'], ['nebula', 'info_load', '3.5'], ['nebula', 'info_udp_drops', '21614'],
+  ['vxlan', 'info_udp_drops', '0'],
   ['nebula', 'tcp1_gbps', '0.9'], ['nebula', 'tcp4_gbps', '0.95'], ['nebula', 'rtt_ms', '0.33'],
   ['nebula', 'udp_rr', '6037'], ['nebula', 'cpu_s_per_gb_tcp1', '12'],
   ['wireguard-go', 'error', 'wireguard-go made no tb1g-w1 on h1: no /dev/net/tun'],
@@ -66,6 +67,7 @@ test('report.mjs: medians, relay ratio, failed rows; readme-table.mjs inserts on
   assert.match(once, /load average 2\.5–3\.5 while the rows were measured \(1\.5 at the start/);
   assert.match(once, /carried 70 % of its direct encrypted throughput with 1 stream and 50 % with 4/);
   assert.match(once, /tsweave abc1234/);
+  assert.match(once, /receive buffer during iperf3 [^:]*: nebula 21,614\./); // rows without drops are not listed
   // the new section sits above the old table, which stays as history, inside the Performance section
   const begin = once.indexOf('<!-- bench-table:begin');
   const end = once.indexOf('<!-- bench-table:end -->');
