@@ -28,7 +28,9 @@
 # README table: `npm run bench:readme` (node scripts/bench/readme-table.mjs [bench-results/X.json],
 # default the newest) rewrites the README's benchmark table, between its markers, from a run's JSON.
 #
-# Env: BENCH_SECONDS (10), BENCH_RUNS (3), BENCH_OVERLAYS (all of the above, in that order),
+# Env: BENCH_SECONDS (10), BENCH_RUNS (3), BENCH_OVERLAYS (all of the above, in that order; a name may
+#      repeat, e.g. "tsweave-enc tsweave-relay tsweave-enc tsweave-relay" interleaves two rows on a noisy
+#      machine, and the medians take every run),
 #      BENCH_NO_BUILD=1 (skip `tsc` and the addon build), BENCH_RR_SECONDS (5), BENCH_ENC_MTU (1376),
 #      BENCH_FASTDP_MTU (1450), BENCH_KEEP_LOGS=1 (copy routers' logs to bench-results/).
 set -euo pipefail
@@ -92,7 +94,7 @@ cleanup_all() { # backstop: each overlay's subshell tears itself down, this catc
   for d in "$WORK"/*/; do
     [ -d "$d" ] || continue
     use_prefix "$(basename "$d")"
-    topo_cleanup >/dev/null 2>&1 || true
+    teardown
   done
   rm -rf "$WORK"
 }
@@ -111,7 +113,7 @@ run_overlay() {
     CUR=$1
     use_prefix "$1"
     trap 'rc=$?; printf "%s (exit %s)" "${BASH_COMMAND:0:100}" "$rc" >"$at"' ERR
-    trap 'trap - ERR; kill_bg; kill_daemons; topo_cleanup >/dev/null 2>&1 || true' EXIT
+    trap 'trap - ERR; teardown' EXIT
     trap 'exit 130' INT TERM
     case $1 in
       none) bench_none ;;

@@ -25,6 +25,14 @@ kill_pids() {
 }
 kill_bg() { kill_pids "${BG_PIDS[@]}"; BG_PIDS=(); }
 kill_daemons() { kill_pids "${DAEMON_PIDS[@]}"; DAEMON_PIDS=(); }
+# teardown: everything of the current overlay (its processes by PID, its namespaces by prefix, and the
+# UAPI sockets a killed wireguard-go leaves, which live outside the namespaces)
+teardown() {
+  kill_bg
+  kill_daemons
+  topo_cleanup >/dev/null 2>&1 || true
+  rm -f /var/run/wireguard/"$P"-w[0-9].sock
+}
 
 record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$RESULTS"; }
 log() { printf '\033[1m[bench %s]\033[0m %s\n' "$(date +%T)" "$*" >&3; }
