@@ -30,6 +30,20 @@ function newestResult() {
   return join(dir, names[names.length - 1]);
 }
 
+/** text broken into lines of at most `width` characters at spaces (as the README's prose is) */
+function wrap(text, width = 110) {
+  const lines = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines.join('\n');
+}
+
 const load1 = (j) => Object.values(j.info ?? {}).map((i) => Number(i.load)).filter((v) => !Number.isNaN(v));
 const pct = (v) => `${Math.round(v * 100)} %`;
 
@@ -45,15 +59,14 @@ export function section(j, source) {
     ? ` Relayed through a third host, tsweave carried ${pct(r.relayTcp1VsDirect)} of its direct encrypted throughput with 1 stream${r.relayTcp4VsDirect != null ? ` and ${pct(r.relayTcp4VsDirect)} with 4` : ''} (goal ≥ 60 %).`
     : '';
   const drops = Object.entries(j.info ?? {}).filter(([, i]) => Number(i.udp_drops) > 0).map(([o, i]) => `${o} ${Number(i.udp_drops).toLocaleString('en-US')}`);
-  const dropText = drops.length ? `UDP datagrams the hosts dropped for a full socket receive buffer during iperf3 (a daemon falling behind; TCP then slows down): ${drops.join(', ')}.` : '';
-  const text = [
-    `${j.date.slice(0, 10)}, measured by \`npm run bench\` (${j.runs} run${j.runs === 1 ? '' : 's'} × ${j.seconds} s per throughput figure, median${j.commit ? `, tsweave ${j.commit}` : ''}; \`${source}\`):`,
-    `${j.machine}, ${loadText}. Container MTU ${j.encMtu} for the encrypted overlays (and Nebula's and WireGuard's tun),`,
-    `${j.fastdpMtu ?? 1450} for VXLAN and fastdp; overlay CPU = all hosts' overlay processes per GB carried (1 stream).`,
-    versions.length ? `Versions: ${versions.join('; ')}.${relay}` : relay.trim(),
-    dropText,
-  ].filter(Boolean);
-  return `${text.join('\n')}\n\n${benchTable(j).join('\n')}\n`;
+  const dropText = drops.length
+    ? ` UDP datagrams the hosts dropped for a full socket receive buffer during iperf3 (a daemon falling behind: TCP slows down and retransmits, which also raises the CPU per GB): ${drops.join(', ')}.`
+    : '';
+  const text = `${j.date.slice(0, 10)}, measured by \`npm run bench\` (${j.runs} run${j.runs === 1 ? '' : 's'} × ${j.seconds} s per throughput figure, median${j.commit ? `, tsweave ${j.commit}` : ''}${source ? `, ${source}` : ''}): ` +
+    `${j.machine}, ${loadText}. Container MTU ${j.encMtu} for the encrypted overlays (and Nebula's and WireGuard's tun), ` +
+    `${j.fastdpMtu ?? 1450} for VXLAN and fastdp; overlay CPU = all hosts' overlay processes per GB carried (1 stream).` +
+    `${versions.length ? ` Versions: ${versions.join('; ')}.` : ''}${relay}${dropText}`;
+  return `${wrap(text)}\n\n${benchTable(j).join('\n')}\n`;
 }
 
 /** README text with the section between the markers replaced (or, the first time, inserted before the
@@ -93,7 +106,7 @@ if (process.argv[1] && basename(process.argv[1]) === 'readme-table.mjs') {
     usage(`cannot read ${file}: ${err.message}`);
   }
   if (!j.median || !j.date) usage(`${file} is not a bench result (no median/date)`);
-  const body = section(j, relative(root, file));
+  const body = section(j, basename(file));
   if (print) {
     process.stdout.write(body);
   } else {
