@@ -34,7 +34,8 @@ function newestResult() {
 function wrap(text, width = 110) {
   const lines = [];
   let line = '';
-  for (const word of text.split(' ')) {
+  // "60 %" stays on one line: split only at spaces not followed by "%"
+  for (const word of text.split(/ (?!%)/)) {
     if (line && line.length + 1 + word.length > width) {
       lines.push(line);
       line = word;
