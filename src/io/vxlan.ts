@@ -23,6 +23,7 @@ import type { Logger } from '../core/logger.js';
 import type { TapDevice, VxlanFdb, VxlanFdbEntry } from '../core/ports.js';
 import { formatIPv4 } from '../core/types.js';
 import { exec as defaultExec, type ExecFn } from './exec.js';
+import { FdbMonitor } from './fdb-monitor.js';
 
 export const VXLAN_DEVICE = 'vxlan-6784';
 export const HEARTBEAT_VXLAN = 'vxlanhb-6784';
@@ -48,6 +49,7 @@ export interface IprouteVxlanInit {
 
 export class IprouteVxlan implements VxlanFdb {
   private tap: TapDevice | undefined;
+  private monitor: FdbMonitor | undefined;
   private readonly exec: ExecFn;
   private batchSeq = 0;
 
@@ -106,10 +108,24 @@ export class IprouteVxlan implements VxlanFdb {
 
   async localMacs(): Promise<number[]> {
     const { stdout } = await this.exec('bridge', ['-j', 'fdb', 'show', 'br', this.init.bridge]);
-    return parseLocalMacs(stdout, [this.init.sleeveTap, VXLAN_DEVICE, this.init.bridge]);
+    return parseLocalMacs(stdout, this.ownPorts());
+  }
+
+  watchLocalMacs(onChange: () => void): () => boolean {
+    this.monitor?.stop();
+    const monitor = new FdbMonitor({ bridge: this.init.bridge, ownPorts: this.ownPorts(), onEvent: onChange, logger: this.init.logger });
+    this.monitor = monitor;
+    monitor.start();
+    return () => monitor.running;
+  }
+
+  private ownPorts(): string[] {
+    return [this.init.sleeveTap, VXLAN_DEVICE, this.init.bridge];
   }
 
   async teardown(): Promise<void> {
+    this.monitor?.stop();
+    this.monitor = undefined;
     this.tap?.close();
     this.tap = undefined;
     await removeVxlanDevice(this.exec);
