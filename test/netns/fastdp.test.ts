@@ -156,6 +156,39 @@ describe('fast datapath, no password', () => {
     }
   });
 
+  test('a container MTU raised above the overlay\'s: the kernel answers DF frames too big for the underlay with "frag needed", smaller ones cross', async () => {
+    // c21 (h1) and c22 (h2) raise their MTU to 1500 (ethwe and its host-side veth), the overlay's is 1376,
+    // the underlay's 1500: VXLAN carries up to 1450-byte packets. The bridge must not drop the frame at the
+    // vxlan port silently (it did: the port had the overlay MTU); the kernel's vxlan answers what the
+    // underlay cannot carry.
+    await waitFor('h1–h2 on fastdp', async () => (await onFastdp(1, 2)) && (await onFastdp(2, 1)), 30_000);
+    const pair = [[1, 21], [2, 22]] as const;
+    const cs = new Map<number, Netns>();
+    for (const [h, n] of pair) {
+      const ct = await c.addContainer(`c${n}`);
+      cs.set(n, ct);
+      await c.ok(H(h), 'attach', `${cip(n)}/12`, ct.name);
+      await c.lab.ip(ct, 'link', 'set', 'dev', 'ethwe', 'mtu', '1500');
+      const peer = /ethwe@if(\d+)/.exec((await c.lab.ip(ct, '-o', 'link', 'show', 'ethwe')).stdout)![1]!;
+      const host = new RegExp(`^${peer}: ([^@:]+)`, 'm').exec((await c.lab.ip(H(h).ns, '-o', 'link', 'show')).stdout)![1]!;
+      await c.lab.ip(H(h).ns, 'link', 'set', 'dev', host, 'mtu', '1500');
+    }
+    const c21 = cs.get(21)!;
+    await waitFor('c21 reaches c22 over fastdp', async () => (await c.run(c21, 'ping', '-c', '1', '-W', '1', cip(22))).code === 0, 30_000);
+    // No DF, 1500 bytes: VXLAN carries it in IP fragments.
+    const nodf = await c.run(c21, 'ping', '-M', 'dont', '-s', '1472', '-c', '2', '-W', '2', cip(22));
+    assert.equal(nodf.code, 0, nodf.stdout + nodf.stderr);
+    // DF, 1500 bytes: "fragmentation needed" with the underlay's MTU less VXLAN's 50 bytes (it was
+    // dropped without a word: the bridge's vxlan port had the overlay MTU).
+    const df = await c.run(c21, 'ping', '-M', 'do', '-s', '1472', '-c', '2', '-W', '2', cip(22));
+    assert.notEqual(df.code, 0);
+    assert.match(df.stdout + df.stderr, /mtu ?= ?1450/, df.stdout + df.stderr);
+    assert.match((await c.run(c21, 'ip', 'route', 'get', cip(22))).stdout, /mtu 1450/, 'c21 learnt the path MTU');
+    // DF within the underlay's limit, though above the overlay MTU: crosses (both ends take 1500).
+    const fits = await c.run(c21, 'ping', '-M', 'do', '-s', '1400', '-c', '2', '-W', '2', cip(22));
+    assert.equal(fits.code, 0, fits.stdout + fits.stderr);
+  });
+
   test('UDP 6784 blocked on h2: h1–h2 fall back to the sleeve with the reason, traffic continues; unblocked: fastdp again', async () => {
     const rule = ['INPUT', '-p', 'udp', '--dport', '6784', '-j', 'DROP'];
     await inNs(H(2).ns.name, ['iptables', '-A', ...rule]);
