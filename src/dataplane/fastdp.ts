@@ -193,14 +193,15 @@ export class FastDp {
     return { kind: HB_PING, sender: this.init.localPeer, dst: heartbeatMac(peer), seq: ++p.seq >>> 0, macs };
   }
 
-  /**
-   * Local MACs to put in a heartbeat that holds `room`: all of them if they fit, else a window that
-   * moves on each tick so every MAC is announced within a few beats (filling the frame: fastdp-wire.ts).
-   */
+  /** The local MACs for the next heartbeat (macsFor). */
   private localList(): number[] {
     return this.macsFor([...this.localMacs], this.init.macRoom ?? Number.MAX_SAFE_INTEGER);
   }
 
+  /**
+   * Local MACs to put in a heartbeat that holds `room`: all of them if they fit, else a window that
+   * moves on each tick so every MAC is announced within a few beats (filling the frame: fastdp-wire.ts).
+   */
   private macsFor(macs: readonly number[], room: number): number[] {
     if (macs.length <= room) return [...macs];
     const start = (this.rotation * room) % macs.length;
