@@ -159,6 +159,11 @@ export interface VxlanFdb {
   program(add: readonly VxlanFdbEntry[], del: readonly VxlanFdbEntry[]): Promise<void>;
   /** MACs the bridge has learnt on container ports (this host's containers). */
   localMacs(): Promise<number[]>;
+  /**
+   * Calls `onChange` soon after the bridge learns or forgets a MAC on a container port (then re-read
+   * localMacs). Returns whether the watch runs now (if not, poll localMacs). Stops at teardown.
+   */
+  watchLocalMacs?(onChange: () => void): () => boolean;
   /** The TAP the router writes heartbeats into and reads them from. */
   readonly heartbeatTap: TapDevice;
   /** Removes the vxlan device (its entries go with it) and closes the heartbeat TAP. */

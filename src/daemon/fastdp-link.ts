@@ -2,6 +2,9 @@
 // router: every heartbeat interval it reads the connected peers (PeerLinks) and this host's container
 // MACs, sends the pings, and applies the forwarding changes; heartbeats read from the heartbeat TAP are
 // answered at once. Forwarding changes are applied one set at a time, in order.
+// This host's container MACs: re-read as soon as the bridge reports a change on a container port (the
+// new set is announced to the peers at once, so a new container's unicast leaves the sleeve within a
+// round trip), and on every FULL_READ_BEATS-th beat as a safety net (every beat if there is no watch).
 
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -12,6 +15,11 @@ import { decodeHeartbeat, encodeHeartbeat, macsPerFrame, type Heartbeat } from '
 import type { RouteTable } from '../dataplane/forwarder.js';
 import { ETH_HEADER_BYTES } from '../dataplane/mac.js';
 import type { PeerLinks } from './peer-links.js';
+
+/** With the bridge watched, the full re-read of local MACs on one beat in this many. */
+const FULL_READ_BEATS = 10;
+/** Bridge events within this long are taken together (a container's link brings several). */
+const MAC_EVENT_DELAY_MS = 5;
 
 export interface FastDpLinkComponents {
   clock: Clock;
@@ -30,7 +38,13 @@ export class FastDpLink {
   private applying: Promise<void> = Promise.resolve();
   private stopped = false;
   private readonly lastMode = new Map<number, string>();
+  private watching: (() => boolean) | undefined;
+  private beats = 0;
+  private eventPending = false;
+  private readSeq = 0;
+  private appliedSeq = 0;
   droppedMalformed = 0;
+  announcements = 0;
 
   constructor(
     private readonly c: FastDpLinkComponents,
@@ -45,6 +59,7 @@ export class FastDpLink {
   async start(): Promise<void> {
     await this.c.vxlan.setup();
     this.c.vxlan.heartbeatTap.onFrames((b) => this.onFrames(b));
+    this.watching = this.c.vxlan.watchLocalMacs?.(() => this.localChanged());
     this.log.info('fast datapath: kernel VXLAN for peers that need no encryption');
     this.schedule();
   }
@@ -54,7 +69,7 @@ export class FastDpLink {
   }
 
   stats(): object {
-    return { ...this.dp.stats, programmed: this.dp.programmedCount(), droppedMalformed: this.droppedMalformed };
+    return { ...this.dp.stats, programmed: this.dp.programmedCount(), droppedMalformed: this.droppedMalformed, announcements: this.announcements };
   }
 
   async stop(): Promise<void> {
@@ -72,17 +87,45 @@ export class FastDpLink {
   }
 
   private async beat(): Promise<void> {
-    try {
-      this.dp.setLocalMacs(await this.c.vxlan.localMacs());
-    } catch (err) {
-      this.log.debug({ err: errorMessage(err) }, 'cannot read the bridge forwarding table');
-    }
+    if (!this.watching?.() || this.beats++ % FULL_READ_BEATS === 0) await this.readLocalMacs();
     if (this.stopped) return;
     const now = this.c.clock.now();
     this.dp.setCandidates(this.candidates(), now);
     for (const ping of this.dp.tick(now)) this.write(ping, this.pingBytes);
     this.sync();
     await this.applying;
+  }
+
+  /**
+   * Reads this host's container MACs; returns true if they changed. Of reads that overlap, only the one
+   * started last is applied (an older table must not overwrite a newer one).
+   */
+  private async readLocalMacs(): Promise<boolean> {
+    const seq = ++this.readSeq;
+    try {
+      const macs = await this.c.vxlan.localMacs();
+      if (seq < this.appliedSeq) return false;
+      this.appliedSeq = seq;
+      return this.dp.setLocalMacs(macs);
+    } catch (err) {
+      this.log.debug({ err: errorMessage(err) }, 'cannot read the bridge forwarding table');
+      return false;
+    }
+  }
+
+  /** The bridge learnt or forgot a container MAC: re-read, and tell the peers now if the set changed. */
+  private localChanged(): void {
+    if (this.eventPending || this.stopped) return;
+    this.eventPending = true;
+    this.c.clock.setTimer(MAC_EVENT_DELAY_MS, () => {
+      this.eventPending = false;
+      void this.readLocalMacs().then((changed) => {
+        if (!changed || this.stopped) return;
+        this.announcements++;
+        for (const ping of this.dp.announce()) this.write(ping, this.pingBytes);
+        this.sync();
+      });
+    });
   }
 
   private candidates(): FastDpCandidate[] {

@@ -10,6 +10,11 @@
 //   magic "TSFD" (4) | version 1 (1) | kind 1 ping / 2 pong (1) | sender peer (6) | seq u32 (4)
 //   | MAC count u16 (2) | MACs (6 each) | zero padding
 //
+// A sender with more MACs than one frame holds fills the frame and rotates the rest over beats; so a
+// heartbeat with room left for another MAC lists every MAC its sender has (`complete`), and the receiver
+// forgets at once the sender's MACs it no longer lists (a container that left) instead of waiting for them
+// to expire. A full frame proves nothing either way.
+//
 // Anything from the network is checked; a bad frame decodes to undefined (the caller counts it).
 
 import { ETH_HEADER_BYTES, isGroupMac, macAt, writeU48 } from './mac.js';
@@ -30,6 +35,8 @@ export interface Heartbeat {
   dst: number;
   seq: number;
   macs: number[];
+  /** Decoded only: the frame had room for more MACs, so `macs` is all of the sender's (see above). */
+  complete?: boolean;
 }
 
 /**
@@ -90,5 +97,5 @@ export function decodeHeartbeat(buf: Uint8Array, off: number, len: number): Hear
     // Group MACs are never a container's address; they would steal broadcast from the sleeve.
     if (!isGroupMac(buf, at)) macs.push(macAt(buf, at));
   }
-  return { kind, sender, dst: macAt(buf, off), seq: v.getUint32(26), macs };
+  return { kind, sender, dst: macAt(buf, off), seq: v.getUint32(26), macs, complete: n < macsPerFrame(len) };
 }

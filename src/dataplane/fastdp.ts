@@ -20,7 +20,11 @@
 //            timeoutMs (its container MACs are unprogrammed at once, so frames fall back to the sleeve);
 //            failed → fastdp again after `recoverReplies` replies in a row.
 // Only peers with a heartbeat entry are pinged; a peer's container MACs are programmed only while it is
-// in fastdp, learnt from its heartbeats (it announces the MACs its bridge has on container ports).
+// in fastdp, learnt from its heartbeats (it announces the MACs its bridge has on container ports). A new
+// local MAC is announced at once (announce(), on the bridge's change events), not at the next beat: until
+// the peer programs it, unicast to that container detours through the sleeve. A MAC the peer no longer
+// lists in a complete heartbeat (fastdp-wire.ts) is unprogrammed at once; one it stops announcing in
+// rotated heartbeats expires after macTtlMs; all of a peer's go when it leaves.
 
 import { HB_PING, HB_PONG, heartbeatMac, type Heartbeat } from './fastdp-wire.js';
 
@@ -137,9 +141,15 @@ export class FastDp {
     for (const [peer, p] of this.peers) if (!seen.has(peer)) this.forget(peer, p);
   }
 
-  /** MACs on this host's container ports (never programmed as remote, announced to peers). */
-  setLocalMacs(macs: Iterable<number>): void {
-    this.localMacs = new Set(macs);
+  /**
+   * MACs on this host's container ports (never programmed as remote, announced to peers). Returns true if
+   * the set changed (then announce() tells the peers now rather than at the next beat).
+   */
+  setLocalMacs(macs: Iterable<number>): boolean {
+    const next = new Set(macs);
+    const changed = next.size !== this.localMacs.size || [...next].some((m) => !this.localMacs.has(m));
+    this.localMacs = next;
+    return changed;
   }
 
   /**
@@ -148,7 +158,7 @@ export class FastDp {
    */
   tick(now: number): Heartbeat[] {
     const out: Heartbeat[] = [];
-    const local = this.macsFor([...this.localMacs], this.init.macRoom ?? Number.MAX_SAFE_INTEGER);
+    const local = this.localList();
     for (const [peer, p] of this.peers) {
       if (p.ineligible !== undefined) continue;
       const quiet = now - (p.lastReply ?? p.since);
@@ -161,16 +171,36 @@ export class FastDp {
       // Recovery needs replies in a row: a gap starts the count again.
       if (p.state === 'failed' && quiet > 2 * this.heartbeatMs) p.replyRun = 0;
       for (const [mac, at] of p.macs) if (now - at > this.macTtlMs) this.dropMac(p, mac);
-      out.push({ kind: HB_PING, sender: this.init.localPeer, dst: heartbeatMac(peer), seq: ++p.seq >>> 0, macs: local });
-      this.stats.pingsSent++;
+      out.push(this.ping(peer, p, local));
     }
     this.rotation++;
     return out;
   }
 
   /**
+   * Pings every eligible peer now with this host's MACs, without advancing the heartbeat state: a
+   * container that just appeared is programmed on the peers within a round trip, not a beat.
+   */
+  announce(): Heartbeat[] {
+    const local = this.localList();
+    const out: Heartbeat[] = [];
+    for (const [peer, p] of this.peers) if (p.ineligible === undefined) out.push(this.ping(peer, p, local));
+    return out;
+  }
+
+  private ping(peer: number, p: PeerState, macs: number[]): Heartbeat {
+    this.stats.pingsSent++;
+    return { kind: HB_PING, sender: this.init.localPeer, dst: heartbeatMac(peer), seq: ++p.seq >>> 0, macs };
+  }
+
+  /** The local MACs for the next heartbeat (macsFor). */
+  private localList(): number[] {
+    return this.macsFor([...this.localMacs], this.init.macRoom ?? Number.MAX_SAFE_INTEGER);
+  }
+
+  /**
    * Local MACs to put in a heartbeat that holds `room`: all of them if they fit, else a window that
-   * moves on each tick so every MAC is announced within a few beats.
+   * moves on each tick so every MAC is announced within a few beats (filling the frame: fastdp-wire.ts).
    */
   private macsFor(macs: readonly number[], room: number): number[] {
     if (macs.length <= room) return [...macs];
@@ -186,6 +216,11 @@ export class FastDp {
       return undefined;
     }
     this.announced(p, hb.macs, now);
+    // A complete list: the sender's MACs it no longer has (a container that left) go now.
+    if (hb.complete) {
+      const listed = new Set(hb.macs);
+      for (const mac of p.macs.keys()) if (!listed.has(mac)) this.dropMac(p, mac);
+    }
     if (hb.kind === HB_PONG) {
       this.stats.repliesReceived++;
       p.lastReply = now;
@@ -197,7 +232,7 @@ export class FastDp {
       return undefined;
     }
     this.stats.pongsSent++;
-    return { kind: HB_PONG, sender: this.init.localPeer, dst: heartbeatMac(hb.sender), seq: hb.seq, macs: this.macsFor([...this.localMacs], this.init.macRoom ?? Number.MAX_SAFE_INTEGER) };
+    return { kind: HB_PONG, sender: this.init.localPeer, dst: heartbeatMac(hb.sender), seq: hb.seq, macs: this.localList() };
   }
 
   status(peer: number): FastDpPeerStatus | undefined {

@@ -1,7 +1,12 @@
 // VxlanFdb (core/ports.ts) over iproute2: the fast datapath's kernel side (dataplane/fastdp.ts has the
 // rules and why). Each setting below was checked on this kernel in a throwaway netns:
-//   ip link add vxlan-6784 mtu M type vxlan id 6784 dstport 6784 nolearning    (no default remote: frames
-//       to a MAC without an entry — broadcast, unknown unicast — are dropped, tx_dropped counts them)
+//   ip link add vxlan-6784 mtu 65485 type vxlan id 6784 dstport 6784 nolearning    (no default remote:
+//       frames to a MAC without an entry — broadcast, unknown unicast — are dropped, tx_dropped counts them;
+//       the largest MTU, so the bridge never drops a frame from a container whose MTU was raised above the
+//       overlay's: the vxlan device checks it against the underlay's path MTU itself and answers a DF frame
+//       too big for it with ICMP "fragmentation needed" (MTU = path MTU − 50) into the bridge, back to the
+//       sender; a frame without DF leaves in IP fragments. The heartbeat device keeps the overlay MTU: its
+//       full-size pings prove that size crosses.)
 //   ip link set vxlan-6784 master weave up
 //   bridge link set dev vxlan-6784 learning off isolated on   (the bridge never learns a MAC on it:
 //       only the router's static entries send frames there)
@@ -23,6 +28,7 @@ import type { Logger } from '../core/logger.js';
 import type { TapDevice, VxlanFdb, VxlanFdbEntry } from '../core/ports.js';
 import { formatIPv4 } from '../core/types.js';
 import { exec as defaultExec, type ExecFn } from './exec.js';
+import { FdbMonitor } from './fdb-monitor.js';
 
 export const VXLAN_DEVICE = 'vxlan-6784';
 export const HEARTBEAT_VXLAN = 'vxlanhb-6784';
@@ -31,6 +37,8 @@ export const HEARTBEAT_TAP = 'vethwe-fdp';
 /** VNIs both ends agree on: container frames and heartbeats. */
 const DATA_VNI = 6784;
 const HEARTBEAT_VNI = 6785;
+/** The largest vxlan MTU over IPv4 (65535 − 50 bytes of VXLAN headers): see the top of the file. */
+const DATA_DEVICE_MTU = 65_485;
 
 export interface IprouteVxlanInit {
   bridge: string;
@@ -48,6 +56,7 @@ export interface IprouteVxlanInit {
 
 export class IprouteVxlan implements VxlanFdb {
   private tap: TapDevice | undefined;
+  private monitor: FdbMonitor | undefined;
   private readonly exec: ExecFn;
   private batchSeq = 0;
 
@@ -65,16 +74,16 @@ export class IprouteVxlan implements VxlanFdb {
     const ip = (...a: string[]) => this.exec('ip', a);
     const br = (...a: string[]) => this.exec('bridge', a);
     await removeVxlanDevice(this.exec);
-    const vxlan = async (name: string, vni: number, master: string): Promise<void> => {
-      await ip('link', 'add', name, 'mtu', String(mtu), 'type', 'vxlan', 'id', String(vni), 'dstport', String(port), 'nolearning');
+    const vxlan = async (name: string, vni: number, master: string, devMtu: number): Promise<void> => {
+      await ip('link', 'add', name, 'mtu', String(devMtu), 'type', 'vxlan', 'id', String(vni), 'dstport', String(port), 'nolearning');
       await ip('link', 'set', 'dev', name, 'master', master, 'up');
       await br('link', 'set', 'dev', name, 'learning', 'off', 'isolated', 'on');
     };
-    await vxlan(VXLAN_DEVICE, DATA_VNI, bridge);
+    await vxlan(VXLAN_DEVICE, DATA_VNI, bridge, DATA_DEVICE_MTU);
     await br('link', 'set', 'dev', this.init.sleeveTap, 'isolated', 'on');
     await ip('link', 'add', HEARTBEAT_BRIDGE, 'mtu', String(mtu), 'type', 'bridge');
     await ip('link', 'set', 'dev', HEARTBEAT_BRIDGE, 'up');
-    await vxlan(HEARTBEAT_VXLAN, HEARTBEAT_VNI, HEARTBEAT_BRIDGE);
+    await vxlan(HEARTBEAT_VXLAN, HEARTBEAT_VNI, HEARTBEAT_BRIDGE, mtu);
     this.tap = this.init.openTap(HEARTBEAT_TAP);
     await ip('link', 'set', 'dev', HEARTBEAT_TAP, 'mtu', String(mtu), 'master', HEARTBEAT_BRIDGE, 'up');
     await br('fdb', 'replace', macText(this.init.heartbeatMac), 'dev', HEARTBEAT_TAP, 'master', 'static', 'sticky');
@@ -106,10 +115,24 @@ export class IprouteVxlan implements VxlanFdb {
 
   async localMacs(): Promise<number[]> {
     const { stdout } = await this.exec('bridge', ['-j', 'fdb', 'show', 'br', this.init.bridge]);
-    return parseLocalMacs(stdout, [this.init.sleeveTap, VXLAN_DEVICE, this.init.bridge]);
+    return parseLocalMacs(stdout, this.ownPorts());
+  }
+
+  watchLocalMacs(onChange: () => void): () => boolean {
+    this.monitor?.stop();
+    const monitor = new FdbMonitor({ bridge: this.init.bridge, ownPorts: this.ownPorts(), onEvent: onChange, logger: this.init.logger });
+    this.monitor = monitor;
+    monitor.start();
+    return () => monitor.running;
+  }
+
+  private ownPorts(): string[] {
+    return [this.init.sleeveTap, VXLAN_DEVICE, this.init.bridge];
   }
 
   async teardown(): Promise<void> {
+    this.monitor?.stop();
+    this.monitor = undefined;
     this.tap?.close();
     this.tap = undefined;
     await removeVxlanDevice(this.exec);

@@ -122,6 +122,73 @@ describe('fast datapath, no password', () => {
     assert.equal(bigTo(lines, '10.200.0.1', 6783), 0);
   });
 
+  test('a new container\'s unicast leaves the sleeve within a round trip of its first frame, and its entries go when it does', async () => {
+    // Fresh pairs without IPv6, so the bridges learn their MACs only from the pings' ARP: the MACs must
+    // reach the peer at once, not at the next heartbeat (up to a second later, every ping on the sleeve
+    // meanwhile). Three pairs, so a beat that happens to fall right after the first frame cannot pass it.
+    await waitFor('h1–h2 on fastdp', async () => (await onFastdp(1, 2)) && (await onFastdp(2, 1)), 30_000);
+    for (const [a, b] of [[11, 12], [13, 14], [15, 16]] as const) {
+      const ca = await c.addContainer(`c${a}`);
+      const cb = await c.addContainer(`c${b}`);
+      for (const ct of [ca, cb]) {
+        const r = await c.run(ct, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1');
+        assert.equal(r.code, 0, r.stderr);
+      }
+      // The sleeve's TAP on h1 sees a ping that crosses the sleeve either way (h1 → h2 and back). c${a}
+      // pings at once after its attach (whose gratuitous ARP is its first frame).
+      const lines = await capture(H(1).ns.name, 'vethwe-tap', `icmp and host ${cip(a)}`, async () => {
+        await c.ok(H(2), 'attach', `${cip(b)}/12`, cb.name);
+        await c.ok(H(1), 'attach', `${cip(a)}/12`, ca.name);
+        await c.run(ca, 'ping', '-c', '20', '-i', '0.1', cip(b));
+      }, 7);
+      const seqs = lines.map((l) => Number(/seq (\d+)/.exec(l)?.[1] ?? 0));
+      assert.ok(seqs.every((n) => n <= 3), `c${a} → c${b}: pings after the third still crossed the sleeve: seq ${seqs.join(',')}`);
+      // The mechanism: h2's bridge sends c${a}'s MAC to the vxlan port (static), not to the TAP.
+      const mac = /link\/ether ([0-9a-f:]{17})/.exec((await c.run(ca, 'ip', 'link', 'show', 'ethwe')).stdout)![1]!;
+      const fdb = (await c.run(H(2).ns, 'bridge', 'fdb', 'show', 'br', 'weave')).stdout.split('\n').filter((l) => l.startsWith(mac));
+      assert.ok(fdb.some((l) => / dev vxlan-6784 .*static/.test(l)), `h2 fdb for ${mac}:\n${fdb.join('\n')}`);
+      assert.ok(!fdb.some((l) => / dev vethwe-tap /.test(l)), `h2 fdb for ${mac}:\n${fdb.join('\n')}`);
+      // The container leaves h1: h2 unprograms its MAC as soon as h1 stops listing it (not 30 s later).
+      await c.run(ca, 'ip', 'link', 'del', 'ethwe');
+      const t0 = Date.now();
+      await waitFor(`h2 forgets ${mac}`, async () => !(await c.run(H(2).ns, 'bridge', 'fdb', 'show', 'dev', 'vxlan-6784')).stdout.includes(mac), 10_000);
+      console.log(`fastdp: c${a} → c${b} on the sleeve for seq ${seqs.join(',') || 'none'}; its MAC left h2 after ${Date.now() - t0} ms`);
+    }
+  });
+
+  test('a container MTU raised above the overlay\'s: the kernel answers DF frames too big for the underlay with "frag needed", smaller ones cross', async () => {
+    // c21 (h1) and c22 (h2) raise their MTU to 1500 (ethwe and its host-side veth), the overlay's is 1376,
+    // the underlay's 1500: VXLAN carries up to 1450-byte packets. The bridge must not drop the frame at the
+    // vxlan port silently (it did: the port had the overlay MTU); the kernel's vxlan answers what the
+    // underlay cannot carry.
+    await waitFor('h1–h2 on fastdp', async () => (await onFastdp(1, 2)) && (await onFastdp(2, 1)), 30_000);
+    const pair = [[1, 21], [2, 22]] as const;
+    const cs = new Map<number, Netns>();
+    for (const [h, n] of pair) {
+      const ct = await c.addContainer(`c${n}`);
+      cs.set(n, ct);
+      await c.ok(H(h), 'attach', `${cip(n)}/12`, ct.name);
+      await c.lab.ip(ct, 'link', 'set', 'dev', 'ethwe', 'mtu', '1500');
+      const peer = /ethwe@if(\d+)/.exec((await c.lab.ip(ct, '-o', 'link', 'show', 'ethwe')).stdout)![1]!;
+      const host = new RegExp(`^${peer}: ([^@:]+)`, 'm').exec((await c.lab.ip(H(h).ns, '-o', 'link', 'show')).stdout)![1]!;
+      await c.lab.ip(H(h).ns, 'link', 'set', 'dev', host, 'mtu', '1500');
+    }
+    const c21 = cs.get(21)!;
+    await waitFor('c21 reaches c22 over fastdp', async () => (await c.run(c21, 'ping', '-c', '1', '-W', '1', cip(22))).code === 0, 30_000);
+    // No DF, 1500 bytes: VXLAN carries it in IP fragments.
+    const nodf = await c.run(c21, 'ping', '-M', 'dont', '-s', '1472', '-c', '2', '-W', '2', cip(22));
+    assert.equal(nodf.code, 0, nodf.stdout + nodf.stderr);
+    // DF, 1500 bytes: "fragmentation needed" with the underlay's MTU less VXLAN's 50 bytes (it was
+    // dropped without a word: the bridge's vxlan port had the overlay MTU).
+    const df = await c.run(c21, 'ping', '-M', 'do', '-s', '1472', '-c', '2', '-W', '2', cip(22));
+    assert.notEqual(df.code, 0);
+    assert.match(df.stdout + df.stderr, /mtu ?= ?1450/, df.stdout + df.stderr);
+    assert.match((await c.run(c21, 'ip', 'route', 'get', cip(22))).stdout, /mtu 1450/, 'c21 learnt the path MTU');
+    // DF within the underlay's limit, though above the overlay MTU: crosses (both ends take 1500).
+    const fits = await c.run(c21, 'ping', '-M', 'do', '-s', '1400', '-c', '2', '-W', '2', cip(22));
+    assert.equal(fits.code, 0, fits.stdout + fits.stderr);
+  });
+
   test('UDP 6784 blocked on h2: h1–h2 fall back to the sleeve with the reason, traffic continues; unblocked: fastdp again', async () => {
     const rule = ['INPUT', '-p', 'udp', '--dport', '6784', '-j', 'DROP'];
     await inNs(H(2).ns.name, ['iptables', '-A', ...rule]);

@@ -22,7 +22,10 @@ class FakeVxlan implements VxlanFdb {
   onFrame: ((b: Batch) => void) | undefined;
   deliver: (buf: Uint8Array, len: number, entries: Map<string, number>) => void = () => undefined;
   setupCalls = 0;
-  constructor(private readonly macs: number[]) {}
+  reads = 0;
+  /** The bridge's change events (watchLocalMacs); undefined: this fake has no watch. */
+  watched: (() => void) | undefined;
+  constructor(public macs: number[]) {}
   readonly heartbeatTap: TapDevice = {
     name: 'fake-fdp',
     onFrames: (cb) => void (this.onFrame = cb),
@@ -38,7 +41,12 @@ class FakeVxlan implements VxlanFdb {
     for (const e of add) this.entries.set(`${e.device}/${e.mac}`, e.underlay);
   }
   async localMacs(): Promise<number[]> {
+    this.reads++;
     return this.macs;
+  }
+  watchLocalMacs(onChange: () => void): () => boolean {
+    this.watched = onChange;
+    return () => true;
   }
   async teardown(): Promise<void> {}
   receive(buf: Uint8Array): void {
@@ -102,6 +110,31 @@ describe('FastDpLink', () => {
     await settle(clock, 6000);
     assert.deepEqual(la.status(B), { mode: 'fastdp' });
     assert.ok(va.has('data', MAC_B));
+    await la.stop();
+    await lb.stop();
+  });
+
+  test('a container appearing or leaving is announced at once, not at the next beat; with the watch, full reads are rare', async () => {
+    const { clock, va, vb, la, lb } = pair();
+    await la.start();
+    await lb.start();
+    await settle(clock, 3000);
+    assert.ok(vb.has('data', MAC_A));
+    const MAC_A2 = 0x02000000a002;
+    va.macs = [MAC_A, MAC_A2];
+    va.watched!();
+    clock.advance(10); // well inside one heartbeat interval
+    for (let i = 0; i < 20; i++) await Promise.resolve();
+    assert.ok(vb.has('data', MAC_A2), 'B programs the new container within a round trip');
+    va.macs = [MAC_A];
+    va.watched!();
+    clock.advance(10);
+    for (let i = 0; i < 20; i++) await Promise.resolve();
+    assert.ok(!vb.has('data', MAC_A2), 'and forgets it as soon as A stops listing it');
+    assert.ok(vb.has('data', MAC_A));
+    const reads = va.reads;
+    await settle(clock, 10_000);
+    assert.ok(va.reads - reads <= 2, `the table is read on one beat in ten: ${va.reads - reads} reads in 10 s`);
     await la.stop();
     await lb.stop();
   });

@@ -28,7 +28,20 @@ describe('heartbeat frames', () => {
     const hb: Heartbeat = { kind: HB_PING, sender: B, dst: heartbeatMac(A), seq: 0xfffffff0, macs: [MAC_B1, MAC_B2] };
     const len = encodeHeartbeat(buf, hb, 1390);
     assert.equal(len, 1390);
-    assert.deepEqual(decodeHeartbeat(buf, 0, len), hb);
+    assert.deepEqual(decodeHeartbeat(buf, 0, len), { ...hb, complete: true });
+  });
+
+  test('complete: a heartbeat with room for another MAC lists all of its sender\'s; a full one proves nothing', () => {
+    const buf = new Uint8Array(1390);
+    const room = macsPerFrame(1390);
+    const many = Array.from({ length: room + 5 }, (_, i) => 0x020000000000 + i);
+    const hb = (macs: number[], kind: Heartbeat['kind'] = HB_PING): Heartbeat => ({ kind, sender: B, dst: heartbeatMac(A), seq: 1, macs });
+    const decoded = (h: Heartbeat, padTo: number) => decodeHeartbeat(buf, 0, encodeHeartbeat(buf, h, padTo));
+    assert.equal(decoded(hb([]), 1390)?.complete, true, 'no MACs at all');
+    assert.equal(decoded(hb(many.slice(0, room - 1)), 1390)?.complete, true);
+    assert.equal(decoded(hb(many.slice(0, room)), 1390)?.complete, false, 'exactly full');
+    assert.equal(decoded(hb(many), 1390)?.complete, false, 'rotated');
+    assert.equal(decoded(hb([MAC_B1], HB_PONG), 0)?.complete, false, 'an unpadded pong');
   });
 
   test('heartbeat MACs are unicast, locally administered and differ per peer', () => {
@@ -167,6 +180,33 @@ describe('FastDp decisions', () => {
     dp.tick(31_000);
     dp.onHeartbeat(pong(B), 31_000);
     assert.deepEqual(keys(dp.takeChanges()).del, [`data:${MAC_B1.toString(16)}`]);
+  });
+
+  test('a complete heartbeat unprograms at once the MACs it no longer lists; an incomplete one waits for the TTL', () => {
+    const dp = newDp();
+    dp.setCandidates([{ peer: B, underlay: IP_B }], 0);
+    dp.onHeartbeat(pong(B, 1, [MAC_B1, MAC_B2]), 0);
+    assert.equal(keys(dp.takeChanges()).add.filter((k) => k.startsWith('data')).length, 2);
+    dp.onHeartbeat({ ...ping(B, [MAC_B1]), complete: false }, 1000);
+    assert.deepEqual(dp.takeChanges().del, [], 'a rotated list says nothing about MAC_B2');
+    dp.onHeartbeat({ ...ping(B, [MAC_B1]), complete: true }, 2000);
+    assert.deepEqual(keys(dp.takeChanges()), { add: [], del: [`data:${MAC_B2.toString(16)}`] });
+    dp.onHeartbeat({ ...ping(B), complete: true }, 3000);
+    assert.deepEqual(keys(dp.takeChanges()).del, [`data:${MAC_B1.toString(16)}`]);
+  });
+
+  test('announce pings every eligible peer with the local MACs now, without advancing the heartbeat state', () => {
+    const dp = newDp();
+    dp.setCandidates([{ peer: B, underlay: IP_B }, { peer: C, underlay: IP_C, ineligible: 'no direct route' }], 0);
+    assert.equal(dp.setLocalMacs([MAC_A1]), true);
+    assert.equal(dp.setLocalMacs([MAC_A1]), false, 'unchanged');
+    const out = dp.announce();
+    assert.deepEqual(out.map((h) => [h.kind, h.dst, h.macs]), [[HB_PING, heartbeatMac(B), [MAC_A1]]]);
+    assert.equal(dp.status(B)?.reason, 'confirming the VXLAN path');
+    // No timeout passes by announcing: B is still probing after many announcements at t=0.
+    for (let i = 0; i < 10; i++) dp.announce();
+    dp.tick(1000);
+    assert.equal(dp.status(B)?.reason, 'confirming the VXLAN path');
   });
 
   test('pings carry our local MACs, rotating when they do not fit one frame', () => {
