@@ -33,9 +33,12 @@
  *
  *   aeadDestroy(h) -> void     frees the context now; later use of h throws ERR_INVALID_STATE.
  */
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,7 +151,7 @@ static inline void make_nonce(const uint8_t *salt, const uint8_t *hdr, uint8_t *
   memcpy(nonce + AEAD_SALT_BYTES, hdr + AEAD_COUNTER_OFFSET, 8);
 }
 
-EVP_CIPHER_CTX *tsw_gcm_new(const uint8_t *key, bool for_seal) {
+static EVP_CIPHER_CTX *gcm_new(const uint8_t *key, bool for_seal) {
   EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
   int enc = for_seal ? 1 : 0;
   if (!ctx || EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) != 1 ||
@@ -160,15 +163,73 @@ EVP_CIPHER_CTX *tsw_gcm_new(const uint8_t *key, bool for_seal) {
   return ctx;
 }
 
+/* Per datagram, EVP_*Init_ex(iv) asks the provider for the IV length (a parameter query: string
+ * compares) and EVP_CIPHER_CTX_ctrl turns the tag into another; together most of a small datagram's
+ * cost. Instead the nonce goes in as the GCM provider's "tls1 fixed IV" with length -1 (its documented
+ * special case: the whole IV, as EVP_CTRL_GCM_SET_IV_FIXED with -1), in the same set_params call as
+ * the expected tag when opening, and the tag comes out by get_params. Used only if a self-test at the
+ * first context (gcm_params_check) gives the bytes of the EVP_*Init_ex way; otherwise that way. */
+static int gcm_params_ok = -1; /* -1 unknown, 0 no, 1 yes; pthread_once */
+static pthread_once_t gcm_params_once = PTHREAD_ONCE_INIT;
+
+static bool set_nonce(EVP_CIPHER_CTX *ctx, uint8_t *nonce, uint8_t *tag, bool enc) {
+  OSSL_PARAM ps[3] = {
+      OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TLS1_IV_FIXED, nonce, (size_t)-1),
+      OSSL_PARAM_construct_end(),
+      OSSL_PARAM_construct_end(),
+  };
+  if (tag) ps[1] = OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, AEAD_TAG_BYTES);
+  if (__atomic_load_n(&gcm_params_ok, __ATOMIC_RELAXED) == 1) return EVP_CIPHER_CTX_set_params(ctx, ps) == 1;
+  return (enc ? EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) : EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, nonce)) == 1 &&
+         (!tag || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, AEAD_TAG_BYTES, tag) == 1);
+}
+
+static bool get_tag(EVP_CIPHER_CTX *ctx, uint8_t *tag) {
+  if (__atomic_load_n(&gcm_params_ok, __ATOMIC_RELAXED) != 1)
+    return EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, AEAD_TAG_BYTES, tag) == 1;
+  OSSL_PARAM ps[2] = {OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, AEAD_TAG_BYTES),
+                      OSSL_PARAM_construct_end()};
+  return EVP_CIPHER_CTX_get_params(ctx, ps) == 1;
+}
+
+/* Seals and opens two packets (different counters) both ways with one throwaway key: the parameter
+ * way is used only if it gives the same bytes and tags and opens what it sealed. */
+static void gcm_params_check(void) {
+  static const uint8_t key[AEAD_KEY_BYTES] = {1, 2, 3}, salt[AEAD_SALT_BYTES] = {9, 8, 7, 6};
+  uint8_t a[2][64 + AEAD_TAG_BYTES], b[2][64 + AEAD_TAG_BYTES];
+  EVP_CIPHER_CTX *s = gcm_new(key, true), *o = gcm_new(key, false);
+  bool same = s && o;
+  for (int v = 0; v < 2 && same; v++) {
+    __atomic_store_n(&gcm_params_ok, v, __ATOMIC_RELAXED);
+    for (int i = 0; i < 2 && same; i++) {
+      uint8_t *p = v == 0 ? a[i] : b[i];
+      memset(p, 0x5a + i, sizeof a[i]);
+      p[AEAD_COUNTER_OFFSET + 7] = (uint8_t)(i + 1);
+      same = tsw_gcm_seal(s, salt, p, 64);
+    }
+  }
+  same = same && memcmp(a, b, sizeof a) == 0 && tsw_gcm_open(o, salt, b[1], sizeof b[1]) &&
+         tsw_gcm_open(o, salt, b[0], sizeof b[0]);
+  b[0][20] ^= 1;
+  same = same && !tsw_gcm_open(o, salt, b[0], sizeof b[0]); /* the tag is checked */
+  EVP_CIPHER_CTX_free(s);
+  EVP_CIPHER_CTX_free(o);
+  ERR_clear_error();
+  __atomic_store_n(&gcm_params_ok, same ? 1 : 0, __ATOMIC_RELEASE);
+}
+
+EVP_CIPHER_CTX *tsw_gcm_new(const uint8_t *key, bool for_seal) {
+  pthread_once(&gcm_params_once, gcm_params_check); /* before the first context can seal or open */
+  return gcm_new(key, for_seal);
+}
+
 bool tsw_gcm_seal(EVP_CIPHER_CTX *ctx, const uint8_t *salt, uint8_t *p, size_t len) {
   uint8_t nonce[AEAD_NONCE_BYTES];
   int body = (int)len - AEAD_HEADER_BYTES, outl = 0, finl = 0;
   make_nonce(salt, p, nonce);
-  return EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) == 1 &&
-         EVP_EncryptUpdate(ctx, NULL, &outl, p, AEAD_HEADER_BYTES) == 1 &&
+  return set_nonce(ctx, nonce, NULL, true) && EVP_EncryptUpdate(ctx, NULL, &outl, p, AEAD_HEADER_BYTES) == 1 &&
          (body <= 0 || EVP_EncryptUpdate(ctx, p + AEAD_HEADER_BYTES, &outl, p + AEAD_HEADER_BYTES, body) == 1) &&
-         EVP_EncryptFinal_ex(ctx, p + len, &finl) == 1 &&
-         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, AEAD_TAG_BYTES, p + len) == 1;
+         EVP_EncryptFinal_ex(ctx, p + len, &finl) == 1 && get_tag(ctx, p + len);
 }
 
 bool tsw_gcm_open(EVP_CIPHER_CTX *ctx, const uint8_t *salt, uint8_t *p, size_t len) {
@@ -176,10 +237,9 @@ bool tsw_gcm_open(EVP_CIPHER_CTX *ctx, const uint8_t *salt, uint8_t *p, size_t l
   uint8_t nonce[AEAD_NONCE_BYTES];
   int body = (int)(len - AEAD_HEADER_BYTES - AEAD_TAG_BYTES), outl = 0, finl = 0;
   make_nonce(salt, p, nonce);
-  bool ok = EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, nonce) == 1 &&
+  bool ok = set_nonce(ctx, nonce, p + len - AEAD_TAG_BYTES, false) &&
             EVP_DecryptUpdate(ctx, NULL, &outl, p, AEAD_HEADER_BYTES) == 1 &&
             (body == 0 || EVP_DecryptUpdate(ctx, p + AEAD_HEADER_BYTES, &outl, p + AEAD_HEADER_BYTES, body) == 1) &&
-            EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, AEAD_TAG_BYTES, p + len - AEAD_TAG_BYTES) == 1 &&
             EVP_DecryptFinal_ex(ctx, p + AEAD_HEADER_BYTES + body, &finl) == 1;
   if (!ok) {
     /* unauthenticated bytes never linger */

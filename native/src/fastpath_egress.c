@@ -10,9 +10,17 @@
 
 #define FP_LOCAL ((fp_session *)1) /* frame_sess: a local frame, dropped (the bridge delivers it) */
 
+static void add_tx(fp_session *s, uint64_t dgrams, uint64_t bytes) {
+  if (!s || !dgrams) return;
+  __atomic_add_fetch(&s->tx_dgrams, dgrams, __ATOMIC_RELAXED);
+  __atomic_add_fetch(&s->tx_bytes, bytes, __ATOMIC_RELAXED);
+}
+
 /* Seals and sends the datagrams packed so far (no lock: the batch holds references). */
 static void egress_send(fp_lane *l, int n) {
   tsw_fastpath *f = l->f;
+  fp_session *run = NULL; /* the session of the datagrams counted in run_dgrams/run_bytes, added at once */
+  uint64_t run_dgrams = 0, run_bytes = 0;
   for (int i = 0; i < n; i++) {
     fp_session *s = l->send_sess[i];
     fp_key *k = l->send_key[i];
@@ -30,12 +38,18 @@ static void egress_send(fp_lane *l, int n) {
       }
       l->send_lens[i] += TAG;
     }
-    __atomic_add_fetch(&s->tx_dgrams, 1, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&s->tx_bytes, (uint64_t)l->send_lens[i], __ATOMIC_RELAXED);
+    if (s != run) {
+      add_tx(run, run_dgrams, run_bytes);
+      run = s;
+      run_dgrams = run_bytes = 0;
+    }
+    run_dgrams++;
+    run_bytes += (uint64_t)l->send_lens[i];
     uint64_t r = __atomic_load_n(&s->remote, __ATOMIC_RELAXED);
     l->send_addrs[i] = (uint32_t)(r >> 16);
     l->send_ports[i] = (uint16_t)r;
   }
+  add_tx(run, run_dgrams, run_bytes);
   int m = 0; /* compact away anything that failed to seal */
   for (int i = 0; i < n; i++) {
     if (l->send_lens[i] == 0) continue;

@@ -298,6 +298,69 @@ async function inner(ns: string): Promise<void> {
       }
     });
 
+    it('ingress batch: datagrams of two key generations, another index, forged and mixed-MAC frames in one sendmmsg are each judged on their own', async () => {
+      // The ingress thread reuses the last datagram's session, key and source-MAC decision while the next
+      // datagram names the same index and generation (fastpath_ingress.c ingress_run): a wrong reuse would
+      // open with the wrong key, accept an unknown index or send a stranger's frame to the TAP.
+      const rx = new NativeUdpSocket(addon, ipv4ToU32('10.78.0.1'), 7780, { logger: silentLogger(), gro: false });
+      const got: number[] = [];
+      rx.onDatagrams((b) => {
+        for (let i = 0; i < b.count; i++) got.push(b.buf.readUInt32BE(b.offsets[i]!));
+      });
+      const frameFor = (seq: number): Buffer => udpFrame(tapMac, peerMac, '10.78.0.2', '10.78.0.1', 7780, 20, seq);
+      const strange = udpFrame(tapMac, strangerMac, '10.78.0.3', '10.78.0.1', 7780, 20, 999);
+      try {
+        const [k2, s2, k3, s3] = [randomBytes(32), randomBytes(4), randomBytes(32), randomBytes(4)];
+        fast.setRecvKey(REMOTE, 2, k2, s2, 60_000);
+        fast.setRecvKey(REMOTE, 3, k3, s3, 60_000); // current 3, previous 2 (in its grace)
+        const seal2 = nodeDataAead.create(k2, s2, true);
+        const seal3 = nodeDataAead.create(k3, s3, true);
+        const dg = (seal: typeof seal2, gen: number, frames: Buffer[], idx = LOCAL_INDEX): Buffer =>
+          referenceDatagram(seal, idx, REMOTE, LOCAL, frames, ++counter, gen);
+        const forged = dg(seal3, 3, [frameFor(1001)]);
+        forged[forged.length - 1]! ^= 1;
+        const good = [
+          dg(seal3, 3, [frameFor(0)]),
+          dg(seal2, 2, [frameFor(1)]),
+          dg(seal3, 3, [frameFor(2), strange, frameFor(3)]),
+        ];
+        const later = [dg(seal2, 2, [frameFor(4)]), dg(seal3, 3, [frameFor(5)])];
+        const all = [
+          ...good,
+          dg(seal3, 3, [frameFor(1000)], LOCAL_INDEX + 1), // unknown index, same generation
+          forged,
+          dg(seal3, 2, [frameFor(1002)]), // generation 2 sealed with generation 3's key
+          later[0]!,
+          dg(seal3, 9, [frameFor(1003)]), // a generation without a key
+          later[1]!,
+        ];
+        const buf = Buffer.concat(all);
+        const offsets = new Int32Array(all.length);
+        const lengths = new Int32Array(all.map((d) => d.length));
+        for (let i = 1; i < all.length; i++) offsets[i] = offsets[i - 1]! + lengths[i - 1]!;
+        const before = fast.stats();
+        const sessBefore = fast.sessionStats(REMOTE)!;
+        slowIngress.length = 0;
+        remote.sendBatch({ buf, offsets, lengths, count: all.length }, new Uint32Array(all.length).fill(LOOPBACK), new Uint16Array(all.length).fill(sock.port));
+        await until(() => got.length === 6 && slowIngress.length === 1, 'six frames through the TAP and the stranger to the overlay');
+        await until(() => (fast.stats()['droppedAuth'] as number) - (before['droppedAuth'] as number) === 3, 'three datagrams failed to open');
+        assert.deepEqual(got, [0, 1, 2, 3, 4, 5]);
+        assert.deepEqual(slowIngress[0]!.bytes, strange);
+        const st = fast.stats();
+        const delta = (k: string): number => (st[k] as number) - (before[k] as number);
+        assert.equal(delta('droppedUnknownSession'), 1);
+        assert.equal(delta('droppedAuth'), 3, 'forged tag, wrong key for the generation byte, unknown generation');
+        assert.equal(delta('ingressFramesFast'), 6);
+        assert.equal(delta('ingressFramesSlow'), 1);
+        const sess = fast.sessionStats(REMOTE)!;
+        const opened = [...good, ...later];
+        assert.equal(sess.datagramsReceived - sessBefore.datagramsReceived, opened.length);
+        assert.equal(sess.bytesReceived - sessBefore.bytesReceived, opened.reduce((a, d) => a + d.length, 0));
+      } finally {
+        rx.close();
+      }
+    });
+
     it('start reports the errno of a failed eventfd (not a stale one) and frees only after reading it', () => {
       // A child uses up its file descriptors, then starts a fast path on two non-socket fds with UDP GRO
       // asked for: eventfd fails with EMFILE, and the setsockopt(UDP_GRO) that follows fails with
