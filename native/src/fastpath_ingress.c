@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dataplane_io.h"
+#include "fastpath_relay.h"
 
 static fp_session *session_by_index(tsw_fastpath *f, uint32_t idx) {
   for (int i = 0; i < f->nsessions; i++)
@@ -73,9 +74,6 @@ static unsigned flow_queue(const uint8_t *fr, size_t len, int nq) {
   return (h >> 16) % (unsigned)nq;
 }
 
-/* Where a frame of a DATA body goes (ingress_decide). */
-enum { DEC_TAP = 1, DEC_JS = 2 };
-
 static void write_queue(fp_lane *l, int fd, uint8_t *const *frames, const int32_t *lens, int n) {
   tsw_fastpath *f = l->f;
   tsw_tap_write_batch(fd, frames, lens, n, f->tap_vnet, l->tap_scratch, l->gro_scratch);
@@ -125,6 +123,7 @@ static int ingress_decide(fp_lane *l, const uint8_t *body, size_t len, int64_t n
   tsw_fastpath *f = l->f;
   size_t p = 0;
   int k = 0;
+  tsw_fp_relay_reset_plan(l);
   pthread_rwlock_rdlock(&f->lock);
   while (p < len) {
     if (len - p < FRAME_HDR || k >= FP_MAX_FRAMES_PER_DGRAM) goto bad;
@@ -138,7 +137,7 @@ static int ingress_decide(fp_lane *l, const uint8_t *body, size_t len, int64_t n
       tsw_mactable_touch(m, now);
       l->frame_dec[k++] = DEC_TAP;
     } else {
-      l->frame_dec[k++] = DEC_JS;
+      l->frame_dec[k++] = (uint8_t)tsw_fp_relay_decide(l, origin, dst, fr, flen, now);
     }
     p = start + flen;
   }
@@ -161,26 +160,31 @@ static void ingress_frames(fp_lane *l, uint8_t *body, size_t len, int64_t now, i
     uint64_t origin = rd48(body + p), dst = rd48(body + p + 6);
     size_t flen = (size_t)body[p + 12] << 8 | body[p + 13];
     uint8_t *fr = body + p + FRAME_HDR;
+    int dec = l->frame_dec[i];
     p += FRAME_HDR + flen;
-    if (l->frame_dec[i] == DEC_TAP) {
+    if (dec == DEC_DROP) continue; /* a broadcast seen already (counted by the dedup) */
+    if (dec >= DEC_RELAY) tsw_fp_relay_frame(l, dec, fr - FRAME_HDR, flen);
+    if (dec == DEC_TAP || dec == DEC_BCAST || dec == DEC_BCAST_LEARN) {
       l->tap_frames[*nt] = fr;
       l->tap_lens[*nt] = (int32_t)flen;
       l->tap_queue[*nt] = (uint8_t)flow_queue(fr, flen, f->nlanes);
       if ((size_t)++*nt >= l->tap_cap) ingress_write_tap(l, nt);
-      continue;
     }
-    uint8_t *out = ingress_slot(l, flen, nt);
+    if (dec != DEC_JS && dec != DEC_BCAST_LEARN) continue;
+    /* JS forwards it, or (learn) only learns its source MAC from the Ethernet header */
+    size_t take = dec == DEC_JS ? flen : ETH_HDR;
+    uint8_t *out = ingress_slot(l, take, nt);
     if (out) {
       fp_handoff *h = &f->ih;
-      memcpy(out, fr, flen);
-      h->kinds[h->count] = FP_KIND_FRAME;
+      memcpy(out, fr, take);
+      h->kinds[h->count] = dec == DEC_JS ? FP_KIND_FRAME : FP_KIND_LEARN;
       h->peers[h->count] = (double)origin;
       h->dsts[h->count] = (double)dst;
       h->addrs[h->count] = 0;
       h->ports[h->count] = 0;
       h->count++;
     }
-    fp_add(&f->stats.ingress_frames_slow, 1);
+    if (dec == DEC_JS) fp_add(&f->stats.ingress_frames_slow, 1);
   }
 }
 
@@ -262,6 +266,7 @@ static void ingress_batch(fp_lane *l, int n) {
   int64_t now = tsw_now_ms();
   for (int i = 0; i < n; i++) ingress_one(l, i, now, &nt);
   ingress_write_tap(l, &nt);
+  tsw_fp_relay_end_batch(l);
   fp_add(&f->stats.ingress_batches, 1);
   tsw_fp_handoff_release(f, &f->ih, &l->ih_held);
 }

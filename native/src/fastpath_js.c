@@ -15,7 +15,8 @@
  *     thread stopped on a fatal error. The caller stops its own readers on these fds first.
  *   fastpathStop(h)                             joins the threads; idempotent
  *   fastpathStats(h) -> object (totals; `lanes`, and per lane laneNEgressFrames, laneNIngressDatagrams)
- * The table bindings (sessions, keys, MACs) are in fastpath_tables_js.c.
+ * The table bindings (sessions, keys, MACs) are in fastpath_tables_js.c, routes and broadcast trees in
+ * fastpath_relay_js.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 
 #include "dataplane_io.h"
 #include "fastpath.h"
+#include "fastpath_relay.h"
 #include "offload.h"
 
 static const napi_type_tag FP_TAG = {0x7473776561766546ULL, 0x6173747061746801ULL};
@@ -64,12 +66,14 @@ static void lane_free(fp_lane *l) {
   free(l->tap_queue);
   free(l->q_frames);
   free(l->q_lens);
+  tsw_fp_relay_lane_free(l);
   pthread_mutex_destroy(&l->emu);
 }
 
 static void fp_free(tsw_fastpath *f) {
   for (int i = 0; i < f->nsessions; i++) tsw_fp_session_unref(f->sessions[i]);
   tsw_mactable_free(&f->macs);
+  tsw_fp_relay_free(f);
   if (f->lanes)
     for (int i = 0; i < f->nlanes; i++) lane_free(&f->lanes[i]);
   free(f->lanes);
@@ -424,6 +428,11 @@ napi_value tsw_js_fastpath_stats(napi_env env, napi_callback_info info) {
       {"tapReadErrors", &s->tap_read_errors},
       {"udpTruncated", &s->udp_truncated},
       {"udpReceiveErrors", &s->udp_receive_errors},
+      {"relayFrames", &s->relay_frames},
+      {"relayDatagrams", &s->relay_datagrams},
+      {"broadcastFrames", &s->bcast_frames},
+      {"broadcastCopies", &s->bcast_copies},
+      {"broadcastDuplicates", &s->bcast_duplicates},
   };
   for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
     if (!tsw_set_double(env, o, kv[i].k, (double)fp_get(kv[i].v))) return NULL;
