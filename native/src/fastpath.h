@@ -19,7 +19,9 @@
  *   egress thread   blocks in poll() on the TAP; per batch of frames read (TSO superframes already
  *                   segmented): a unicast frame whose source MAC is known here-local and whose
  *                   destination MAC is known behind a peer with an eligible session (UDP confirmed
- *                   both ways, direct route: set by JS) is packed into a datagram for that session
+ *                   both ways, direct route: set by JS), or known behind a peer reached through such a
+ *                   session (the next hop of the route JS published, fastpath_relay.h), is packed into a
+ *                   datagram for that session
  *                   exactly as src/dataplane/packer.ts packs it, gets the session's next counter, is
  *                   sealed and sent (sendmmsg, UDP GSO). A frame for a MAC known to be local is dropped
  *                   (the bridge delivers it). Anything else (broadcast, unknown MACs, too big, no fast
@@ -182,6 +184,7 @@ typedef struct fp_lane {
   fp_session **send_sess;
   fp_key **send_key;
   fp_session **frame_sess; /* per frame of a read batch: its session, NULL: JS, FP_LOCAL: dropped */
+  uint64_t *frame_dst;     /* per frame of a read batch: its destination peer (the session's, or beyond it) */
   fp_session **batch_sess; /* sessions referenced by this batch */
   double udp_scratch[4];   /* tsw_udp_send_datagrams' counts, folded into stats */
   double erd_seen[4];      /* reader counts already published (fastpath.c) */

@@ -59,6 +59,7 @@ static void lane_free(fp_lane *l) {
   free(l->send_sess);
   free(l->send_key);
   free(l->frame_sess);
+  free(l->frame_dst);
   free(l->batch_sess);
   free(l->frame_dec);
   free(l->tap_frames);
@@ -218,6 +219,7 @@ static bool lane_init(tsw_fastpath *f, fp_lane *l, int idx, int tap_fd, int udp_
   l->send_sess = calloc(ecap, sizeof(fp_session *));
   l->send_key = calloc(ecap, sizeof(fp_key *));
   l->frame_sess = calloc(ecap, sizeof(fp_session *));
+  l->frame_dst = calloc(ecap, sizeof(uint64_t));
   l->batch_sess = calloc(ecap, sizeof(fp_session *));
   /* ingress thread: reads like the UDP reader */
   l->ird.fd = udp_fd;
@@ -240,7 +242,7 @@ static bool lane_init(tsw_fastpath *f, fp_lane *l, int idx, int tap_fd, int udp_
   l->frame_dec = malloc(FP_MAX_FRAMES_PER_DGRAM);
   return l->erd.slab && l->erd.offsets && l->erd.lengths && (!vnet || l->erd.kind_state) && l->send_slab &&
          l->send_offs && l->send_lens && l->send_addrs && l->send_ports && l->send_sess && l->send_key &&
-         l->frame_sess && l->batch_sess && l->ird.slab && l->ird.offsets && l->ird.lengths && l->ird.addrs &&
+         l->frame_sess && l->frame_dst && l->batch_sess && l->ird.slab && l->ird.offsets && l->ird.lengths && l->ird.addrs &&
          l->ird.ports && l->ird.kind_state && l->tap_frames && l->tap_lens && l->tap_queue && l->q_frames &&
          l->q_lens && l->frame_dec;
 }

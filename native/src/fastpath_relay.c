@@ -83,6 +83,16 @@ void tsw_fp_relay_lane_free(fp_lane *l) {
   l->relay = NULL;
 }
 
+fp_session *tsw_fp_relay_egress_session(tsw_fastpath *f, uint64_t peer) {
+  fp_relay *r = f->relay;
+  size_t at;
+  if (!r || !r->routes || !find_sorted(r->routes->dst, r->routes->nroutes, peer, &at)) return NULL;
+  uint64_t hop = r->routes->hop[at];
+  if (hop == peer) return NULL; /* direct: the session's own eligibility decided */
+  fp_session *s = tsw_fp_session_by_peer(f, hop);
+  return s && s->eligible ? s : NULL;
+}
+
 static fp_relay_lane *lane_scratch(fp_lane *l) {
   if (l->relay) return l->relay;
   fp_relay_lane *rl = calloc(1, sizeof *rl);

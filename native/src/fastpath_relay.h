@@ -10,6 +10,8 @@
  *                        once through JS (TCP path, another lane) is still delivered once. When the source
  *                        MAC is not yet known behind O here, the Ethernet header also goes to JS as a
  *                        FP_KIND_LEARN entry (JS learns it and pushes it back with fastpathLearn).
+ * The egress lanes also send a local frame for a MAC behind a peer reached through a relay to the next
+ * hop's session (frame header destination: that peer), as Forwarder.fromLocal does.
  * Anything else (no route or tree, a next hop not eligible, too big, too many next hops in one batch)
  * goes to JS as before: JS stays the reference.
  *
@@ -88,6 +90,10 @@ int tsw_fp_relay_decide(fp_lane *l, uint64_t origin, uint64_t dst, const uint8_t
 void tsw_fp_relay_frame(fp_lane *l, int dec, const uint8_t *hf, size_t flen);
 /* End of an ingress batch: seals and sends what is packed, drops the batch's references. */
 void tsw_fp_relay_end_batch(fp_lane *l);
+
+/* Egress, lock held: the eligible session of the next hop towards `peer` when the published route goes
+ * through another peer; NULL otherwise. */
+fp_session *tsw_fp_relay_egress_session(tsw_fastpath *f, uint64_t peer);
 
 /* Dedup (any thread): true when (origin, dst) was seen already; records it otherwise. */
 bool tsw_fp_bcast_duplicate(fp_relay *r, uint64_t origin, uint64_t dst);
