@@ -54,7 +54,8 @@ export class Cluster {
   readonly hosts: Host[] = [];
   private tmp!: string;
 
-  constructor(tag: string) {
+  /** `bin`: the tsweave CLI the routers run (another build's, for side-by-side benchmarks). */
+  constructor(tag: string, readonly bin: string = TSWEAVE_BIN) {
     this.lab = new NetnsLab(tag);
   }
 
@@ -110,7 +111,7 @@ export class Cluster {
   /** Runs `tsweave ARGS` inside the host's namespace; never throws, returns code and output. */
   async tsweave(host: Host, ...args: string[]): Promise<RunResult> {
     try {
-      const r = await exec('ip', ['netns', 'exec', host.ns.name, process.execPath, TSWEAVE_BIN, ...args], { timeoutMs: 90_000, env: this.envFor(host) });
+      const r = await exec('ip', ['netns', 'exec', host.ns.name, process.execPath, this.bin, ...args], { timeoutMs: 90_000, env: this.envFor(host) });
       return { ...r, code: 0 };
     } catch (err) {
       const e = err as { exitCode?: number; stdout?: string; stderr?: string; message: string };
