@@ -11,7 +11,8 @@
  *     longer than stride - 44 go to JS. eCb(count): frames for JS in eSlab at eOffsets/eLengths (the
  *     same shape as a TAP batch). iCb(count): entries in iSlab; iKinds[i] 0 = control datagram
  *     (header + plaintext, from session iPeers[i], sent from iAddrs[i]:iPorts[i]), 1 = frame from
- *     origin iPeers[i] to iDsts[i]. A batch is valid only during its callback. cb(-errno): that
+ *     origin iPeers[i] to iDsts[i], 2 = learn: the Ethernet header of a broadcast from origin iPeers[i]
+ *     that the lane delivered and forwarded itself (fastpath_relay.h). A batch is valid only during its callback. cb(-errno): that
  *     thread stopped on a fatal error. The caller stops its own readers on these fds first.
  *   fastpathStop(h)                             joins the threads; idempotent
  *   fastpathStats(h) -> object (totals; `lanes`, and per lane laneNEgressFrames, laneNIngressDatagrams)
