@@ -15,7 +15,9 @@
         "src/fastpath_egress.c",
         "src/fastpath_ingress.c",
         "src/fastpath_js.c",
-        "src/fastpath_tables_js.c"
+        "src/fastpath_tables_js.c",
+        "src/fastpath_relay.c",
+        "src/fastpath_relay_js.c"
       ],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-Wall", "-Wextra", "-O3"],

@@ -12,7 +12,7 @@
 #include "common.h"
 #include "reader.h"
 
-#define TSW_ABI_VERSION 6
+#define TSW_ABI_VERSION 7
 
 napi_value tsw_js_tap_open(napi_env env, napi_callback_info info);
 napi_value tsw_js_tap_reader_start(napi_env env, napi_callback_info info);
@@ -38,6 +38,8 @@ napi_value tsw_js_fastpath_set_recv_key(napi_env env, napi_callback_info info);
 napi_value tsw_js_fastpath_set_send_key(napi_env env, napi_callback_info info);
 napi_value tsw_js_fastpath_stats(napi_env env, napi_callback_info info);
 napi_value tsw_js_fastpath_session_stats(napi_env env, napi_callback_info info);
+napi_value tsw_js_fastpath_set_routes(napi_env env, napi_callback_info info);
+napi_value tsw_js_fastpath_broadcast_duplicate(napi_env env, napi_callback_info info);
 
 static napi_value js_errno_name(napi_env env, napi_callback_info info) {
   TSW_ARGS(env, info, 1, argv);
@@ -80,6 +82,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"fastpathSetSendKey", tsw_js_fastpath_set_send_key},
       {"fastpathStats", tsw_js_fastpath_stats},
       {"fastpathSessionStats", tsw_js_fastpath_session_stats},
+      {"fastpathSetRoutes", tsw_js_fastpath_set_routes},
+      {"fastpathBroadcastDuplicate", tsw_js_fastpath_broadcast_duplicate},
       {"errnoName", js_errno_name},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)

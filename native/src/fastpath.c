@@ -21,7 +21,8 @@ fp_key *tsw_fp_key_new(const uint8_t *key, const uint8_t *salt, uint8_t gen, boo
   fp_key *k = calloc(1, sizeof *k);
   if (!k) return NULL;
   atomic_init(&k->refs, 1);
-  for (; k->nctx < nlanes; k->nctx++) {
+  int n = for_seal ? 2 * nlanes : nlanes; /* seal: the egress lanes', then the relaying ingress lanes' */
+  for (; k->nctx < n; k->nctx++) {
     k->ctx[k->nctx] = tsw_gcm_new(key, for_seal);
     if (!k->ctx[k->nctx]) {
       tsw_fp_key_unref(k);

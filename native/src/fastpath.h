@@ -19,7 +19,9 @@
  *   egress thread   blocks in poll() on the TAP; per batch of frames read (TSO superframes already
  *                   segmented): a unicast frame whose source MAC is known here-local and whose
  *                   destination MAC is known behind a peer with an eligible session (UDP confirmed
- *                   both ways, direct route: set by JS) is packed into a datagram for that session
+ *                   both ways, direct route: set by JS), or known behind a peer reached through such a
+ *                   session (the next hop of the route JS published, fastpath_relay.h), is packed into a
+ *                   datagram for that session
  *                   exactly as src/dataplane/packer.ts packs it, gets the session's next counter, is
  *                   sealed and sent (sendmmsg, UDP GSO). A frame for a MAC known to be local is dropped
  *                   (the bridge delivers it). Anything else (broadcast, unknown MACs, too big, no fast
@@ -28,7 +30,9 @@
  *                   failed tag and replayed counter are counted and dropped here. Authenticated heartbeats
  *                   go to JS as "control" entries (header + plaintext). DATA frames addressed to this
  *                   peer whose source MAC is known behind their origin are written to the TAP in one
- *                   batch; all other frames go to JS as "frame" entries (origin, destination).
+ *                   batch; frames for other peers and broadcasts are forwarded by the lane itself when
+ *                   JS published their route or tree (fastpath_relay.h); all other frames go to JS as
+ *                   "frame" entries (origin, destination).
  *
  * JS owns the tables: sessions (keys, indexes, counter, eligibility) and MACs are written by the JS
  * thread under the write lock. The threads hold the read lock only while they look things up (a batch's
@@ -83,9 +87,9 @@ typedef struct fp_key {
   uint8_t gen; /* key generation, header byte 1 */
   uint8_t salt[4];
   int nctx;
-  /* One context per lane (an EVP context is not thread-safe): seal: lane i's egress (its emu held);
-   * open: lane i's ingress thread. */
-  EVP_CIPHER_CTX *ctx[FP_MAX_LANES];
+  /* One context per lane (an EVP context is not thread-safe): seal: lane i's egress (its emu held), and
+   * ctx[nlanes + i] lane i's ingress thread relaying (fastpath_relay.h); open: lane i's ingress thread. */
+  EVP_CIPHER_CTX *ctx[2 * FP_MAX_LANES];
 } fp_key;
 
 /* One egress lane's per-batch scratch on a session (only that lane touches it; own cache line). */
@@ -152,6 +156,9 @@ typedef struct fp_stats {
   /* the readers' own counts (reader.h), published after every fill */
   fp_counter tap_read_frames, tap_superframes, tap_bad_offload, tap_read_errors;
   fp_counter udp_truncated, udp_receive_errors;
+  /* native relays and broadcast (fastpath_relay.c): unicast frames relayed, broadcasts handled (TAP and
+   * children), broadcast copies sent to children, duplicate broadcasts dropped, datagrams sent */
+  fp_counter relay_frames, bcast_frames, bcast_copies, bcast_duplicates, relay_datagrams;
 } fp_stats;
 
 static inline void fp_add(fp_counter *c, uint64_t n) { atomic_fetch_add_explicit(c, n, memory_order_relaxed); }
@@ -177,6 +184,7 @@ typedef struct fp_lane {
   fp_session **send_sess;
   fp_key **send_key;
   fp_session **frame_sess; /* per frame of a read batch: its session, NULL: JS, FP_LOCAL: dropped */
+  uint64_t *frame_dst;     /* per frame of a read batch: its destination peer (the session's, or beyond it) */
   fp_session **batch_sess; /* sessions referenced by this batch */
   double udp_scratch[4];   /* tsw_udp_send_datagrams' counts, folded into stats */
   double erd_seen[4];      /* reader counts already published (fastpath.c) */
@@ -196,6 +204,7 @@ typedef struct fp_lane {
   double ird_seen[2];
   bool ih_held; /* this lane owns the ingress hand-off */
   fp_counter ingress_datagrams; /* datagrams received by this lane */
+  struct fp_relay_lane *relay;  /* forwarding scratch (fastpath_relay.h), made on first use */
 } fp_lane;
 
 typedef struct tsw_fastpath {
@@ -222,6 +231,7 @@ typedef struct tsw_fastpath {
   napi_ref slab_refs[11];
   bool closed, uv_closed, finalized;
   fp_stats stats;
+  struct fp_relay *relay; /* routes, broadcast trees and dedup (fastpath_relay.h); set by JS (lock) */
 } tsw_fastpath;
 
 /* Thread bodies (arg: the fp_lane) and helpers (fastpath.c); the bindings are in fastpath_js.c and

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dataplane_io.h"
+#include "fastpath_relay.h"
 
 #define FP_LOCAL ((fp_session *)1) /* frame_sess: a local frame, dropped (the bridge delivers it) */
 
@@ -65,9 +66,9 @@ static void egress_send(fp_lane *l, int n) {
   fp_add(&f->stats.egress_datagrams, (uint64_t)m);
 }
 
-/* The fast-path decision for one frame from the bridge (lock held): its session, FP_LOCAL, or NULL
- * when JS decides. */
-static fp_session *egress_fast(tsw_fastpath *f, const uint8_t *p, size_t len, int64_t now) {
+/* The fast-path decision for one frame from the bridge (lock held): its session (the destination peer's,
+ * or the next hop's towards it: *dpeer is the destination), FP_LOCAL, or NULL when JS decides. */
+static fp_session *egress_fast(tsw_fastpath *f, const uint8_t *p, size_t len, int64_t now, uint64_t *dpeer) {
   if (len < ETH_HDR || len > f->max_frame || (p[0] & 1)) return NULL;
   tsw_mac_slot *src = tsw_mactable_find(&f->macs, rd48(p + 6), now);
   if (!src || src->peer != f->local_peer) return NULL;
@@ -78,7 +79,9 @@ static fp_session *egress_fast(tsw_fastpath *f, const uint8_t *p, size_t len, in
     return FP_LOCAL;
   }
   fp_session *s = tsw_fp_session_by_peer(f, dst->peer);
-  if (!s || !s->eligible) return NULL;
+  if (!s || !s->eligible) s = tsw_fp_relay_egress_session(f, dst->peer);
+  if (!s) return NULL;
+  *dpeer = dst->peer;
   tsw_mactable_touch(src, now);
   return s;
 }
@@ -92,7 +95,7 @@ static int egress_lookup(fp_lane *l, int n) {
   pthread_rwlock_rdlock(&f->lock);
   int64_t now = tsw_now_ms();
   for (int i = 0; i < n; i++) {
-    fp_session *s = egress_fast(f, r->slab + r->offsets[i], (size_t)r->lengths[i], now);
+    fp_session *s = egress_fast(f, r->slab + r->offsets[i], (size_t)r->lengths[i], now, &l->frame_dst[i]);
     l->frame_sess[i] = s;
     if (!s || s == FP_LOCAL) continue;
     fp_lane_scratch *ls = &s->lane[l->idx];
@@ -145,7 +148,7 @@ static void egress_batch(fp_lane *l, int n) {
     }
     uint8_t *q = l->send_slab + l->send_offs[d] + l->send_lens[d];
     wr48(q, f->local_peer);
-    wr48(q + 6, s->peer);
+    wr48(q + 6, l->frame_dst[i]);
     q[12] = (uint8_t)(len >> 8);
     q[13] = (uint8_t)len;
     memcpy(q + FRAME_HDR, p, len);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dataplane_io.h"
+#include "fastpath_relay.h"
 
 static fp_session *session_by_index(tsw_fastpath *f, uint32_t idx) {
   for (int i = 0; i < f->nsessions; i++)
@@ -72,9 +73,6 @@ static unsigned flow_queue(const uint8_t *fr, size_t len, int nq) {
   h *= 0x9e3779b1u;
   return (h >> 16) % (unsigned)nq;
 }
-
-/* Where a frame of a DATA body goes (ingress_decide). */
-enum { DEC_TAP = 1, DEC_JS = 2 };
 
 /* What consecutive datagrams of one batch share (ingress_batch): the last datagram's session and key,
  * referenced and reused while the next names the same receiver index and key generation (one table
@@ -162,6 +160,7 @@ static int ingress_decide(fp_lane *l, const uint8_t *body, size_t len, int64_t n
   size_t p = 0;
   int k = 0;
   bool locked = false; /* taken at the first frame the run's MAC cannot decide */
+  tsw_fp_relay_reset_plan(l);
   while (p < len) {
     if (len - p < FRAME_HDR || k >= FP_MAX_FRAMES_PER_DGRAM) goto bad;
     uint64_t origin = rd48(body + p), dst = rd48(body + p + 6);
@@ -180,7 +179,8 @@ static int ingress_decide(fp_lane *l, const uint8_t *body, size_t len, int64_t n
       c->mac = rd48(fr + 6);
       l->frame_dec[k++] = DEC_TAP;
     } else {
-      l->frame_dec[k++] = DEC_JS;
+      read_lock_once(f, &locked); /* the relay's routes and trees are read under the lock too */
+      l->frame_dec[k++] = (uint8_t)tsw_fp_relay_decide(l, origin, dst, fr, flen, now);
     }
     p = start + flen;
   }
@@ -203,26 +203,31 @@ static void ingress_frames(fp_lane *l, uint8_t *body, size_t len, int64_t now, i
     uint64_t origin = rd48(body + p), dst = rd48(body + p + 6);
     size_t flen = (size_t)body[p + 12] << 8 | body[p + 13];
     uint8_t *fr = body + p + FRAME_HDR;
+    int dec = l->frame_dec[i];
     p += FRAME_HDR + flen;
-    if (l->frame_dec[i] == DEC_TAP) {
+    if (dec == DEC_DROP) continue; /* a broadcast seen already (counted by the dedup) */
+    if (dec >= DEC_RELAY) tsw_fp_relay_frame(l, dec, fr - FRAME_HDR, flen);
+    if (dec == DEC_TAP || dec == DEC_BCAST || dec == DEC_BCAST_LEARN) {
       l->tap_frames[*nt] = fr;
       l->tap_lens[*nt] = (int32_t)flen;
       l->tap_queue[*nt] = (uint8_t)flow_queue(fr, flen, f->nlanes);
       if ((size_t)++*nt >= l->tap_cap) ingress_write_tap(l, nt);
-      continue;
     }
-    uint8_t *out = ingress_slot(l, flen, nt);
+    if (dec != DEC_JS && dec != DEC_BCAST_LEARN) continue;
+    /* JS forwards it, or (learn) only learns its source MAC from the Ethernet header */
+    size_t take = dec == DEC_JS ? flen : ETH_HDR;
+    uint8_t *out = ingress_slot(l, take, nt);
     if (out) {
       fp_handoff *h = &f->ih;
-      memcpy(out, fr, flen);
-      h->kinds[h->count] = FP_KIND_FRAME;
+      memcpy(out, fr, take);
+      h->kinds[h->count] = dec == DEC_JS ? FP_KIND_FRAME : FP_KIND_LEARN;
       h->peers[h->count] = (double)origin;
       h->dsts[h->count] = (double)dst;
       h->addrs[h->count] = 0;
       h->ports[h->count] = 0;
       h->count++;
     }
-    fp_add(&f->stats.ingress_frames_slow, 1);
+    if (dec == DEC_JS) fp_add(&f->stats.ingress_frames_slow, 1);
   }
 }
 
@@ -313,6 +318,7 @@ static void ingress_batch(fp_lane *l, int n) {
   for (int i = 0; i < n; i++) ingress_one(l, i, now, &nt, &run);
   run_end(&run);
   ingress_write_tap(l, &nt);
+  tsw_fp_relay_end_batch(l);
   fp_add(&f->stats.ingress_batches, 1);
   tsw_fp_handoff_release(f, &f->ih, &l->ih_held);
 }

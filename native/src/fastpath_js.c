@@ -11,11 +11,13 @@
  *     longer than stride - 44 go to JS. eCb(count): frames for JS in eSlab at eOffsets/eLengths (the
  *     same shape as a TAP batch). iCb(count): entries in iSlab; iKinds[i] 0 = control datagram
  *     (header + plaintext, from session iPeers[i], sent from iAddrs[i]:iPorts[i]), 1 = frame from
- *     origin iPeers[i] to iDsts[i]. A batch is valid only during its callback. cb(-errno): that
+ *     origin iPeers[i] to iDsts[i], 2 = learn: the Ethernet header of a broadcast from origin iPeers[i]
+ *     that the lane delivered and forwarded itself (fastpath_relay.h). A batch is valid only during its callback. cb(-errno): that
  *     thread stopped on a fatal error. The caller stops its own readers on these fds first.
  *   fastpathStop(h)                             joins the threads; idempotent
  *   fastpathStats(h) -> object (totals; `lanes`, and per lane laneNEgressFrames, laneNIngressDatagrams)
- * The table bindings (sessions, keys, MACs) are in fastpath_tables_js.c.
+ * The table bindings (sessions, keys, MACs) are in fastpath_tables_js.c, routes and broadcast trees in
+ * fastpath_relay_js.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,6 +28,7 @@
 
 #include "dataplane_io.h"
 #include "fastpath.h"
+#include "fastpath_relay.h"
 #include "offload.h"
 
 static const napi_type_tag FP_TAG = {0x7473776561766546ULL, 0x6173747061746801ULL};
@@ -57,6 +60,7 @@ static void lane_free(fp_lane *l) {
   free(l->send_sess);
   free(l->send_key);
   free(l->frame_sess);
+  free(l->frame_dst);
   free(l->batch_sess);
   free(l->frame_dec);
   free(l->tap_frames);
@@ -64,12 +68,14 @@ static void lane_free(fp_lane *l) {
   free(l->tap_queue);
   free(l->q_frames);
   free(l->q_lens);
+  tsw_fp_relay_lane_free(l);
   pthread_mutex_destroy(&l->emu);
 }
 
 static void fp_free(tsw_fastpath *f) {
   for (int i = 0; i < f->nsessions; i++) tsw_fp_session_unref(f->sessions[i]);
   tsw_mactable_free(&f->macs);
+  tsw_fp_relay_free(f);
   if (f->lanes)
     for (int i = 0; i < f->nlanes; i++) lane_free(&f->lanes[i]);
   free(f->lanes);
@@ -214,6 +220,7 @@ static bool lane_init(tsw_fastpath *f, fp_lane *l, int idx, int tap_fd, int udp_
   l->send_sess = calloc(ecap, sizeof(fp_session *));
   l->send_key = calloc(ecap, sizeof(fp_key *));
   l->frame_sess = calloc(ecap, sizeof(fp_session *));
+  l->frame_dst = calloc(ecap, sizeof(uint64_t));
   l->batch_sess = calloc(ecap, sizeof(fp_session *));
   /* ingress thread: reads like the UDP reader */
   l->ird.fd = udp_fd;
@@ -236,7 +243,7 @@ static bool lane_init(tsw_fastpath *f, fp_lane *l, int idx, int tap_fd, int udp_
   l->frame_dec = malloc(FP_MAX_FRAMES_PER_DGRAM);
   return l->erd.slab && l->erd.offsets && l->erd.lengths && (!vnet || l->erd.kind_state) && l->send_slab &&
          l->send_offs && l->send_lens && l->send_addrs && l->send_ports && l->send_sess && l->send_key &&
-         l->frame_sess && l->batch_sess && l->ird.slab && l->ird.offsets && l->ird.lengths && l->ird.addrs &&
+         l->frame_sess && l->frame_dst && l->batch_sess && l->ird.slab && l->ird.offsets && l->ird.lengths && l->ird.addrs &&
          l->ird.ports && l->ird.kind_state && l->tap_frames && l->tap_lens && l->tap_queue && l->q_frames &&
          l->q_lens && l->frame_dec;
 }
@@ -424,6 +431,11 @@ napi_value tsw_js_fastpath_stats(napi_env env, napi_callback_info info) {
       {"tapReadErrors", &s->tap_read_errors},
       {"udpTruncated", &s->udp_truncated},
       {"udpReceiveErrors", &s->udp_receive_errors},
+      {"relayFrames", &s->relay_frames},
+      {"relayDatagrams", &s->relay_datagrams},
+      {"broadcastFrames", &s->bcast_frames},
+      {"broadcastCopies", &s->bcast_copies},
+      {"broadcastDuplicates", &s->bcast_duplicates},
   };
   for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
     if (!tsw_set_double(env, o, kv[i].k, (double)fp_get(kv[i].v))) return NULL;

@@ -89,7 +89,9 @@ export interface UdpSocket {
  * What the fast path hands to the overlay from the network (native/src/fastpath.h). Entry i is
  * buf[offsets[i], +lengths[i]); kinds[i] FAST_KIND_CONTROL: an authenticated, replay-checked,
  * decrypted non-DATA datagram (header + body) of session peers[i], sent from addrs[i]:ports[i];
- * FAST_KIND_FRAME: an authenticated frame from origin peers[i] to dsts[i] the overlay must forward.
+ * FAST_KIND_FRAME: an authenticated frame from origin peers[i] to dsts[i] the overlay must forward;
+ * FAST_KIND_LEARN: the Ethernet header of a broadcast from origin peers[i] that the fast path delivered
+ * and forwarded itself; the overlay only learns its source MAC.
  */
 export interface FastIngressBatch extends DatagramBatch {
   readonly kinds: Uint8Array;
@@ -98,6 +100,20 @@ export interface FastIngressBatch extends DatagramBatch {
 }
 export const FAST_KIND_CONTROL = 0;
 export const FAST_KIND_FRAME = 1;
+export const FAST_KIND_LEARN = 2;
+
+/**
+ * Where a fast path forwards frames for others (dataplane/fast-routes.ts builds it from the mesh's
+ * routes): destination peer dsts[i] → next hop hops[i] (dsts ascending); the children of origin
+ * origins[i]'s broadcast tree are kids[first[i] .. first[i + 1]) (origins ascending).
+ */
+export interface FastRoutes {
+  dsts: Float64Array;
+  hops: Float64Array;
+  origins: Float64Array;
+  first: Uint32Array;
+  kids: Float64Array;
+}
 
 export interface FastSessionInit {
   peer: number;
@@ -125,6 +141,13 @@ export interface FastPath {
   /** Takes the session's next send counter (every datagram the overlay sends on it must use one). */
   nextCounter(peer: number): number;
   learn(mac: number, peer: number): void;
+  /** Replaces the routes and broadcast trees the fast path relays by (republished when routes change). */
+  setRoutes(routes: FastRoutes): void;
+  /**
+   * The broadcast dedup the fast path's threads use (broadcast-dedup.ts rules): true when seen already,
+   * else recorded; undefined when the fast path is not running (the caller keeps its own).
+   */
+  broadcastDuplicate(origin: number, dst: number): boolean | undefined;
   /** Rekeying: the receive key of generation byte gen becomes current; the current one stays valid graceMs. */
   setRecvKey(peer: number, gen: number, key: Uint8Array, salt: Uint8Array, graceMs: number): void;
   /** Rekeying: seal with this key (generation byte gen) from now on. */

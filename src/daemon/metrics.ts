@@ -236,6 +236,18 @@ export class RouterMetrics {
       },
     });
     new Counter({
+      name: 'tsweave_dataplane_forwarded_frames_total',
+      help: 'Frames forwarded for other peers: "relay" = unicast between two other peers, "broadcast" = from another peer along its broadcast tree (fast path: each handled once, copies to children not counted); "fast" = native I/O threads, "js" = JS thread.',
+      labelNames: ['kind', 'path'], registers,
+      collect() {
+        this.reset();
+        const s = stats();
+        this.inc({ kind: 'relay', path: 'fast' }, n(s.fastPath?.relayFrames));
+        this.inc({ kind: 'relay', path: 'js' }, n(s.forward?.framesRelayed));
+        this.inc({ kind: 'broadcast', path: 'fast' }, n(s.fastPath?.broadcastFrames));
+      },
+    });
+    new Counter({
       name: 'tsweave_dataplane_dropped_total', help: 'Data-plane packets and frames dropped, by reason.', labelNames: ['reason'], registers,
       collect() {
         this.reset();

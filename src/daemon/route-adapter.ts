@@ -34,6 +34,15 @@ export class RouteAdapter implements RouteTable {
     return n;
   }
 
+  peers(): readonly number[] {
+    const self = this.router.routes().self;
+    return this.router
+      .routes()
+      .reachablePeers()
+      .filter((p) => p !== self)
+      .map(peerNameToNumber);
+  }
+
   broadcastNextHops(origin: number): readonly number[] {
     let hops = this.broadcast.get(origin);
     if (!hops) {

@@ -21,6 +21,13 @@ export interface RouteTable {
   broadcastNextHops(origin: number): readonly number[];
   /** Calls `listener` whenever routes may have changed (for a fast path's copy of "direct or not"). */
   onChange?(listener: () => void): void;
+  /** Every peer the routes know besides us (a fast path's copy of the routes: fast-routes.ts). */
+  peers?(): readonly number[];
+}
+
+/** Remembers which broadcasts were seen (BroadcastDedup, or a fast path's table shared with it). */
+export interface BroadcastSeen {
+  duplicate(origin: number, dst: number): boolean;
 }
 
 export interface ForwardSink {
@@ -58,15 +65,19 @@ export function newForwardStats(): ForwardStats {
 export class Forwarder {
   readonly stats: ForwardStats = newForwardStats();
   private readonly numbering: BroadcastNumbering;
-  private readonly seen = new BroadcastDedup();
 
-  /** `broadcastStart`: where this router's broadcast numbering starts (random per start, see broadcast-dedup.ts). */
+  /**
+   * `broadcastStart`: where this router's broadcast numbering starts (random per start, see
+   * broadcast-dedup.ts). `seen`: the broadcast dedup; a fast path that forwards broadcasts itself passes
+   * the table its threads use, so a broadcast is delivered once whichever path saw it first.
+   */
   constructor(
     private readonly localPeer: number,
     private readonly routes: RouteTable,
     private readonly macs: MacCache,
     private readonly sink: ForwardSink,
     broadcastStart = 0,
+    private readonly seen: BroadcastSeen = new BroadcastDedup(),
   ) {
     this.numbering = new BroadcastNumbering(broadcastStart);
   }
@@ -129,6 +140,12 @@ export class Forwarder {
     }
     this.stats.framesRelayed++;
     this.sink.toPeer(hop, origin, dst, buf, off, len);
+  }
+
+  /** A broadcast from `origin` that a fast path delivered and forwarded itself: only learn its source. */
+  learnFrom(origin: number, buf: Uint8Array, off: number, len: number, now: number): void {
+    if (len < ETH_HEADER_BYTES || origin === this.localPeer) return;
+    this.macs.learn(srcMac(buf, off), origin, now);
   }
 
   private deliverLocal(buf: Uint8Array, off: number, len: number): void {

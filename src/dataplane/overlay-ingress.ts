@@ -4,9 +4,10 @@
 //   3. replay window, then the remote's address is updated from the authenticated packet
 //   4. DATA: each frame → Forwarder.fromPeer → bridge (queued, one writeFrames) or relayed (packed by the
 //      send path); HEARTBEAT → ACK; HEARTBEAT_ACK → UDP confirmed both ways (overlay-heartbeats.ts)
-// Also what the fast path hands over, and frames that came over TCP. Bad packets are counted, never thrown.
+// Also what the fast path hands over (heartbeats, frames to forward, source MACs of broadcasts it
+// forwarded itself), and frames that came over TCP. Bad packets are counted, never thrown.
 
-import { FAST_KIND_CONTROL, type Clock, type DatagramBatch, type FastIngressBatch, type TapDevice } from '../core/ports.js';
+import { FAST_KIND_CONTROL, FAST_KIND_LEARN, type Clock, type DatagramBatch, type FastIngressBatch, type TapDevice } from '../core/ports.js';
 import {
   AEAD_TAG_BYTES,
   DATA_HEADER_BYTES,
@@ -74,6 +75,8 @@ export class OverlayIngress {
         const s = this.p.byPeer.get(b.peers[i]!);
         if (s) this.onAuthentic(s, b.buf, off, len, b.addrs[i]!, b.ports[i]!, now, true);
         else this.p.stats.droppedUnknownSession++;
+      } else if (b.kinds[i] === FAST_KIND_LEARN) {
+        this.p.forwarder.learnFrom(b.peers[i]!, b.buf, off, len, now);
       } else {
         this.p.forwarder.fromPeer(b.peers[i]!, b.dsts[i]!, b.buf, off, len, now);
       }

@@ -31,7 +31,9 @@ import type { Logger } from '../core/logger.js';
 import type { Batch, FastIngressBatch, FastSessionStats } from '../core/ports.js';
 import { formatIPv4 } from '../core/types.js';
 import { AEAD_TAG_BYTES, DATA_HEADER_BYTES, FRAME_HEADER_BYTES } from '../wire/data-packet.js';
-import { Forwarder, type ForwardSink } from './forwarder.js';
+import { BroadcastDedup } from './broadcast-dedup.js';
+import { buildFastRoutes } from './fast-routes.js';
+import { Forwarder, type BroadcastSeen, type ForwardSink } from './forwarder.js';
 import { ETH_HEADER_BYTES, dstMac, isGroupMac } from './mac.js';
 import { MacCache } from './mac-cache.js';
 import { OverlayEgress } from './overlay-egress.js';
@@ -74,7 +76,11 @@ export class Overlay {
       toPeer: (hop, origin, dst, buf, off, len) => this.egress.enqueue(hop, origin, dst, buf, off, len),
       toLocal: (buf, off, len) => this.ingress.queueLocal(buf as Buffer, off, len),
     };
-    this.forwarder = new Forwarder(init.localPeer, components.routes, this.macs, sink, init.broadcastStart);
+    const fast = components.fast;
+    // With a fast path, one broadcast dedup: the table its threads use (ours only while it is not running).
+    const jsSeen = new BroadcastDedup();
+    const seen: BroadcastSeen = fast ? { duplicate: (o, d) => fast.broadcastDuplicate(o, d) ?? jsSeen.duplicate(o, d) } : jsSeen;
+    this.forwarder = new Forwarder(init.localPeer, components.routes, this.macs, sink, init.broadcastStart, seen);
     this.egress = new OverlayEgress(components.udp, this.byPeer, this.stats, Overlay.maxDatagramBytes(init.mtu));
     this.ipMtu = Math.min(init.mtu, this.egress.packer.maxFrameBytes - ETH_HEADER_BYTES);
     this.tooBigBuf = Buffer.alloc(Math.max(TOO_BIG_REPLY_MAX_BYTES, ETH_HEADER_BYTES + this.ipMtu));
@@ -96,11 +102,11 @@ export class Overlay {
       byPeer: this.byPeer,
       byIndex: this.byIndex,
     });
-    const fast = components.fast;
     if (fast) {
       this.macs.onLearn = (mac, peer) => fast.learn(mac, peer);
       components.routes.onChange?.(() => {
         for (const peer of this.byPeer.keys()) this.refreshFast(peer);
+        this.publishRoutes();
       });
     }
   }
@@ -120,6 +126,7 @@ export class Overlay {
         (b) => this.onTapBatch(b),
         (b) => this.fromFast(b),
       );
+      this.publishRoutes();
       return;
     }
     this.components.tap.onFrames((b) => this.onTapBatch(b));
@@ -159,6 +166,18 @@ export class Overlay {
     }
     if (init.keys && hooks.sendRekey) this.rekey?.attach(s, init.keys, hooks.sendRekey);
     this.heartbeats.beat(s);
+  }
+
+  /** Gives the fast path the routes and broadcast trees to relay by (fast-routes.ts). */
+  private publishRoutes(): void {
+    const fast = this.components.fast;
+    if (!fast || !this.started) return;
+    try {
+      fast.setRoutes(buildFastRoutes(this.components.routes, this.init.localPeer));
+    } catch (err) {
+      // Without them the fast path hands relayed frames to us, as before: slower, never wrong.
+      this.log.warn({ err }, 'fast path: cannot publish routes');
+    }
   }
 
   /** Tells the fast path whether it may send this peer's frames itself. */

@@ -4,7 +4,7 @@
 // TSWEAVE_DATAPLANE_THREADS lanes). Turned off with TSWEAVE_FASTPATH=0 (then the overlay reads both
 // through the JS readers).
 import type { Logger } from '../core/logger.js';
-import type { Batch, FastIngressBatch, FastPath, FastSessionInit, FastSessionStats } from '../core/ports.js';
+import type { Batch, FastIngressBatch, FastPath, FastRoutes, FastSessionInit, FastSessionStats } from '../core/ports.js';
 import { MAC_CACHE_MAX_AGE_MS } from '../core/defaults.js';
 import type { FastPathHandle, NativeAddon } from './native.js';
 
@@ -137,6 +137,15 @@ export class NativeFastPath implements FastPath {
 
   learn(mac: number, peer: number): void {
     this.init.addon.fastpathLearn(this.h, mac, peer);
+  }
+
+  setRoutes(r: FastRoutes): void {
+    this.init.addon.fastpathSetRoutes(this.h, r.dsts, r.hops, r.origins, r.first, r.kids);
+  }
+
+  broadcastDuplicate(origin: number, dst: number): boolean | undefined {
+    if (!this.handle || this.stopped) return undefined;
+    return this.init.addon.fastpathBroadcastDuplicate(this.handle, origin, dst);
   }
 
   setRecvKey(peer: number, gen: number, key: Uint8Array, salt: Uint8Array, graceMs: number): void {

@@ -23,7 +23,7 @@ import type { AeadHandle, DataAeadEngine, OpenBatch, SealBatch } from '../crypto
 import type { FastSessionStats } from '../core/ports.js';
 
 /** The ABI this wrapper was written for; native/src/addon.c TSW_ABI_VERSION. */
-export const NATIVE_ABI_VERSION = 6;
+export const NATIVE_ABI_VERSION = 7;
 
 /** Accumulated counters of a batch write/send: [done, dropped, errors, lastErrno]. */
 export const STAT_DONE = 0;
@@ -233,6 +233,10 @@ export interface NativeAddon {
   fastpathStats(h: FastPathHandle): Record<string, number | boolean>;
   /** One session's fast-path traffic; undefined without such a session. */
   fastpathSessionStats(h: FastPathHandle, peer: number): FastSessionStats | undefined;
+  /** Replaces the relay routes and broadcast trees (native/src/fastpath_relay_js.c). */
+  fastpathSetRoutes(h: FastPathHandle, dsts: Float64Array, hops: Float64Array, origins: Float64Array, first: Uint32Array, kids: Float64Array): void;
+  /** The shared broadcast dedup: true when (origin, dst) was seen already, else records it. */
+  fastpathBroadcastDuplicate(h: FastPathHandle, origin: number, dst: number): boolean;
 
   /** "EPERM" for 1 or -1. */
   errnoName(errno: number): string;

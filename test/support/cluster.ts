@@ -12,7 +12,7 @@ import { mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exec, type ExecResult } from '../../src/io/exec.js';
-import { NetnsLab, type Netns, type Underlay } from './netns.js';
+import { NetnsLab, sh, type Netns, type Underlay } from './netns.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const TSWEAVE_BIN = join(ROOT, 'bin', 'tsweave');
@@ -54,7 +54,8 @@ export class Cluster {
   readonly hosts: Host[] = [];
   private tmp!: string;
 
-  constructor(tag: string) {
+  /** `bin`: the tsweave CLI the routers run (another build's, for side-by-side benchmarks). */
+  constructor(tag: string, readonly bin: string = TSWEAVE_BIN) {
     this.lab = new NetnsLab(tag);
   }
 
@@ -73,6 +74,17 @@ export class Cluster {
     // Cleanups run in reverse: the router dies before its namespace is deleted.
     this.lab.onCleanup(() => this.killRouter(host));
     return host;
+  }
+
+  /** Isolates the underlay switch port the host is plugged into (isolated ports cannot talk to each other). */
+  async isolateSwitchPort(host: Host): Promise<void> {
+    const link = await this.lab.ip(host.ns, '-o', 'link', 'show', 'dev', 'eth0');
+    const peerIndex = /eth0@if(\d+)/.exec(link.stdout)?.[1];
+    if (!peerIndex) throw new Error(`no veth peer index in ${link.stdout}`);
+    const ports = await this.lab.ip(this.underlay.ns, '-o', 'link', 'show');
+    const port = new RegExp(`^${peerIndex}: ([^@:]+)`, 'm').exec(ports.stdout)?.[1];
+    if (!port) throw new Error(`switch port with index ${peerIndex} not found`);
+    await sh('bridge', '-n', this.underlay.ns.name, 'link', 'set', 'dev', port, 'isolated', 'on');
   }
 
   /** Where the host's router serves the Docker plugin (a test's dockerd mounts it on /run/docker/plugins). */
@@ -99,7 +111,7 @@ export class Cluster {
   /** Runs `tsweave ARGS` inside the host's namespace; never throws, returns code and output. */
   async tsweave(host: Host, ...args: string[]): Promise<RunResult> {
     try {
-      const r = await exec('ip', ['netns', 'exec', host.ns.name, process.execPath, TSWEAVE_BIN, ...args], { timeoutMs: 90_000, env: this.envFor(host) });
+      const r = await exec('ip', ['netns', 'exec', host.ns.name, process.execPath, this.bin, ...args], { timeoutMs: 90_000, env: this.envFor(host) });
       return { ...r, code: 0 };
     } catch (err) {
       const e = err as { exitCode?: number; stdout?: string; stderr?: string; message: string };

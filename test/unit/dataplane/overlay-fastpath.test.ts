@@ -1,6 +1,8 @@
 // The overlay with a fast path (components.fast): it must keep the fast path's tables in step (sessions
 // with their keys, every learnt MAC, eligibility = UDP confirmed both ways + direct route), take every
-// send counter from it, and handle what it hands back (authenticated heartbeats, frames to forward).
+// send counter from it, and handle what it hands back (authenticated heartbeats, frames to forward,
+// source MACs of broadcasts it forwarded itself); it publishes the routes and broadcast trees the native
+// relay uses, and shares the fast path's broadcast dedup (exactly once whichever path saw it first).
 //
 // FakeFastPath plays the native threads with the reference rules but carries nothing itself: it hands
 // every TAP frame and every authenticated datagram back, the way the real one does for traffic its
@@ -12,12 +14,15 @@ import { Overlay } from '../../../src/dataplane/overlay.js';
 import type { RouteTable } from '../../../src/dataplane/forwarder.js';
 import { forEachFrame } from '../../../src/dataplane/packer.js';
 import { ReplayWindow } from '../../../src/crypto/replay-window.js';
+import { BroadcastDedup, broadcastDst } from '../../../src/dataplane/broadcast-dedup.js';
 import { nodeDataAead, type AeadHandle } from '../../../src/crypto/data-aead.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import {
   FAST_KIND_CONTROL,
   FAST_KIND_FRAME,
+  FAST_KIND_LEARN,
   type Batch,
+  type FastRoutes,
   type FastIngressBatch,
   type FastPath,
   type FastSessionInit,
@@ -36,13 +41,19 @@ class FakeFastPath implements FastPath {
   counter = 0;
   /** What this fake "carried" itself (it only receives), as the native fast path reports it. */
   readonly traffic = { datagramsSent: 0, bytesSent: 0, datagramsReceived: 0, bytesReceived: 0 };
+  /** Every routes publication, in order. */
+  readonly routes: FastRoutes[] = [];
+  /** The dedup table "the threads" use. */
+  readonly seen = new BroadcastDedup();
   private onLocal: ((b: Batch) => void) | undefined;
+  private onIngress: ((b: FastIngressBatch) => void) | undefined;
   private session: { init: FastSessionInit; open: AeadHandle; replay: ReplayWindow } | undefined;
 
   constructor(private readonly udp: FakeUdp) {}
 
   start(onLocalFrames: (b: Batch) => void, onIngress: (b: FastIngressBatch) => void): void {
     this.onLocal = onLocalFrames;
+    this.onIngress = onIngress;
     this.udp.onDatagrams((b) => {
       const s = this.session;
       if (!s) return;
@@ -76,6 +87,13 @@ class FakeFastPath implements FastPath {
     this.onLocal!({ buf, offsets, lengths, count: frames.length });
   }
 
+  /** One entry as the native ingress lane hands it over. */
+  injectIngress(kind: number, origin: number, dst: number, frame: Buffer): void {
+    const one = { buf: frame, offsets: Int32Array.of(0), lengths: Int32Array.of(frame.length), kinds: Uint8Array.of(kind),
+      peers: Float64Array.of(origin), dsts: Float64Array.of(dst), addrs: new Uint32Array(1), ports: new Uint16Array(1), count: 1 };
+    this.onIngress!(one);
+  }
+
   sessionStats(peer: number): typeof this.traffic | undefined {
     return this.session?.init.peer === peer ? { ...this.traffic } : undefined;
   }
@@ -96,6 +114,12 @@ class FakeFastPath implements FastPath {
   }
   learn(mac: number, peer: number): void {
     this.learnt.set(mac, peer);
+  }
+  setRoutes(r: FastRoutes): void {
+    this.routes.push(r);
+  }
+  broadcastDuplicate(origin: number, dst: number): boolean {
+    return this.seen.duplicate(origin, dst);
   }
   setRecvKey(peer: number, gen: number): void {
     this.calls.push(`setRecvKey ${peer} ${gen}`);
@@ -123,6 +147,7 @@ function setup() {
     unicastNextHop: (dst) => (dst === B ? (directToB ? B : 0xc) : undefined),
     broadcastNextHops: (origin) => (origin === B ? [] : [B]),
     onChange: (l) => listeners.push(l),
+    peers: () => [B],
   };
   const routesB: RouteTable = { unicastNextHop: (d) => (d === A ? A : undefined), broadcastNextHops: (o) => (o === A ? [] : [A]) };
   const oa = new Overlay({ clock, logger: silentLogger(), tap: tapA, udp: udpA, routes: routesA, aead: nodeDataAead, fast }, { localPeer: A, mtu: 1376 });
@@ -206,4 +231,40 @@ test('per-session traffic: the JS path counts what it sends and opens itself, th
   assert.equal(b.datagramsSent, sentByB.length);
   assert.equal(b.datagramsReceived, sentByA.length);
   assert.equal(b.bytesReceived, a.bytesSent);
+});
+
+test('native relay tables: published at start and again on every routes change, as the Forwarder would route', () => {
+  const t = setup();
+  const plain = (r: FastRoutes) => ({ dsts: [...r.dsts], hops: [...r.hops], origins: [...r.origins], first: [...r.first], kids: [...r.kids] });
+  assert.equal(t.fast.routes.length, 1, 'published once at start');
+  assert.deepEqual(plain(t.fast.routes[0]!), { dsts: [B], hops: [B], origins: [A, B], first: [0, 1, 1], kids: [B] });
+  t.routesChanged(false);
+  assert.equal(t.fast.routes.length, 2, 'republished on the change');
+  assert.deepEqual(plain(t.fast.routes[1]!).hops, [0xc], 'B now through C');
+});
+
+test('broadcast dedup: the overlay drops what the fast path saw already (one table), and delivers the rest once', () => {
+  const t = setup();
+  t.net.flush();
+  t.fast.seen.duplicate(B, broadcastDst(1)); // the native lane delivered B's first broadcast itself
+  t.tapB.inject(ethFrame('ff:ff:ff:ff:ff:ff', macB, 'first'));
+  t.net.flush();
+  assert.equal(t.tapA.written.length, 0, 'not delivered a second time');
+  assert.equal(t.oa.forwarder.stats.droppedDuplicate, 1);
+  t.tapB.inject(ethFrame('ff:ff:ff:ff:ff:ff', macB, 'second'));
+  t.net.flush();
+  assert.deepEqual(t.tapA.written.map((f) => f.subarray(14).toString()), ['second']);
+  assert.equal(t.fast.seen.duplicate(B, broadcastDst(2)), true, 'the overlay recorded it in the shared table');
+});
+
+test('a learn entry (broadcast the fast path forwarded itself) teaches its source MAC and nothing else', () => {
+  const t = setup();
+  t.net.flush();
+  const before = t.net.wire.length;
+  t.fast.injectIngress(FAST_KIND_LEARN, B, broadcastDst(7), ethFrame('ff:ff:ff:ff:ff:ff', macB, '').subarray(0, 14));
+  t.net.flush();
+  assert.equal(t.fast.learnt.get(macNum(macB)), B, 'learnt behind B and mirrored to the fast path');
+  assert.equal(t.tapA.written.length, 0, 'not delivered by the overlay');
+  assert.equal(t.net.wire.length, before, 'not forwarded by the overlay');
+  assert.equal(t.fast.seen.duplicate(B, broadcastDst(7)), false, 'nor recorded as seen by it');
 });
