@@ -14,7 +14,7 @@
 // receiver index per lane; the kernel steers a datagram to lane (index % lanes) whatever its source
 // address:port, and egress lane i addresses the peer's index base + i % (its lanes).
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 
@@ -102,6 +102,34 @@ async function inner(ns: string): Promise<void> {
       assert.equal(sock.laneFds.length, LANES);
       assert.equal(new Set([...tap.queueFds, ...sock.laneFds]).size, 2 * LANES, 'distinct fds');
       assert.equal(stat('lanes'), LANES);
+    });
+
+    it('each lane socket sends with its own IP TTL (64 - lane): a receiver\'s GRO never merges two lanes\' datagrams', async () => {
+      // A merged GRO train goes to the socket its first datagram picks; trains only form from packets whose
+      // IP headers agree, TTL included. The receiver reads each datagram's TTL (IP_RECVTTL).
+      const py = [
+        'import socket, sys',
+        's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+        's.setsockopt(socket.IPPROTO_IP, 12, 1)  # IP_RECVTTL (Linux; not named in every Python)',
+        "s.bind(('127.0.0.1', 7790))",
+        "print('ready', flush=True)",
+        'for _ in range(int(sys.argv[1])):',
+        '    data, anc, _, _ = s.recvmsg(64, 64)',
+        "    print(data[0], [int.from_bytes(d[:4], sys.byteorder) for l, t, d in anc if t == socket.IP_TTL][0], flush=True)",
+      ].join('\n');
+      const child = spawn('python3', ['-c', py, String(LANES)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const exited = new Promise<number | null>((r) => child.on('exit', r));
+      try {
+        await until(() => out.startsWith('ready'), 'the TTL receiver');
+        for (let i = 0; i < LANES; i++) addon.udpSend(sock.laneFds[i]!, Buffer.from([i]), 0, 1, LOOPBACK, 7790);
+        assert.equal(await exited, 0);
+        const ttls = new Map(out.trim().split('\n').slice(1).map((l) => l.split(' ').map(Number) as [number, number]));
+        assert.deepEqual([...ttls.entries()].sort((a, b) => a[0] - b[0]), Array.from({ length: LANES }, (_, i) => [i, 64 - i]));
+      } finally {
+        child.kill();
+      }
     });
 
     it('a second owner cannot join the lanes: the TAP is busy, the port in use', () => {
