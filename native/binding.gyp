@@ -8,6 +8,7 @@
         "src/reader.c",
         "src/tap.c",
         "src/udp.c",
+        "src/udp_steer.c",
         "src/aead.c",
         "src/offload.c",
         "src/mactable.c",

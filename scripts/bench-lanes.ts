@@ -2,18 +2,27 @@
 // (egress and ingress threads), encrypted, full-MTU frames (1390 bytes) in 16 flows. Root; it makes a network
 // namespace of its own and runs itself again inside it (nothing leaves it), then deletes it.
 //
-//   node --import tsx scripts/bench-lanes.ts [--frames=60000] [--runs=3] [--lanes=1,2,4]
+//   node --import tsx scripts/bench-lanes.ts [--frames=60000] [--runs=3] [--lanes=1,2,4] [--sources=16]
+//                                           [--dirs=egress,ingress] [--unspread]
+//
+// --unspread: each ingress row with lanes > 1 is run a second time with every datagram under the base
+// index (as a peer without lanes sends, and as one 4-tuple went before the steering): the reference for
+// what spreading one peer over the lanes adds. The runs of one direction are interleaved (run r of
+// every row, then run r + 1), so a drift of the machine's speed hits every row alike.
 //
 // "Drain" method (DATAPLANE-PROBE.md): the input is queued first, with the fast path not running, then
 // the fast path starts and the time until it has carried everything is measured. Per run:
 //   egress   FRAMES frames queued on the TAP's queues (UDP from 16 sockets to a neighbour behind the
 //            TAP; the kernel spreads the flows over the queues), drained: read, packed, sealed, sent to
 //            a second TAP nobody reads (a NIC stand-in, DATAPLANE-PROBE.md §1)
-//   ingress  FRAMES datagrams sealed beforehand, sent (sendmmsg, from 16 source ports: the kernel
-//            spreads them over the lanes' sockets by 4-tuple) once the fast path runs (it needs its
-//            session first), received, opened, replay-checked, written to the TAP (to a local UDP
-//            port whose socket is never read). Semi-live: the sending (~1.5 µs a datagram) runs in this
-//            process on the JS thread at the same time and is in the CPU figure.
+//   ingress  FRAMES datagrams sealed beforehand, sent (sendmmsg, from SOURCES source ports) once the
+//            fast path runs (it needs its session first), received, opened, replay-checked, written to
+//            the TAP (to a local UDP port whose socket is never read). The session has one receiver
+//            index per lane and flow f's datagrams carry index base + f % lanes, as a peer's send lanes
+//            address them (native/src/udp_steer.c steers them by index): --sources=1 is one peer pair
+//            (one 4-tuple), which before the steering reached one lane only. Semi-live: the sending
+//            (~1.5 µs a datagram) runs in this process on the JS thread at the same time and is in the
+//            CPU figure.
 // Figures: frames per wall second (what lanes can add) and CPU ns per frame (process.cpuUsage: every
 // thread of this process; what lanes cost), median of the runs. With fewer cores than lanes the wall
 // rate cannot scale; the CPU cost shows the lanes' overhead.
@@ -27,6 +36,9 @@ const arg = (name: string, dflt: string): string => process.argv.find((a) => a.s
 const FRAMES = Math.ceil(Number(arg('frames', '60000')) / 64) * 64;
 const RUNS = Number(arg('runs', '3'));
 const LANES = arg('lanes', '1,2,4').split(',').map(Number);
+const SOURCES = Number(arg('sources', '16'));
+const DIRS = arg('dirs', 'egress,ingress').split(',') as Array<'egress' | 'ingress'>;
+const UNSPREAD = process.argv.includes('--unspread');
 const NS_ENV = 'TSWEAVE_BENCH_LANES_NETNS';
 
 if (!process.env[NS_ENV]) {
@@ -73,7 +85,7 @@ async function inside(ns: string): Promise<void> {
   ip('addr', 'add', '10.81.0.1/24', 'dev', 'tswbsink');
   ip('neigh', 'replace', '10.81.0.2', 'lladdr', '02:00:00:00:01:02', 'dev', 'tswbsink', 'nud', 'permanent');
 
-  async function run(lanes: number, dir: 'egress' | 'ingress'): Promise<{ fps: number; cpuNs: number }> {
+  async function run(lanes: number, dir: 'egress' | 'ingress', spread = true): Promise<{ fps: number; cpuNs: number }> {
     const name = 'tswblane';
     const tap = openTap(name, { logger: log, queues: lanes });
     const sock = new NativeUdpSocket(addon, 0, 0, { logger: log, lanes, rcvbufBytes: 64 << 20 });
@@ -91,7 +103,8 @@ async function inside(ns: string): Promise<void> {
       // Queue the input while nothing reads it.
       const batch = { buf: Buffer.alloc(64 * 2048), offsets: new Int32Array(64), lengths: new Int32Array(64), count: 64 };
       const addrs = new Uint32Array(64), ports = new Uint16Array(64);
-      for (let f = 0; f < FLOWS; f++) txs.push(new NativeUdpSocket(addon, dir === 'egress' ? ipv4ToU32('10.80.0.1') : 0x7f000001, 0, { logger: log }));
+      const senders = dir === 'egress' ? FLOWS : SOURCES;
+      for (let f = 0; f < senders; f++) txs.push(new NativeUdpSocket(addon, dir === 'egress' ? ipv4ToU32('10.80.0.1') : 0x7f000001, 0, { logger: log }));
       const sealed: Buffer[] = [];
       if (dir === 'egress') {
         for (let i = 0; i < 64; i++) batch.offsets[i] = i * 2048, batch.lengths[i] = PAYLOAD;
@@ -100,8 +113,9 @@ async function inside(ns: string): Promise<void> {
         for (let sent = 0; sent < FRAMES; sent += 64) txs[(sent / 64) % FLOWS]!.sendBatch(batch, addrs, ports);
       } else {
         for (let i = 0; i < FRAMES; i++) {
-          const frame = udpFrame(tapMac, PEER_MAC, '10.81.0.2', '10.80.0.1', 7000, PAYLOAD - 8, i, 20000 + (Math.floor(i / 64) % FLOWS));
-          sealed.push(referenceDatagram(MAX_DGRAM, remoteSeal, 0x5555, REMOTE_PEER, LOCAL_PEER, frame, i + 1));
+          const flow = Math.floor(i / 64) % FLOWS;
+          const frame = udpFrame(tapMac, PEER_MAC, '10.81.0.2', '10.80.0.1', 7000, PAYLOAD - 8, i, 20000 + flow);
+          sealed.push(referenceDatagram(MAX_DGRAM, remoteSeal, 0x5555 + (spread ? flow % lanes : 0), REMOTE_PEER, LOCAL_PEER, frame, i + 1));
         }
         addrs.fill(0x7f000001);
         ports.fill(sock.port);
@@ -114,7 +128,7 @@ async function inside(ns: string): Promise<void> {
             batch.offsets[j] = j * 2048;
             batch.lengths[j] = sealed[i + j]!.length;
           }
-          txs[(i / 64) % FLOWS]!.sendBatch(batch, addrs, ports);
+          txs[(i / 64) % txs.length]!.sendBatch(batch, addrs, ports);
         }
       };
       await sleep(50);
@@ -126,7 +140,9 @@ async function inside(ns: string): Promise<void> {
       const c0 = cpuNow();
       const w0 = process.hrtime.bigint();
       fast.start(() => {}, () => {});
-      fast.addSession({ peer: REMOTE_PEER, localIndex: 0x5555, remoteIndex: 0x6666, remoteAddr: ipv4ToU32('10.81.0.2'), remotePort: 6783, lastCounter: 0, keys });
+      fast.addSession({
+        peer: REMOTE_PEER, localIndex: 0x5555, remoteIndex: 0x6666, localLanes: lanes, remoteAddr: ipv4ToU32('10.81.0.2'), remotePort: 6783, lastCounter: 0, keys,
+      });
       fast.learn(macNum(tapMac), LOCAL_PEER);
       fast.learn(macNum(PEER_MAC), REMOTE_PEER);
       fast.setEligible(REMOTE_PEER, true);
@@ -146,6 +162,10 @@ async function inside(ns: string): Promise<void> {
         throw new Error(`${dir}, ${lanes} lanes: only ${n} of ${FRAMES} frames: ${JSON.stringify(fast.stats())} ${JSON.stringify(sent[0])}\n${ip('-s', 'link', 'show', name)}`);
       }
       if (n < FRAMES) process.stderr.write(`  (${dir}, ${lanes} lanes: ${FRAMES - n} of ${FRAMES} frames lost before the fast path)\n`);
+      if (dir === 'ingress' && process.env['BENCH_LANES_VERBOSE']) {
+        const st = fast.stats();
+        process.stderr.write(`  ingress datagrams per lane: ${Array.from({ length: lanes }, (_, i) => st[`lane${i}IngressDatagrams`]).join(' ')}\n`);
+      }
       return { fps: n / (wallNs / 1e9), cpuNs: cpuNs / n };
     } finally {
       fast?.stop();
@@ -157,17 +177,23 @@ async function inside(ns: string): Promise<void> {
   }
 
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  console.log(`fast path lanes, encrypted, ${TEST_MTU + 14} B frames, ${FLOWS} flows, ${FRAMES} frames per run, median of ${RUNS}; ${availableParallelism()} cores`);
+  console.log(`fast path lanes, encrypted, ${TEST_MTU + 14} B frames, ${FLOWS} flows (ingress from ${SOURCES} source port(s)), ${FRAMES} frames per run, median of ${RUNS}; ${availableParallelism()} cores`);
   console.log('direction  lanes   kframes/s  Gbit/s  CPU ns/frame');
-  for (const dir of ['egress', 'ingress'] as const) {
+  for (const dir of DIRS) {
+    const rows = LANES.flatMap((lanes) => [
+      { lanes, spread: true },
+      ...(UNSPREAD && dir === 'ingress' && lanes > 1 ? [{ lanes, spread: false }] : []),
+    ]);
+    const results = rows.map(() => [] as Array<{ fps: number; cpuNs: number }>);
+    for (let r = 0; r < RUNS; r++) for (const [i, row] of rows.entries()) results[i]!.push(await run(row.lanes, dir, row.spread));
     const ref: number[] = [];
-    for (const lanes of LANES) {
-      const rs: Array<{ fps: number; cpuNs: number }> = [];
-      for (let r = 0; r < RUNS; r++) rs.push(await run(lanes, dir));
+    for (const [i, row] of rows.entries()) {
+      const rs = results[i]!;
       const fps = median(rs.map((x) => x.fps)), cpu = median(rs.map((x) => x.cpuNs));
       if (ref.length === 0) ref.push(fps);
       const gbps = (fps * (TEST_MTU + 14) * 8) / 1e9;
-      console.log(`${dir.padEnd(9)}  ${String(lanes).padStart(5)}  ${(fps / 1000).toFixed(0).padStart(10)}  ${gbps.toFixed(2).padStart(6)}  ${cpu.toFixed(0).padStart(12)}   (${(fps / ref[0]!).toFixed(2)}× 1 lane)`);
+      const label = row.spread ? '' : ' one index';
+      console.log(`${dir.padEnd(9)}  ${String(row.lanes).padStart(5)}  ${(fps / 1000).toFixed(0).padStart(10)}  ${gbps.toFixed(2).padStart(6)}  ${cpu.toFixed(0).padStart(12)}   (${(fps / ref[0]!).toFixed(2)}× 1 lane)${label}`);
     }
   }
   sink.close();

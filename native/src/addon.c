@@ -5,6 +5,7 @@
  *   abiVersion: number            bumped on any incompatible change to the functions below
  *   tapOpen, tapReaderStart, tapWriteFrames, tapWriteFrame, tapClose        (tap.c)
  *   udpOpen, udpReaderStart, udpSendBatch, udpSend, udpClose                (udp.c)
+ *   udpSteerLanes                                                          (udp_steer.c)
  *   readerStop, readerStats                                                 (reader.c)
  *   aeadCreate, aeadSealBatch, aeadOpenBatch, aeadDestroy                   (aead.c)
  *   errnoName(errno: number) -> string  ("EPERM"), for messages about cb(-errno)
@@ -23,6 +24,7 @@ napi_value tsw_js_udp_open(napi_env env, napi_callback_info info);
 napi_value tsw_js_udp_reader_start(napi_env env, napi_callback_info info);
 napi_value tsw_js_udp_send_batch(napi_env env, napi_callback_info info);
 napi_value tsw_js_udp_send(napi_env env, napi_callback_info info);
+napi_value tsw_js_udp_steer_lanes(napi_env env, napi_callback_info info);
 napi_value tsw_js_aead_create(napi_env env, napi_callback_info info);
 napi_value tsw_js_aead_seal_batch(napi_env env, napi_callback_info info);
 napi_value tsw_js_aead_open_batch(napi_env env, napi_callback_info info);
@@ -64,6 +66,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"udpReaderStart", tsw_js_udp_reader_start},
       {"udpSendBatch", tsw_js_udp_send_batch},
       {"udpSend", tsw_js_udp_send},
+      {"udpSteerLanes", tsw_js_udp_steer_lanes},
       {"udpClose", tsw_js_fd_close},
       {"readerStop", tsw_js_reader_stop},
       {"readerStats", tsw_js_reader_stats},

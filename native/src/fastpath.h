@@ -4,8 +4,12 @@
  *
  * Lanes (every core): the threads come in N lanes (1..FP_MAX_LANES, TSWEAVE_DATAPLANE_THREADS). Lane i
  * has an egress thread on TAP queue i (IFF_MULTI_QUEUE) and an ingress thread on UDP socket i (all
- * bound to one port with SO_REUSEPORT; the kernel picks the socket by the datagram's 4-tuple, so one
- * peer's datagrams land on one lane and arrive in order). Flow order: an ingress lane writes each
+ * bound to one port with SO_REUSEPORT). Spread: a session has one receiver index per receive lane (a
+ * block announced in the handshake); egress lane i addresses index base + i % (the peer's lanes), and
+ * a classic BPF program on the reuseport group sends a datagram to socket (index % lanes)
+ * (udp_steer.c), so one peer's traffic spreads over the lanes while each send lane's datagrams, and so
+ * each flow, reach one receive lane in order. A peer that announces no lanes gets one index: its
+ * datagrams go to one lane, as before. Flow order: an ingress lane writes each
  * frame to the TAP queue of its inner flow (IPv4/IPv6 addresses and TCP/UDP ports, symmetric hash),
  * and the tun driver sends a flow's frames back out on the queue it last received that flow on
  * (its flow table), so one TCP flow is read by one egress lane and never reordered by the lanes.
@@ -105,6 +109,10 @@ typedef struct fp_session {
   atomic_uint refs; /* the table's, plus one per batch in flight */
   uint64_t peer;
   uint32_t local_index, remote_index;
+  /* Receive lanes of each end (src/wire/hello.ts sessionLanes, 1..FP_MAX_LANES): indexes
+   * local_index..local_index+local_lanes-1 find this session; egress lane i writes
+   * remote_index + i % remote_lanes, which the peer's kernel steers to one of its lanes (udp_steer.c). */
+  uint32_t local_lanes, remote_lanes;
   uint64_t remote; /* addr << 16 | port; atomic (an ingress thread follows an authenticated move) */
   bool encrypted;
   bool eligible; /* the egress threads may send this session's frames themselves (lock) */

@@ -29,7 +29,7 @@ static void egress_send(fp_lane *l, int n) {
     uint64_t c = s->lane[l->idx].next_counter++; /* reserved for this batch (egress_batch) */
     p[0] = TYPE_DATA;
     p[1] = k ? k->gen : 0;
-    wr32(p + 2, s->remote_index);
+    wr32(p + 2, s->remote_index + (uint32_t)l->idx % s->remote_lanes); /* this lane's index of the block */
     wr32(p + 6, (uint32_t)(c >> 32));
     wr32(p + 10, (uint32_t)c);
     if (s->encrypted) {

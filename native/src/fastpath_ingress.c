@@ -10,9 +10,10 @@
 #include "dataplane_io.h"
 #include "fastpath_relay.h"
 
+/* Any index of a session's block finds it (unsigned: an index below the block wraps to a huge offset). */
 static fp_session *session_by_index(tsw_fastpath *f, uint32_t idx) {
   for (int i = 0; i < f->nsessions; i++)
-    if (f->sessions[i]->local_index == idx) return f->sessions[i];
+    if (idx - f->sessions[i]->local_index < f->sessions[i]->local_lanes) return f->sessions[i];
   return NULL;
 }
 

@@ -4,8 +4,10 @@
  * what it replaces is released after the lock (the I/O threads may still hold references).
  *
  *   fastpathAddSession(h, peer, localIndex, remoteIndex, remoteAddr, remotePort, lastCounter,
- *                      sendKey?, sendSalt?, recvKey?, recvSalt?)   replaces any session of peer;
- *                      its keys are generation 0
+ *                      sendKey?, sendSalt?, recvKey?, recvSalt?, localLanes?, remoteLanes?)
+ *                      replaces any session of peer; its keys are generation 0. Lanes (1..FP_MAX_LANES,
+ *                      default 1): indexes localIndex..+localLanes-1 find it; egress lane i addresses
+ *                      remoteIndex + i % remoteLanes
  *   fastpathRemoveSession(h, peer)
  *   fastpathSetEligible(h, peer, eligible)      may the egress thread send for this session itself
  *   fastpathSetRecvKey(h, peer, gen, key, salt, graceMs) -> boolean
@@ -44,10 +46,11 @@ static bool key_args(napi_env env, napi_value k, napi_value s, const char *kname
 }
 
 napi_value tsw_js_fastpath_add_session(napi_env env, napi_callback_info info) {
-  TSW_ARGS(env, info, 11, argv);
+  TSW_ARGS(env, info, 13, argv);
   tsw_fastpath *f;
   uint64_t peer;
-  int64_t li, ri, addr, port, counter;
+  int64_t li, ri, addr, port, counter, llanes = 1, rlanes = 1;
+  napi_valuetype t11, t12;
   uint8_t *sk, *ss, *rk, *rs;
   if (!tsw_fp_get(env, argv[0], &f) || !tsw_fp_arg_peer(env, argv[1], "peer", &peer) ||
       !tsw_arg_int(env, argv[2], "localIndex", 0, UINT32_MAX, &li) ||
@@ -58,6 +61,11 @@ napi_value tsw_js_fastpath_add_session(napi_env env, napi_callback_info info) {
       !opt_bytes(env, argv[7], "sendKey", 32, &sk) || !opt_bytes(env, argv[8], "sendSalt", 4, &ss) ||
       !opt_bytes(env, argv[9], "recvKey", 32, &rk) || !opt_bytes(env, argv[10], "recvSalt", 4, &rs))
     return NULL;
+  TSW_NAPI(env, napi_typeof(env, argv[11], &t11));
+  TSW_NAPI(env, napi_typeof(env, argv[12], &t12));
+  if ((t11 != napi_undefined && !tsw_arg_int(env, argv[11], "localLanes", 1, FP_MAX_LANES, &llanes)) ||
+      (t12 != napi_undefined && !tsw_arg_int(env, argv[12], "remoteLanes", 1, FP_MAX_LANES, &rlanes)))
+    return NULL;
   bool enc = sk != NULL;
   if (enc != (ss != NULL) || enc != (rk != NULL) || enc != (rs != NULL))
     return tsw_throw_type(env, "sendKey, sendSalt, recvKey and recvSalt must be given together");
@@ -66,6 +74,8 @@ napi_value tsw_js_fastpath_add_session(napi_env env, napi_callback_info info) {
   s->peer = peer;
   s->local_index = (uint32_t)li;
   s->remote_index = (uint32_t)ri;
+  s->local_lanes = (uint32_t)llanes;
+  s->remote_lanes = (uint32_t)rlanes;
   s->remote = (uint64_t)addr << 16 | (uint64_t)port;
   s->send_counter = (uint64_t)counter;
   s->encrypted = enc;

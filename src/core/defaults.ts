@@ -38,6 +38,12 @@ export const DEFAULT_MTU = 1376;
 export const MIN_MTU = 576;
 export const MAX_MTU = 65535 - 100;
 
+/**
+ * Most data-plane lanes (I/O threads per direction; native/src/fastpath.h FP_MAX_LANES): also the most
+ * receiver indexes a session uses (wire/hello.ts sessionLanes).
+ */
+export const MAX_SESSION_LANES = 16;
+
 /** Protocol versions this build speaks (handshake preamble). */
 export const PROTOCOL_MIN_VERSION = 1;
 export const PROTOCOL_MAX_VERSION = 1;

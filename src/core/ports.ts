@@ -119,6 +119,9 @@ export interface FastSessionInit {
   peer: number;
   localIndex: number;
   remoteIndex: number;
+  /** Receive lanes of each end (dataplane/session.ts SessionInit). @default 1 each */
+  localLanes?: number;
+  remoteLanes?: number;
   remoteAddr: number;
   remotePort: number;
   /** Last send counter used so far (the next datagram uses lastCounter + 1). */

@@ -21,6 +21,9 @@ export interface DataPlaneIo {
   udp: UdpSocket;
   aead: DataAeadEngine;
   fast?: FastPath;
+  /** Receive lanes a session may address (wire/hello.ts sessionLanes): > 1 only when the fast path reads
+   *  several sockets that the kernel steers by receiver index. @default 1 */
+  receiveLanes?: number;
   /** Device counters for /stats. */
   stats(): { tap?: unknown; udp?: unknown };
   close(): void;

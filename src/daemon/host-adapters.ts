@@ -121,11 +121,16 @@ async function openDataPlane(log: Logger, init: DataPlaneInit, s: RouterSettings
   }
   if (!s.fastPath) log.warn('TSWEAVE_FASTPATH=0: fast path off; every frame goes through the JS thread');
   const fast = s.fastPath ? openFastPath(log, native.addon, tap, udp, init, s.udpGro) : undefined;
+  // Sessions announce one receiver index per lane only when the fast path reads every steered socket.
+  const steered = fast && udp instanceof NativeUdpSocket && udp.steered && tap.queueFds.length === udp.laneFds.length
+    ? udp.laneFds.length
+    : 0;
   return {
     tap,
     udp,
     aead,
     ...(fast ? { fast } : {}),
+    ...(steered ? { receiveLanes: steered } : {}),
     stats: () => ({ tap: tap.stats(), udp: udp.stats() }),
     close: () => {
       tap.close();

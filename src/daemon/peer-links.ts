@@ -29,6 +29,9 @@ export interface PeerLinksInit {
   port: number;
   /** --trusted-subnets: remotes there may get an unencrypted data plane. */
   trustedSubnets: readonly Cidr[];
+  /** Our receive lanes (DataPlaneIo.receiveLanes): each session gets this many consecutive receiver
+   *  indexes, announced in the hello (wire/hello.ts sessionLanes). @default 1 */
+  sessionLanes?: number;
 }
 
 export class PeerLinks {
@@ -57,7 +60,7 @@ export class PeerLinks {
         this.links.delete(link.remoteName);
         this.overlay.removeSession(peerNameToNumber(link.remoteName));
       }
-      this.usedIndexes.delete(link.localIndex);
+      this.releaseSessionIndex(link.localIndex);
     });
   }
 
@@ -92,6 +95,7 @@ export class PeerLinks {
         ...(this.init.passwordKey ? { passwordKey: this.init.passwordKey } : {}),
         listenPort: this.init.port,
         sessionIndex: localIndex,
+        sessionLanes: this.lanes,
         trustsRemote: this.trusts(plainIp(stream.remoteAddress)),
       },
     );
@@ -105,7 +109,7 @@ export class PeerLinks {
         try {
           this.router.addConnection(candidate);
         } catch (err) {
-          this.usedIndexes.delete(localIndex);
+          this.releaseSessionIndex(localIndex);
           reject(err);
           return;
         }
@@ -131,7 +135,7 @@ export class PeerLinks {
             closedWhileAdopting = err ?? new Error('connection closed');
             return;
           }
-          this.usedIndexes.delete(localIndex);
+          this.releaseSessionIndex(localIndex);
           reject(err ?? new Error('connection closed during handshake'));
           return;
         }
@@ -161,6 +165,8 @@ export class PeerLinks {
         remotePort: link.punched?.port ?? link.remoteListenPort,
         localIndex: link.localIndex,
         remoteIndex: link.info.remoteSessionIndex,
+        localLanes: this.lanes,
+        remoteLanes: link.info.remoteSessionLanes,
         ...(k ? { keys: { sendKey: k.udpSendKey, recvKey: k.udpRecvKey, sendSalt: k.udpSendSalt, recvSalt: k.udpRecvSalt } } : {}),
       },
       {
@@ -174,14 +180,30 @@ export class PeerLinks {
     );
   }
 
+  /** Our receive lanes: the receiver indexes per session. */
+  private get lanes(): number {
+    return this.init.sessionLanes ?? 1;
+  }
+
+  /**
+   * A block of `lanes` free receiver indexes base..base+lanes-1 (1..0xfffffffe, no wrap), all marked
+   * used; returns base. Not aligned: the kernel steers index % lanes, so a random base also spreads the
+   * sessions of peers that use only base (older versions, the JS path) over the lanes.
+   */
   private newSessionIndex(): number {
+    const n = this.lanes;
     for (;;) {
-      const i = (this.rng.int(0xfffffffe) + 1) >>> 0;
-      if (!this.usedIndexes.has(i)) {
-        this.usedIndexes.add(i);
-        return i;
-      }
+      const base = (this.rng.int(0xfffffffe - n + 1) + 1) >>> 0;
+      let free = true;
+      for (let i = 0; i < n && free; i++) free = !this.usedIndexes.has(base + i);
+      if (!free) continue;
+      for (let i = 0; i < n; i++) this.usedIndexes.add(base + i);
+      return base;
     }
+  }
+
+  private releaseSessionIndex(base: number): void {
+    for (let i = 0; i < this.lanes; i++) this.usedIndexes.delete(base + i);
   }
 }
 

@@ -158,7 +158,7 @@ export class Overlay {
       : hooks;
     const s = new Session(init, watched, this.components.aead, this.components.clock.now());
     this.byPeer.set(s.peer, s);
-    this.byIndex.set(s.localIndex, s);
+    for (let i = 0; i < s.localLanes; i++) this.byIndex.set((s.localIndex + i) >>> 0, s);
     if (fast) {
       fast.addSession({ ...init, lastCounter: s.sendCounter });
       s.counterSource = () => fast.nextCounter(s.peer);
@@ -201,7 +201,7 @@ export class Overlay {
     if (!s) return;
     s.destroy();
     this.byPeer.delete(peer);
-    this.byIndex.delete(s.localIndex);
+    for (let i = 0; i < s.localLanes; i++) this.byIndex.delete((s.localIndex + i) >>> 0);
     this.components.fast?.removeSession(peer);
   }
 

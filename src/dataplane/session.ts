@@ -31,6 +31,14 @@ export interface SessionInit {
   localIndex: number;
   /** Index we put in datagrams to the remote. */
   remoteIndex: number;
+  /**
+   * Receive lanes (wire/hello.ts sessionLanes): this session is found by every index of
+   * localIndex..localIndex+localLanes-1, and the fast path's send lane i addresses
+   * remoteIndex + i % remoteLanes (so the remote's kernel steers that lane's datagrams to one of its
+   * lanes). The overlay itself always sends remoteIndex. @default 1 each
+   */
+  localLanes?: number;
+  remoteLanes?: number;
   /** Absent: the connection is unencrypted. */
   keys?: SessionKeys;
 }
@@ -52,6 +60,8 @@ export class Session {
   remotePort: number;
   readonly localIndex: number;
   readonly remoteIndex: number;
+  /** Indexes localIndex..localIndex+localLanes-1 find this session (SessionInit.localLanes). */
+  readonly localLanes: number;
   /** Current send key, generation sendGen (its low 8 bits go in every header). */
   seal: AeadHandle | undefined;
   sendGen = 0;
@@ -92,6 +102,7 @@ export class Session {
     this.remotePort = init.remotePort;
     this.localIndex = init.localIndex;
     this.remoteIndex = init.remoteIndex;
+    this.localLanes = init.localLanes ?? 1;
     if (init.keys) {
       if (!aead) throw new Error('encrypted session needs an AEAD implementation');
       this.seal = aead.create(init.keys.sendKey, init.keys.sendSalt, true);

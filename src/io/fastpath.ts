@@ -118,6 +118,8 @@ export class NativeFastPath implements FastPath {
       k?.sendSalt ?? null,
       k?.recvKey ?? null,
       k?.recvSalt ?? null,
+      s.localLanes ?? 1,
+      s.remoteLanes ?? 1,
     );
   }
 

@@ -125,6 +125,13 @@ export interface NativeAddon {
     reusePort?: boolean,
   ): { fd: number; port: number; rcvbuf: number; sndbuf: number };
   /**
+   * Steers the datagrams of a SO_REUSEPORT group by receiver index: fds are the group's sockets in the
+   * order they were bound; a datagram goes to fds[index % fds.length] (a classic BPF program on the
+   * group, SO_ATTACH_REUSEPORT_CBPF), and socket i sends with IP TTL 64 - i so that the receiving
+   * side's GRO never merges two lanes' datagrams into one train. Throws the errno error.
+   */
+  udpSteerLanes(fds: Int32Array): void;
+  /**
    * Starts a recvmmsg reader: slot i = slab[i*stride, (i+1)*stride), n = min length of the four arrays.
    * Datagrams longer than `stride` are dropped and counted as truncated. Up to 8 callbacks per wake-up.
    */
@@ -219,6 +226,10 @@ export interface NativeAddon {
     sendSalt?: Uint8Array | null,
     recvKey?: Uint8Array | null,
     recvSalt?: Uint8Array | null,
+    /** Receive lanes of each end: indexes localIndex..+localLanes-1 find the session; send lane i
+     *  addresses remoteIndex + i % remoteLanes. 1..16 each. */
+    localLanes?: number,
+    remoteLanes?: number,
   ): void;
   fastpathRemoveSession(h: FastPathHandle, peer: number): void;
   fastpathSetEligible(h: FastPathHandle, peer: number, eligible: boolean): void;

@@ -134,12 +134,28 @@ function strideFor(maxDatagramBytes: number): number {
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Steers the lanes' datagrams by receiver index (native/src/udp_steer.c). false (logged) when the kernel
+ * refuses: the kernel then spreads by 4-tuple as before, and sessions announce one lane.
+ */
+function steerLanes(addon: NativeAddon, logger: Logger, fds: readonly number[]): boolean {
+  try {
+    addon.udpSteerLanes(Int32Array.from(fds));
+    return true;
+  } catch (err) {
+    logger.warn({ err, lanes: fds.length }, 'cannot steer datagrams to lanes by receiver index; one peer uses one lane');
+    return false;
+  }
+}
+
 export class NativeUdpSocket implements UdpEndpoint {
   readonly impl = 'native' as const;
   readonly port: number;
   readonly fd: number;
   /** Every lane's socket, `fd` first (all bound to `port`). */
   readonly laneFds: readonly number[];
+  /** The lanes' datagrams go to laneFds[receiver index % lanes] (udpSteerLanes), not by 4-tuple. */
+  readonly steered: boolean;
   /** Effective kernel buffer sizes (Linux reports twice the requested value). */
   readonly rcvbuf: number;
   readonly sndbuf: number;
@@ -178,6 +194,7 @@ export class NativeUdpSocket implements UdpEndpoint {
       throw err;
     }
     this.laneFds = fds;
+    this.steered = fds.length > 1 && steerLanes(addon, this.logger, fds);
     this.fd = opened.fd;
     this.port = opened.port;
     this.rcvbuf = opened.rcvbuf;

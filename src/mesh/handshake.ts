@@ -75,6 +75,8 @@ export interface HandshakeInit {
   listenPort: number;
   /** u32 receiver index we want in data-plane headers addressed to us. */
   sessionIndex: number;
+  /** Our receive lanes: we accept sessionIndex..sessionIndex+sessionLanes-1 (wire/hello.ts). @default 1 */
+  sessionLanes?: number;
   /** We trust the remote's address (--trusted-subnets); sent in the hello. @default false */
   trustsRemote?: boolean;
   /** @default [PROTOCOL_MIN_VERSION, PROTOCOL_MAX_VERSION] */
@@ -135,6 +137,7 @@ export class Handshake {
       sessionIndex: init.sessionIndex,
     };
     if (this.keyPair) this.local.publicKey = this.keyPair.publicKey;
+    if (init.sessionLanes !== undefined && init.sessionLanes > 1) this.local.sessionLanes = init.sessionLanes;
     if (init.trustsRemote) this.local.trusted = true;
     this.initialBytes = Buffer.concat([encodePreamble(this.ours), encodeHello(this.local)]);
   }

@@ -28,7 +28,7 @@ import type { UdpSessionKeys } from '../crypto/session-keys.js';
 import { decodeControlMessage, encodeControlMessage, MAX_CLOSE_REASON_CHARS } from '../wire/control-codec.js';
 import type { ControlMessage } from '../wire/control-messages.js';
 import { encodeFrame, FrameDecoder } from '../wire/framing.js';
-import { HELLO_MAX_BYTES } from '../wire/hello.js';
+import { HELLO_MAX_BYTES, sessionLanesOf } from '../wire/hello.js';
 import type { VersionRange } from '../wire/preamble.js';
 import { Handshake, type HandshakeInit, type HandshakeResult } from './handshake.js';
 
@@ -52,6 +52,8 @@ export interface ProtocolConnectionInit {
   listenPort: number;
   /** u32 receiver index the peer must put in data-plane headers addressed to us. */
   sessionIndex: number;
+  /** Our receive lanes: the peer may use sessionIndex..sessionIndex+sessionLanes-1. @default 1 */
+  sessionLanes?: number;
   /** We trust the remote's address (--trusted-subnets). @default false */
   trustsRemote?: boolean;
   /** u32 connection id. @default random from rng */
@@ -73,6 +75,9 @@ export interface ConnectionReadyInfo {
   remoteUid: string;
   remoteListenPort: number;
   remoteSessionIndex: number;
+  /** The peer's receive lanes (1..MAX_SESSION_LANES; 1 for a peer that announces none): a send lane i
+   *  addresses remoteSessionIndex + i % remoteSessionLanes. */
+  remoteSessionLanes: number;
   localConnId: number;
   remoteConnId: number;
   encrypted: boolean;
@@ -142,6 +147,7 @@ export class ProtocolConnection {
       sessionIndex: init.sessionIndex,
     };
     if (init.passwordKey) hs.passwordKey = init.passwordKey;
+    if (init.sessionLanes !== undefined) hs.sessionLanes = init.sessionLanes;
     if (init.trustsRemote) hs.trustsRemote = true;
     if (init.versionRange) hs.versionRange = init.versionRange;
     this.handshake = new Handshake(components.rng, hs);
@@ -242,6 +248,7 @@ export class ProtocolConnection {
       remoteUid: r.uid,
       remoteListenPort: r.listenPort,
       remoteSessionIndex: r.sessionIndex,
+      remoteSessionLanes: sessionLanesOf(r),
       localConnId: this.localConnId,
       remoteConnId: r.connId,
       encrypted: result.encrypted,

@@ -12,6 +12,12 @@
 //   listenPort    uint          1..65535, TCP/UDP port the sender listens on (for discovery)
 //   sessionIndex  uint          u32, the receiver index the sender wants in data-plane datagram
 //                               headers addressed to it (data-packet.ts OFF_RECEIVER_IDX)
+//   sessionLanes  uint          optional (absent = 1): u32, the sender receives on this many lanes and
+//                               accepts every receiver index sessionIndex..sessionIndex+sessionLanes-1
+//                               as this session's; a sender with several send lanes puts index
+//                               sessionIndex + (lane % sessionLanes) in a lane's datagrams, so the
+//                               receiver's kernel can steer them to its lanes (io/udp-steer). Used as
+//                               min(max(1, n), MAX_SESSION_LANES): 0 means 1. Written only when > 1.
 //   trusted       bool          optional (absent = false): the sender trusts the receiver's address
 //                               (--trusted-subnets). Only when both ends send true is the data plane
 //                               between them unencrypted; the control plane stays encrypted (Weave's
@@ -22,6 +28,7 @@
 // (length prefix included) go into the key-derivation transcript (session-keys.ts), so a hello altered
 // in flight breaks authentication.
 
+import { MAX_SESSION_LANES } from '../core/defaults.js';
 import { ProtocolError } from '../core/errors.js';
 import { isPeerName, type PeerName } from '../core/types.js';
 import { packValue, typeName, unpackStrict } from './control-codec.js';
@@ -47,6 +54,8 @@ export interface Hello {
   publicKey?: Uint8Array;
   listenPort: number;
   sessionIndex: number;
+  /** Receive lanes of the sender: it accepts sessionIndex..sessionIndex+sessionLanes-1. Absent = 1. */
+  sessionLanes?: number;
   /** The sender trusts the receiver's address (--trusted-subnets). Absent = false. */
   trusted?: boolean;
 }
@@ -65,6 +74,7 @@ export function encodeHello(hello: Hello): Buffer {
   if (hello.encrypted) map['publicKey'] = Buffer.from(hello.publicKey!);
   map['listenPort'] = hello.listenPort;
   map['sessionIndex'] = hello.sessionIndex;
+  if (hello.sessionLanes !== undefined && hello.sessionLanes > 1) map['sessionLanes'] = hello.sessionLanes;
   if (hello.trusted === true) map['trusted'] = true;
   const body = packValue(map);
   if (body.length > HELLO_MAX_BYTES) {
@@ -96,6 +106,8 @@ export function decodeHello(body: Uint8Array): Hello {
   };
   const pk = get('publicKey');
   if (pk !== undefined) hello.publicKey = pk as Uint8Array;
+  const lanes = get('sessionLanes');
+  if (lanes !== undefined) hello.sessionLanes = lanes as number;
   const trusted = get('trusted');
   if (trusted !== undefined) hello.trusted = trusted as boolean;
   validateHello(hello, 'invalid hello');
@@ -127,7 +139,19 @@ export function validateHello(h: Hello, prefix = 'invalid hello'): void {
   }
   if (!isUint(h.listenPort, 65535) || h.listenPort < 1) bad('listenPort', 'must be an integer 1..65535', h.listenPort);
   if (!isUint(h.sessionIndex, 0xffffffff)) bad('sessionIndex', 'must be an integer 0..4294967295', h.sessionIndex);
+  if (h.sessionLanes !== undefined && !isUint(h.sessionLanes, 0xffffffff)) {
+    bad('sessionLanes', 'must be an integer 0..4294967295 when present', h.sessionLanes);
+  }
   if (h.trusted !== undefined && typeof h.trusted !== 'boolean') bad('trusted', 'must be a boolean when present', h.trusted);
+}
+
+/**
+ * The receive lanes a hello announces, as the other end uses them: absent or 0 → 1 (one index, as a
+ * peer without lanes), more than MAX_SESSION_LANES → MAX_SESSION_LANES (a sender never has more lanes
+ * than that, so the extra indexes would never be used).
+ */
+export function sessionLanesOf(h: Hello): number {
+  return Math.min(Math.max(1, h.sessionLanes ?? 1), MAX_SESSION_LANES);
 }
 
 function isUint(v: unknown, max: number): v is number {

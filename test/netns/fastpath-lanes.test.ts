@@ -10,9 +10,11 @@
 // What must hold with lanes: every send counter of a session is used once (the egress threads and the
 // JS thread draw from it at once), one flow's frames stay in order, every lane carries traffic when
 // the flows spread, and the replay window is one per session: a datagram replayed so that another
-// lane receives it is still dropped.
+// lane receives it is still dropped. Spread of one peer (native/src/udp_steer.c): the session has one
+// receiver index per lane; the kernel steers a datagram to lane (index % lanes) whatever its source
+// address:port, and egress lane i addresses the peer's index base + i % (its lanes).
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 
@@ -39,6 +41,7 @@ async function inner(ns: string): Promise<void> {
   const MAX_DGRAM = Overlay.maxDatagramBytes(TEST_MTU);
   const LOCAL_INDEX = 0x3333;
   const REMOTE_INDEX = 0x4444;
+  const REMOTE_LANES = 2; // the remote announced 2 receive lanes: our 4 egress lanes use 2 indexes
   const TAP = 'tswfl0';
   const peerMac = PEER_MAC;
   const { keys, remoteSeal, remoteOpen } = sessionKeys();
@@ -79,7 +82,10 @@ async function inner(ns: string): Promise<void> {
         maxDatagramBytes: MAX_DGRAM,
       });
       fast.start(() => {}, () => {});
-      fast.addSession({ peer: REMOTE, localIndex: LOCAL_INDEX, remoteIndex: REMOTE_INDEX, remoteAddr: LOOPBACK, remotePort: remote.port, lastCounter: 0, keys });
+      fast.addSession({
+        peer: REMOTE, localIndex: LOCAL_INDEX, remoteIndex: REMOTE_INDEX, localLanes: LANES, remoteLanes: REMOTE_LANES,
+        remoteAddr: LOOPBACK, remotePort: remote.port, lastCounter: 0, keys,
+      });
       fast.learn(macNum(tapMac), LOCAL);
       fast.learn(macNum(peerMac), REMOTE);
       fast.setEligible(REMOTE, true);
@@ -96,6 +102,34 @@ async function inner(ns: string): Promise<void> {
       assert.equal(sock.laneFds.length, LANES);
       assert.equal(new Set([...tap.queueFds, ...sock.laneFds]).size, 2 * LANES, 'distinct fds');
       assert.equal(stat('lanes'), LANES);
+    });
+
+    it('each lane socket sends with its own IP TTL (64 - lane): a receiver\'s GRO never merges two lanes\' datagrams', async () => {
+      // A merged GRO train goes to the socket its first datagram picks; trains only form from packets whose
+      // IP headers agree, TTL included. The receiver reads each datagram's TTL (IP_RECVTTL).
+      const py = [
+        'import socket, sys',
+        's = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)',
+        's.setsockopt(socket.IPPROTO_IP, 12, 1)  # IP_RECVTTL (Linux; not named in every Python)',
+        "s.bind(('127.0.0.1', 7790))",
+        "print('ready', flush=True)",
+        'for _ in range(int(sys.argv[1])):',
+        '    data, anc, _, _ = s.recvmsg(64, 64)',
+        "    print(data[0], [int.from_bytes(d[:4], sys.byteorder) for l, t, d in anc if t == socket.IP_TTL][0], flush=True)",
+      ].join('\n');
+      const child = spawn('python3', ['-c', py, String(LANES)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const exited = new Promise<number | null>((r) => child.on('exit', r));
+      try {
+        await until(() => out.startsWith('ready'), 'the TTL receiver');
+        for (let i = 0; i < LANES; i++) addon.udpSend(sock.laneFds[i]!, Buffer.from([i]), 0, 1, LOOPBACK, 7790);
+        assert.equal(await exited, 0);
+        const ttls = new Map(out.trim().split('\n').slice(1).map((l) => l.split(' ').map(Number) as [number, number]));
+        assert.deepEqual([...ttls.entries()].sort((a, b) => a[0] - b[0]), Array.from({ length: LANES }, (_, i) => [i, 64 - i]));
+      } finally {
+        child.kill();
+      }
     });
 
     it('a second owner cannot join the lanes: the TAP is busy, the port in use', () => {
@@ -133,17 +167,24 @@ async function inner(ns: string): Promise<void> {
       }
       const counters = new Set<number>(jsCounters);
       const next = new Array<number>(FLOWS).fill(0);
+      const flowIndex = new Map<number, number>(); // flow → the receiver index its datagrams carry
       for (const d of fromRemote) {
         const { counter: c, frames } = openDatagram(remoteOpen, d, LOCAL, REMOTE);
         assert.ok(!counters.has(c), `counter ${c} used twice`);
         counters.add(c);
+        const idx = d.readUInt32BE(2);
+        assert.ok(idx >= REMOTE_INDEX && idx < REMOTE_INDEX + REMOTE_LANES, `index ${idx} outside the remote's block`);
         for (const f of frames) {
           const flow = f.readUInt32BE(42), seq = f.readUInt32BE(46);
           assert.equal(seq, next[flow], `flow ${flow}: frame ${seq} after ${next[flow]! - 1}`);
           next[flow]!++;
+          assert.equal(flowIndex.get(flow) ?? idx, idx, `flow ${flow} on two indexes: it would reach two of the remote's lanes`);
+          flowIndex.set(flow, idx);
         }
       }
       assert.deepEqual(next, new Array<number>(FLOWS).fill(PER_FLOW), 'every frame once');
+      // Egress lanes 0..3 address base + lane % 2: both of the remote's indexes carry flows.
+      assert.deepEqual(new Set(flowIndex.values()), new Set([REMOTE_INDEX, REMOTE_INDEX + 1]), 'flows on both of the remote\'s lanes');
       // Every counter from 1 up is taken exactly once by a thread or by JS: none skipped, none twice.
       assert.equal(Math.max(...counters), counters.size);
       assert.equal(fast.nextCounter(REMOTE), counters.size + 1);
@@ -151,38 +192,108 @@ async function inner(ns: string): Promise<void> {
       assert.ok(busy.length >= 2, `${FLOWS} flows on ${busy.length} lane(s): ${JSON.stringify(fast.stats())}`);
     });
 
-    it('ingress: many source ports spread over the lanes; a datagram replayed to another lane is still dropped once', async () => {
+    it('ingress: ONE source address:port spreads over every lane by receiver index, each flow in order; a datagram replayed to another lane is dropped once', async () => {
       const rx = new NativeUdpSocket(addon, ipv4ToU32('10.79.0.1'), 7777, { logger: log, gro: false, rcvbufBytes: 16 << 20 });
-      const got: number[] = [];
+      const got: Array<{ flow: number; seq: number }> = [];
       rx.onDatagrams((b) => {
-        for (let i = 0; i < b.count; i++) got.push(b.buf.readUInt32BE(b.offsets[i]!));
+        for (let i = 0; i < b.count; i++) got.push({ flow: b.ports[i]! - 20000, seq: b.buf.readUInt32BE(b.offsets[i]!) });
       });
-      const senders = Array.from({ length: 8 }, () => new NativeUdpSocket(addon, LOOPBACK, 0, { logger: log, gro: false }));
+      const FLOWS = 16;
       const N = 2000;
       const before = fast.stats();
       try {
+        const replays: Buffer[] = [];
         for (let s = 0; s < N; s++) {
-          const frame = udpFrame(tapMac, peerMac, '10.79.0.2', '10.79.0.1', 7777, 64 + (s % 500), s, 20000 + (s % 13));
-          const d = referenceDatagram(MAX_DGRAM, remoteSeal, LOCAL_INDEX, REMOTE, LOCAL, frame, ++counter);
-          senders[s % 8]!.send(d, 0, d.length, LOOPBACK, sock.port);
-          senders[(s + 3) % 8]!.send(d, 0, d.length, LOOPBACK, sock.port); // the same datagram again, another 4-tuple
+          // As a peer with 4 send lanes does it: flow f is on send lane f % 4 → index base + f % 4.
+          const flow = s % FLOWS;
+          const frame = udpFrame(tapMac, peerMac, '10.79.0.2', '10.79.0.1', 7777, 64 + (s % 500), s, 20000 + flow);
+          const c = ++counter;
+          const d = referenceDatagram(MAX_DGRAM, remoteSeal, LOCAL_INDEX + (flow % LANES), REMOTE, LOCAL, frame, c);
+          remote.send(d, 0, d.length, LOOPBACK, sock.port); // every datagram from one address:port
+          // The same counter under the next index (another lane), sent once the originals are in.
+          replays.push(referenceDatagram(MAX_DGRAM, remoteSeal, LOCAL_INDEX + ((flow + 1) % LANES), REMOTE, LOCAL, frame, c));
           if (s % 16 === 15) await new Promise((r) => setTimeout(r, 1));
         }
         const delta = (k: string): number => stat(k) - (before[k] as number);
-        await until(() => got.length >= N && delta('droppedReplay') >= N, `${N} frames and ${N} replays dropped`, 20_000).catch((e: Error) => {
+        const fail = (e: Error): never => {
           throw new Error(`${e.message}: got ${got.length}; ${JSON.stringify(fast.stats())}`);
-        });
+        };
+        await until(() => got.length >= N, `${N} frames`, 20_000).catch(fail);
+        for (const [i, d] of replays.entries()) {
+          remote.send(d, 0, d.length, LOOPBACK, sock.port);
+          if (i % 16 === 15) await new Promise((r) => setTimeout(r, 1));
+        }
+        await until(() => delta('droppedReplay') >= N, `${N} replays dropped`, 20_000).catch(fail);
         await new Promise((r) => setTimeout(r, 100)); // nothing more may come
         assert.equal(delta('droppedReplay'), N, 'exactly one copy of each dropped');
+        assert.equal(delta('droppedUnknownSession'), 0, 'every index of the block finds the session');
         assert.equal(delta('ingressFramesFast'), N);
         assert.equal(got.length, N, 'each frame delivered once');
-        assert.deepEqual([...got].sort((a, b) => a - b), Array.from({ length: N }, (_, i) => i));
-        const busy = lanesWith('IngressDatagrams');
-        assert.ok(busy.length >= 2, `8 source ports on ${busy.length} lane(s): ${JSON.stringify(fast.stats())}`);
+        const next = new Array<number>(FLOWS).fill(-1);
+        for (const { flow, seq } of got) {
+          assert.ok(seq > next[flow]!, `flow ${flow}: frame ${seq} after ${next[flow]}`);
+          next[flow] = seq;
+        }
+        // The kernel steered by index: lane (base + k) % 4 got exactly the datagrams of index base + k
+        // (N / 4: 4 flows each), and the replay of each went to the next lane; N / 2 per lane.
+        const perLane = Array.from({ length: LANES }, (_, i) => delta(`lane${i}IngressDatagrams`));
+        assert.deepEqual(perLane, new Array<number>(LANES).fill(N / 2), `datagrams per lane from one source port: ${JSON.stringify(perLane)}`);
       } finally {
-        for (const s of senders) s.close();
         rx.close();
       }
+    });
+
+    it('ingress from a peer that uses one index (an older version): every datagram on one lane, in order', async () => {
+      const rx = new NativeUdpSocket(addon, ipv4ToU32('10.79.0.1'), 7779, { logger: log, gro: false });
+      const got: number[][] = Array.from({ length: 8 }, () => []); // per flow
+      rx.onDatagrams((b) => {
+        for (let i = 0; i < b.count; i++) got[b.ports[i]! - 20000]!.push(b.buf.readUInt32BE(b.offsets[i]!));
+      });
+      const N = 400;
+      const before = fast.stats();
+      try {
+        for (let s = 0; s < N; s++) {
+          const frame = udpFrame(tapMac, peerMac, '10.79.0.2', '10.79.0.1', 7779, 100, s, 20000 + (s % 8));
+          const d = referenceDatagram(MAX_DGRAM, remoteSeal, LOCAL_INDEX, REMOTE, LOCAL, frame, ++counter);
+          remote.send(d, 0, d.length, LOOPBACK, sock.port);
+          if (s % 16 === 15) await new Promise((r) => setTimeout(r, 1));
+        }
+        await until(() => got.flat().length >= N, `${N} frames`, 20_000);
+        got.forEach((seqs, flow) => assert.deepEqual(seqs, Array.from({ length: N / 8 }, (_, i) => i * 8 + flow), `flow ${flow} in order`));
+        const perLane = Array.from({ length: LANES }, (_, i) => stat(`lane${i}IngressDatagrams`) - (before[`lane${i}IngressDatagrams`] as number));
+        assert.equal(perLane[LOCAL_INDEX % LANES], N, `the base index's lane: ${JSON.stringify(perLane)}`);
+        // An index past the block is no session's.
+        const stray = referenceDatagram(MAX_DGRAM, remoteSeal, LOCAL_INDEX + LANES, REMOTE, LOCAL, udpFrame(tapMac, peerMac, '10.79.0.2', '10.79.0.1', 7779, 100, N), ++counter);
+        remote.send(stray, 0, stray.length, LOOPBACK, sock.port);
+        await until(() => stat('droppedUnknownSession') > (before['droppedUnknownSession'] as number), 'the stray index dropped');
+      } finally {
+        rx.close();
+      }
+    });
+
+    it('egress to a peer that announced no lanes: every datagram carries its one index', async () => {
+      fast.addSession({
+        peer: REMOTE, localIndex: LOCAL_INDEX, remoteIndex: REMOTE_INDEX, localLanes: LANES,
+        remoteAddr: LOOPBACK, remotePort: remote.port, lastCounter: fast.nextCounter(REMOTE), keys,
+      });
+      fast.setEligible(REMOTE, true);
+      fromRemote.length = 0;
+      const before = fast.stats();
+      const delta = (k: string): number => stat(k) - (before[k] as number);
+      const txs = Array.from({ length: 16 }, () => new NativeUdpSocket(addon, ipv4ToU32('10.79.0.1'), 0, { logger: log }));
+      try {
+        for (let s = 0; s < 20; s++) {
+          for (const tx of txs) tx.send(Buffer.alloc(100), 0, 100, ipv4ToU32('10.79.0.2'), 9000);
+          await new Promise((r) => setTimeout(r, 1));
+        }
+        await until(() => delta('egressFramesFast') >= 320 && delta('egressDatagrams') === fromRemote.length, 'every frame at the remote', 20_000);
+      } finally {
+        for (const tx of txs) tx.close();
+      }
+      for (const d of fromRemote) openDatagram(remoteOpen, d, LOCAL, REMOTE);
+      assert.deepEqual(new Set(fromRemote.map((d) => d.readUInt32BE(2))), new Set([REMOTE_INDEX]));
+      const busy = Array.from({ length: LANES }, (_, i) => delta(`lane${i}EgressFrames`)).filter((n) => n > 0);
+      assert.ok(busy.length >= 2, `16 flows on ${busy.length} egress lane(s), all under one index`);
     });
 
     it('the replay window spans 65536 counters: a lagging lane\'s datagram is accepted, an older one dropped', async () => {

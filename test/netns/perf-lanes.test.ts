@@ -9,7 +9,9 @@
 //    (scripts/bench/stream.py); the sender's TCP reorder counters (nstat) stay at 0.
 // 2. 8 UDP flows of sequence-numbered datagrams c1 → c2 (scripts/bench/udpseq.py): none arrives after a
 //    later one of its flow.
-// 3. The routers ran 4 lanes, more than one carried the streams, nothing failed authentication or replay.
+// 3. The routers ran 4 lanes, more than one carried the streams, nothing failed authentication or replay;
+//    h2 received the streams on more than one ingress lane although they all come from one peer (one
+//    address:port pair): h1's send lanes address h2's receiver indexes, one per lane (udp_steer.c).
 import { afterAll, beforeAll, describe, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -105,5 +107,8 @@ describe(`encrypted overlay, ${LANES} fast-path lanes per router`, () => {
     const f1 = await fastStats(h1);
     const busy = Array.from({ length: LANES }, (_, i) => f1[`lane${i}EgressFrames`]!).filter((n) => n > 10_000);
     assert.ok(busy.length >= 2, `h1: the streams used ${busy.length} egress lane(s): ${JSON.stringify(f1)}`);
+    const f2 = await fastStats(h2);
+    const busyIn = Array.from({ length: LANES }, (_, i) => f2[`lane${i}IngressDatagrams`]!).filter((n) => n > 10_000);
+    assert.ok(busyIn.length >= 2, `h2: one peer's streams reached ${busyIn.length} ingress lane(s): ${JSON.stringify(f2)}`);
   });
 });

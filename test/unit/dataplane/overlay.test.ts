@@ -19,7 +19,7 @@ const direct = (other: number): RouteTable => ({
   broadcastNextHops: (origin) => (origin === other ? [] : [other]),
 });
 
-function pair(opts: { encrypted: boolean }) {
+function pair(opts: { encrypted: boolean; lanesB?: number }) {
   const clock = new FakeClock();
   const net = new FakeUdpNet();
   const tapA = new FakeTap(), tapB = new FakeTap();
@@ -40,7 +40,7 @@ function pair(opts: { encrypted: boolean }) {
     { sendFramesOverTcp: (b) => tcpA.push(Buffer.from(b)), onPathChange: (p) => paths.a!.push(p) },
   );
   ob.addSession(
-    { peer: A, remoteAddr: ADDR_A, remotePort: PORT, localIndex: 222, remoteIndex: 111, keys: keysB },
+    { peer: A, remoteAddr: ADDR_A, remotePort: PORT, localIndex: 222, remoteIndex: 111, keys: keysB, ...(opts.lanesB ? { localLanes: opts.lanesB } : {}) },
     { sendFramesOverTcp: (b) => tcpB.push(Buffer.from(b)), onPathChange: (p) => paths.b!.push(p) },
   );
   return { clock, net, tapA, tapB, oa, ob, paths, tcpA, tcpB };
@@ -147,4 +147,38 @@ test('a receive batch larger than the scratch arrays is taken in slices, nothing
   t.net.flush(); // FakeUdpNet hands B all 300 datagrams in one batch
   assert.equal(t.tapB.written.length, 300);
   assert.equal(t.ob.stats.datagramsReceived >= 300, true);
+});
+
+test('a session with receive lanes is found by every index of its block, and by no other', () => {
+  const t = pair({ encrypted: false, lanesB: 3 });
+  t.net.flush();
+  const captured: Buffer[] = [];
+  t.net.drop = ({ data, to }) => {
+    if (to.startsWith(`${ADDR_B}:`)) captured.push(Buffer.from(data));
+    return false;
+  };
+  t.tapA.inject(ethFrame('ff:ff:ff:ff:ff:ff', macA, 'base'));
+  t.net.flush();
+  assert.equal(t.tapB.written.length, 1);
+  const pkt = captured.at(-1)!;
+  assert.equal(pkt.readUInt32BE(2), 222, 'the overlay itself sends the base index');
+  const udpA = t.net.sockets.get(`${ADDR_A}:${PORT}`)!;
+  const send = (index: number, counter: number): void => {
+    const d = Buffer.from(pkt);
+    d.writeUInt32BE(index, 2);
+    d.writeUInt32BE(counter, 10);
+    d.fill(0xff, 20, 26); // the legacy broadcast destination: no sequence, so no duplicate suppression
+    udpA.send(d, 0, d.length, ADDR_B, PORT);
+  };
+  send(223, 1000);
+  send(224, 1001);
+  send(225, 1002); // past the block of 3
+  send(221, 1003); // before it
+  t.net.flush();
+  assert.equal(t.tapB.written.length, 3, 'indexes 222..224 reach the session');
+  assert.equal(t.ob.stats.droppedUnknownSession, 2);
+  t.ob.removeSession(A);
+  send(224, 1004);
+  t.net.flush();
+  assert.equal(t.ob.stats.droppedUnknownSession, 3, 'the whole block goes with the session');
 });

@@ -203,6 +203,16 @@ test('handshake: --trusted-subnets is mutual: only both ends trusting each other
   }
 });
 
+test('handshake: receive lanes are announced and learned; a peer announcing none (older version) counts as 1', async () => {
+  for (const [la, lb] of [[4, 2], [undefined, 3], [1, undefined], [undefined, undefined]] as const) {
+    const lanes = (n: number | undefined): Partial<ProtocolConnectionInit> => (n === undefined ? {} : { sessionLanes: n });
+    const { pair, a, b } = connectPair({ passwordKey: PW, ...lanes(la) }, { passwordKey: PW, ...lanes(lb) });
+    await pair.flush();
+    assert.equal(a.ready?.remoteSessionLanes, lb ?? 1, `a learns b's lanes (${lb})`);
+    assert.equal(b.ready?.remoteSessionLanes, la ?? 1, `b learns a's lanes (${la})`);
+  }
+});
+
 test('handshake: good, plain, with random 1..3-byte chunks', async () => {
   const { pair, a, b } = connectPair({}, {}, { chunkSeed: 5 });
   await pair.flush();

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Packr } from 'msgpackr';
 import { ProtocolError } from '../../../src/core/errors.js';
 import type { PeerName } from '../../../src/core/types.js';
-import { decodeHello, encodeHello, HELLO_MAX_BYTES, type Hello } from '../../../src/wire/hello.js';
+import { decodeHello, encodeHello, HELLO_MAX_BYTES, sessionLanesOf, type Hello } from '../../../src/wire/hello.js';
 
 const pack = (v: unknown): Buffer => new Packr({ useRecords: false }).pack(v);
 
@@ -53,6 +53,25 @@ test('hello: the optional trusted flag (--trusted-subnets) round-trips, is writt
   assert.deepEqual(encodeHello({ ...plain, trusted: false }), encodeHello(plain));
   assert.equal(decodeHello(encodeHello(plain).subarray(4)).trusted, undefined);
   rejects({ ...plain, trusted: 'yes' }, /^invalid hello: trusted "yes" must be a boolean when present/);
+});
+
+test('hello: sessionLanes (receive lanes) round-trips, is written only when > 1, and is capped when used', () => {
+  roundTrip({ ...enc, sessionLanes: 4 });
+  assert.equal(decodeHello(encodeHello({ ...plain, sessionLanes: 2 }).subarray(4)).sessionLanes, 2);
+  // 1 (and absent) is one index, as a peer of an older version: the bytes do not change.
+  assert.deepEqual(encodeHello({ ...plain, sessionLanes: 1 }), encodeHello(plain));
+  assert.equal(decodeHello(encodeHello(plain).subarray(4)).sessionLanes, undefined);
+  assert.equal(sessionLanesOf(plain), 1);
+  // Hostile or odd values from a peer decode (any u32, for later versions) but are used as 1..16.
+  assert.equal(sessionLanesOf(decodeHello(pack({ ...plain, sessionLanes: 0 }))), 1);
+  assert.equal(sessionLanesOf(decodeHello(pack({ ...plain, sessionLanes: 16 }))), 16);
+  assert.equal(sessionLanesOf(decodeHello(pack({ ...plain, sessionLanes: 17 }))), 16);
+  assert.equal(sessionLanesOf(decodeHello(pack({ ...plain, sessionLanes: 0xffffffff }))), 16);
+  rejects({ ...plain, sessionLanes: -1 }, /^invalid hello: sessionLanes -1 must be an integer 0..4294967295 when present/);
+  rejects({ ...plain, sessionLanes: 2 ** 32 }, /sessionLanes 4294967296 must be/);
+  rejects({ ...plain, sessionLanes: 1.5 }, /sessionLanes 1.5 must be/);
+  rejects({ ...plain, sessionLanes: '4' }, /sessionLanes "4" must be/);
+  rejects({ ...plain, sessionLanes: null }, /sessionLanes/);
 });
 
 test('hello: every field is validated and named', () => {
