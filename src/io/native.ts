@@ -23,7 +23,7 @@ import type { AeadHandle, DataAeadEngine, OpenBatch, SealBatch } from '../crypto
 import type { FastSessionStats } from '../core/ports.js';
 
 /** The ABI this wrapper was written for; native/src/addon.c TSW_ABI_VERSION. */
-export const NATIVE_ABI_VERSION = 7;
+export const NATIVE_ABI_VERSION = 8;
 
 /** Accumulated counters of a batch write/send: [done, dropped, errors, lastErrno]. */
 export const STAT_DONE = 0;
