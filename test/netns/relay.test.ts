@@ -128,8 +128,11 @@ describe('three hosts, h1 and h2 only through h3', () => {
     const show = JSON.stringify(after.map((s) => s.fastPath));
     // h3: c1's 4 pings and c2's 3 ARP requests arrived as broadcasts; each went to the TAP and to the
     // other end (its child in the origin's tree).
-    assert.ok(d(3, 'broadcastFrames') >= 7, `h3 broadcasts ${d(3, 'broadcastFrames')}: ${show}`);
-    assert.ok(d(3, 'broadcastCopies') >= 7, `h3 copies ${d(3, 'broadcastCopies')}: ${show}`);
+    // ping may stop or lose one under load (c2 must answer 3 of 4), so count what provably crossed h3:
+    // every request c2 answered, and the 3 ARP requests c1 answered.
+    const crossed = r.replies.filter((x) => x.startsWith(`${ip(2)}#`)).length + 3;
+    assert.ok(d(3, 'broadcastFrames') >= crossed, `h3 broadcasts ${d(3, 'broadcastFrames')} < ${crossed}: ${show}`);
+    assert.ok(d(3, 'broadcastCopies') >= crossed, `h3 copies ${d(3, 'broadcastCopies')} < ${crossed}: ${show}`);
     // The leaves delivered the other end's broadcasts natively (no children).
     assert.ok(d(2, 'broadcastFrames') >= 4, `h2 broadcasts ${d(2, 'broadcastFrames')}: ${show}`);
     assert.ok(d(1, 'broadcastFrames') >= 3, `h1 broadcasts ${d(1, 'broadcastFrames')}: ${show}`);
