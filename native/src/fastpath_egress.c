@@ -27,11 +27,7 @@ static void egress_send(fp_lane *l, int n) {
     fp_key *k = l->send_key[i];
     uint8_t *p = l->send_slab + l->send_offs[i];
     uint64_t c = s->lane[l->idx].next_counter++; /* reserved for this batch (egress_batch) */
-    p[0] = TYPE_DATA;
-    p[1] = k ? k->gen : 0;
-    wr32(p + 2, s->remote_index + (uint32_t)l->idx % s->remote_lanes); /* this lane's index of the block */
-    wr32(p + 6, (uint32_t)(c >> 32));
-    wr32(p + 10, (uint32_t)c);
+    put_data_header(p, k, s->remote_index + (uint32_t)l->idx % s->remote_lanes, c); /* this lane's index of the block */
     if (s->encrypted) {
       if (!k || !tsw_gcm_seal(k->ctx[l->idx], k->salt, p, (size_t)l->send_lens[i])) {
         l->send_lens[i] = 0; /* cannot happen with a valid context; never send plaintext */

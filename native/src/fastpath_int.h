@@ -36,6 +36,16 @@ static inline void wr32(uint8_t *p, uint32_t v) {
   p[3] = (uint8_t)v;
 }
 
+/* A DATA datagram's header (src/wire/data-packet.ts): type, key generation (0 unencrypted), receiver
+ * index, 64-bit counter. One writer for every native sender (egress lanes, relay). */
+static inline void put_data_header(uint8_t *p, const fp_key *k, uint32_t receiver, uint64_t counter) {
+  p[0] = TYPE_DATA;
+  p[1] = k ? k->gen : 0;
+  wr32(p + 2, receiver);
+  wr32(p + 6, (uint32_t)(counter >> 32));
+  wr32(p + 10, (uint32_t)counter);
+}
+
 static inline fp_key *key_ref(fp_key *k) {
   if (k) atomic_fetch_add_explicit(&k->refs, 1, memory_order_relaxed);
   return k;

@@ -188,11 +188,7 @@ static void relay_send(fp_lane *l, fp_relay_lane *rl) {
     uint8_t *p = rl->slab + rl->offs[d];
     size_t len = (size_t)rl->lens[d];
     uint64_t c = next[si]++;
-    p[0] = TYPE_DATA;
-    p[1] = k ? k->gen : 0;
-    wr32(p + 2, s->remote_index);
-    wr32(p + 6, (uint32_t)(c >> 32));
-    wr32(p + 10, (uint32_t)c);
+    put_data_header(p, k, s->remote_index, c); /* the block's base index: lane steering is the sender lanes' */
     if (s->encrypted) {
       if (!k || !tsw_gcm_seal(k->ctx[f->nlanes + l->idx], k->salt, p, len)) continue; /* never plaintext */
       len += TAG;
