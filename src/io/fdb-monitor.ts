@@ -35,9 +35,13 @@ export class FdbMonitor {
     if (this.stopped || this.child) return;
     const child = spawn('bridge', ['monitor', 'fdb'], { stdio: ['ignore', 'pipe', 'ignore'] });
     this.child = child;
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (isContainerPortEvent(line, this.init.bridge, this.init.ownPorts)) this.init.onEvent();
-    });
+    createInterface({ input: child.stdout! })
+      .on('line', (line) => {
+        if (isContainerPortEvent(line, this.init.bridge, this.init.ownPorts)) this.init.onEvent();
+      })
+      // readline re-emits its input's errors: unheard, one would end the router. The monitor is useless
+      // without its output, so it is stopped; its exit restarts it (below).
+      .on('error', () => child.kill());
     const gone = (why: string): void => {
       if (this.child !== child) return;
       this.child = undefined;
