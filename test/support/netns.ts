@@ -9,6 +9,7 @@
 //   await sw.connect(h, 'eth0', '10.99.0.1/24');       // veth h:eth0 ↔ switch:br0
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { exec, type ExecResult } from '../../src/io/exec.js';
 
 export interface Netns {
@@ -55,7 +56,8 @@ export class NetnsLab {
   async addNetns(short: string): Promise<Netns> {
     const name = `${this.prefix}-${short}`;
     await sh('ip', 'netns', 'add', name);
-    this.onCleanup(() => sh('ip', 'netns', 'del', name));
+    // A test may have deleted it already (a container that went away): then there is nothing to do.
+    this.onCleanup(() => (existsSync(`/run/netns/${name}`) ? sh('ip', 'netns', 'del', name) : undefined));
     await sh('ip', '-n', name, 'link', 'set', 'lo', 'up');
     return { name, path: `/run/netns/${name}` };
   }
