@@ -142,9 +142,10 @@ describe('three hosts, h1 and h2 only through h3', () => {
     assert.ok(d(2, 'broadcastFrames') >= 4, `h2 broadcasts ${d(2, 'broadcastFrames')}: ${show}`);
     assert.ok(d(1, 'broadcastFrames') >= 3, `h1 broadcasts ${d(1, 'broadcastFrames')}: ${show}`);
     assert.equal(d(2, 'broadcastCopies') + d(1, 'broadcastCopies'), 0, 'leaves forward nothing');
-    // The origins sent their containers' broadcasts natively: c1's pings from h1, c2's ARP requests from h2.
+    // The origins sent their containers' broadcasts natively: c1's pings from h1, c2's ARP request from h2
+    // (arping broadcasts until the first reply, then asks by unicast).
     assert.ok(d(1, 'egressBroadcastFrames') >= crossed - 3, `h1 native local broadcasts ${d(1, 'egressBroadcastFrames')}: ${show}`);
-    assert.ok(d(2, 'egressBroadcastFrames') >= 3, `h2 native local broadcasts ${d(2, 'egressBroadcastFrames')}: ${show}`);
+    assert.ok(d(2, 'egressBroadcastFrames') >= 1, `h2 native local broadcasts ${d(2, 'egressBroadcastFrames')}: ${show}`);
   });
 
   test('a burst of broadcasts from c1 reaches c2 and c3 exactly once each, sent by h1 natively', { timeout: 120_000 }, async () => {
