@@ -13,7 +13,7 @@
 #include "common.h"
 #include "reader.h"
 
-#define TSW_ABI_VERSION 8
+#define TSW_ABI_VERSION 9
 
 napi_value tsw_js_tap_open(napi_env env, napi_callback_info info);
 napi_value tsw_js_tap_reader_start(napi_env env, napi_callback_info info);
@@ -42,6 +42,8 @@ napi_value tsw_js_fastpath_stats(napi_env env, napi_callback_info info);
 napi_value tsw_js_fastpath_session_stats(napi_env env, napi_callback_info info);
 napi_value tsw_js_fastpath_set_routes(napi_env env, napi_callback_info info);
 napi_value tsw_js_fastpath_broadcast_duplicate(napi_env env, napi_callback_info info);
+napi_value tsw_js_fastpath_set_broadcast_start(napi_env env, napi_callback_info info);
+napi_value tsw_js_fastpath_next_broadcast(napi_env env, napi_callback_info info);
 
 static napi_value js_errno_name(napi_env env, napi_callback_info info) {
   TSW_ARGS(env, info, 1, argv);
@@ -87,6 +89,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"fastpathSessionStats", tsw_js_fastpath_session_stats},
       {"fastpathSetRoutes", tsw_js_fastpath_set_routes},
       {"fastpathBroadcastDuplicate", tsw_js_fastpath_broadcast_duplicate},
+      {"fastpathSetBroadcastStart", tsw_js_fastpath_set_broadcast_start},
+      {"fastpathNextBroadcast", tsw_js_fastpath_next_broadcast},
       {"errnoName", js_errno_name},
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++)

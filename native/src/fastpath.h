@@ -28,8 +28,11 @@
  *                   datagram for that session
  *                   exactly as src/dataplane/packer.ts packs it, gets the session's next counter, is
  *                   sealed and sent (sendmmsg, UDP GSO). A frame for a MAC known to be local is dropped
- *                   (the bridge delivers it). Anything else (broadcast, unknown MACs, too big, no fast
- *                   session) is copied to the egress hand-off and given to JS as a TAP batch.
+ *                   (the bridge delivers it). A broadcast/multicast frame from a here-local MAC goes to
+ *                   each child of our own broadcast tree (published by JS, fastpath_relay.h) when every
+ *                   child's session is eligible, numbered like Forwarder.flood numbers it. Anything else
+ *                   (those broadcasts otherwise, unknown MACs, too big, no fast session) is copied to the
+ *                   egress hand-off and given to JS as a TAP batch.
  *   ingress thread  blocks in poll() on the UDP socket; per datagram: too short, unknown receiver index,
  *                   failed tag and replayed counter are counted and dropped here. Authenticated heartbeats
  *                   go to JS as "control" entries (header + plaintext). DATA frames addressed to this
@@ -167,6 +170,8 @@ typedef struct fp_stats {
   /* native relays and broadcast (fastpath_relay.c): unicast frames relayed, broadcasts handled (TAP and
    * children), broadcast copies sent to children, duplicate broadcasts dropped, datagrams sent */
   fp_counter relay_frames, bcast_frames, bcast_copies, bcast_duplicates, relay_datagrams;
+  /* broadcasts from local containers an egress lane sent along our own tree itself, and their copies */
+  fp_counter egress_bcast_frames, egress_bcast_copies;
 } fp_stats;
 
 static inline void fp_add(fp_counter *c, uint64_t n) { atomic_fetch_add_explicit(c, n, memory_order_relaxed); }
@@ -194,6 +199,7 @@ typedef struct fp_lane {
   fp_session **frame_sess; /* per frame of a read batch: its session, NULL: JS, FP_LOCAL: dropped */
   uint64_t *frame_dst;     /* per frame of a read batch: its destination peer (the session's, or beyond it) */
   fp_session **batch_sess; /* sessions referenced by this batch */
+  fp_session **bcast_plan; /* per local broadcast of a read batch, in order: its children's sessions, then NULL */
   double udp_scratch[4];   /* tsw_udp_send_datagrams' counts, folded into stats */
   double erd_seen[4];      /* reader counts already published (fastpath.c) */
   bool eh_held;            /* this lane owns the egress hand-off (emu held) */

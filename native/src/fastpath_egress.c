@@ -1,7 +1,8 @@
 /* fastpath_egress.c: the fast path's egress threads, one per lane, TAP queue → datagrams (contract in
  * fastpath.h): looks up a batch of frames under the read lock, packs the ones it may carry per session
  * exactly as src/dataplane/packer.ts does, seals and sends them on the lane's socket; drops frames for
- * local MACs; hands the rest to JS. */
+ * local MACs; sends a local container's broadcast to each child of our own tree (fastpath_relay.h);
+ * hands the rest to JS. */
 #include "fastpath_int.h"
 
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "fastpath_relay.h"
 
 #define FP_LOCAL ((fp_session *)1) /* frame_sess: a local frame, dropped (the bridge delivers it) */
+#define FP_BCAST ((fp_session *)2) /* frame_sess: a local broadcast, a copy per child in l->bcast_plan */
 
 static void add_tx(fp_session *s, uint64_t dgrams, uint64_t bytes) {
   if (!s || !dgrams) return;
@@ -62,12 +64,19 @@ static void egress_send(fp_lane *l, int n) {
   fp_add(&f->stats.egress_datagrams, (uint64_t)m);
 }
 
+/* Lock held: the MAC table slot of the frame's source when it is known here-local (JS has learnt it:
+ * otherwise JS sees the frame and learns it). */
+static tsw_mac_slot *local_source(tsw_fastpath *f, const uint8_t *p, int64_t now) {
+  tsw_mac_slot *src = tsw_mactable_find(&f->macs, rd48(p + 6), now);
+  return src && src->peer == f->local_peer ? src : NULL;
+}
+
 /* The fast-path decision for one frame from the bridge (lock held): its session (the destination peer's,
  * or the next hop's towards it: *dpeer is the destination), FP_LOCAL, or NULL when JS decides. */
 static fp_session *egress_fast(tsw_fastpath *f, const uint8_t *p, size_t len, int64_t now, uint64_t *dpeer) {
   if (len < ETH_HDR || len > f->max_frame || (p[0] & 1)) return NULL;
-  tsw_mac_slot *src = tsw_mactable_find(&f->macs, rd48(p + 6), now);
-  if (!src || src->peer != f->local_peer) return NULL;
+  tsw_mac_slot *src = local_source(f, p, now);
+  if (!src) return NULL;
   tsw_mac_slot *dst = tsw_mactable_find(&f->macs, rd48(p), now);
   if (!dst) return NULL;
   if (dst->peer == f->local_peer) {
@@ -82,28 +91,89 @@ static fp_session *egress_fast(tsw_fastpath *f, const uint8_t *p, size_t len, in
   return s;
 }
 
+/* Lock held: a broadcast/multicast frame from a local container (Forwarder.fromLocal → flood): FP_BCAST
+ * with its children's sessions appended to the plan at *nplan (NULL after them) and *dst its broadcast
+ * number, when every child can be sent to natively and at most `room` copies are needed; NULL: JS. */
+static fp_session *egress_bcast(fp_lane *l, const uint8_t *p, size_t len, int64_t now, int room, int *nplan,
+                                uint64_t *dst) {
+  tsw_fastpath *f = l->f;
+  if (len < ETH_HDR || len > f->max_frame || room < 0) return NULL;
+  tsw_mac_slot *src = local_source(f, p, now);
+  if (!src) return NULL;
+  int k = tsw_fp_relay_local_kids(f, l->bcast_plan + *nplan, room);
+  if (k < 0) return NULL;
+  *nplan += k;
+  l->bcast_plan[(*nplan)++] = NULL;
+  *dst = tsw_fp_bcast_next(f->relay);
+  tsw_mactable_touch(src, now);
+  return FP_BCAST;
+}
+
+/* References s for this batch (once). Returns the number of sessions referenced so far. */
+static int batch_ref(fp_lane *l, fp_session *s, int ns) {
+  fp_lane_scratch *ls = &s->lane[l->idx];
+  if (ls->in_batch) return ns;
+  ls->in_batch = true;
+  ls->open_dgram = -1;
+  ls->ndgrams = 0;
+  ls->batch_key = key_ref(s->seal);
+  l->batch_sess[ns++] = session_ref(s);
+  return ns;
+}
+
 /* Looks up every frame of the batch under the read lock; references what the rest needs. Returns
  * the number of sessions referenced (l->batch_sess). */
 static int egress_lookup(fp_lane *l, int n) {
   tsw_fastpath *f = l->f;
   tsw_reader *r = &l->erd;
-  int ns = 0;
+  int ns = 0, nplan = 0;
+  /* Copies: each opens at most one datagram and references at most one session; the batch has room for
+   * r->max_frames of each, so a broadcast may take what the frames after it cannot need. */
+  int copies = 0, cap = (int)r->max_frames;
   pthread_rwlock_rdlock(&f->lock);
   int64_t now = tsw_now_ms();
   for (int i = 0; i < n; i++) {
-    fp_session *s = egress_fast(f, r->slab + r->offsets[i], (size_t)r->lengths[i], now, &l->frame_dst[i]);
+    const uint8_t *p = r->slab + r->offsets[i];
+    size_t len = (size_t)r->lengths[i];
+    int first = nplan;
+    fp_session *s = len >= ETH_HDR && (p[0] & 1)
+                        ? egress_bcast(l, p, len, now, cap - copies - (n - i - 1), &nplan, &l->frame_dst[i])
+                        : egress_fast(f, p, len, now, &l->frame_dst[i]);
     l->frame_sess[i] = s;
-    if (!s || s == FP_LOCAL) continue;
-    fp_lane_scratch *ls = &s->lane[l->idx];
-    if (ls->in_batch) continue;
-    ls->in_batch = true;
-    ls->open_dgram = -1;
-    ls->ndgrams = 0;
-    ls->batch_key = key_ref(s->seal);
-    l->batch_sess[ns++] = session_ref(s);
+    if (s == FP_BCAST) {
+      for (int k = first; l->bcast_plan[k]; k++, copies++) ns = batch_ref(l, l->bcast_plan[k], ns);
+    } else if (s && s != FP_LOCAL) {
+      copies++;
+      ns = batch_ref(l, s, ns);
+    }
   }
   pthread_rwlock_unlock(&f->lock);
   return ns;
+}
+
+/* Packs one frame for session s (frame header: this peer → dst) like packer.ts: appended to the
+ * session's open datagram while header + frames + tag fit, else in a new one (*nd counts them). */
+static void egress_pack(fp_lane *l, fp_session *s, uint64_t dst, const uint8_t *p, size_t len, int *nd) {
+  tsw_fastpath *f = l->f;
+  fp_lane_scratch *ls = &s->lane[l->idx];
+  int d = ls->open_dgram;
+  size_t need = FRAME_HDR + len;
+  if (d < 0 || (size_t)l->send_lens[d] + need + TAG > f->stride) {
+    d = (*nd)++;
+    l->send_offs[d] = (int32_t)((size_t)d * f->stride);
+    l->send_lens[d] = HDR;
+    l->send_sess[d] = s;
+    l->send_key[d] = ls->batch_key;
+    ls->open_dgram = d;
+    ls->ndgrams++;
+  }
+  uint8_t *q = l->send_slab + l->send_offs[d] + l->send_lens[d];
+  wr48(q, f->local_peer);
+  wr48(q + 6, dst);
+  q[12] = (uint8_t)(len >> 8);
+  q[13] = (uint8_t)len;
+  memcpy(q + FRAME_HDR, p, len);
+  l->send_lens[d] += (int32_t)need;
 }
 
 static void egress_batch(fp_lane *l, int n) {
@@ -111,8 +181,8 @@ static void egress_batch(fp_lane *l, int n) {
   tsw_reader *r = &l->erd;
   fp_handoff *h = &f->eh;
   int ns = egress_lookup(l, n);
-  int nd = 0;
-  uint64_t slow = 0, local = 0, fast = 0;
+  int nd = 0, pplan = 0;
+  uint64_t slow = 0, local = 0, fast = 0, bcast = 0, copies = 0;
   for (int i = 0; i < n; i++) {
     const uint8_t *p = r->slab + r->offsets[i];
     size_t len = (size_t)r->lengths[i];
@@ -129,26 +199,12 @@ static void egress_batch(fp_lane *l, int n) {
       continue;
     }
     fast++;
-    /* Pack like packer.ts: append to the session's open datagram while header + frames + tag fit. */
-    fp_lane_scratch *ls = &s->lane[l->idx];
-    int d = ls->open_dgram;
-    size_t need = FRAME_HDR + len;
-    if (d < 0 || (size_t)l->send_lens[d] + need + TAG > f->stride) {
-      d = nd++;
-      l->send_offs[d] = (int32_t)((size_t)d * f->stride);
-      l->send_lens[d] = HDR;
-      l->send_sess[d] = s;
-      l->send_key[d] = ls->batch_key;
-      ls->open_dgram = d;
-      ls->ndgrams++;
+    if (s != FP_BCAST) {
+      egress_pack(l, s, l->frame_dst[i], p, len, &nd);
+      continue;
     }
-    uint8_t *q = l->send_slab + l->send_offs[d] + l->send_lens[d];
-    wr48(q, f->local_peer);
-    wr48(q + 6, l->frame_dst[i]);
-    q[12] = (uint8_t)(len >> 8);
-    q[13] = (uint8_t)len;
-    memcpy(q + FRAME_HDR, p, len);
-    l->send_lens[d] += (int32_t)need;
+    bcast++;
+    for (fp_session *k; (k = l->bcast_plan[pplan++]) != NULL; copies++) egress_pack(l, k, l->frame_dst[i], p, len, &nd);
   }
   /* One atomic add per session and batch reserves its counters (shared with JS and the other lanes). */
   for (int i = 0; i < ns; i++) {
@@ -168,6 +224,8 @@ static void egress_batch(fp_lane *l, int n) {
   fp_add(&f->stats.egress_frames_slow, slow);
   fp_add(&f->stats.egress_dropped_local, local);
   fp_add(&f->stats.egress_frames_fast, fast);
+  fp_add(&f->stats.egress_bcast_frames, bcast);
+  fp_add(&f->stats.egress_bcast_copies, copies);
   fp_add(&l->egress_frames, fast);
   fp_add(&f->stats.egress_batches, 1);
   tsw_fp_handoff_release(f, h, &l->eh_held);

@@ -62,6 +62,7 @@ static void lane_free(fp_lane *l) {
   free(l->frame_sess);
   free(l->frame_dst);
   free(l->batch_sess);
+  free(l->bcast_plan);
   free(l->frame_dec);
   free(l->tap_frames);
   free(l->tap_lens);
@@ -222,6 +223,7 @@ static bool lane_init(tsw_fastpath *f, fp_lane *l, int idx, int tap_fd, int udp_
   l->frame_sess = calloc(ecap, sizeof(fp_session *));
   l->frame_dst = calloc(ecap, sizeof(uint64_t));
   l->batch_sess = calloc(ecap, sizeof(fp_session *));
+  l->bcast_plan = calloc(2 * ecap, sizeof(fp_session *)); /* copies of a batch <= ecap, plus one NULL a frame */
   /* ingress thread: reads like the UDP reader */
   l->ird.fd = udp_fd;
   l->ird.fill = tsw_udp_fill;
@@ -243,7 +245,7 @@ static bool lane_init(tsw_fastpath *f, fp_lane *l, int idx, int tap_fd, int udp_
   l->frame_dec = malloc(FP_MAX_FRAMES_PER_DGRAM);
   return l->erd.slab && l->erd.offsets && l->erd.lengths && (!vnet || l->erd.kind_state) && l->send_slab &&
          l->send_offs && l->send_lens && l->send_addrs && l->send_ports && l->send_sess && l->send_key &&
-         l->frame_sess && l->frame_dst && l->batch_sess && l->ird.slab && l->ird.offsets && l->ird.lengths && l->ird.addrs &&
+         l->frame_sess && l->frame_dst && l->batch_sess && l->bcast_plan && l->ird.slab && l->ird.offsets && l->ird.lengths && l->ird.addrs &&
          l->ird.ports && l->ird.kind_state && l->tap_frames && l->tap_lens && l->tap_queue && l->q_frames &&
          l->q_lens && l->frame_dec;
 }
@@ -436,6 +438,8 @@ napi_value tsw_js_fastpath_stats(napi_env env, napi_callback_info info) {
       {"broadcastFrames", &s->bcast_frames},
       {"broadcastCopies", &s->bcast_copies},
       {"broadcastDuplicates", &s->bcast_duplicates},
+      {"egressBroadcastFrames", &s->egress_bcast_frames},
+      {"egressBroadcastCopies", &s->egress_bcast_copies},
   };
   for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
     if (!tsw_set_double(env, o, kv[i].k, (double)fp_get(kv[i].v))) return NULL;

@@ -93,6 +93,31 @@ fp_session *tsw_fp_relay_egress_session(tsw_fastpath *f, uint64_t peer) {
   return s && s->eligible ? s : NULL;
 }
 
+/* Lock held: an eligible session that may seal (what a next hop needs); NULL otherwise. */
+static fp_session *usable_session(tsw_fastpath *f, uint64_t peer) {
+  fp_session *s = tsw_fp_session_by_peer(f, peer);
+  return s && s->eligible && (!s->encrypted || s->seal) ? s : NULL;
+}
+
+int tsw_fp_relay_local_kids(tsw_fastpath *f, fp_session **out, int max) {
+  fp_relay *r = f->relay;
+  size_t at;
+  if (!r || !r->routes || !find_sorted(r->routes->origin, r->routes->norigins, f->local_peer, &at)) return -1;
+  const fp_routes *t = r->routes;
+  uint32_t k0 = t->first[at], k1 = t->first[at + 1];
+  if ((int64_t)(k1 - k0) > max) return -1;
+  for (uint32_t k = k0; k < k1; k++)
+    if (!(out[k - k0] = usable_session(f, t->kids[k]))) return -1;
+  return (int)(k1 - k0);
+}
+
+uint64_t tsw_fp_bcast_next(fp_relay *r) {
+  uint32_t seq;
+  do seq = __atomic_add_fetch(&r->bseq, 1, __ATOMIC_RELAXED); /* wraps as BroadcastNumbering's >>> 0 */
+  while (seq == 0xffffffffu);                                   /* all ones: the legacy "no sequence" */
+  return BCAST_PREFIX << 32 | seq;
+}
+
 static fp_relay_lane *lane_scratch(fp_lane *l) {
   if (l->relay) return l->relay;
   fp_relay_lane *rl = calloc(1, sizeof *rl);
@@ -115,8 +140,8 @@ void tsw_fp_relay_reset_plan(fp_lane *l) {
 static int plan_session(tsw_fastpath *f, fp_relay_lane *rl, uint64_t peer) {
   for (int i = 0; i < rl->nsess; i++)
     if (rl->sess[i]->peer == peer) return i;
-  fp_session *s = tsw_fp_session_by_peer(f, peer);
-  if (!s || !s->eligible || (s->encrypted && !s->seal) || rl->nsess >= FP_RELAY_SESS) return -1;
+  fp_session *s = usable_session(f, peer);
+  if (!s || rl->nsess >= FP_RELAY_SESS) return -1;
   int i = rl->nsess++;
   rl->sess[i] = session_ref(s);
   rl->key[i] = key_ref(s->seal);

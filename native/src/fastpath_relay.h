@@ -11,7 +11,12 @@
  *                        MAC is not yet known behind O here, the Ethernet header also goes to JS as a
  *                        FP_KIND_LEARN entry (JS learns it and pushes it back with fastpathLearn).
  * The egress lanes also send a local frame for a MAC behind a peer reached through a relay to the next
- * hop's session (frame header destination: that peer), as Forwarder.fromLocal does.
+ * hop's session (frame header destination: that peer), as Forwarder.fromLocal does, and a broadcast or
+ * multicast frame from a local container to each child of our own tree (origin: this peer), every
+ * child's session eligible: one copy each, frame header (this peer, ff:ff:SS:SS:SS:SS) with SS the next
+ * number of this router's broadcast numbering, which JS takes from here too (fastpathNextBroadcast), so
+ * both paths draw from one sequence and receivers deduplicate them alike. The local bridge has already
+ * delivered the frame to the local containers; nothing goes back to the TAP.
  * Anything else (no route or tree, a next hop not eligible, too big, too many next hops in one batch)
  * goes to JS as before: JS stays the reference.
  *
@@ -56,6 +61,7 @@ typedef struct fp_bdedup {
 /* f->relay: made by JS on first use (fastpath_relay_js.c). */
 typedef struct fp_relay {
   fp_routes *routes; /* f->lock */
+  uint32_t bseq;       /* last broadcast number this router used (atomic: egress lanes and JS) */
   pthread_mutex_t dmu; /* the dedup table: any lane and JS */
   uint64_t tick;
   int nd;
@@ -94,6 +100,13 @@ void tsw_fp_relay_end_batch(fp_lane *l);
 /* Egress, lock held: the eligible session of the next hop towards `peer` when the published route goes
  * through another peer; NULL otherwise. */
 fp_session *tsw_fp_relay_egress_session(tsw_fastpath *f, uint64_t peer);
+
+/* Egress, lock held: the sessions of our own tree's children into out (at most max), their count; -1 when
+ * JS must decide (no tree published for us, a child without an eligible session, more than max). */
+int tsw_fp_relay_local_kids(tsw_fastpath *f, fp_session **out, int max);
+/* Any thread: the destination peer of this router's next broadcast (broadcast-dedup.ts
+ * BroadcastNumbering: never the legacy all-ones number). */
+uint64_t tsw_fp_bcast_next(fp_relay *r);
 
 /* Dedup (any thread): true when (origin, dst) was seen already; records it otherwise. */
 bool tsw_fp_bcast_duplicate(fp_relay *r, uint64_t origin, uint64_t dst);

@@ -8,6 +8,11 @@
  *       Float64Array of next-hop peers (origin i's children: kids[first[i] .. first[i + 1])).
  *   fastpathBroadcastDuplicate(h, origin, dst) -> boolean
  *       the dedup the ingress lanes use (broadcast-dedup.ts rules): true when seen already, else recorded.
+ *   fastpathSetBroadcastStart(h, last)
+ *       this router's broadcast numbering continues after `last` (0..2^32-1, the JS numbering's last).
+ *   fastpathNextBroadcast(h) -> number
+ *       the destination peer of this router's next broadcast (ff:ff:SS:SS:SS:SS), from the one sequence
+ *       the egress lanes number the broadcasts they send with (fastpath_relay.h).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -118,5 +123,27 @@ napi_value tsw_js_fastpath_broadcast_duplicate(napi_env env, napi_callback_info 
   if (!r) return tsw_throw_errno(env, ENOMEM, "calloc", "fast path relay");
   napi_value v;
   TSW_NAPI(env, napi_get_boolean(env, tsw_fp_bcast_duplicate(r, origin, dst), &v));
+  return v;
+}
+
+napi_value tsw_js_fastpath_set_broadcast_start(napi_env env, napi_callback_info info) {
+  TSW_ARGS(env, info, 2, argv);
+  tsw_fastpath *f;
+  int64_t last;
+  if (!tsw_fp_get(env, argv[0], &f) || !tsw_arg_int(env, argv[1], "last", 0, 0xffffffffLL, &last)) return NULL;
+  fp_relay *r = relay_state(f);
+  if (!r) return tsw_throw_errno(env, ENOMEM, "calloc", "fast path relay");
+  __atomic_store_n(&r->bseq, (uint32_t)last, __ATOMIC_RELAXED);
+  return NULL;
+}
+
+napi_value tsw_js_fastpath_next_broadcast(napi_env env, napi_callback_info info) {
+  TSW_ARGS(env, info, 1, argv);
+  tsw_fastpath *f;
+  if (!tsw_fp_get(env, argv[0], &f)) return NULL;
+  fp_relay *r = relay_state(f);
+  if (!r) return tsw_throw_errno(env, ENOMEM, "calloc", "fast path relay");
+  napi_value v;
+  TSW_NAPI(env, napi_create_double(env, (double)tsw_fp_bcast_next(r), &v));
   return v;
 }

@@ -151,6 +151,14 @@ export interface FastPath {
    * else recorded; undefined when the fast path is not running (the caller keeps its own).
    */
   broadcastDuplicate(origin: number, dst: number): boolean | undefined;
+  /**
+   * This router's broadcast numbering (broadcast-dedup.ts): the threads number the local broadcasts they
+   * send along our own tree themselves, so the overlay takes its numbers from the same sequence.
+   * setBroadcastStart: continue after `last` (once, after start); nextBroadcast: the next broadcast
+   * destination, undefined when the fast path is not running (the caller numbers its own).
+   */
+  setBroadcastStart(last: number): void;
+  nextBroadcast(): number | undefined;
   /** Rekeying: the receive key of generation byte gen becomes current; the current one stays valid graceMs. */
   setRecvKey(peer: number, gen: number, key: Uint8Array, salt: Uint8Array, graceMs: number): void;
   /** Rekeying: seal with this key (generation byte gen) from now on. */

@@ -237,7 +237,7 @@ export class RouterMetrics {
     });
     new Counter({
       name: 'tsweave_dataplane_forwarded_frames_total',
-      help: 'Frames forwarded for other peers: "relay" = unicast between two other peers, "broadcast" = from another peer along its broadcast tree (fast path: each handled once, copies to children not counted); "fast" = native I/O threads, "js" = JS thread.',
+      help: 'Frames forwarded along the overlay: "relay" = unicast between two other peers, "broadcast" = from another peer along its broadcast tree (fast path: each handled once, copies to children not counted), "flood" = from this host\'s containers along our own tree (broadcast/multicast; on the JS path unknown unicast too; each counted once); "fast" = native I/O threads, "js" = JS thread.',
       labelNames: ['kind', 'path'], registers,
       collect() {
         this.reset();
@@ -245,6 +245,8 @@ export class RouterMetrics {
         this.inc({ kind: 'relay', path: 'fast' }, n(s.fastPath?.relayFrames));
         this.inc({ kind: 'relay', path: 'js' }, n(s.forward?.framesRelayed));
         this.inc({ kind: 'broadcast', path: 'fast' }, n(s.fastPath?.broadcastFrames));
+        this.inc({ kind: 'flood', path: 'fast' }, n(s.fastPath?.egressBroadcastFrames));
+        this.inc({ kind: 'flood', path: 'js' }, n(s.forward?.framesFlooded));
       },
     });
     new Counter({

@@ -36,8 +36,13 @@ export function broadcastDst(seq: number): number {
   return BROADCAST_PREFIX * TWO32 + (seq >>> 0);
 }
 
+/** Where a router's broadcast numbers come from (a fast path numbering with its threads: io/fastpath.ts). */
+export interface BroadcastSource {
+  next(): number;
+}
+
 /** Numbers the broadcasts a router originates. */
-export class BroadcastNumbering {
+export class BroadcastNumbering implements BroadcastSource {
   private seq: number;
 
   constructor(start: number) {
@@ -48,6 +53,11 @@ export class BroadcastNumbering {
     this.seq = (this.seq + 1) >>> 0;
     if (this.seq === 0xffffffff) this.seq = 0; // all ones is the legacy "no sequence" value
     return broadcastDst(this.seq);
+  }
+
+  /** The last number used (the start before the first). */
+  get last(): number {
+    return this.seq;
   }
 }
 

@@ -9,7 +9,7 @@
 // A relaying peer never needs the MAC: it forwards by destination peer. Frames are never copied here;
 // the sink receives views into the caller's buffer.
 
-import { BroadcastDedup, BroadcastNumbering, isBroadcastDst } from './broadcast-dedup.js';
+import { BroadcastDedup, BroadcastNumbering, isBroadcastDst, type BroadcastSource } from './broadcast-dedup.js';
 import { ETH_HEADER_BYTES, dstMac, isGroupMac, srcMac } from './mac.js';
 import type { MacCache } from './mac-cache.js';
 
@@ -64,11 +64,12 @@ export function newForwardStats(): ForwardStats {
 
 export class Forwarder {
   readonly stats: ForwardStats = newForwardStats();
-  private readonly numbering: BroadcastNumbering;
+  private readonly numbering: BroadcastSource;
 
   /**
    * `broadcastStart`: where this router's broadcast numbering starts (random per start, see
-   * broadcast-dedup.ts). `seen`: the broadcast dedup; a fast path that forwards broadcasts itself passes
+   * broadcast-dedup.ts), or the numbering itself (a fast path that sends local broadcasts itself: one
+   * sequence for both). `seen`: the broadcast dedup; a fast path that forwards broadcasts itself passes
    * the table its threads use, so a broadcast is delivered once whichever path saw it first.
    */
   constructor(
@@ -76,10 +77,10 @@ export class Forwarder {
     private readonly routes: RouteTable,
     private readonly macs: MacCache,
     private readonly sink: ForwardSink,
-    broadcastStart = 0,
+    broadcastStart: number | BroadcastSource = 0,
     private readonly seen: BroadcastSeen = new BroadcastDedup(),
   ) {
-    this.numbering = new BroadcastNumbering(broadcastStart);
+    this.numbering = typeof broadcastStart === 'number' ? new BroadcastNumbering(broadcastStart) : broadcastStart;
   }
 
   /** A frame read from the local bridge. */

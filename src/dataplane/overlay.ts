@@ -31,7 +31,7 @@ import type { Logger } from '../core/logger.js';
 import type { Batch, FastIngressBatch, FastSessionStats } from '../core/ports.js';
 import { formatIPv4 } from '../core/types.js';
 import { AEAD_TAG_BYTES, DATA_HEADER_BYTES, FRAME_HEADER_BYTES } from '../wire/data-packet.js';
-import { BroadcastDedup } from './broadcast-dedup.js';
+import { BroadcastDedup, BroadcastNumbering, type BroadcastSource } from './broadcast-dedup.js';
 import { buildFastRoutes } from './fast-routes.js';
 import { Forwarder, type BroadcastSeen, type ForwardSink } from './forwarder.js';
 import { ETH_HEADER_BYTES, dstMac, isGroupMac } from './mac.js';
@@ -66,12 +66,15 @@ export class Overlay {
   readonly ipMtu: number;
   private started = false;
   private readonly rekey: SessionRekey | undefined;
+  /** This router's broadcast numbering (the fast path continues it while it runs). */
+  private readonly numbering: BroadcastNumbering;
 
   constructor(
     private readonly components: OverlayComponents,
     private readonly init: OverlayInit,
   ) {
     this.log = components.logger.child({ component: 'overlay' });
+    this.numbering = new BroadcastNumbering(init.broadcastStart ?? 0);
     const sink: ForwardSink = {
       toPeer: (hop, origin, dst, buf, off, len) => this.egress.enqueue(hop, origin, dst, buf, off, len),
       toLocal: (buf, off, len) => this.ingress.queueLocal(buf as Buffer, off, len),
@@ -80,7 +83,9 @@ export class Overlay {
     // With a fast path, one broadcast dedup: the table its threads use (ours only while it is not running).
     const jsSeen = new BroadcastDedup();
     const seen: BroadcastSeen = fast ? { duplicate: (o, d) => fast.broadcastDuplicate(o, d) ?? jsSeen.duplicate(o, d) } : jsSeen;
-    this.forwarder = new Forwarder(init.localPeer, components.routes, this.macs, sink, init.broadcastStart, seen);
+    // And one broadcast numbering: its egress threads number the local broadcasts they send themselves.
+    const numbering: BroadcastSource = fast ? { next: () => fast.nextBroadcast() ?? this.numbering.next() } : this.numbering;
+    this.forwarder = new Forwarder(init.localPeer, components.routes, this.macs, sink, numbering, seen);
     this.egress = new OverlayEgress(components.udp, this.byPeer, this.stats, Overlay.maxDatagramBytes(init.mtu));
     this.ipMtu = Math.min(init.mtu, this.egress.packer.maxFrameBytes - ETH_HEADER_BYTES);
     this.tooBigBuf = Buffer.alloc(Math.max(TOO_BIG_REPLY_MAX_BYTES, ETH_HEADER_BYTES + this.ipMtu));
@@ -126,6 +131,8 @@ export class Overlay {
         (b) => this.onTapBatch(b),
         (b) => this.fromFast(b),
       );
+      // Before the routes: the threads send local broadcasts only along a published tree of ours.
+      fast.setBroadcastStart(this.numbering.last);
       this.publishRoutes();
       return;
     }

@@ -150,6 +150,15 @@ export class NativeFastPath implements FastPath {
     return this.init.addon.fastpathBroadcastDuplicate(this.handle, origin, dst);
   }
 
+  setBroadcastStart(last: number): void {
+    this.init.addon.fastpathSetBroadcastStart(this.h, last);
+  }
+
+  nextBroadcast(): number | undefined {
+    if (!this.handle || this.stopped) return undefined;
+    return this.init.addon.fastpathNextBroadcast(this.handle);
+  }
+
   setRecvKey(peer: number, gen: number, key: Uint8Array, salt: Uint8Array, graceMs: number): void {
     this.init.addon.fastpathSetRecvKey(this.h, peer, gen, key, salt, graceMs);
   }

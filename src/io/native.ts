@@ -23,7 +23,7 @@ import type { AeadHandle, DataAeadEngine, OpenBatch, SealBatch } from '../crypto
 import type { FastSessionStats } from '../core/ports.js';
 
 /** The ABI this wrapper was written for; native/src/addon.c TSW_ABI_VERSION. */
-export const NATIVE_ABI_VERSION = 8;
+export const NATIVE_ABI_VERSION = 9;
 
 /** Accumulated counters of a batch write/send: [done, dropped, errors, lastErrno]. */
 export const STAT_DONE = 0;
@@ -248,6 +248,10 @@ export interface NativeAddon {
   fastpathSetRoutes(h: FastPathHandle, dsts: Float64Array, hops: Float64Array, origins: Float64Array, first: Uint32Array, kids: Float64Array): void;
   /** The shared broadcast dedup: true when (origin, dst) was seen already, else records it. */
   fastpathBroadcastDuplicate(h: FastPathHandle, origin: number, dst: number): boolean;
+  /** This router's broadcast numbering continues after `last` (0..2^32-1). */
+  fastpathSetBroadcastStart(h: FastPathHandle, last: number): void;
+  /** The destination peer of this router's next broadcast, from the sequence the egress lanes use too. */
+  fastpathNextBroadcast(h: FastPathHandle): number;
 
   /** "EPERM" for 1 or -1. */
   errnoName(errno: number): string;

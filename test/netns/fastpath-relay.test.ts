@@ -6,9 +6,12 @@
 //                                                                       reference Packer + seal makes
 //   REMOTE ──(broadcast)──▶ fast path ──▶ TAP once, THIRD a copy, a repeat dropped; dedup shared with JS
 //   TAP (c → MAC behind FAR) ──▶ fast path ──▶ THIRD (route FAR → THIRD), frame header dst FAR
+//   TAP (local broadcast) ──▶ fast path ──▶ REMOTE and THIRD (our own tree), numbered from the shared
+//                                             sequence, each datagram the reference one
 // Anything without a published route or with an ineligible next hop goes to JS as before.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 
@@ -45,6 +48,7 @@ async function inner(ns: string): Promise<void> {
   const r = sessionKeys(), t = sessionKeys();
   /** What the fast path seals for THIRD with (THIRD opens it with t.remoteOpen). */
   const sealForThird = nodeDataAead.create(t.keys.sendKey, t.keys.sendSalt, true);
+  const sealForRemote = nodeDataAead.create(r.keys.sendKey, r.keys.sendSalt, true);
   const referenceDatagram = (...args: RefArgs): Buffer => refDatagram(MAX_DGRAM, ...args);
 
   describe('native relay and broadcast', () => {
@@ -54,6 +58,8 @@ async function inner(ns: string): Promise<void> {
     let third: InstanceType<typeof NativeUdpSocket>;
     let fast: InstanceType<typeof NativeFastPath>;
     const atThird: Buffer[] = [];
+    const atRemote: Buffer[] = [];
+    const slowEgress: Buffer[] = [];
     const slowIngress: Array<{ kind: number; peer: number; dst: number; bytes: Buffer }> = [];
     let counter = 0; // REMOTE's send counter
     const fromRemote = (d: Buffer): void => remote.send(d, 0, d.length, LOOPBACK, sock.port);
@@ -70,12 +76,16 @@ async function inner(ns: string): Promise<void> {
       sock = new NativeUdpSocket(addon, LOOPBACK, 0, { logger: silentLogger() });
       remote = new NativeUdpSocket(addon, LOOPBACK, 0, { logger: silentLogger(), gro: false });
       third = new NativeUdpSocket(addon, LOOPBACK, 0, { logger: silentLogger(), gro: false });
-      remote.onDatagrams(() => {});
+      remote.onDatagrams((b) => {
+        for (let i = 0; i < b.count; i++) atRemote.push(Buffer.from(b.buf.subarray(b.offsets[i]!, b.offsets[i]! + b.lengths[i]!)));
+      });
       third.onDatagrams((b) => {
         for (let i = 0; i < b.count; i++) atThird.push(Buffer.from(b.buf.subarray(b.offsets[i]!, b.offsets[i]! + b.lengths[i]!)));
       });
       fast = new NativeFastPath({ addon, logger: silentLogger(), tapFd: tap.fd, tapOffload: tap.offload, udpFd: sock.fd, localPeer: LOCAL, maxDatagramBytes: MAX_DGRAM });
-      fast.start(() => {}, (b: FastIngressBatch) => {
+      fast.start((b) => {
+        for (let i = 0; i < b.count; i++) slowEgress.push(Buffer.from(b.buf.subarray(b.offsets[i]!, b.offsets[i]! + b.lengths[i]!)));
+      }, (b: FastIngressBatch) => {
         for (let i = 0; i < b.count; i++) {
           slowIngress.push({ kind: b.kinds[i]!, peer: b.peers[i]!, dst: b.dsts[i]!, bytes: Buffer.from(b.buf.subarray(b.offsets[i]!, b.offsets[i]! + b.lengths[i]!)) });
         }
@@ -171,6 +181,76 @@ async function inner(ns: string): Promise<void> {
       const got = openDatagram(t.remoteOpen, atThird[0]!, LOCAL, FAR);
       assert.deepEqual(got.frames[0]!.subarray(0, 6), farMac);
       assert.equal(got.frames[0]!.subarray(-17).toString(), 'through the relay');
+    });
+
+    /** A UDP broadcast from the TAP's address (the kernel sends it to ff:ff:ff:ff:ff:ff from the TAP's MAC). */
+    const broadcastFromTap = async (text: string): Promise<void> => {
+      const s = createSocket('udp4');
+      try {
+        await new Promise<void>((res) => s.bind(0, '10.79.0.1', res));
+        s.setBroadcast(true);
+        await new Promise<void>((res, rej) => s.send(text, 9999, '10.79.0.255', (err) => (err ? rej(err) : res())));
+      } finally {
+        s.close();
+      }
+    };
+    const ourTree = (kids: number[]) => fast.setRoutes({
+      dsts: Float64Array.of(REMOTE, THIRD, FAR), hops: Float64Array.of(REMOTE, THIRD, THIRD),
+      origins: Float64Array.of(LOCAL, REMOTE, THIRD), first: Uint32Array.of(0, kids.length, kids.length + 1, kids.length + 1),
+      kids: Float64Array.from([...kids, THIRD]),
+    });
+
+    it('egress: a local broadcast goes to each child of our tree natively, the reference datagram each, numbered from the shared sequence', async () => {
+      atThird.length = atRemote.length = slowEgress.length = 0;
+      ourTree([REMOTE, THIRD]);
+      fast.setBroadcastStart(0xfffffffd); // the numbering wraps like BroadcastNumbering: ...fe, then 0 (ff is legacy)
+      const f0 = n('egressBroadcastFrames');
+      await broadcastFromTap('one broadcast');
+      await until(() => atThird.length === 1 && atRemote.length === 1, 'a copy at each child');
+      const dst = broadcastDst(0xfffffffe);
+      const third1 = openDatagram(t.remoteOpen, atThird[0]!, LOCAL, dst);
+      const remote1 = openDatagram(r.remoteOpen, atRemote[0]!, LOCAL, dst);
+      const bcast = third1.frames[0]!;
+      assert.deepEqual(bcast.subarray(0, 6), bcastMac, 'the frame as the bridge sent it');
+      assert.equal(bcast.subarray(-13).toString(), 'one broadcast');
+      assert.deepEqual(remote1.frames, [bcast], 'the same frame to both children');
+      assert.deepEqual(atThird[0], referenceDatagram(sealForThird, T_REMOTE_INDEX, LOCAL, dst, bcast, third1.counter), 'THIRD: the reference bytes');
+      assert.deepEqual(atRemote[0], referenceDatagram(sealForRemote, R_REMOTE_INDEX, LOCAL, dst, bcast, remote1.counter), 'REMOTE: the reference bytes');
+      assert.equal(n('egressBroadcastFrames'), f0 + 1);
+      assert.equal(n('egressBroadcastCopies'), 2 * (f0 + 1));
+      assert.equal(slowEgress.length, 0, 'JS saw nothing');
+      assert.equal(fast.nextBroadcast(), broadcastDst(0), 'JS numbers on from the same sequence, skipping all ones');
+      await broadcastFromTap('two');
+      await until(() => atThird.length === 2, 'the next one');
+      openDatagram(t.remoteOpen, atThird[1]!, LOCAL, broadcastDst(1));
+    });
+
+    it('egress: a local broadcast the lane cannot send to every child goes to JS whole, and nothing is sent', async () => {
+      const cases: Array<[string, () => void]> = [
+        ['a child not eligible', () => fast.setEligible(THIRD, false)],
+        ['a child without a session', () => ourTree([REMOTE, NOWHERE])],
+        ['no tree of ours published', () => fast.setRoutes({ dsts: new Float64Array(0), hops: new Float64Array(0), origins: Float64Array.of(REMOTE), first: Uint32Array.of(0, 0), kids: new Float64Array(0) })],
+      ];
+      const f0 = n('egressBroadcastFrames');
+      for (const [what, make] of cases) {
+        ourTree([REMOTE, THIRD]);
+        fast.setEligible(THIRD, true);
+        make();
+        atThird.length = atRemote.length = slowEgress.length = 0;
+        await broadcastFromTap(what);
+        await until(() => slowEgress.length === 1, `${what}: the frame in JS`);
+        assert.deepEqual(slowEgress[0]!.subarray(0, 6), bcastMac, what);
+        assert.equal(slowEgress[0]!.subarray(-what.length).toString(), what);
+        await new Promise((res) => setTimeout(res, 100));
+        assert.equal(atThird.length + atRemote.length, 0, `${what}: nothing sent natively`);
+      }
+      assert.equal(n('egressBroadcastFrames'), f0);
+      fast.setEligible(THIRD, true);
+      ourTree([]);
+      atThird.length = atRemote.length = slowEgress.length = 0;
+      await broadcastFromTap('leaf');
+      await until(() => n('egressBroadcastFrames') === f0 + 1, 'a tree without children: handled, nothing to send');
+      assert.equal(slowEgress.length + atThird.length + atRemote.length, 0);
     });
 
     it('the tables are checked: unsorted or inconsistent arrays are refused with a RangeError', () => {

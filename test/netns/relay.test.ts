@@ -11,7 +11,11 @@
 //    framesRelayed stay flat; 2 × 128 MiB at once, SHA-256 compared at both ends.
 // 2. Broadcast (ping -b) and ARP through the relay: every container answers each request exactly once;
 //    h3 delivered the broadcasts from h1 natively and forwarded a copy to h2 (its child in h1's tree),
-//    and h2, a leaf, delivered them natively too.
+//    and h2, a leaf, delivered them natively too. h1 and h2 sent their own containers' broadcasts
+//    (the pings, the ARP requests) natively along their own trees.
+// 3. A burst of numbered UDP broadcasts from c1 (scripts/bench/bcast.py): c2 and c3 each get every one
+//    exactly once; h1's egress lanes sent them to h3 themselves (egressBroadcastFrames) while its JS
+//    (egress hand-off, forwarder floods) saw a handful.
 import { afterAll, beforeAll, describe, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -24,6 +28,7 @@ requireRoot('the native relay test');
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const STREAM = join(ROOT, 'scripts', 'bench', 'stream.py');
+const BCAST = join(ROOT, 'scripts', 'bench', 'bcast.py');
 const PW = randomBytes(12).toString('hex');
 const MIB = 1024 * 1024;
 const c = new Cluster('relay');
@@ -137,5 +142,31 @@ describe('three hosts, h1 and h2 only through h3', () => {
     assert.ok(d(2, 'broadcastFrames') >= 4, `h2 broadcasts ${d(2, 'broadcastFrames')}: ${show}`);
     assert.ok(d(1, 'broadcastFrames') >= 3, `h1 broadcasts ${d(1, 'broadcastFrames')}: ${show}`);
     assert.equal(d(2, 'broadcastCopies') + d(1, 'broadcastCopies'), 0, 'leaves forward nothing');
+    // The origins sent their containers' broadcasts natively: c1's pings from h1, c2's ARP request from h2
+    // (arping broadcasts until the first reply, then asks by unicast).
+    assert.ok(d(1, 'egressBroadcastFrames') >= crossed - 3, `h1 native local broadcasts ${d(1, 'egressBroadcastFrames')}: ${show}`);
+    assert.ok(d(2, 'egressBroadcastFrames') >= 1, `h2 native local broadcasts ${d(2, 'egressBroadcastFrames')}: ${show}`);
+  });
+
+  test('a burst of broadcasts from c1 reaches c2 and c3 exactly once each, sent by h1 natively', { timeout: 120_000 }, async () => {
+    const COUNT = 3000;
+    const before = await Promise.all([1, 2, 3].map(stats));
+    const recv = [2, 3].map((n) => inNs(ct[n]!.name, ['python3', BCAST, 'recv', '7300', '3']));
+    await new Promise((r) => setTimeout(r, 700));
+    const sent = Number(await inNs(ct[1]!.name, ['python3', BCAST, 'send', '10.47.255.255', '7300', String(COUNT), '3000']));
+    const got = (await Promise.all(recv)).map((t) => JSON.parse(t) as { received: number; unique: number; duplicates: number });
+    const after = await Promise.all([1, 2, 3].map(stats));
+    const show = JSON.stringify({ sent, got, h1: after[0]!.fastPath });
+    for (const g of got) {
+      assert.equal(g.duplicates, 0, `a broadcast arrived twice: ${show}`);
+      assert.ok(g.unique >= sent * 0.9, `too few broadcasts arrived: ${show}`);
+    }
+    const d1 = (k: string) => delta(before[0]!.fastPath, after[0]!.fastPath, k);
+    const js1 = d1('egressFramesSlow') + delta(before[0]!.forward, after[0]!.forward, 'framesFlooded');
+    assert.ok(d1('egressBroadcastFrames') >= got[1]!.unique, `h1 sent ${d1('egressBroadcastFrames')} broadcasts natively: ${show}`);
+    assert.ok(d1('egressBroadcastCopies') >= got[1]!.unique, `h1 copies ${d1('egressBroadcastCopies')}: ${show}`);
+    assert.ok(js1 < sent / 50, `h1's JS path saw ${js1} frames for ${sent} broadcasts: ${show}`);
+    // h3 forwarded them to h2 natively as before.
+    assert.ok(delta(before[2]!.fastPath, after[2]!.fastPath, 'broadcastCopies') >= got[0]!.unique, show);
   });
 });

@@ -121,6 +121,15 @@ class FakeFastPath implements FastPath {
   broadcastDuplicate(origin: number, dst: number): boolean {
     return this.seen.duplicate(origin, dst);
   }
+  /** The broadcast numbering "the threads" share (undefined until the overlay sets its start). */
+  lastBroadcast: number | undefined;
+  setBroadcastStart(last: number): void {
+    this.lastBroadcast = last;
+  }
+  nextBroadcast(): number {
+    this.lastBroadcast = (this.lastBroadcast! + 1) >>> 0;
+    return broadcastDst(this.lastBroadcast);
+  }
   setRecvKey(peer: number, gen: number): void {
     this.calls.push(`setRecvKey ${peer} ${gen}`);
   }
@@ -255,6 +264,17 @@ test('broadcast dedup: the overlay drops what the fast path saw already (one tab
   t.net.flush();
   assert.deepEqual(t.tapA.written.map((f) => f.subarray(14).toString()), ['second']);
   assert.equal(t.fast.seen.duplicate(B, broadcastDst(2)), true, 'the overlay recorded it in the shared table');
+});
+
+test('local broadcasts the overlay floods take their numbers from the fast path, which continues the start', () => {
+  const t = setup();
+  t.net.flush();
+  assert.equal(t.fast.lastBroadcast, 0, 'the numbering starts where the overlay would have');
+  t.fast.lastBroadcast = 41; // the egress threads sent 41 broadcasts of ours themselves
+  t.fast.injectLocal(ethFrame('ff:ff:ff:ff:ff:ff', macA, 'hello'));
+  t.net.flush();
+  assert.equal(t.fast.lastBroadcast, 42, 'the overlay took the next number from the shared sequence');
+  assert.deepEqual(t.tapB.written.map((f) => f.subarray(14).toString()), ['hello'], 'flooded to B once');
 });
 
 test('a learn entry (broadcast the fast path forwarded itself) teaches its source MAC and nothing else', () => {
