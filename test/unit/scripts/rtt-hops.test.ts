@@ -9,8 +9,8 @@ import { join } from 'node:path';
 
 const SCRIPT = join(process.cwd(), 'scripts', 'bench', 'rtt-hops.mjs');
 
-function run(input: string): string {
-  const r = spawnSync(process.execPath, [SCRIPT], { input, encoding: 'utf8' });
+function run(input: string, routerPids?: string): string {
+  const r = spawnSync(process.execPath, [SCRIPT, ...(routerPids ? [routerPids] : [])], { input, encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   return r.stdout.trim();
 }
@@ -45,6 +45,26 @@ test('a ping whose answer never came is skipped, the next one still measured; ot
   const noise = [wake(20.01, 'kworker/1:0[9]', 'sshd[77]'), wake(20.011, 'node[100]', 'node[103/100]')];
   const lines = [...lost, ...noise, ...roundTrip(20.02)];
   assert.match(run(lines.join('\n')), /^1 round trips: near egress 100 µs .* total 270 µs/);
+});
+
+test('a stage ends when its thread is woken, whoever timehist names as the waker (softirq in another task)', () => {
+  const rt = roundTrip(30);
+  rt[6] = wake(30.00027, 'node[900]', 'ping[500]'); // delivered in softirq while another process ran
+  rt[4] = wake(30.00022, 'swapper', 'tsw-ingres-1[102/100]');
+  assert.match(run(rt.join('\n')), /^1 round trips: near egress 100 µs .* far side 120 µs .* near ingress 50 µs/);
+});
+
+test('with the routers\' pids, another test\'s routers and pings in the same machine-wide trace are left out', () => {
+  const foreign = roundTrip(40.01).map((l) => l.replace(/\/100\]/g, '/300]').replace(/\/200\]/g, '/400]').replace('ping[500]', 'ping[600]'));
+  const lines = [...roundTrip(40), ...foreign].join('\n');
+  assert.match(run(lines), /^2 round trips/);
+  assert.match(run(lines, '100,200'), /^1 round trips/);
+});
+
+test('an answer that found the pinger awake is skipped, not matched to its next timer wake-up', () => {
+  const rt = roundTrip(50).slice(0, 6); // no wake of ping by the answer
+  const timer = wake(50.02, 'swapper', 'ping[500]'); // the interval timer, 20 ms later
+  assert.equal(run([...rt, timer].join('\n')), 'no round trip through tsw-* threads found in the trace');
 });
 
 test('no tsweave threads in the trace (another overlay): says so', () => {
