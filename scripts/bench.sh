@@ -32,7 +32,8 @@
 #      repeat, e.g. "tsweave-enc tsweave-relay tsweave-enc tsweave-relay" interleaves two rows on a noisy
 #      machine, and the medians take every run),
 #      BENCH_NO_BUILD=1 (skip `tsc` and the addon build), BENCH_RR_SECONDS (5), BENCH_ENC_MTU (1376),
-#      BENCH_FASTDP_MTU (1450), BENCH_KEEP_LOGS=1 (copy routers' logs to bench-results/).
+#      BENCH_FASTDP_MTU (1450), BENCH_KEEP_LOGS=1 (copy routers' logs to bench-results/),
+#      BENCH_RTT_HOPS=1 (tsweave rows: the ping round trip by stage, from perf sched: scripts/bench/rtt-hops.mjs).
 set -euo pipefail
 exec 3>&2 # log() writes here: each overlay's stderr is captured for its failure reason
 cd "$(dirname "$0")/.."

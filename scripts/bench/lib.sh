@@ -109,6 +109,26 @@ udp_drops() {
   echo "$t"
 }
 
+# rtt_hops NAME PIDS...: where a ping's round trip goes, stage by stage (scripts/bench/rtt-hops.mjs), from
+# the scheduler's wake-ups during 50 pings; tsweave overlays only (the stages are its routers' threads,
+# PIDS), needs perf
+rtt_hops() {
+  case $1 in tsweave-*) ;; *) return 0 ;; esac
+  local hops data="$RUN_DIR/sched.data"
+  if ! command -v perf >/dev/null 2>&1; then
+    log "$1: BENCH_RTT_HOPS: no perf here"
+    return 0
+  fi
+  if perf sched record -q -a -o "$data" -- ip netns exec "$P-c1" ping -c 50 -i 0.02 -q 10.32.0.2 >/dev/null 2>&1; then
+    hops=$(perf sched timehist -w -i "$data" 2>/dev/null | node "$ROOT/scripts/bench/rtt-hops.mjs" "$(IFS=,; echo "${*:2}")")
+  else
+    hops="perf sched record failed"
+  fi
+  rm -f "$data"
+  record "$1" info_rtt_hops "$hops"
+  log "$1: ping round trip by stage: $hops"
+}
+
 # measure NAME PIDS...: everything between container c1 (10.32.0.1) and c2 (10.32.0.2); PIDS are the
 # overlay's processes on all hosts, whose CPU time per GB carried is recorded
 measure() {
@@ -125,6 +145,7 @@ measure() {
   rtt=$(ip netns exec "$c1" ping -c 20 -i 0.2 -q 10.32.0.2 | awk -F/ '/^rtt|^round-trip/ { print $5 }')
   record "$name" rtt_ms "$rtt"
   log "$name: ping RTT ${rtt} ms"
+  if [ -n "${BENCH_RTT_HOPS:-}" ]; then rtt_hops "$name" "${pids[@]}"; fi
 
   ip netns exec "$c2" python3 "$ROOT/scripts/bench/udp_rr.py" server 10.32.0.2 7001 &
   BG_PIDS+=($!)
