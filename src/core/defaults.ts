@@ -50,6 +50,12 @@ export const PROTOCOL_MAX_VERSION = 1;
 
 export const DEFAULT_CONN_LIMIT = 200;
 
+/**
+ * How often the router checks that its iptables rules survived a flush or a firewall reload (Weave: 10 s).
+ * Each check is a command (iptables-save) forked by an otherwise idle router; a flush is undone within it.
+ */
+export const FIREWALL_CHECK_MS = 10_000;
+
 /** Handshake must complete within this time. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** TCP heartbeat interval and read deadline. */
