@@ -15,14 +15,12 @@ import { FIREWALL_CHECK_MS } from '../core/defaults.js';
 import { errorMessage } from '../core/errors.js';
 import type { LogLimiter } from '../core/log-limiter.js';
 import type { Logger } from '../core/logger.js';
-import type { Clock, FilterRule, PacketFilter, RuleListing } from '../core/ports.js';
+import type { ChainRef, Clock, FilterRule, PacketFilter, RuleListing } from '../core/ports.js';
 import { firewallRules, type FirewallInputs, type TableRules } from '../host/firewall-rules.js';
 import { sameRule } from '../host/rule-match.js';
 
 /** A rule whose presence a check looks for: the canaries and the jumps into our chains. */
-interface Checked {
-  table: string;
-  chain: string;
+interface Checked extends ChainRef {
   rule: FilterRule;
 }
 
@@ -122,7 +120,7 @@ export class Firewall {
 
   private async intact(tables: TableRules[]): Promise<boolean> {
     const checks = checkedRules(tables);
-    const listing = checks.some((c) => this.listed.has(keyOf(c))) ? await this.listing() : undefined;
+    const listing = checks.some((c) => this.listed.has(keyOf(c))) ? await this.listing(checks) : undefined;
     for (const c of checks) {
       const text = this.listed.get(keyOf(c));
       const present = listing && text !== undefined
@@ -134,9 +132,9 @@ export class Firewall {
   }
 
   /** Every table's rules; undefined when they cannot be listed (logged, rate-limited: the check falls back to -C). */
-  private async listing(): Promise<RuleListing | undefined> {
+  private async listing(checks: readonly Checked[]): Promise<RuleListing | undefined> {
     try {
-      return await this.c.filter.listRules();
+      return await this.c.filter.listRules(checks);
     } catch (err) {
       const f = this.c.limiter.fields('firewall-list', { err: errorMessage(err) });
       if (f) this.log.warn(f, 'listing the iptables rules failed; checking rule by rule');
@@ -147,9 +145,10 @@ export class Firewall {
   /** Learns how iptables lists each checked rule (right after an apply, so they are all there). */
   private async learn(tables: TableRules[]): Promise<void> {
     this.listed = new Map();
-    const listing = await this.listing();
+    const checks = checkedRules(tables);
+    const listing = await this.listing(checks);
     if (!listing) return;
-    for (const c of checkedRules(tables)) {
+    for (const c of checks) {
       const found = listing.get(c.table)?.get(c.chain)?.find((r) => sameRule(c.rule, r));
       if (found) this.listed.set(keyOf(c), textOf(found));
       else this.log.debug({ table: c.table, chain: c.chain, rule: c.rule.join(' ') }, 'rule not found in the listing; checking it with -C');

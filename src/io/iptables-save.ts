@@ -10,23 +10,48 @@
 //   -A FORWARD -j TSWEAVE                       a rule: ["-j", "TSWEAVE"] in FORWARD
 //   -A TSWEAVE -m comment --comment "a b" -j X  quoted argument: ["-m", "comment", "--comment", "a b", "-j", "X"]
 //   COMMIT
-import type { RuleListing } from '../core/ports.js';
+//
+// A host with Kubernetes or many Docker networks lists tens of thousands of rules (megabytes), and this runs
+// on the router's main thread at every check: only the rules of the chains asked for (`only`) are split into
+// arguments, the rest of the text is looked at only as far as its first two words.
+import type { ChainRef, RuleListing } from '../core/ports.js';
 
-export function parseIptablesSave(text: string): RuleListing {
+export function parseIptablesSave(text: string, only?: readonly ChainRef[]): RuleListing {
+  const wanted = only && new Set(only.map((c) => `${c.table} ${c.chain}`));
   const tables = new Map<string, Map<string, string[][]>>();
+  let tableName = '';
   let table: Map<string, string[][]> | undefined;
   const chainOf = (name: string): string[][] => {
     let rules = table!.get(name);
     if (!rules) table!.set(name, (rules = []));
     return rules;
   };
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
+  /** A rule line, from just after "-A ": its chain's rules get its arguments when that chain is wanted. */
+  const rule = (rest: string): void => {
+    const end = rest.indexOf(' ');
+    const chain = (end < 0 ? rest : rest.slice(0, end)).trim();
+    if (!chain || !table || (wanted && !wanted.has(`${tableName} ${chain}`))) return;
+    chainOf(chain).push(end < 0 ? [] : splitArgs(rest.slice(end + 1).trim()));
+  };
+  for (let pos = 0; pos < text.length;) {
+    let nl = text.indexOf('\n', pos);
+    if (nl < 0) nl = text.length;
+    if (text.startsWith('-A ', pos)) {
+      // Most lines: the chain name is read before anything else of the line is copied.
+      const end = text.indexOf(' ', pos + 3);
+      const chain = text.slice(pos + 3, end < 0 || end > nl ? nl : end);
+      if (!wanted || wanted.has(`${tableName} ${chain.trim()}`)) rule(text.slice(pos + 3, nl));
+      pos = nl + 1;
+      continue;
+    }
+    const line = text.slice(pos, nl).trim();
+    pos = nl + 1;
     if (line.startsWith('*')) {
       const name = line.slice(1).trim();
       if (!name) continue;
       table = tables.get(name) ?? new Map();
       tables.set(name, table);
+      tableName = name;
     } else if (line === 'COMMIT') {
       table = undefined;
     } else if (!table) {
@@ -35,9 +60,7 @@ export function parseIptablesSave(text: string): RuleListing {
       const name = line.slice(1).split(/\s/)[0];
       if (name) chainOf(name);
     } else if (line.startsWith('-A ')) {
-      const args = splitArgs(line.slice(3));
-      const chain = args.shift();
-      if (chain) chainOf(chain).push(args);
+      rule(line.slice(3));
     }
   }
   return tables;

@@ -7,7 +7,7 @@
 // Which backend: IPTABLES_BACKEND=nft|legacy (Weave's variable) when set; otherwise the one that already
 // holds rules (Docker's FORWARD DROP lives in one of them, and an ACCEPT in the other would not help: a
 // packet must pass both), the system's `iptables` when neither or both do.
-import type { FilterRule, PacketFilter, RuleListing } from '../core/ports.js';
+import type { ChainRef, FilterRule, PacketFilter, RuleListing } from '../core/ports.js';
 import { TsweaveError } from '../core/errors.js';
 import { CommandError, exec as defaultExec, type ExecFn } from './exec.js';
 import { parseIptablesSave } from './iptables-save.js';
@@ -90,11 +90,11 @@ export class IptablesPacketFilter implements PacketFilter {
     await this.run(this.restore, ['-w', LOCK_WAIT_S, '--noflush'], { input: lines.join('\n') });
   }
 
-  async listRules(): Promise<RuleListing> {
+  async listRules(only?: readonly ChainRef[]): Promise<RuleListing> {
     // No -t: every table in one command (`iptables -S` would take one per table). iptables-save takes no
     // lock (-w): it only reads, and nft reads are atomic; a legacy dump racing a writer is at worst an
     // inconsistent picture, which the caller's next check corrects.
-    return parseIptablesSave((await this.run(this.save, [])).stdout);
+    return parseIptablesSave((await this.run(this.save, [])).stdout, only);
   }
 
   async hasRule(table: string, chain: string, rule: FilterRule): Promise<boolean> {

@@ -1,6 +1,6 @@
 // Fakes of the PacketFilter and HostRouting ports: iptables tables as maps of chains to rule lists (with the
 // built-in chains, so a jump and a flush behave as in the kernel), and a bridge's address list.
-import type { FilterRule, HostRouting, PacketFilter, RuleListing } from '../../src/core/ports.js';
+import type { ChainRef, FilterRule, HostRouting, PacketFilter, RuleListing } from '../../src/core/ports.js';
 
 const BUILTIN: Record<string, string[]> = {
   filter: ['INPUT', 'FORWARD', 'OUTPUT'],
@@ -50,12 +50,13 @@ export class FakePacketFilter implements PacketFilter {
     this.writes++;
   }
 
-  async listRules(): Promise<RuleListing> {
+  async listRules(only?: readonly ChainRef[]): Promise<RuleListing> {
     this.reads.list++;
     if (this.listFailsWith) throw new Error(this.listFailsWith);
+    const asked = (t: string, c: string) => !only || only.some((x) => x.table === t && x.chain === c);
     const out = new Map<string, Map<string, string[][]>>();
     for (const t of this.tables.keys()) {
-      out.set(t, new Map([...this.table(t)].map(([c, rules]) => [c, rules.map((r) => this.listedAs(r).split(' '))])));
+      out.set(t, new Map([...this.table(t)].map(([c, rules]) => [c, asked(t, c) ? rules.map((r) => this.listedAs(r).split(' ')) : []])));
     }
     return out;
   }

@@ -76,3 +76,17 @@ test('odd and hostile text: no throw; rules outside a table, after COMMIT or wit
     assert.doesNotThrow(() => parseIptablesSave(text));
   }
 });
+
+test('only the chains asked for get their rules split; the others are still listed, without rules', () => {
+  const l = parseIptablesSave(NFT, [{ table: 'filter', chain: 'FORWARD' }, { table: 'nat', chain: 'TSWEAVE-NAT' }]);
+  assert.deepEqual(l.get('filter')!.get('FORWARD'), [['-j', 'TSWEAVE']]);
+  assert.deepEqual(l.get('filter')!.get('TSWEAVE'), [], 'declared, not asked for');
+  assert.deepEqual(l.get('filter')!.get('INPUT'), []);
+  assert.deepEqual(l.get('nat')!.get('TSWEAVE-NAT'), [['-s', '10.32.0.5/32', '!', '-o', 'weave', '-j', 'MASQUERADE']]);
+  assert.deepEqual(l.get('nat')!.get('POSTROUTING'), [], 'a chain of that name in another table is not asked for');
+  // A Kubernetes-sized listing: the asked chain is found among 50,000 other rules.
+  const big = ['*filter', ':FORWARD DROP [0:0]', ...Array.from({ length: 50_000 }, (_, i) => `-A KUBE-SVC-${i % 500} -p tcp -m tcp --dport ${i} -m comment --comment "ns/svc-${i}" -j KUBE-SEP-${i}`), '-A FORWARD -j TSWEAVE', 'COMMIT'].join('\n');
+  const k = parseIptablesSave(big, [{ table: 'filter', chain: 'FORWARD' }]);
+  assert.deepEqual(k.get('filter')!.get('FORWARD'), [['-j', 'TSWEAVE']]);
+  assert.deepEqual(k.get('filter')!.get('KUBE-SVC-7'), undefined, 'rules of chains not asked for are not even kept');
+});
