@@ -253,6 +253,14 @@ export interface HostRoute {
 /** A rule as iptables arguments after the chain name, e.g. ["-o", "weave", "-j", "ACCEPT"]. */
 export type FilterRule = readonly string[];
 
+/** Every table's rules as iptables lists them: table → chain → rules (a chain without rules: []). */
+export type RuleListing = ReadonlyMap<string, ReadonlyMap<string, readonly FilterRule[]>>;
+
+export interface ChainRef {
+  table: string;
+  chain: string;
+}
+
 /**
  * The host's packet filter (iptables, nft or legacy backend): tsweave's own chains and the jumps to them
  * from the built-in chains (src/io/iptables.ts; the rules themselves in daemon/firewall-rules.ts).
@@ -262,6 +270,12 @@ export interface PacketFilter {
   readonly backend: string;
   /** Makes each chain of `table` hold exactly its rules (created when missing), in one atomic step. */
   setChains(table: string, chains: ReadonlyArray<{ chain: string; rules: readonly FilterRule[] }>): Promise<void>;
+  /**
+   * Every table's rules in one read (one command), in iptables' own listing form, which may differ from
+   * how a rule was written (host/rule-match.ts). `only`: just these chains' rules are returned (every
+   * chain is still listed, without rules), all when omitted.
+   */
+  listRules(only?: readonly ChainRef[]): Promise<RuleListing>;
   /** True when `chain` of `table` holds `rule`; false when it does not or the chain is missing. */
   hasRule(table: string, chain: string, rule: FilterRule): Promise<boolean>;
   /** Puts `rule` first in `chain` of `table` unless it is there already. */

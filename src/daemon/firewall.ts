@@ -1,17 +1,38 @@
 // Keeps tsweave's iptables rules (firewall-rules.ts) in place: installs them at start, replaces them when
-// what they depend on changes (exposed subnets, egress containers), and checks every few seconds that a
-// flush (`iptables -F`, a firewall reload) has not removed them, putting them back if so — Weave's
-// canary, here a rule in our main chain of each table plus the jump to it. Never throws: a failure is
-// logged (rate-limited) and retried at the next check. One apply at a time; every command is
+// what they depend on changes (exposed subnets, egress containers), and checks every FIREWALL_CHECK_MS
+// that a flush (`iptables -F`, a firewall reload) has not removed them, putting them back if so — Weave's
+// canary, here a rule in our main chain of each table plus the jumps to our chains. Never throws: a
+// failure is logged (rate-limited) and retried at the next check. One apply at a time; every command is
 // asynchronous, so the event loop is never held.
+//
+// A check is one command (the PacketFilter's listRules, iptables-save), not one `iptables -C` per rule: the
+// check runs forever on an idle router, and each command is a fork of the router plus an iptables start.
+// iptables lists a rule in its own form, so right after an apply the listing is read once and the listed
+// text of each checked rule is learnt (host/rule-match.ts finds it); a check then looks for exactly that
+// text. A rule whose listed form could not be found (an iptables form rule-match.ts does not know, or a
+// flush racing the apply), or a check whose listing fails, asks iptables with -C as before.
+import { FIREWALL_CHECK_MS } from '../core/defaults.js';
 import { errorMessage } from '../core/errors.js';
 import type { LogLimiter } from '../core/log-limiter.js';
 import type { Logger } from '../core/logger.js';
-import type { Clock, PacketFilter } from '../core/ports.js';
+import type { ChainRef, Clock, FilterRule, PacketFilter, RuleListing } from '../core/ports.js';
 import { firewallRules, type FirewallInputs, type TableRules } from '../host/firewall-rules.js';
+import { sameRule } from '../host/rule-match.js';
 
-/** How often the rules are checked (Weave: 10 s). */
-export const FIREWALL_CHECK_MS = 5_000;
+/** A rule whose presence a check looks for: the canaries and the jumps into our chains. */
+interface Checked extends ChainRef {
+  rule: FilterRule;
+}
+
+function checkedRules(tables: readonly TableRules[]): Checked[] {
+  return tables.flatMap((t) => [
+    { table: t.table, chain: t.canary.chain, rule: t.canary.rule },
+    ...t.jumps.map((j) => ({ table: t.table, chain: j.from, rule: j.rule })),
+  ]);
+}
+
+const keyOf = (c: Checked): string => JSON.stringify([c.table, c.chain, c.rule]);
+const textOf = (rule: FilterRule): string => JSON.stringify(rule);
 
 export interface FirewallComponents {
   filter: PacketFilter;
@@ -32,6 +53,8 @@ export class Firewall {
   private readonly log: Logger;
   /** JSON of the rules last applied successfully; a different one means apply. */
   private applied: string | undefined;
+  /** Per checked rule (keyOf): its text as listed after the last apply (textOf); absent: ask with -C. */
+  private listed = new Map<string, string>();
   private queue: Promise<void> = Promise.resolve();
   private cancelTimer: (() => void) | undefined;
   private stopped = false;
@@ -96,11 +119,40 @@ export class Firewall {
   }
 
   private async intact(tables: TableRules[]): Promise<boolean> {
-    for (const t of tables) {
-      if (!(await this.c.filter.hasRule(t.table, t.canary.chain, t.canary.rule))) return false;
-      for (const j of t.jumps) if (!(await this.c.filter.hasRule(t.table, j.from, j.rule))) return false;
+    const checks = checkedRules(tables);
+    const listing = checks.some((c) => this.listed.has(keyOf(c))) ? await this.listing(checks) : undefined;
+    for (const c of checks) {
+      const text = this.listed.get(keyOf(c));
+      const present = listing && text !== undefined
+        ? (listing.get(c.table)?.get(c.chain) ?? []).some((r) => textOf(r) === text)
+        : await this.c.filter.hasRule(c.table, c.chain, c.rule);
+      if (!present) return false;
     }
     return true;
+  }
+
+  /** Every table's rules; undefined when they cannot be listed (logged, rate-limited: the check falls back to -C). */
+  private async listing(checks: readonly Checked[]): Promise<RuleListing | undefined> {
+    try {
+      return await this.c.filter.listRules(checks);
+    } catch (err) {
+      const f = this.c.limiter.fields('firewall-list', { err: errorMessage(err) });
+      if (f) this.log.warn(f, 'listing the iptables rules failed; checking rule by rule');
+      return undefined;
+    }
+  }
+
+  /** Learns how iptables lists each checked rule (right after an apply, so they are all there). */
+  private async learn(tables: TableRules[]): Promise<void> {
+    this.listed = new Map();
+    const checks = checkedRules(tables);
+    const listing = await this.listing(checks);
+    if (!listing) return;
+    for (const c of checks) {
+      const found = listing.get(c.table)?.get(c.chain)?.find((r) => sameRule(c.rule, r));
+      if (found) this.listed.set(keyOf(c), textOf(found));
+      else this.log.debug({ table: c.table, chain: c.chain, rule: c.rule.join(' ') }, 'rule not found in the listing; checking it with -C');
+    }
   }
 
   private async apply(tables: TableRules[], restoring: boolean): Promise<void> {
@@ -109,6 +161,7 @@ export class Firewall {
       await this.c.filter.setChains(t.table, t.chains);
       for (const j of t.jumps) await this.c.filter.ensureFirst(t.table, j.from, j.rule);
     }
+    await this.learn(tables);
     this.applied = JSON.stringify(tables);
     this.stats.applies++;
     if (restoring) {

@@ -5,6 +5,7 @@
 // handshake, an IPAM request settling, a DNS answer) are pushed in through the methods below.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { METRICS_EVENT_LOOP_RESOLUTION_MS } from '../core/defaults.js';
 import type { Status } from '../api/status-types.js';
 
 /** The parts of the node's /stats the collectors read (every field optional: a part may be off). */
@@ -291,7 +292,8 @@ export class RouterMetrics {
       labelNames: ['kind', 'outcome'], buckets: [0.001, 0.01, 0.1, 0.5, 1, 5, 10, 30, 60], registers: ipamRegisters,
     });
     if (opts.defaultMetrics !== false) {
-      collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 20 });
+      // The event-loop delay histogram is a timer firing at this resolution forever, also on an idle router.
+      collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: METRICS_EVENT_LOOP_RESOLUTION_MS });
       // Gauges named like counters (promtool flags them); nodejs_active_handles/_requests/_resources (by type) say the same.
       for (const m of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(m);
     }

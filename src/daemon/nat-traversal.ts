@@ -17,7 +17,7 @@ import { errorMessage } from '../core/errors.js';
 import type { Gossiper } from '../core/gossip.js';
 import type { Logger } from '../core/logger.js';
 import type { Clock, Rng } from '../core/ports.js';
-import { formatIPv4, peerLabel, peerNameToNumber, tryParseIPv4, type PeerName } from '../core/types.js';
+import { formatIPv4, peerLabel, peerNameToNumber, type PeerName } from '../core/types.js';
 import type { Overlay } from '../dataplane/overlay.js';
 import { decodeNatMessage, encodeNatMessage, type Endpoint, type NatMessage } from '../mesh/nat-messages.js';
 import { NAT_TICK_MS, NatIntroducer, NatPuncher, type Hint, type NeighbourView } from '../mesh/nat-punch.js';
@@ -163,12 +163,7 @@ export class NatTraversal implements Gossiper {
 
   /** A neighbour's UDP endpoint as our confirmed session sees it. */
   private endpointOf(link: PeerLink): Endpoint | undefined {
-    const info = this.c.overlay.sessionInfo(peerNameToNumber(link.remoteName));
-    if (!info?.confirmed || info.path !== 'udp') return undefined;
-    const i = info.remote.lastIndexOf(':');
-    const addr = tryParseIPv4(info.remote.slice(0, i));
-    const port = Number(info.remote.slice(i + 1));
-    return addr === undefined ? undefined : { addr, port };
+    return this.c.overlay.udpEndpoint(peerNameToNumber(link.remoteName));
   }
 
   private onHint(from: PeerName, hint: Hint): void {

@@ -212,6 +212,15 @@ export class Overlay {
     this.components.fast?.removeSession(peer);
   }
 
+  /**
+   * The peer's UDP address and port once its session is confirmed on UDP, else undefined. What NAT
+   * traversal polls twice a second per neighbour: sessionInfo's counters (a native call) and text are not needed.
+   */
+  udpEndpoint(peer: number): { addr: number; port: number } | undefined {
+    const s = this.byPeer.get(peer);
+    return s?.confirmed && s.path === 'udp' ? { addr: s.remoteAddr >>> 0, port: s.remotePort } : undefined;
+  }
+
   sessionInfo(peer: number): SessionInfo | undefined {
     const s = this.byPeer.get(peer);
     if (!s) return undefined;

@@ -2,12 +2,14 @@
 // (`bridge monitor fdb`, the kernel's netlink notifications), so a new container's MAC reaches the peers
 // within a round trip instead of at the next heartbeat (dataplane/fastdp.ts announce()). The monitor is a
 // hint, never the truth: the caller re-reads the forwarding table on each event, and still on a slow beat
-// in case an event was lost. If `bridge monitor` exits it is started again after RESTART_MS.
+// in case an event was lost. If `bridge monitor` exits it is started again after RESTART_MS. It is
+// started bound to the router (router-bound.ts): a SIGKILLed router does not leave it behind.
 // Not on any hot path (one line per forwarding-table change).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Logger } from '../core/logger.js';
+import { routerBound } from './router-bound.js';
 
 const RESTART_MS = 5_000;
 
@@ -23,6 +25,7 @@ export class FdbMonitor {
   private child: ChildProcess | undefined;
   private restart: NodeJS.Timeout | undefined;
   private stopped = false;
+  private warned = false;
 
   constructor(private readonly init: FdbMonitorInit) {}
 
@@ -33,7 +36,12 @@ export class FdbMonitor {
 
   start(): void {
     if (this.stopped || this.child) return;
-    const child = spawn('bridge', ['monitor', 'fdb'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const cmd = routerBound('bridge', ['monitor', 'fdb']);
+    if (!cmd.bound && !this.warned) {
+      this.warned = true;
+      this.init.logger.warn('setpriv (util-linux) not found: `bridge monitor fdb` would outlive a killed router');
+    }
+    const child = spawn(cmd.file, cmd.args, { stdio: ['ignore', 'pipe', 'ignore'] });
     this.child = child;
     createInterface({ input: child.stdout! })
       .on('line', (line) => {

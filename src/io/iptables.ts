@@ -1,15 +1,16 @@
 // PacketFilter over the iptables commands (nft or legacy backend). A chain's whole content is set with one
 // `iptables-restore --noflush` (declaring a user chain there creates it or empties it, both backends), so
 // a packet never sees half a rule set; jumps from the built-in chains are checked with -C and inserted
-// with -I. Every step is one command an operator can replay from the error message. `-w` waits for the
+// with -I; every table is read at once with iptables-save (the periodic check: one command). Every step is one command an operator can replay from the error message. `-w` waits for the
 // xtables lock (legacy) instead of failing when Docker or firewalld holds it.
 //
 // Which backend: IPTABLES_BACKEND=nft|legacy (Weave's variable) when set; otherwise the one that already
 // holds rules (Docker's FORWARD DROP lives in one of them, and an ACCEPT in the other would not help: a
 // packet must pass both), the system's `iptables` when neither or both do.
-import type { FilterRule, PacketFilter } from '../core/ports.js';
+import type { ChainRef, FilterRule, PacketFilter, RuleListing } from '../core/ports.js';
 import { TsweaveError } from '../core/errors.js';
 import { CommandError, exec as defaultExec, type ExecFn } from './exec.js';
+import { parseIptablesSave } from './iptables-save.js';
 
 export type IptablesBackend = 'nft' | 'legacy';
 
@@ -87,6 +88,13 @@ export class IptablesPacketFilter implements PacketFilter {
     for (const c of chains) for (const r of c.rules) lines.push(['-A', c.chain, ...r.map(quote)].join(' '));
     lines.push('COMMIT', '');
     await this.run(this.restore, ['-w', LOCK_WAIT_S, '--noflush'], { input: lines.join('\n') });
+  }
+
+  async listRules(only?: readonly ChainRef[]): Promise<RuleListing> {
+    // No -t: every table in one command (`iptables -S` would take one per table). iptables-save takes no
+    // lock (-w): it only reads, and nft reads are atomic; a legacy dump racing a writer is at worst an
+    // inconsistent picture, which the caller's next check corrects.
+    return parseIptablesSave((await this.run(this.save, [])).stdout, only);
   }
 
   async hasRule(table: string, chain: string, rule: FilterRule): Promise<boolean> {

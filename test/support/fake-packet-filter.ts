@@ -1,6 +1,6 @@
 // Fakes of the PacketFilter and HostRouting ports: iptables tables as maps of chains to rule lists (with the
 // built-in chains, so a jump and a flush behave as in the kernel), and a bridge's address list.
-import type { FilterRule, HostRouting, PacketFilter } from '../../src/core/ports.js';
+import type { ChainRef, FilterRule, HostRouting, PacketFilter, RuleListing } from '../../src/core/ports.js';
 
 const BUILTIN: Record<string, string[]> = {
   filter: ['INPUT', 'FORWARD', 'OUTPUT'],
@@ -16,6 +16,12 @@ export class FakePacketFilter implements PacketFilter {
   writes = 0;
   /** When set, every call fails with this message (iptables missing, lock held…). */
   failWith: string | undefined;
+  /** When set, listRules fails with this message (iptables-save missing or broken); the rest works. */
+  listFailsWith: string | undefined;
+  /** Listing form of a rule (iptables-save's canonical text differs from ours); identity by default. */
+  listedAs: (rule: string) => string = (r) => r;
+  /** Calls of listRules and hasRule (the commands a check costs). */
+  reads = { list: 0, has: 0 };
 
   constructor() {
     for (const [t, chains] of Object.entries(BUILTIN)) this.tables.set(t, new Map(chains.map((c) => [c, []])));
@@ -44,7 +50,19 @@ export class FakePacketFilter implements PacketFilter {
     this.writes++;
   }
 
+  async listRules(only?: readonly ChainRef[]): Promise<RuleListing> {
+    this.reads.list++;
+    if (this.listFailsWith) throw new Error(this.listFailsWith);
+    const asked = (t: string, c: string) => !only || only.some((x) => x.table === t && x.chain === c);
+    const out = new Map<string, Map<string, string[][]>>();
+    for (const t of this.tables.keys()) {
+      out.set(t, new Map([...this.table(t)].map(([c, rules]) => [c, asked(t, c) ? rules.map((r) => this.listedAs(r).split(' ')) : []])));
+    }
+    return out;
+  }
+
   async hasRule(t: string, chain: string, rule: FilterRule): Promise<boolean> {
+    this.reads.has++;
     return this.table(t).get(chain)?.includes(key(rule)) ?? false;
   }
 

@@ -112,3 +112,59 @@ test('with a password, the VXLAN port takes UDP only from the trusted subnets (I
   const filter = firewallRules(guarded).find((t) => t.table === 'filter')!;
   assert.ok(filter.jumps.some((j) => j.from === 'INPUT' && j.rule.join(' ') === '-j TSWEAVE-INPUT'));
 });
+
+test('a check is one listing, no per-rule -C; a deleted jump alone is put back', async () => {
+  const { clock, filter, fw } = setup();
+  await fw.start();
+  filter.reads = { list: 0, has: 0 };
+  clock.advance(5_000);
+  await settle();
+  assert.deepEqual(filter.reads, { list: 1, has: 0 }, 'an intact check reads every table once and asks nothing else');
+  await filter.deleteRule('filter', 'INPUT', ['-j', 'TSWEAVE-INPUT']);
+  clock.advance(5_000);
+  await settle();
+  assert.deepEqual(filter.rules('filter', 'INPUT'), ['-j TSWEAVE-INPUT'], 'the INPUT jump is back');
+  assert.equal(fw.stats.restored, 1);
+  await filter.deleteRule('nat', 'POSTROUTING', ['-j', 'TSWEAVE-NAT']);
+  clock.advance(5_000);
+  await settle();
+  assert.deepEqual(filter.rules('nat', 'POSTROUTING'), ['-j TSWEAVE-NAT'], 'the POSTROUTING jump is back');
+  assert.equal(fw.stats.restored, 2);
+  fw.stop();
+});
+
+test('a rule iptables lists in a form we do not recognise is checked with -C; a flush is still put back', async () => {
+  const { clock, filter, fw } = setup();
+  // An iptables that appends something to every jump: no listed rule is recognisably ours.
+  filter.listedAs = (r) => (r.startsWith('-j ') ? `${r} -m unknown` : r);
+  await fw.start();
+  filter.reads = { list: 0, has: 0 };
+  clock.advance(5_000);
+  await settle();
+  assert.equal(fw.stats.restored, 0, 'not mistaken for a flush (no restore loop)');
+  assert.equal(filter.reads.has, 5, 'each unrecognised rule asked with -C');
+  filter.flush('filter');
+  clock.advance(5_000);
+  await settle();
+  assert.equal(fw.stats.restored, 1);
+  assert.deepEqual(filter.rules('filter', 'FORWARD'), ['-j TSWEAVE']);
+  fw.stop();
+});
+
+test('listing failures fall back to -C, never to a restore loop or a throw', async () => {
+  const { clock, filter, fw } = setup();
+  await fw.start();
+  filter.listFailsWith = 'iptables-save: not found';
+  filter.reads = { list: 0, has: 0 };
+  clock.advance(5_000);
+  await settle();
+  assert.equal(fw.stats.restored, 0);
+  assert.equal(fw.stats.failures, 0);
+  assert.ok(filter.reads.has > 0, 'asked rule by rule');
+  filter.flush('nat');
+  clock.advance(5_000);
+  await settle();
+  assert.equal(fw.stats.restored, 1, 'a flush is still found and undone');
+  assert.deepEqual(filter.rules('nat', 'POSTROUTING'), ['-j TSWEAVE-NAT']);
+  fw.stop();
+});

@@ -1,7 +1,8 @@
 // The metrics collectors over fake parts: Weave's names and label sets, tsweave's own counters, values
 // read at scrape time (they move when the parts' counters move), pushed events, and no secret in the text.
-import { test } from 'vitest';
+import { test, vi } from 'vitest';
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import { RouterMetrics, type StatsView } from '../../../src/daemon/metrics.js';
 import { buildTopologyView } from '../../../src/daemon/topology-view.js';
 import type { Status } from '../../../src/api/status-types.js';
@@ -182,4 +183,17 @@ test('the topology view: peers, local connections with traffic, containers (shor
   assert.deepEqual(v.containers, [{ id: '0123456789ab', hostname: 'web', mac: '02:00:00:00:00:01', cidrs: ['10.32.0.1/12'] }]);
   assert.equal(JSON.stringify(v).includes('/proc/'), false);
   assert.equal(v.ipam!.entries.length, 3);
+});
+
+test('the event-loop delay histogram ticks at most 4 times a second (its timer wakes an idle router)', () => {
+  // prom-client reaches perf_hooks through require(): the same module object as this one.
+  const perfHooks = createRequire(import.meta.url)('node:perf_hooks') as typeof import('node:perf_hooks');
+  const spy = vi.spyOn(perfHooks, 'monitorEventLoopDelay');
+  try {
+    new RouterMetrics({ status, stats: () => ({}) });
+    assert.ok(spy.mock.calls.length >= 1, 'the histogram is made');
+    for (const [opts] of spy.mock.calls) assert.ok((opts?.resolution ?? 10) >= 250, `resolution ${opts?.resolution} ms`);
+  } finally {
+    spy.mockRestore();
+  }
 });

@@ -11,6 +11,7 @@ import { silentLogger } from '../../../src/core/logger.js';
 import { UDP_CONFIRM_FALLBACK_MS } from '../../../src/core/defaults.js';
 import { FakeClock } from '../../support/fake-clock.js';
 import { FakeTap, FakeUdpNet, ethFrame } from '../../support/fake-dataplane.js';
+import { formatIPv4 } from '../../../src/core/types.js';
 
 const A = 0xa, B = 0xb;
 const ADDR_A = 0x0ac80001, ADDR_B = 0x0ac80002, PORT = 6783;
@@ -50,10 +51,14 @@ const macA = '02:00:00:00:00:0a', macB = '02:00:00:00:00:0b';
 
 test('heartbeats confirm UDP both ways, then frames cross encrypted and are learnt', () => {
   const t = pair({ encrypted: true });
+  assert.equal(t.oa.udpEndpoint(B), undefined, 'not confirmed yet: no endpoint');
   t.net.flush();
   assert.deepEqual(t.paths.a, ['udp']);
   assert.deepEqual(t.paths.b, ['udp']);
   assert.equal(t.oa.sessionInfo(B)!.confirmed, true);
+  const ep = t.oa.udpEndpoint(B)!;
+  assert.equal(`${formatIPv4(ep.addr)}:${ep.port}`, t.oa.sessionInfo(B)!.remote, 'udpEndpoint: the confirmed UDP endpoint, as sessionInfo says');
+  assert.equal(t.oa.udpEndpoint(0x0e0000000001), undefined, 'no session: none');
 
   const secret = 'SECRET-PAYLOAD-PATTERN';
   t.tapA.inject(ethFrame('ff:ff:ff:ff:ff:ff', macA, `who has? ${secret}`));

@@ -30,6 +30,16 @@ test('setChains: one iptables-restore --noflush declaring every chain, then the 
   await assert.rejects(new IptablesPacketFilter({ exec: r.exec }).setChains('nat', [{ chain: 'bad chain', rules: [] }]), /invalid iptables chain name/);
 });
 
+test('listRules: one iptables-save of every table (the backend\'s), parsed', async () => {
+  const r = recorder(() => ({ stdout: '*filter\n:FORWARD DROP [0:0]\n:TSWEAVE - [0:0]\n-A FORWARD -j TSWEAVE\nCOMMIT\n*nat\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n' }));
+  const l = await new IptablesPacketFilter({ exec: r.exec }, 'legacy').listRules();
+  assert.deepEqual(r.calls, [{ cmd: 'iptables-legacy-save' }]);
+  assert.deepEqual(l.get('filter')!.get('FORWARD'), [['-j', 'TSWEAVE']]);
+  assert.deepEqual(l.get('nat')!.get('POSTROUTING'), []);
+  await new IptablesPacketFilter({ exec: r.exec }).listRules();
+  assert.equal(r.calls[1]!.cmd, 'iptables-save', 'no backend: the system\'s');
+});
+
 test('hasRule / ensureFirst / deleteRule: a missing rule or chain is an answer, other failures are errors', async () => {
   let present = false;
   const r = recorder((cmd) => {
