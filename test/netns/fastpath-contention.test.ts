@@ -5,7 +5,7 @@
 // writes, so the event loop is never held up behind them: its delay (perf_hooks) stays bounded and the
 // time spent waiting in learn() stays small. Runs as root inside a network namespace it creates (inner-netns.ts).
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -13,20 +13,13 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 
+import { fastPathModules } from '../support/fastpath-modules.js';
 import { splitNetnsRun } from '../support/inner-netns.js';
 
 await splitNetnsRun(import.meta.url, 'TSWEAVE_FASTPATH_CONTENTION_NETNS', 'fpcontend', inner);
 
 async function inner(ns: string): Promise<void> {
-  const { loadNative } = await import('../../src/io/native.js');
-  const { NativeFastPath } = await import('../../src/io/fastpath.js');
-  const { openTap } = await import('../../src/io/tap.js');
-  const { NativeUdpSocket } = await import('../../src/io/udp.js');
-  const { silentLogger } = await import('../../src/core/logger.js');
-  const { Overlay } = await import('../../src/dataplane/overlay.js');
-
-  const addon = loadNative();
-  const ip = (...args: string[]): string => execFileSync('ip', ['-n', ns, ...args], { encoding: 'utf8' });
+  const { addon, NativeFastPath, openTap, NativeUdpSocket, silentLogger, Overlay, ip } = await fastPathModules(ns);
   const LOAD = join(dirname(fileURLToPath(import.meta.url)), '..', 'support', 'fastpath-load.mjs');
   const LOOPBACK = 0x7f000001;
   const LOCAL = 0x0a0000000001;

@@ -14,10 +14,11 @@
 // receiver index per lane; the kernel steers a datagram to lane (index % lanes) whatever its source
 // address:port, and egress lane i addresses the peer's index base + i % (its lanes).
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 
+import { fastPathModules } from '../support/fastpath-modules.js';
 import { splitNetnsRun } from '../support/inner-netns.js';
 import {
   LOCAL_PEER, LOOPBACK, PEER_MAC, REMOTE_PEER, TEST_MTU, macNum, openDatagram, referenceDatagram, sessionKeys, udpFrame, until,
@@ -26,16 +27,8 @@ import {
 await splitNetnsRun(import.meta.url, 'TSWEAVE_FASTPATH_LANES_NETNS', 'fplanes', inner);
 
 async function inner(ns: string): Promise<void> {
-  const { loadNative } = await import('../../src/io/native.js');
-  const { NativeFastPath } = await import('../../src/io/fastpath.js');
-  const { openTap } = await import('../../src/io/tap.js');
-  const { ipv4ToU32, NativeUdpSocket } = await import('../../src/io/udp.js');
-  const { silentLogger } = await import('../../src/core/logger.js');
-  const { Overlay } = await import('../../src/dataplane/overlay.js');
-
-  const addon = loadNative();
+  const { addon, NativeFastPath, openTap, ipv4ToU32, NativeUdpSocket, silentLogger, Overlay, ip } = await fastPathModules(ns);
   const log = silentLogger();
-  const ip = (...args: string[]): string => execFileSync('ip', ['-n', ns, ...args], { encoding: 'utf8' });
   const LANES = 4;
   const [LOCAL, REMOTE] = [LOCAL_PEER, REMOTE_PEER];
   const MAX_DGRAM = Overlay.maxDatagramBytes(TEST_MTU);

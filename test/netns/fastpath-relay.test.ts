@@ -10,11 +10,11 @@
 //                                             sequence, each datagram the reference one
 // Anything without a published route or with an ineligible next hop goes to JS as before.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 
+import { fastPathModules } from '../support/fastpath-modules.js';
 import { splitNetnsRun } from '../support/inner-netns.js';
 import {
   LOCAL_PEER, LOOPBACK, PEER_MAC, REMOTE_PEER, TEST_MTU, macNum, openDatagram, referenceDatagram as refDatagram, sessionKeys, udpFrame, until,
@@ -25,19 +25,11 @@ type RefArgs = Parameters<typeof refDatagram> extends [number, ...infer R] ? R :
 await splitNetnsRun(import.meta.url, 'TSWEAVE_FASTPATH_RELAY_NETNS', 'fprelay', inner);
 
 async function inner(ns: string): Promise<void> {
-  const { loadNative } = await import('../../src/io/native.js');
-  const { NativeFastPath } = await import('../../src/io/fastpath.js');
-  const { openTap } = await import('../../src/io/tap.js');
-  const { ipv4ToU32, NativeUdpSocket } = await import('../../src/io/udp.js');
-  const { silentLogger } = await import('../../src/core/logger.js');
-  const { nodeDataAead } = await import('../../src/crypto/data-aead.js');
-  const { Overlay } = await import('../../src/dataplane/overlay.js');
+  const m = await fastPathModules(ns);
+  const { addon, NativeFastPath, openTap, ipv4ToU32, NativeUdpSocket, silentLogger, nodeDataAead, Overlay, ip } = m;
+  const { FAST_KIND_FRAME, FAST_KIND_LEARN } = m.ports;
   const { broadcastDst } = await import('../../src/dataplane/broadcast-dedup.js');
-  const { FAST_KIND_FRAME, FAST_KIND_LEARN } = await import('../../src/core/ports.js');
   type FastIngressBatch = import('../../src/core/ports.js').FastIngressBatch;
-
-  const addon = loadNative();
-  const ip = (...args: string[]): string => execFileSync('ip', ['-n', ns, ...args], { encoding: 'utf8' });
   const LOCAL = LOCAL_PEER, REMOTE = REMOTE_PEER, THIRD = 0x0c0000000003, FAR = 0x0d0000000004, NOWHERE = 0x0e0000000005;
   const MAX_DGRAM = Overlay.maxDatagramBytes(TEST_MTU);
   const [R_LOCAL_INDEX, R_REMOTE_INDEX, T_LOCAL_INDEX, T_REMOTE_INDEX] = [0x1111, 0x2222, 0x3333, 0x4444];

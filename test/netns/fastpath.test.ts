@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 
+import { fastPathModules } from '../support/fastpath-modules.js';
 import { splitNetnsRun } from '../support/inner-netns.js';
 import {
   LOCAL_PEER, LOOPBACK, PEER_MAC, REMOTE_PEER, TEST_MTU, macNum, openDatagram, referenceDatagram as refDatagram, sessionKeys, udpFrame, until, writeHeader,
@@ -23,21 +24,12 @@ type RefArgs = Parameters<typeof refDatagram> extends [number, ...infer R] ? R :
 await splitNetnsRun(import.meta.url, 'TSWEAVE_FASTPATH_NETNS', 'fastpath', inner);
 
 async function inner(ns: string): Promise<void> {
-  const NATIVE_PATHS = await import('../../src/io/native.js');
-  const { loadNative } = NATIVE_PATHS;
-  const { NativeFastPath } = await import('../../src/io/fastpath.js');
-  const { openTap } = await import('../../src/io/tap.js');
-  const { ipv4ToU32, NativeUdpSocket } = await import('../../src/io/udp.js');
-  const { silentLogger } = await import('../../src/core/logger.js');
-  const { nodeDataAead } = await import('../../src/crypto/data-aead.js');
-  const { Overlay } = await import('../../src/dataplane/overlay.js');
-  const { FAST_KIND_CONTROL, FAST_KIND_FRAME } = await import('../../src/core/ports.js');
+  const m = await fastPathModules(ns);
+  const { native: NATIVE_PATHS, addon, NativeFastPath, openTap, ipv4ToU32, NativeUdpSocket, silentLogger, nodeDataAead, Overlay, ip } = m;
+  const { FAST_KIND_CONTROL, FAST_KIND_FRAME } = m.ports;
   const wire = await import('../../src/wire/data-packet.js');
   type Batch = import('../../src/core/ports.js').Batch;
   type FastIngressBatch = import('../../src/core/ports.js').FastIngressBatch;
-
-  const addon = loadNative();
-  const ip = (...args: string[]): string => execFileSync('ip', ['-n', ns, ...args], { encoding: 'utf8' });
   const [LOCAL, REMOTE, MTU] = [LOCAL_PEER, REMOTE_PEER, TEST_MTU];
   const MAX_DGRAM = Overlay.maxDatagramBytes(MTU);
   const LOCAL_INDEX = 0x1111;
