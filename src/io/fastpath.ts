@@ -29,6 +29,11 @@ export interface NativeFastPathInit {
   lanes?: { tapFds: readonly number[]; udpFds: readonly number[] };
   /** UDP GRO on receive; the router passes TSWEAVE_UDP_GRO. @default true */
   udpGro?: boolean;
+  /**
+   * One thread per lane for both directions (TSWEAVE_DATAPLANE_THREAD_MODE=unified) instead of an egress
+   * and an ingress thread. @default false
+   */
+  unified?: boolean;
   localPeer: number;
   /** Largest datagram (Overlay.maxDatagramBytes(mtu)). */
   maxDatagramBytes: number;
@@ -96,6 +101,7 @@ export class NativeFastPath implements FastPath {
         ing.count = n;
         onIngress(ing);
       },
+      this.init.unified ?? false,
     );
   }
 
