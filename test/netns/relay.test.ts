@@ -133,9 +133,10 @@ describe('three hosts, h1 and h2 only through h3', () => {
     const show = JSON.stringify(after.map((s) => s.fastPath));
     // h3: c1's 4 pings and c2's 3 ARP requests arrived as broadcasts; each went to the TAP and to the
     // other end (its child in the origin's tree).
-    // ping may stop or lose one under load (c2 must answer 3 of 4), so count what provably crossed h3:
-    // every request c2 answered, and the 3 ARP requests c1 answered.
-    const crossed = r.replies.filter((x) => x.startsWith(`${ip(2)}#`)).length + 3;
+    // ping may stop or lose one under load (c2 must answer 3 of 4), so count what provably crossed h3 as
+    // a broadcast: every request c2 answered, and arping's first request (it broadcasts until the first
+    // reply, then asks by unicast, which h3 relays as unicast: 5 < 6 seen in split and unified mode).
+    const crossed = r.replies.filter((x) => x.startsWith(`${ip(2)}#`)).length + 1;
     assert.ok(d(3, 'broadcastFrames') >= crossed, `h3 broadcasts ${d(3, 'broadcastFrames')} < ${crossed}: ${show}`);
     assert.ok(d(3, 'broadcastCopies') >= crossed, `h3 copies ${d(3, 'broadcastCopies')} < ${crossed}: ${show}`);
     // The leaves delivered the other end's broadcasts natively (no children).
@@ -144,7 +145,7 @@ describe('three hosts, h1 and h2 only through h3', () => {
     assert.equal(d(2, 'broadcastCopies') + d(1, 'broadcastCopies'), 0, 'leaves forward nothing');
     // The origins sent their containers' broadcasts natively: c1's pings from h1, c2's ARP request from h2
     // (arping broadcasts until the first reply, then asks by unicast).
-    assert.ok(d(1, 'egressBroadcastFrames') >= crossed - 3, `h1 native local broadcasts ${d(1, 'egressBroadcastFrames')}: ${show}`);
+    assert.ok(d(1, 'egressBroadcastFrames') >= crossed - 1, `h1 native local broadcasts ${d(1, 'egressBroadcastFrames')}: ${show}`);
     assert.ok(d(2, 'egressBroadcastFrames') >= 1, `h2 native local broadcasts ${d(2, 'egressBroadcastFrames')}: ${show}`);
   });
 
