@@ -1,7 +1,7 @@
 // FastPath (core/ports.ts) over the native addon's I/O threads (native/src/fastpath.h): the TAP and the
 // UDP socket are read by threads that carry known unicast traffic themselves and hand the rest to the
 // overlay; one egress and one ingress thread per lane (a TAP queue and a SO_REUSEPORT socket each,
-// TSWEAVE_DATAPLANE_THREADS lanes). Turned off with TSWEAVE_FASTPATH=0 (then the overlay reads both
+// TSWEAVE_DATAPLANE_THREADS lanes), or one thread per lane for both (TSWEAVE_DATAPLANE_THREAD_MODE=unified). Turned off with TSWEAVE_FASTPATH=0 (then the overlay reads both
 // through the JS readers).
 import type { Logger } from '../core/logger.js';
 import type { Batch, FastIngressBatch, FastPath, FastRoutes, FastSessionInit, FastSessionStats } from '../core/ports.js';
