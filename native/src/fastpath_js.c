@@ -13,7 +13,9 @@
  *     (header + plaintext, from session iPeers[i], sent from iAddrs[i]:iPorts[i]), 1 = frame from
  *     origin iPeers[i] to iDsts[i], 2 = learn: the Ethernet header of a broadcast from origin iPeers[i]
  *     that the lane delivered and forwarded itself (fastpath_relay.h). A batch is valid only during its callback. cb(-errno): that
- *     thread stopped on a fatal error. The caller stops its own readers on these fds first.
+ *     thread (unified: that side of the lane) stopped on a fatal error. unified (boolean, undefined =
+ *     false): one thread per lane for both sides (fastpath_unified.c) instead of an egress and an
+ *     ingress thread. The caller stops its own readers on these fds first.
  *   fastpathStop(h)                             joins the threads; idempotent
  *   fastpathStats(h) -> object (totals; `lanes`, `threads` (I/O threads running), and per lane
  *                    laneNEgressFrames, laneNIngressDatagrams)
