@@ -15,6 +15,7 @@
         "src/fastpath.c",
         "src/fastpath_egress.c",
         "src/fastpath_ingress.c",
+        "src/fastpath_unified.c",
         "src/fastpath_js.c",
         "src/fastpath_tables_js.c",
         "src/fastpath_relay.c",

@@ -30,7 +30,9 @@
 #
 # Env: BENCH_SECONDS (10), BENCH_RUNS (3), BENCH_OVERLAYS (all of the above, in that order; a name may
 #      repeat, e.g. "tsweave-enc tsweave-relay tsweave-enc tsweave-relay" interleaves two rows on a noisy
-#      machine, and the medians take every run),
+#      machine, and the medians take every run; a tsweave row may name a fast-path thread mode, e.g.
+#      "tsweave-enc+split tsweave-enc+unified …", which sets TSWEAVE_DATAPLANE_THREAD_MODE for that row
+#      and reports it as a row of its own),
 #      BENCH_NO_BUILD=1 (skip `tsc` and the addon build), BENCH_RR_SECONDS (5), BENCH_ENC_MTU (1376),
 #      BENCH_FASTDP_MTU (1450), BENCH_KEEP_LOGS=1 (copy routers' logs to bench-results/),
 #      BENCH_RTT_HOPS=1 (tsweave rows: the ping round trip by stage, from perf sched: scripts/bench/rtt-hops.mjs).
@@ -51,7 +53,9 @@ ENC_MTU=${BENCH_ENC_MTU:-1376}
 FASTDP_MTU=${BENCH_FASTDP_MTU:-1450}
 OVERLAYS=${BENCH_OVERLAYS:-$ALL_OVERLAYS}
 for o in $OVERLAYS; do
-  case " $ALL_OVERLAYS " in *" $o "*) ;; *) echo "bench: unknown overlay $o (known: $ALL_OVERLAYS)" >&2; exit 2 ;; esac
+  case " $ALL_OVERLAYS " in *" ${o%%+*} "*) ;; *) echo "bench: unknown overlay $o (known: $ALL_OVERLAYS)" >&2; exit 2 ;; esac
+  case $o in *+*) case ${o%%+*}+${o#*+} in tsweave-*+split | tsweave-*+unified) ;; *)
+    echo "bench: $o: only a tsweave row takes a thread mode, +split or +unified" >&2; exit 2 ;; esac ;; esac
 done
 BASE="tb$$"
 OUT_DIR="$ROOT/bench-results"
@@ -63,7 +67,7 @@ RESULTS="$WORK/results.tsv"
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 need() { command -v "$1" >/dev/null 2>&1; }
-wants() { case " $OVERLAYS " in *" $1 "*) return 0 ;; esac; return 1; }
+wants() { case " $OVERLAYS " in *" $1 "* | *" $1+"*) return 0 ;; esac; return 1; }
 missing=()
 need iperf3 || missing+=(iperf3)
 need ping || missing+=(iputils-ping)
@@ -116,7 +120,8 @@ run_overlay() {
     trap 'rc=$?; printf "%s (exit %s)" "${BASH_COMMAND:0:100}" "$rc" >"$at"' ERR
     trap 'trap - ERR; teardown' EXIT
     trap 'exit 130' INT TERM
-    case $1 in
+    case $1 in *+*) export TSWEAVE_DATAPLANE_THREAD_MODE=${1#*+} ;; esac
+    case ${1%%+*} in
       none) bench_none ;;
       vxlan) bench_vxlan ;;
       tinc) bench_tinc ;;

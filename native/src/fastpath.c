@@ -129,9 +129,10 @@ static void publish_reader_stats(fp_lane *l, tsw_reader *r) {
   }
 }
 
-int tsw_fp_drain(fp_lane *l, tsw_reader *r, void (*batch)(fp_lane *, int)) {
+int tsw_fp_drain_some(fp_lane *l, tsw_reader *r, void (*batch)(fp_lane *, int), int max_fills, bool *left) {
   tsw_fastpath *f = l->f;
-  for (;;) {
+  *left = false;
+  for (int fills = 1;; fills++) {
     bool more = false;
     int fatal = 0;
     r->kind_pending = false;
@@ -141,7 +142,16 @@ int tsw_fp_drain(fp_lane *l, tsw_reader *r, void (*batch)(fp_lane *, int)) {
     if (n > 0) batch(l, n);
     if (fatal) return fatal;
     if ((!more && !r->kind_pending) || stopping(f)) return 0;
+    if (max_fills > 0 && fills >= max_fills) {
+      *left = true; /* kind_pending data has no poll event: the caller must come back without waiting */
+      return 0;
+    }
   }
+}
+
+int tsw_fp_drain(fp_lane *l, tsw_reader *r, void (*batch)(fp_lane *, int)) {
+  bool left;
+  return tsw_fp_drain_some(l, r, batch, 0, &left);
 }
 
 void tsw_fp_stop_threads(tsw_fastpath *f) {
@@ -154,7 +164,7 @@ void tsw_fp_stop_threads(tsw_fastpath *f) {
   pthread_mutex_unlock(&f->hmu);
   for (int i = 0; i < f->nlanes; i++) {
     fp_lane *l = &f->lanes[i];
-    if (l->egress_started) pthread_join(l->egress, NULL);
+    if (l->egress_started) pthread_join(l->egress, NULL); /* the lane's only thread when unified */
     if (l->ingress_started) pthread_join(l->ingress, NULL);
     l->egress_started = l->ingress_started = false;
   }

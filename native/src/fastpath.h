@@ -58,6 +58,11 @@
  *
  * Statistics are C11 atomics (relaxed): the threads add, JS reads.
  *
+ * Thread mode (fastpathStart's `unified`, TSWEAVE_DATAPLANE_THREAD_MODE): split (above) runs two threads per
+ * lane; unified runs one (tsw_fp_lane_main, fastpath_unified.c) that waits on both the lane's TAP queue
+ * and its socket and does both sides' batches in turns, with the same state rules (egress side under
+ * the lane's emu, ingress side the thread's own).
+ *
  * Hand-off: a thread fills its direction's hand-off (JS-owned slab and arrays; one lane at a time owns
  * it), wakes the JS thread (uv_async) and waits until JS has consumed it; the kernel queues meanwhile.
  * Stop wakes and joins every thread.
@@ -185,7 +190,7 @@ typedef struct fp_lane {
   struct tsw_fastpath *f;
   int idx;
   int tap_fd, udp_fd;
-  pthread_t egress, ingress;
+  pthread_t egress, ingress; /* unified mode: the lane's one thread is `egress` */
   bool egress_started, ingress_started;
   /* egress memory: the egress thread's, or an ingress thread's while it holds emu (fastpath_ingress.c) */
   pthread_mutex_t emu;
@@ -233,6 +238,7 @@ typedef struct tsw_fastpath {
   size_t max_frame; /* largest frame one datagram holds */
   bool stopping;  /* atomic */
   int nlanes;
+  bool unified; /* one thread per lane (fastpath_unified.c) instead of an egress and an ingress thread */
   fp_lane *lanes;
   int tap_fds[FP_MAX_LANES]; /* every lane's TAP queue: an ingress lane writes a frame to its flow's queue */
   /* hand-off to JS (one per direction, shared by the lanes: fp_handoff.own) */
@@ -252,6 +258,7 @@ typedef struct tsw_fastpath {
  * fastpath_tables_js.c. */
 void *tsw_fp_egress_main(void *arg);
 void *tsw_fp_ingress_main(void *arg);
+void *tsw_fp_lane_main(void *arg); /* unified mode: both sides of the lane (its egress pthread_t) */
 /* A new session with one reference (keys NULL), or NULL without memory. */
 fp_session *tsw_fp_session_new(void);
 fp_session *tsw_fp_session_by_peer(tsw_fastpath *f, uint64_t peer);

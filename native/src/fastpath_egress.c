@@ -233,6 +233,10 @@ static void egress_batch(fp_lane *l, int n) {
 
 int tsw_fp_egress_drain(fp_lane *l) { return tsw_fp_drain(l, &l->erd, egress_batch); }
 
+int tsw_fp_egress_drain_some(fp_lane *l, int max_fills, bool *left) {
+  return tsw_fp_drain_some(l, &l->erd, egress_batch, max_fills, left);
+}
+
 void *tsw_fp_egress_main(void *arg) {
   fp_lane *l = arg;
   tsw_fastpath *f = l->f;

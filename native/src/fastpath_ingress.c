@@ -324,6 +324,29 @@ static void ingress_batch(fp_lane *l, int n) {
   tsw_fp_handoff_release(f, &f->ih, &l->ih_held);
 }
 
+int tsw_fp_ingress_drain_some(fp_lane *l, int max_fills, bool *left) {
+  return tsw_fp_drain_some(l, &l->ird, ingress_batch, max_fills, left);
+}
+
+/* A frame just written to the TAP is often answered before write() returns (the bridge, the container's
+ * stack and the way back all run in the softirq of our write), and the tun driver queues the answer on
+ * the queue we wrote the flow to: take it now instead of waking that lane's egress thread for it, a
+ * whole thread wake-up off a request/response. If that lane is busy it has it anyway; a TAP error is
+ * left for it to report. */
+void tsw_fp_ingress_answers(fp_lane *l, int skip, int max_fills) {
+  tsw_fastpath *f = l->f;
+  for (int q = 0; q < f->nlanes; q++) {
+    if (q == skip || !(l->queues_written & (1u << q))) continue;
+    fp_lane *e = &f->lanes[q];
+    if (pthread_mutex_trylock(&e->emu) == 0) {
+      bool left;
+      fp_add(&f->stats.egress_by_ingress, 1);
+      tsw_fp_egress_drain_some(e, max_fills, &left);
+      pthread_mutex_unlock(&e->emu);
+    }
+  }
+}
+
 void *tsw_fp_ingress_main(void *arg) {
   fp_lane *l = arg;
   tsw_fastpath *f = l->f;
@@ -334,20 +357,7 @@ void *tsw_fp_ingress_main(void *arg) {
       tsw_fp_fatal_stop(f, &f->ih, fatal);
       return NULL;
     }
-    /* A frame just written to the TAP is often answered before write() returns (the bridge, the
-     * container's stack and the way back all run in the softirq of our write), and the tun driver
-     * queues the answer on the queue we wrote the flow to: take it now instead of waking that lane's
-     * egress thread for it, a whole thread wake-up off a request/response. If the egress thread is busy
-     * it has it anyway; a TAP error is left for it to report. */
-    for (int q = 0; q < f->nlanes; q++) {
-      if (!(l->queues_written & (1u << q))) continue;
-      fp_lane *e = &f->lanes[q];
-      if (pthread_mutex_trylock(&e->emu) == 0) {
-        fp_add(&f->stats.egress_by_ingress, 1);
-        tsw_fp_egress_drain(e);
-        pthread_mutex_unlock(&e->emu);
-      }
-    }
+    tsw_fp_ingress_answers(l, -1, 0);
   }
   return NULL;
 }

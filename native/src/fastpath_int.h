@@ -5,6 +5,7 @@
  *   fastpath.c          sessions and keys (reference counts), hand-off, waiting, draining, stop
  *   fastpath_egress.c   the egress threads: TAP queue → datagrams
  *   fastpath_ingress.c  the ingress threads: datagrams → TAP queues or JS
+ *   fastpath_unified.c  the unified mode's lane threads: one thread doing both of a lane's sides
  */
 #ifndef TSWEAVE_FASTPATH_INT_H
 #define TSWEAVE_FASTPATH_INT_H
@@ -90,9 +91,19 @@ void tsw_fp_fatal_stop(tsw_fastpath *f, fp_handoff *h, int err);
 /* Reads r (one of lane's readers) until it is drained, handing each batch to `batch`. Returns a fatal
  * errno or 0. */
 int tsw_fp_drain(fp_lane *l, tsw_reader *r, void (*batch)(fp_lane *, int));
+/* The same, bounded: at most max_fills reads (0: no bound); *left says the reader may have more (a
+ * pending remainder included, which no poll announces). */
+int tsw_fp_drain_some(fp_lane *l, tsw_reader *r, void (*batch)(fp_lane *, int), int max_fills, bool *left);
 
 /* fastpath_egress.c: reads lane's TAP queue until it is drained (its emu held); ingress threads call it
  * too. */
 int tsw_fp_egress_drain(fp_lane *l);
+int tsw_fp_egress_drain_some(fp_lane *l, int max_fills, bool *left);
+
+/* fastpath_ingress.c: reads lane's socket (its ingress side only), at most max_fills reads (0: all). */
+int tsw_fp_ingress_drain_some(fp_lane *l, int max_fills, bool *left);
+/* After an ingress drain: takes the answers from the TAP queues it wrote (l->queues_written), except
+ * queue `skip`, each lane's emu tried (never waited for), at most max_fills reads each (0: all). */
+void tsw_fp_ingress_answers(fp_lane *l, int skip, int max_fills);
 
 #endif

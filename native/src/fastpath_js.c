@@ -3,7 +3,7 @@
  *
  *   fastpathStart(tapFds, udpFds, tapOffload, udpGro, localPeer, stride, macMaxAgeMs, macMaxEntries,
  *                 eSlab, eOffsets, eLengths, eCb,
- *                 iSlab, iOffsets, iLengths, iKinds, iPeers, iDsts, iAddrs, iPorts, iCb) -> FastPathHandle
+ *                 iSlab, iOffsets, iLengths, iKinds, iPeers, iDsts, iAddrs, iPorts, iCb, unified) -> FastPathHandle
  *     tapFds/udpFds: an fd, or an Int32Array with one per lane (TAP queues of one IFF_MULTI_QUEUE TAP,
  *     sockets bound to one port with SO_REUSEPORT; lane 0's are the ones JS also uses). Starts per lane
  *     an egress thread on its TAP queue (tapOffload: opened with IFF_VNET_HDR) and an ingress thread on
@@ -13,9 +13,12 @@
  *     (header + plaintext, from session iPeers[i], sent from iAddrs[i]:iPorts[i]), 1 = frame from
  *     origin iPeers[i] to iDsts[i], 2 = learn: the Ethernet header of a broadcast from origin iPeers[i]
  *     that the lane delivered and forwarded itself (fastpath_relay.h). A batch is valid only during its callback. cb(-errno): that
- *     thread stopped on a fatal error. The caller stops its own readers on these fds first.
+ *     thread (unified: that side of the lane) stopped on a fatal error. unified (boolean, undefined =
+ *     false): one thread per lane for both sides (fastpath_unified.c) instead of an egress and an
+ *     ingress thread. The caller stops its own readers on these fds first.
  *   fastpathStop(h)                             joins the threads; idempotent
- *   fastpathStats(h) -> object (totals; `lanes`, and per lane laneNEgressFrames, laneNIngressDatagrams)
+ *   fastpathStats(h) -> object (totals; `lanes`, `threads` (I/O threads running), and per lane
+ *                    laneNEgressFrames, laneNIngressDatagrams)
  * The table bindings (sessions, keys, MACs) are in fastpath_tables_js.c, routes and broadcast trees in
  * fastpath_relay_js.c.
  */
@@ -251,10 +254,10 @@ static bool lane_init(tsw_fastpath *f, fp_lane *l, int idx, int tap_fd, int udp_
 }
 
 napi_value tsw_js_fastpath_start(napi_env env, napi_callback_info info) {
-  TSW_ARGS(env, info, 21, argv);
+  TSW_ARGS(env, info, 22, argv);
   int64_t stride, max_age, max_entries;
   int tap_fds[FP_MAX_LANES], udp_fds[FP_MAX_LANES], ntap = 0, nudp = 0;
-  bool vnet, gro;
+  bool vnet, gro, unified = false;
   uint64_t local;
   uint8_t *eslab, *islab;
   size_t eslab_len, islab_len, n[9];
@@ -277,6 +280,9 @@ napi_value tsw_js_fastpath_start(napi_env env, napi_callback_info info) {
       !typed(env, argv[18], napi_uint32_array, "iAddrs", &a[7], &n[7]) ||
       !typed(env, argv[19], napi_uint16_array, "iPorts", &a[8], &n[8]) || !tsw_arg_function(env, argv[20], "iCb"))
     return NULL;
+  napi_valuetype ut;
+  TSW_NAPI(env, napi_typeof(env, argv[21], &ut));
+  if (ut != napi_undefined && !tsw_arg_bool(env, argv[21], "unified", &unified)) return NULL;
   if (ntap != nudp)
     return tsw_throw_range(env, "tapFds and udpFds must have one entry per lane (got %d and %d)", ntap, nudp);
   size_t ecap = n[0] < n[1] ? n[0] : n[1];
@@ -308,6 +314,7 @@ napi_value tsw_js_fastpath_start(napi_env env, napi_callback_info info) {
   f->env = env;
   f->local_peer = local;
   f->tap_vnet = vnet;
+  f->unified = unified;
   f->stride = (size_t)stride;
   f->max_frame = (size_t)stride - FP_HDRS;
   f->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -363,12 +370,20 @@ napi_value tsw_js_fastpath_start(napi_env env, napi_callback_info info) {
   int err = 0;
   for (int i = 0; i < f->nlanes && !err; i++) {
     fp_lane *l = &f->lanes[i];
+    /* Named for top -H and perf (--comms tsw-egress-0,tsw-ingres-0,... or tsw-lane-0,...); a failure
+     * only loses the name. */
+    char tn[16];
+    if (unified) {
+      err = pthread_create(&l->egress, NULL, tsw_fp_lane_main, l);
+      l->egress_started = err == 0;
+      snprintf(tn, sizeof tn, "tsw-lane-%d", i % FP_MAX_LANES);
+      if (l->egress_started) pthread_setname_np(l->egress, tn);
+      continue;
+    }
     err = pthread_create(&l->egress, NULL, tsw_fp_egress_main, l);
     l->egress_started = err == 0;
     if (!err) err = pthread_create(&l->ingress, NULL, tsw_fp_ingress_main, l);
     l->ingress_started = l->egress_started && err == 0;
-    /* Named for top -H and perf (--comms tsw-egress-0,tsw-ingres-0,...); a failure only loses the name. */
-    char tn[16];
     snprintf(tn, sizeof tn, "tsw-egress-%d", i % FP_MAX_LANES);
     if (l->egress_started) pthread_setname_np(l->egress, tn);
     snprintf(tn, sizeof tn, "tsw-ingres-%d", i % FP_MAX_LANES);
@@ -446,6 +461,9 @@ napi_value tsw_js_fastpath_stats(napi_env env, napi_callback_info info) {
   if (!tsw_set_double(env, o, "macs", macs) || !tsw_set_double(env, o, "sessions", sessions) ||
       !tsw_set_double(env, o, "lanes", f->nlanes))
     return NULL;
+  int threads = 0;
+  for (int i = 0; i < f->nlanes; i++) threads += f->lanes[i].egress_started + f->lanes[i].ingress_started;
+  if (!tsw_set_double(env, o, "threads", threads)) return NULL;
   for (int i = 0; i < f->nlanes; i++) {
     char k[40];
     snprintf(k, sizeof k, "lane%dEgressFrames", i);

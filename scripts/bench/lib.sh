@@ -6,7 +6,7 @@
 # use_prefix OVERLAY: topology.sh's helpers read $P, $UL and $RUN_DIR at call time
 use_prefix() {
   local tag
-  case $1 in
+  case ${1%%+*} in # NAME+MODE (a tsweave row with a thread mode) is set up as NAME
     none) tag=n ;; vxlan) tag=v ;; tinc) tag=t ;; nebula) tag=b ;; wireguard-go) tag=g ;;
     tsweave-enc) tag=e ;; tsweave-fastdp) tag=f ;; tsweave-relay) tag=r ;; *) tag=p ;;
   esac
@@ -98,6 +98,12 @@ cpu_ticks() { # sum of utime+stime over PIDs (whole thread groups)
 }
 HZ=$(getconf CLK_TCK)
 
+ctx_switches() { # context switches (voluntary + not) of every thread of PIDS: how often they slept and were woken
+  local pid
+  for pid in "$@"; do cat "/proc/$pid/task/"*/status 2>/dev/null; done |
+    awk '/^(nonvoluntary_|voluntary_)ctxt_switches:/ { n += $2 } END { print n + 0 }'
+}
+
 # udp_drops: UDP datagrams the hosts' kernels dropped for a full receive buffer (RcvbufErrors of every
 # host namespace): an overlay daemon that falls behind loses packets here, and TCP over it slows down
 udp_drops() {
@@ -159,11 +165,12 @@ measure() {
   ip netns exec "$c2" iperf3 -s -B 10.32.0.2 -p 5201 >/dev/null 2>&1 &
   BG_PIDS+=($!)
   sleep 0.5
-  local streams run c0 c1t json bps bytes drops0
+  local streams run c0 c1t x0 x1 json bps bytes drops0
   drops0=$(udp_drops)
   for streams in 1 4; do
     for run in $(seq 1 "$RUNS"); do
       c0=$(cpu_ticks "${pids[@]}")
+      x0=$(ctx_switches "${pids[@]}")
       json="$RUN_DIR/iperf-$streams-$run.json"
       # --foreground: Ctrl-C reaches iperf3 (timeout would otherwise put it in its own process group)
       if ! timeout --foreground $((S + 30)) ip netns exec "$c1" iperf3 -c 10.32.0.2 -p 5201 -t "$S" -P "$streams" -J >"$json" 2>&1; then
@@ -172,6 +179,7 @@ measure() {
         continue
       fi
       c1t=$(cpu_ticks "${pids[@]}")
+      x1=$(ctx_switches "${pids[@]}")
       read -r bps bytes < <(node -e '
         const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
         const r = j.end && j.end.sum_received; console.log(r ? r.bits_per_second : 0, r ? r.bytes : 0);' "$json")
@@ -183,6 +191,7 @@ measure() {
       record "$name" "tcp${streams}_gbps" "$(node -e "console.log(($bps / 1e9).toFixed(3))")"
       if [ ${#pids[@]} -gt 0 ]; then
         record "$name" "cpu_s_per_gb_tcp$streams" "$(node -e "console.log((($c1t - $c0) / $HZ / ($bytes / 1e9)).toFixed(2))")"
+        record "$name" "ctxsw_per_mb_tcp$streams" "$(node -e "console.log((($x1 - $x0) / ($bytes / 1e6)).toFixed(2))")"
       fi
       log "$name: TCP -P $streams run $run: $(node -e "console.log(($bps / 1e9).toFixed(2))") Gbit/s, overlay CPU $((c1t - c0))/$HZ s"
     done

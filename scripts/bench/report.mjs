@@ -8,7 +8,8 @@ import { benchTable } from './table.mjs';
 
 const [file, outDir, seconds, runs, encMtu, fastdpMtu] = process.argv.slice(2);
 const rows = readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => l.split('\t'));
-const metrics = ['tcp1_gbps', 'tcp4_gbps', 'rtt_ms', 'udp_rr', 'cpu_s_per_gb_tcp1', 'cpu_s_per_gb_tcp4'];
+// ctxsw_per_mb: the overlay processes' context switches (thread wake-ups) per MB carried (JSON only)
+const metrics = ['tcp1_gbps', 'tcp4_gbps', 'rtt_ms', 'udp_rr', 'cpu_s_per_gb_tcp1', 'cpu_s_per_gb_tcp4', 'ctxsw_per_mb_tcp1', 'ctxsw_per_mb_tcp4'];
 const median = (xs) => {
   if (xs.length === 0) return undefined;
   const s = [...xs].sort((a, b) => a - b);

@@ -19,7 +19,9 @@ function parseWake(line) {
   return { t: Number(m[1]) * 1e6, from: m[2], fromPid: m[4] ?? m[3], to: m[5], toPid: m[7] ?? m[6] };
 }
 
-const isIngress = (comm) => comm.startsWith('tsw-ingres');
+// a unified lane's one thread (tsw-lane-N, TSWEAVE_DATAPLANE_THREAD_MODE=unified) is both
+const isIngress = (comm) => comm.startsWith('tsw-ingres') || comm.startsWith('tsw-lane');
+const isEgress = (comm) => comm.startsWith('tsw-egress') || comm.startsWith('tsw-lane');
 const LATE_US = 5000; // a wake this long after the answer reached the near router is not its delivery (pings are 20 ms apart)
 
 function quantile(xs, q) {
@@ -42,13 +44,13 @@ export function rttHops(lines, { pinger = 'ping', routerPids } = {}) {
   const routerWakeups = [];
   for (let i = 0; i < wakes.length; i++) {
     const start = wakes[i];
-    if (start.from !== pinger || !start.to.startsWith('tsw-egress') || !ours(start.to, start.toPid)) continue;
+    if (start.from !== pinger || !isEgress(start.to) || !ours(start.to, start.toPid)) continue;
     const near = start.toPid;
     let sent, back, done;
     let woken = 1; // the near egress thread
     for (let j = i + 1; j < wakes.length && !done; j++) {
       const w = wakes[j];
-      if (w.from === pinger && w.to.startsWith('tsw-egress') && ours(w.to, w.toPid)) break; // the next ping: this one was lost
+      if (w.from === pinger && isEgress(w.to) && ours(w.to, w.toPid)) break; // the next ping: this one was lost
       const router = ours(w.to, w.toPid);
       if (router) woken++;
       if (!sent && router && isIngress(w.to) && w.toPid !== near) sent = w;

@@ -26,7 +26,9 @@ export function benchTable(j) {
   const vx = med.vxlan?.tcp1_gbps;
   const head = ['overlay', 'TCP 1 stream Gbit/s', 'TCP 4 streams Gbit/s', 'ping ms', 'UDP 64 B req/resp /s', 'overlay CPU-s/GB', '% of VXLAN (1 stream)'];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`];
-  for (const o of ORDER) {
+  // rows the bench ran under another name (NAME+MODE: a tsweave row with a thread mode) after the known ones
+  const extra = [...new Set([...Object.keys(med), ...Object.keys(errors)])].filter((o) => !ORDER.includes(o)).sort();
+  for (const o of [...ORDER, ...extra]) {
     const m = med[o];
     if (!m && !errors[o]) continue;
     const label = LABELS[o] ?? o;

@@ -32,7 +32,7 @@ bench_tsweave() { # $1 = enc | plain | fastdp
   fi
   local pids=()
   for n in 1 2; do pids+=("$(cat "$RUN_DIR/h$n/tsweave.pid")"); done
-  measure "tsweave-$1" "${pids[@]}"
+  measure "$CUR" "${pids[@]}" # CUR: the row name (with its thread mode, if any)
   if [ -n "${BENCH_KEEP_LOGS:-}" ]; then cp "$RUN_DIR"/h1/tsweave.log "$OUT_DIR/tsweave-$1-h1.log" || true; fi
 }
 
@@ -73,9 +73,9 @@ bench_tsweave_relay() {
   for n in 1 2 3; do pids+=("$(cat "$RUN_DIR/h$n/tsweave.pid")"); done
   local h3a h3b
   h3a=$(cpu_ticks "${pids[2]}")
-  measure tsweave-relay "${pids[@]}"
+  measure "$CUR" "${pids[@]}"
   h3b=$(cpu_ticks "${pids[2]}")
-  record tsweave-relay info_relay "h1–h2 no direct connection; h3's router $(((h3b - h3a) / HZ)) CPU-s during the run"
+  record "$CUR" info_relay "h1–h2 no direct connection; h3's router $(((h3b - h3a) / HZ)) CPU-s during the run"
   log "tsweave-relay: h3 (the relay) used $((h3b - h3a))/$HZ CPU-s during the measurement"
   if [ -n "${BENCH_KEEP_LOGS:-}" ]; then cp "$RUN_DIR"/h3/tsweave.log "$OUT_DIR/tsweave-relay-h3.log" || true; fi
 }

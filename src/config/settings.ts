@@ -13,6 +13,11 @@ export interface RouterSettings {
    * queue and a SO_REUSEPORT socket); undefined = auto, min(cores, DATAPLANE_THREADS_AUTO_MAX).
    */
   readonly dataplaneThreads: number | undefined;
+  /**
+   * TSWEAVE_DATAPLANE_THREAD_MODE: split = an egress and an ingress thread per lane; unified = one thread
+   * per lane waiting on both its TAP queue and its socket (native/src/fastpath_unified.c).
+   */
+  readonly dataplaneThreadMode: DataplaneThreadMode;
   /** TSWEAVE_UDP_GRO=0: no UDP GRO on the data-plane socket. */
   readonly udpGro: boolean;
   /** TSWEAVE_TAP_OFFLOAD=0: no TSO/GRO offload (IFF_VNET_HDR) on the TAP. */
@@ -33,6 +38,8 @@ export interface RouterSettings {
   readonly iptablesBackend?: 'nft' | 'legacy';
 }
 
+export type DataplaneThreadMode = 'split' | 'unified';
+
 type Env = Readonly<Record<string, string | undefined>>;
 
 /** One environment knob: the single source for --dry-run and the router's start log. */
@@ -46,6 +53,8 @@ export const DEFAULT_RUN_DIR = '/run/tsweave';
 /** Auto thread count: one lane per core, at most this many (native/src/fastpath.h FP_MAX_LANES is 16). */
 export const DATAPLANE_THREADS_AUTO_MAX = 4;
 export const DATAPLANE_THREADS_MAX = 16;
+/** TSWEAVE_DATAPLANE_THREAD_MODE when unset (docs/DESIGN.md §4 has the measurements behind it). */
+export const DATAPLANE_THREAD_MODE_DEFAULT: DataplaneThreadMode = 'split';
 
 const onOff = (on: boolean): string => (on ? 'on' : 'off (=0)');
 
@@ -55,6 +64,11 @@ export const ENV_SETTINGS: readonly EnvSetting[] = [
     env: 'TSWEAVE_DATAPLANE_THREADS',
     help: `fast-path lanes (I/O threads per direction), 1..${DATAPLANE_THREADS_MAX}`,
     show: (s) => (s.dataplaneThreads === undefined ? `auto (min(cores, ${DATAPLANE_THREADS_AUTO_MAX}))` : String(s.dataplaneThreads)),
+  },
+  {
+    env: 'TSWEAVE_DATAPLANE_THREAD_MODE',
+    help: 'split (an egress and an ingress thread per lane) or unified (one thread per lane for both)',
+    show: (s) => s.dataplaneThreadMode,
   },
   { env: 'TSWEAVE_UDP_GRO', help: '0 turns off UDP GRO on the data-plane socket', show: (s) => onOff(s.udpGro) },
   { env: 'TSWEAVE_TAP_OFFLOAD', help: '0 turns off TSO/GRO offload on the TAP', show: (s) => onOff(s.tapOffload) },
@@ -97,6 +111,15 @@ export function dataplaneThreadsFromEnv(env: Env): number | undefined {
   return Number(text);
 }
 
+/** TSWEAVE_DATAPLANE_THREAD_MODE, or the default when unset. */
+export function dataplaneThreadModeFromEnv(env: Env): DataplaneThreadMode {
+  const name = 'TSWEAVE_DATAPLANE_THREAD_MODE';
+  const text = env[name];
+  if (text === undefined || text === '') return DATAPLANE_THREAD_MODE_DEFAULT;
+  if (text !== 'split' && text !== 'unified') throw new ConfigError(`invalid ${name} "${text}": must be split or unified`);
+  return text;
+}
+
 /** The lane count in effect: the setting, else one per core up to DATAPLANE_THREADS_AUTO_MAX. */
 export function effectiveDataplaneThreads(s: RouterSettings, cores: number): number {
   return s.dataplaneThreads ?? Math.max(1, Math.min(cores, DATAPLANE_THREADS_AUTO_MAX));
@@ -123,6 +146,7 @@ export function parseRouterSettings(env: Env): RouterSettings {
   return {
     fastPath: env.TSWEAVE_FASTPATH !== '0',
     dataplaneThreads: dataplaneThreadsFromEnv(env),
+    dataplaneThreadMode: dataplaneThreadModeFromEnv(env),
     udpGro: env.TSWEAVE_UDP_GRO !== '0',
     tapOffload: env.TSWEAVE_TAP_OFFLOAD !== '0',
     deadContainerGraceMs: msFromEnv(env, 'TSWEAVE_DEAD_CONTAINER_GRACE_MS') ?? IPAM_DEAD_CONTAINER_GRACE_MS,

@@ -120,7 +120,7 @@ async function openDataPlane(log: Logger, init: DataPlaneInit, s: RouterSettings
     log.warn({ err }, 'native AEAD unavailable, using node:crypto (slower)');
   }
   if (!s.fastPath) log.warn('TSWEAVE_FASTPATH=0: fast path off; every frame goes through the JS thread');
-  const fast = s.fastPath ? openFastPath(log, native.addon, tap, udp, init, s.udpGro) : undefined;
+  const fast = s.fastPath ? openFastPath(log, native.addon, tap, udp, init, s) : undefined;
   // Sessions announce one receiver index per lane only when the fast path reads every steered socket.
   const steered = fast && udp instanceof NativeUdpSocket && udp.steered && tap.queueFds.length === udp.laneFds.length
     ? udp.laneFds.length
@@ -143,12 +143,12 @@ async function openDataPlane(log: Logger, init: DataPlaneInit, s: RouterSettings
  * The data plane's fast path (native I/O threads) unless the socket is not the addon's; without it the
  * overlay reads the TAP and the socket on the JS thread (same rules, slower).
  */
-function openFastPath(log: Logger, addon: NativeAddon, tap: NativeTapDevice, udp: UdpEndpoint, init: DataPlaneInit, udpGro: boolean): NativeFastPath | undefined {
+function openFastPath(log: Logger, addon: NativeAddon, tap: NativeTapDevice, udp: UdpEndpoint, init: DataPlaneInit, s: RouterSettings): NativeFastPath | undefined {
   if (!(udp instanceof NativeUdpSocket)) {
     log.warn({ udp: udp.impl }, 'fast path unavailable (no native UDP socket); every frame goes through the JS thread');
     return undefined;
   }
-  log.info({ tapOffload: tap.offload, lanes: tap.queueFds.length }, 'data plane: native fast path (I/O threads)');
+  log.info({ tapOffload: tap.offload, lanes: tap.queueFds.length, threadMode: s.dataplaneThreadMode }, 'data plane: native fast path (I/O threads)');
   return new NativeFastPath({
     addon,
     logger: log,
@@ -158,6 +158,7 @@ function openFastPath(log: Logger, addon: NativeAddon, tap: NativeTapDevice, udp
     ...(tap.queueFds.length > 1 ? { lanes: { tapFds: tap.queueFds, udpFds: udp.laneFds } } : {}),
     localPeer: init.localPeer,
     maxDatagramBytes: init.maxDatagramBytes,
-    udpGro,
+    udpGro: s.udpGro,
+    unified: s.dataplaneThreadMode === 'unified',
   });
 }

@@ -1,7 +1,7 @@
 // FastPath (core/ports.ts) over the native addon's I/O threads (native/src/fastpath.h): the TAP and the
 // UDP socket are read by threads that carry known unicast traffic themselves and hand the rest to the
 // overlay; one egress and one ingress thread per lane (a TAP queue and a SO_REUSEPORT socket each,
-// TSWEAVE_DATAPLANE_THREADS lanes). Turned off with TSWEAVE_FASTPATH=0 (then the overlay reads both
+// TSWEAVE_DATAPLANE_THREADS lanes), or one thread per lane for both (TSWEAVE_DATAPLANE_THREAD_MODE=unified). Turned off with TSWEAVE_FASTPATH=0 (then the overlay reads both
 // through the JS readers).
 import type { Logger } from '../core/logger.js';
 import type { Batch, FastIngressBatch, FastPath, FastRoutes, FastSessionInit, FastSessionStats } from '../core/ports.js';
@@ -29,6 +29,11 @@ export interface NativeFastPathInit {
   lanes?: { tapFds: readonly number[]; udpFds: readonly number[] };
   /** UDP GRO on receive; the router passes TSWEAVE_UDP_GRO. @default true */
   udpGro?: boolean;
+  /**
+   * One thread per lane for both directions (TSWEAVE_DATAPLANE_THREAD_MODE=unified) instead of an egress
+   * and an ingress thread. @default false
+   */
+  unified?: boolean;
   localPeer: number;
   /** Largest datagram (Overlay.maxDatagramBytes(mtu)). */
   maxDatagramBytes: number;
@@ -96,6 +101,7 @@ export class NativeFastPath implements FastPath {
         ing.count = n;
         onIngress(ing);
       },
+      this.init.unified ?? false,
     );
   }
 

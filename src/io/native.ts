@@ -23,7 +23,7 @@ import type { AeadHandle, DataAeadEngine, OpenBatch, SealBatch } from '../crypto
 import type { FastSessionStats } from '../core/ports.js';
 
 /** The ABI this wrapper was written for; native/src/addon.c TSW_ABI_VERSION. */
-export const NATIVE_ABI_VERSION = 9;
+export const NATIVE_ABI_VERSION = 10;
 
 /** Accumulated counters of a batch write/send: [done, dropped, errors, lastErrno]. */
 export const STAT_DONE = 0;
@@ -212,6 +212,8 @@ export interface NativeAddon {
     iAddrs: Uint32Array,
     iPorts: Uint16Array,
     iCb: (count: number) => void,
+    /** One thread per lane doing both directions (fastpath_unified.c); undefined = false (two threads). */
+    unified?: boolean,
   ): FastPathHandle;
   fastpathStop(h: FastPathHandle): void;
   fastpathAddSession(

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, it } from 'vitest';
 
 import { fastPathModules } from '../support/fastpath-modules.js';
 import { splitNetnsRun } from '../support/inner-netns.js';
+import { UNIFIED } from '../support/fastpath-mode.js';
 
 await splitNetnsRun(import.meta.url, 'TSWEAVE_FASTPATH_CONTENTION_NETNS', 'fpcontend', inner);
 
@@ -57,6 +58,7 @@ async function inner(ns: string): Promise<void> {
         udpFd: sock.fd,
         localPeer: LOCAL,
         maxDatagramBytes: Overlay.maxDatagramBytes(MTU),
+        unified: UNIFIED,
       });
       fast.start(() => {}, () => {});
       fast.addSession({ peer: REMOTE, localIndex: LOCAL_INDEX, remoteIndex: 0x2222, remoteAddr: LOOPBACK, remotePort: sink.port, lastCounter: 0, keys });

@@ -23,6 +23,7 @@ import { splitNetnsRun } from '../support/inner-netns.js';
 import {
   LOCAL_PEER, LOOPBACK, PEER_MAC, REMOTE_PEER, TEST_MTU, macNum, openDatagram, referenceDatagram, sessionKeys, udpFrame, until,
 } from '../support/fastpath-wire.js';
+import { UNIFIED } from '../support/fastpath-mode.js';
 
 await splitNetnsRun(import.meta.url, 'TSWEAVE_FASTPATH_LANES_NETNS', 'fplanes', inner);
 
@@ -73,6 +74,7 @@ async function inner(ns: string): Promise<void> {
         lanes: { tapFds: tap.queueFds, udpFds: sock.laneFds },
         localPeer: LOCAL,
         maxDatagramBytes: MAX_DGRAM,
+        unified: UNIFIED,
       });
       fast.start(() => {}, () => {});
       fast.addSession({

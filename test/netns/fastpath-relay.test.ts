@@ -19,6 +19,7 @@ import { splitNetnsRun } from '../support/inner-netns.js';
 import {
   LOCAL_PEER, LOOPBACK, PEER_MAC, REMOTE_PEER, TEST_MTU, macNum, openDatagram, referenceDatagram as refDatagram, sessionKeys, udpFrame, until,
 } from '../support/fastpath-wire.js';
+import { UNIFIED } from '../support/fastpath-mode.js';
 
 type RefArgs = Parameters<typeof refDatagram> extends [number, ...infer R] ? R : never;
 
@@ -74,7 +75,7 @@ async function inner(ns: string): Promise<void> {
       third.onDatagrams((b) => {
         for (let i = 0; i < b.count; i++) atThird.push(Buffer.from(b.buf.subarray(b.offsets[i]!, b.offsets[i]! + b.lengths[i]!)));
       });
-      fast = new NativeFastPath({ addon, logger: silentLogger(), tapFd: tap.fd, tapOffload: tap.offload, udpFd: sock.fd, localPeer: LOCAL, maxDatagramBytes: MAX_DGRAM });
+      fast = new NativeFastPath({ addon, logger: silentLogger(), tapFd: tap.fd, tapOffload: tap.offload, udpFd: sock.fd, localPeer: LOCAL, maxDatagramBytes: MAX_DGRAM, unified: UNIFIED });
       fast.start((b) => {
         for (let i = 0; i < b.count; i++) slowEgress.push(Buffer.from(b.buf.subarray(b.offsets[i]!, b.offsets[i]! + b.lengths[i]!)));
       }, (b: FastIngressBatch) => {

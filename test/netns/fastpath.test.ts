@@ -18,6 +18,7 @@ import { splitNetnsRun } from '../support/inner-netns.js';
 import {
   LOCAL_PEER, LOOPBACK, PEER_MAC, REMOTE_PEER, TEST_MTU, macNum, openDatagram, referenceDatagram as refDatagram, sessionKeys, udpFrame, until, writeHeader,
 } from '../support/fastpath-wire.js';
+import { UNIFIED } from '../support/fastpath-mode.js';
 
 type RefArgs = Parameters<typeof refDatagram> extends [number, ...infer R] ? R : never;
 
@@ -75,6 +76,7 @@ async function inner(ns: string): Promise<void> {
         udpFd: sock.fd,
         localPeer: LOCAL,
         maxDatagramBytes: MAX_DGRAM,
+        unified: UNIFIED,
       });
       fast.start(
         (b: Batch) => {

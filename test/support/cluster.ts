@@ -210,3 +210,8 @@ export async function routerStats<T>(h: Host): Promise<T> {
   const text = await inNs(h.ns.name, [process.execPath, '-e', "fetch('http://127.0.0.1:6784/stats').then(r => r.text()).then(t => process.stdout.write(t))"]);
   return JSON.parse(text) as T;
 }
+
+/** The router's fast-path counters (GET /stats → fastPath: native/src/fastpath_js.c fastpathStats). */
+export async function fastPathStats(h: Host): Promise<Record<string, number>> {
+  return (await routerStats<{ fastPath: Record<string, number> }>(h)).fastPath;
+}

@@ -70,3 +70,18 @@ test('an answer that found the pinger awake is skipped, not matched to its next 
 test('no tsweave threads in the trace (another overlay): says so', () => {
   assert.equal(run(wake(1, 'ping[5]', 'ksoftirqd/0[14]')), 'no round trip through tsw-* threads found in the trace');
 });
+
+test('unified lanes (one tsw-lane-N thread does both directions): the same stages, three wake-ups', () => {
+  const t0 = 50;
+  const lines = [
+    wake(t0, 'ping[500]', 'tsw-lane-0[101/100]'),
+    wake(t0 + 0.0001, 'tsw-lane-0[101/100]', 'tsw-lane-0[201/200]'), // 100 µs: near side sent it
+    wake(t0 + 0.00022, 'tsw-lane-0[201/200]', 'tsw-lane-0[101/100]'), // 120 µs: the far lane answered itself
+    wake(t0 + 0.00027, 'tsw-lane-0[101/100]', 'ping[500]'), // 50 µs
+  ];
+  assert.equal(
+    run(lines.join('\n')),
+    '1 round trips: near egress 100 µs (p90 100), far side 120 µs (p90 120), near ingress 50 µs (p90 50), ' +
+      'total 270 µs (p90 270); router thread wake-ups per round trip 3',
+  );
+});
