@@ -87,9 +87,13 @@ export const RECONNECT_RESET_AFTER_MS = 60_000;
 export const TOPOLOGY_BATCH_MS = 1_000;
 export const GOSSIP_INTERVAL_MS = 30_000;
 
-/** Accept-rate limiting: bucket of 20, one token per 50 ms. */
+/** Accept-rate limiting per source address: bucket of 20, one token per 50 ms (mesh acceptLimiter). */
 export const ACCEPT_BURST = 20;
 export const ACCEPT_REFILL_MS = 50;
+/** All addresses together: a bucket this many times one address's (200, one token per 5 ms). */
+export const ACCEPT_GLOBAL_FACTOR = 10;
+/** Source addresses whose accept buckets are remembered at once (a few dozen bytes each). */
+export const ACCEPT_TRACKED_ADDRESSES = 4096;
 
 /** MAC cache entries expire after this long without traffic. */
 export const MAC_CACHE_MAX_AGE_MS = 10 * 60_000;

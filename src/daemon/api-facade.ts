@@ -27,6 +27,7 @@ import { listForPs } from './ps.js';
 import type { WeaveDns } from './weavedns.js';
 import type { WeaveIpam } from './weaveipam.js';
 import type { FastDpLink } from './fastdp-link.js';
+import type { InboundStats } from '../mesh/accept-limiter.js';
 
 /** The container id of names added with `dns-add IP… -h FQDN` (Weave's weave:extern). */
 const EXTERN_ID = 'weave:extern';
@@ -57,6 +58,8 @@ export interface ApiFacadeParts {
   plugin?: Pick<DockerPluginHost, 'containers'> | undefined;
   /** Counters of the log (the destination's, and the warnings the limiter suppressed). */
   logStats(): object;
+  /** The control listener's refusals before authentication. */
+  inboundStats?(): InboundStats;
   stop(reason?: string): Promise<void>;
 }
 
@@ -278,6 +281,7 @@ export class ApiFacade implements ApiBackend {
       tap: io.tap,
       udp: io.udp,
       router: this.router.snapshot().stats,
+      inbound: this.parts.inboundStats?.(),
       dns: this.dns?.stats(),
       log: this.parts.logStats(),
       firewall: this.parts.host?.firewall.stats,

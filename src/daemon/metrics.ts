@@ -16,6 +16,8 @@ export interface StatsView {
   /** Per connected peer (name): the data plane's counters for that session. */
   sessions?: Record<string, Partial<Record<string, number>>>;
   dns?: { resolver?: Partial<Record<string, number>>; server?: Partial<Record<string, number>> };
+  /** The control listener's refusals before authentication (mesh/accept-limiter.ts InboundStats). */
+  inbound?: Partial<Record<string, number>>;
 }
 
 export interface MetricsSource {
@@ -39,6 +41,12 @@ const DROPS: ReadonlyArray<{ reason: string; overlay?: string; forward?: string;
   { reason: 'loop', forward: 'droppedLoop' },
   { reason: 'no_route', forward: 'droppedNoRoute' },
   { reason: 'duplicate', forward: 'droppedDuplicate' },
+];
+
+/** Inbound connections the control listener refused or cut before authentication: label → counter. */
+const INBOUND_REFUSALS: ReadonlyArray<[string, string]> = [
+  ['accept_rate', 'acceptRefused'], ['accept_rate_global', 'acceptRefusedGlobal'],
+  ['handshakes_full', 'pendingRefused'], ['evicted', 'pendingEvicted'],
 ];
 
 /** DNS answer types: label value → the resolver's counter. */
@@ -266,6 +274,16 @@ export class RouterMetrics {
       collect() {
         this.reset();
         this.inc(n(stats().overlay?.framesOverTcp));
+      },
+    });
+    new Counter({
+      name: 'tsweave_inbound_refused_total',
+      help: 'Inbound control connections refused or closed before authentication, by reason (a flood shows here).',
+      labelNames: ['reason'], registers,
+      collect() {
+        this.reset();
+        const inbound = stats().inbound;
+        for (const [label, key] of INBOUND_REFUSALS) this.inc({ reason: label }, n(inbound?.[key]));
       },
     });
     this.handshakeFailures = new Counter({

@@ -15,7 +15,7 @@ import type { Clock, ContainerRef, Rng } from '../core/ports.js';
 import { formatHostPort, parseHostPort, peerNameToNumber, type PeerName } from '../core/types.js';
 import { nodeRekeyCrypto } from '../crypto/rekey-kdf.js';
 import { Overlay } from '../dataplane/overlay.js';
-import { AcceptLimiter, PendingHandshakes } from '../mesh/accept-limiter.js';
+import { AcceptLimiter, PendingHandshakes, type InboundStats } from '../mesh/accept-limiter.js';
 import { ConnectionMaker } from '../mesh/connection-maker.js';
 import { Router } from '../mesh/router.js';
 import { apiRoutes } from '../api/routes.js';
@@ -72,6 +72,9 @@ export class TsweaveNode {
   private plugin: DockerPluginHost | undefined;
   /** Rate limit for warnings that can repeat (issue 11.6). */
   private readonly limiter: LogLimiter;
+  /** The control listener's gates before authentication (listen()). */
+  private readonly acceptLimiter: AcceptLimiter;
+  private readonly pendingHandshakes = new PendingHandshakes();
   private stopping = false;
   private readonly stopped: Promise<void>;
   private resolveStopped!: () => void;
@@ -84,6 +87,7 @@ export class TsweaveNode {
     this.clock = a.clock;
     this.rng = a.rng;
     this.limiter = new LogLimiter(this.clock);
+    this.acceptLimiter = new AcceptLimiter({ clock: this.clock });
     this.stopped = new Promise((r) => (this.resolveStopped = r));
   }
 
@@ -263,6 +267,7 @@ export class TsweaveNode {
       host: this.host,
       plugin: this.plugin,
       logStats: () => ({ ...this.a.logStats?.(), suppressed: this.limiter.suppressedTotal }),
+      inboundStats: () => this.inboundStats(),
       stop: (reason) => this.stop(reason),
     });
     await this.observe.listen(cfg.metricsAddr, this.a.serveStatus?.bind(this.a), this.log);
@@ -309,28 +314,36 @@ export class TsweaveNode {
 
   /** The TCP listener: accept-rate and pending-handshake limits, then the handshake (peer-links.ts). */
   private listen(links: PeerLinks): Promise<{ close(): void }> {
-    const limiter = new AcceptLimiter({ clock: this.clock });
-    const pending = new PendingHandshakes();
+    const limiter = this.acceptLimiter;
+    const pending = this.pendingHandshakes;
     return this.a.transport.listen('0.0.0.0', this.config.port, (stream) => {
-      if (!limiter.tryAccept()) {
-        this.log.debug({ remote: stream.remoteAddress }, 'accept rate exceeded, connection refused');
+      const remote = plainIp(stream.remoteAddress);
+      if (!limiter.tryAccept(remote)) {
+        this.log.debug({ remote }, 'accept rate exceeded, connection refused');
         stream.close();
         return;
       }
-      const release = pending.tryEnter(plainIp(stream.remoteAddress));
+      const release = pending.tryEnter(remote, () => stream.close());
       if (!release) {
-        this.log.debug({ remote: stream.remoteAddress }, 'too many pending handshakes, connection refused');
+        this.log.debug({ remote }, 'too many pending handshakes, connection refused');
         stream.close();
         return;
       }
       links
-        .handshake(stream, false, `${plainIp(stream.remoteAddress)}:${stream.remotePort}`)
+        .handshake(stream, false, `${remote}:${stream.remotePort}`)
         .catch((err: unknown) => {
           const f = this.limiter.fields(`inbound:${errorMessage(err)}`, { err: errorMessage(err), remote: stream.remoteAddress });
           if (f) this.log.warn(f, 'inbound connection failed');
         })
         .finally(release);
     });
+  }
+
+  /** What the control listener refused or cut short before authentication (/stats `inbound`, metrics). */
+  private inboundStats(): InboundStats {
+    const l = this.acceptLimiter;
+    const p = this.pendingHandshakes;
+    return { acceptRefused: l.refused, acceptRefusedGlobal: l.refusedGlobal, pendingRefused: p.refused, pendingEvicted: p.evicted, pending: p.pending };
   }
 
   /**

@@ -6,7 +6,6 @@ import {
 import { HandshakeError, PeerNameCollisionError, TsweaveError } from '../../../src/core/errors.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { peerNameFromNumber } from '../../../src/core/types.js';
-import { AcceptLimiter } from '../../../src/mesh/accept-limiter.js';
 import { ConnectionMaker, RECONNECT_SLOW_INITIAL_MS, retryPolicyFor, type ConnectionMakerInit } from '../../../src/mesh/connection-maker.js';
 import type { PeerConnection } from '../../../src/mesh/peer-connection.js';
 import { Router } from '../../../src/mesh/router.js';
@@ -181,19 +180,4 @@ test('discovery: dials peers learnt from topology at ip:listenPort, within the d
     for (const d of dials) assert.ok(['10.0.0.3:7000', '10.0.0.4:6783', '10.0.0.5:6783'].includes(d.address), d.address);
     assert.ok(maker.snapshot().entries.every((e) => !e.direct && e.state === 'connecting'));
   }
-});
-
-test('accept limiter: a burst of 20, then one per 50 ms', () => {
-  const clock = new FakeClock();
-  const l = new AcceptLimiter({ clock });
-  for (let i = 0; i < 20; i++) assert.equal(l.tryAccept(), true, `burst ${i}`);
-  assert.equal(l.tryAccept(), false);
-  clock.advance(49);
-  assert.equal(l.tryAccept(), false);
-  clock.advance(1);
-  assert.equal(l.tryAccept(), true);
-  assert.equal(l.tryAccept(), false);
-  clock.advance(10_000);
-  assert.equal(l.tokens, 20, 'never more than the burst');
-  assert.equal(l.refused, 3);
 });
