@@ -95,6 +95,21 @@ export const ACCEPT_GLOBAL_FACTOR = 10;
 /** Source addresses whose accept buckets are remembered at once (a few dozen bytes each). */
 export const ACCEPT_TRACKED_ADDRESSES = 4096;
 
+/**
+ * The router's HTTP listeners (API on TCP and unix socket, metrics/status, Docker plugin; io/http-limits.ts):
+ * open connections at once, per listener and per client address; how long a connection may stay silent
+ * before its first request, and how long its headers and its whole request may take to arrive.
+ */
+export const HTTP_MAX_CONNECTIONS = 64;
+export const HTTP_MAX_CONNECTIONS_PER_ADDRESS = 16;
+/** The API's unix socket (root and the --api-group only; CNI ADDs may arrive many at once). */
+export const HTTP_MAX_SOCKET_CONNECTIONS = 256;
+export const HTTP_IDLE_BEFORE_REQUEST_MS = 10_000;
+export const HTTP_HEADERS_TIMEOUT_MS = 10_000;
+export const HTTP_REQUEST_TIMEOUT_MS = 30_000;
+/** How often Node checks the two timeouts above (its default, 30 s, would let a slow client linger). */
+export const HTTP_TIMEOUT_CHECK_MS = 2_000;
+
 /** MAC cache entries expire after this long without traffic. */
 export const MAC_CACHE_MAX_AGE_MS = 10 * 60_000;
 

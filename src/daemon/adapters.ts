@@ -14,6 +14,7 @@ import type { AttachmentsComponents } from './attachments.js';
 import type { DeathWatch } from '../containers/death-watch.js';
 import type { DockerPluginHost, PluginHostDeps } from './docker-plugin-host.js';
 import type { DnsServerFactory } from './weavedns.js';
+import type { HttpLimitStats } from '../io/http-limits.js';
 
 /** The data plane's I/O: the TAP on the bridge, the UDP socket, the AEAD engine and the fast path, if any. */
 export interface DataPlaneIo {
@@ -69,6 +70,8 @@ export type AttachedScan = NonNullable<AttachmentsComponents['scan']>;
 /** The HTTP API as the node drives it (io/http-server.ts ApiServer). */
 export interface ApiHandle {
   readonly address: string;
+  /** Connections each door refused or cut (io/http-limits.ts). */
+  limitStats?(): Record<string, HttpLimitStats>;
   close(): Promise<void>;
 }
 

@@ -60,6 +60,8 @@ export interface ApiFacadeParts {
   logStats(): object;
   /** The control listener's refusals before authentication. */
   inboundStats?(): InboundStats;
+  /** Per HTTP listener (apiTcp, apiUnix, status): connections refused or cut (io/http-limits.ts). */
+  httpStats?(): Record<string, object>;
   stop(reason?: string): Promise<void>;
 }
 
@@ -282,6 +284,7 @@ export class ApiFacade implements ApiBackend {
       udp: io.udp,
       router: this.router.snapshot().stats,
       inbound: this.parts.inboundStats?.(),
+      http: this.parts.httpStats?.(),
       dns: this.dns?.stats(),
       log: this.parts.logStats(),
       firewall: this.parts.host?.firewall.stats,

@@ -88,7 +88,7 @@ export function hostAdapters(logger: Logger, init: HostAdaptersInit): NodeAdapte
     removeVxlan: () => removeVxlanDevice(),
     serveApi: async (routes) => {
       const api = await startApi(init.config, routes, logger);
-      return { address: api.address, close: () => api.close() };
+      return { address: api.address, limitStats: () => api.limitStats(), close: () => api.close() };
     },
     hostRouting: new IprouteHostRouting(),
     openPacketFilter: async () => new IptablesPacketFilter({}, await detectBackend(init.config.settings.iptablesBackend)),

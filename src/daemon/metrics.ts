@@ -18,6 +18,8 @@ export interface StatsView {
   dns?: { resolver?: Partial<Record<string, number>>; server?: Partial<Record<string, number>> };
   /** The control listener's refusals before authentication (mesh/accept-limiter.ts InboundStats). */
   inbound?: Partial<Record<string, number>>;
+  /** Per HTTP listener: connections refused or cut (io/http-limits.ts HttpLimitStats). */
+  http?: Record<string, Partial<Record<string, number>> | undefined>;
 }
 
 export interface MetricsSource {
@@ -47,6 +49,11 @@ const DROPS: ReadonlyArray<{ reason: string; overlay?: string; forward?: string;
 const INBOUND_REFUSALS: ReadonlyArray<[string, string]> = [
   ['accept_rate', 'acceptRefused'], ['accept_rate_global', 'acceptRefusedGlobal'],
   ['handshakes_full', 'pendingRefused'], ['evicted', 'pendingEvicted'],
+];
+
+/** HTTP connections refused or cut: label value → HttpLimitStats counter. */
+const HTTP_REFUSALS: ReadonlyArray<[string, string]> = [
+  ['full', 'refusedFull'], ['per_address', 'refusedPerAddress'], ['idle', 'idleClosed'],
 ];
 
 /** DNS answer types: label value → the resolver's counter. */
@@ -284,6 +291,17 @@ export class RouterMetrics {
         this.reset();
         const inbound = stats().inbound;
         for (const [label, key] of INBOUND_REFUSALS) this.inc({ reason: label }, n(inbound?.[key]));
+      },
+    });
+    new Counter({
+      name: 'tsweave_http_refused_total',
+      help: 'Connections to the router\'s HTTP listeners refused (too many) or closed (no request in time), by listener and reason.',
+      labelNames: ['listener', 'reason'], registers,
+      collect() {
+        this.reset();
+        for (const [listener, counters] of Object.entries(stats().http ?? {})) {
+          for (const [label, key] of HTTP_REFUSALS) this.inc({ listener, reason: label }, n(counters?.[key]));
+        }
       },
     });
     this.handshakeFailures = new Counter({

@@ -268,6 +268,7 @@ export class TsweaveNode {
       plugin: this.plugin,
       logStats: () => ({ ...this.a.logStats?.(), suppressed: this.limiter.suppressedTotal }),
       inboundStats: () => this.inboundStats(),
+      httpStats: () => ({ ...this.http?.limitStats?.(), ...(this.observe?.limitStats() ? { status: this.observe.limitStats() } : {}) }),
       stop: (reason) => this.stop(reason),
     });
     await this.observe.listen(cfg.metricsAddr, this.a.serveStatus?.bind(this.a), this.log);

@@ -15,6 +15,7 @@ import type { PeerLinks } from './peer-links.js';
 import { RouterMetrics, type StatsView } from './metrics.js';
 import { buildTopologyView, type SessionCounters } from './topology-view.js';
 import type { WeaveDns } from './weavedns.js';
+import type { HttpLimitStats } from '../io/http-limits.js';
 
 export interface ObservedParts {
   status(): Status;
@@ -61,6 +62,11 @@ export class Observability {
       },
     );
     logger.info({ metrics: `http://${this.server.address}/metrics`, ui: `http://${this.server.address}/ui/` }, 'metrics and topology page listening');
+  }
+
+  /** Connections the metrics/status listener refused or cut (undefined when it does not run). */
+  limitStats(): HttpLimitStats | undefined {
+    return this.server?.limitStats();
   }
 
   async close(): Promise<void> {

@@ -1,12 +1,13 @@
 // Docker's plugin transport: HTTP (POST, JSON) over a unix socket in /run/docker/plugins, where dockerd
 // finds it by name. This file only moves bytes: it caps and parses bodies and answers with what the
 // handler returns (containers/docker-plugin.ts decides). Nothing Docker sends can throw out of here.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import { chmod, mkdir, stat, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from '../core/logger.js';
 import { TsweaveError, errorMessage } from '../core/errors.js';
+import { createLimitedServer } from './http-limits.js';
 
 /** Docker's bodies are a few hundred bytes; anything far larger is not Docker. */
 export const MAX_PLUGIN_BODY_BYTES = 64 * 1024;
@@ -52,7 +53,7 @@ export async function servePlugin(path: string, handler: PluginHandler, logger: 
     res.writeHead(ok ? 200 : 500, { 'Content-Type': CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
   };
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const server = createLimitedServer((req: IncomingMessage, res: ServerResponse) => {
     stats.calls++;
     res.on('error', () => undefined);
     req.on('error', () => undefined);
@@ -100,9 +101,7 @@ export async function servePlugin(path: string, handler: PluginHandler, logger: 
         (err: unknown) => reply(res, false, { Err: `tsweave: ${errorMessage(err)}` }),
       );
     });
-  });
-  server.requestTimeout = REQUEST_TIMEOUT_MS;
-  server.headersTimeout = 10_000;
+  }, { requestTimeoutMs: REQUEST_TIMEOUT_MS });
   server.on('clientError', (_err, sock) => sock.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

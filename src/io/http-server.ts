@@ -6,11 +6,13 @@
 // Routes are plain data: method, a path pattern with :params, and a handler returning a status and a body.
 // Errors map to status codes in one place: bad input → 400 (the CLI exits 2), not found → 404, else 500.
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../core/logger.js';
 import { errorMessage, isTsweaveError } from '../core/errors.js';
 import { listenApiSocket } from './api-socket.js';
+import { createLimitedServer, type HttpLimitStats } from './http-limits.js';
+import { HTTP_MAX_SOCKET_CONNECTIONS } from '../core/defaults.js';
 import type { Endpoint } from './tcp-peer-uid.js';
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -216,6 +218,8 @@ export interface ApiServer {
   readonly address: string;
   /** The TCP port listened on (o.port, or the one the kernel picked for 0). */
   readonly port: number;
+  /** What each door refused or cut (connection caps, idle deadline: io/http-limits.ts). */
+  limitStats(): { apiTcp: HttpLimitStats; apiUnix: HttpLimitStats };
   close(): Promise<void>;
 }
 
@@ -229,7 +233,7 @@ function closeServer(s: Server): Promise<void> {
 /** Serves `routes` on TCP host:port and on the unix socket; resolves once both listen. */
 export async function serveApi(routes: Route[], o: ApiServerOptions, logger: Logger): Promise<ApiServer> {
   const log = logger.child({ component: 'http' });
-  const tcp = createServer(handler(routes, 'tcp', o, log));
+  const tcp = createLimitedServer(handler(routes, 'tcp', o, log));
   await new Promise<void>((resolve, reject) => {
     tcp.once('error', (err: NodeJS.ErrnoException) => {
       reject(
@@ -241,7 +245,9 @@ export async function serveApi(routes: Route[], o: ApiServerOptions, logger: Log
     tcp.listen(o.port, o.host, () => resolve());
   });
   // The TCP port is bound first: it is what proves no other router runs in this namespace.
-  const unix = createServer(handler(routes, 'unix', o, log));
+  // Its own connection budget: a flood of the open TCP door leaves the CLI's socket answering.
+  // Only root or the --api-group reach it (CNI calls may come many at once): a larger budget.
+  const unix = createLimitedServer(handler(routes, 'unix', o, log), { maxConnections: HTTP_MAX_SOCKET_CONNECTIONS });
   let removeSocket: () => Promise<void>;
   try {
     removeSocket = await listenApiSocket(unix, o.socket);
@@ -253,6 +259,7 @@ export async function serveApi(routes: Route[], o: ApiServerOptions, logger: Log
   return {
     address: `${o.host}:${port} and ${o.socket.path}`,
     port,
+    limitStats: () => ({ apiTcp: { ...tcp.limitStats }, apiUnix: { ...unix.limitStats } }),
     close: async () => {
       await Promise.all([closeServer(tcp), closeServer(unix)]);
       await removeSocket();

@@ -6,7 +6,7 @@
 // (http-server.ts browserRefusal); a Host that is an IP literal is also admitted, so Prometheus can scrape
 // a listener on a non-loopback address.
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import type { Logger } from '../core/logger.js';
 import { errorMessage } from '../core/errors.js';
 import { browserRefusal } from './http-server.js';
+import { createLimitedServer, type HttpLimitStats } from './http-limits.js';
 import { findPackageRoot } from './native.js';
 
 export interface StatusServerOptions {
@@ -29,6 +30,8 @@ export interface StatusServer {
   /** "host:port" listened on (the port the kernel picked for 0). */
   readonly address: string;
   readonly port: number;
+  /** Connections refused or cut (io/http-limits.ts): on a public --metrics-addr, a flood shows here. */
+  limitStats(): HttpLimitStats;
   close(): Promise<void>;
 }
 
@@ -98,7 +101,7 @@ async function answer(req: IncomingMessage, res: ServerResponse, o: StatusServer
 export async function serveStatus(o: StatusServerOptions, logger: Logger): Promise<StatusServer> {
   const log = logger.child({ component: 'status-http' });
   const files = staticFiles();
-  const server: Server = createServer((req, res) => {
+  const server = createLimitedServer((req, res) => {
     answer(req, res, o, files).catch((err: unknown) => {
       log.warn({ err: errorMessage(err), path: req.url?.slice(0, 100) }, 'status request failed');
       if (res.headersSent) res.destroy();
@@ -120,6 +123,7 @@ export async function serveStatus(o: StatusServerOptions, logger: Logger): Promi
   return {
     address: `${o.host}:${port}`,
     port,
+    limitStats: () => ({ ...server.limitStats }),
     close: () =>
       new Promise<void>((r) => {
         server.close(() => r());
