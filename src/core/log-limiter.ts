@@ -10,6 +10,20 @@ export const LOG_LIMIT_WINDOW_MS = 60_000;
 /** Keys tracked at most; the oldest window is forgotten first (hostile input cannot grow the map). */
 export const LOG_LIMIT_MAX_KEYS = 1_000;
 
+/**
+ * A log-limiter key for a message that quotes what a remote sent: quoted strings, peer names, bracketed
+ * ranges and numbers become "#", so a stranger who varies a length, a name or a version in every
+ * connection still lands on one key (one line a minute) instead of one line per connection.
+ */
+export function messageShape(text: string): string {
+  return text
+    .replace(/"(?:[^"\\]|\\.)*"/g, '#')
+    .replace(/\b[0-9a-f]{2}(?::[0-9a-f]{2}){5}\b/gi, '#')
+    .replace(/\[[^\]]*\]/g, '#')
+    .replace(/\d+/g, '#')
+    .slice(0, 160);
+}
+
 interface KeyState {
   windowStart: number;
   suppressed: number;

@@ -10,7 +10,7 @@
 import { BRIDGE_NAME, HANDSHAKE_TIMEOUT_MS, TAP_NAME } from '../core/defaults.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { LogLimiter } from '../core/log-limiter.js';
+import { LogLimiter, messageShape } from '../core/log-limiter.js';
 import type { Clock, ContainerRef, Rng } from '../core/ports.js';
 import { formatHostPort, parseHostPort, peerNameToNumber, type PeerName } from '../core/types.js';
 import { nodeRekeyCrypto } from '../crypto/rekey-kdf.js';
@@ -333,7 +333,8 @@ export class TsweaveNode {
       links
         .handshake(stream, false, `${remote}:${stream.remotePort}`)
         .catch((err: unknown) => {
-          const f = this.limiter.fields(`inbound:${errorMessage(err)}`, { err: errorMessage(err), remote: stream.remoteAddress });
+          // Keyed by the message's shape: the numbers and names in it are the stranger's to choose.
+          const f = this.limiter.fields(`inbound:${messageShape(errorMessage(err))}`, { err: errorMessage(err), remote: stream.remoteAddress });
           if (f) this.log.warn(f, 'inbound connection failed');
         })
         .finally(release);

@@ -10,6 +10,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../core/logger.js';
 import { errorMessage, isTsweaveError } from '../core/errors.js';
+import { LogLimiter, messageShape } from '../core/log-limiter.js';
 import { listenApiSocket } from './api-socket.js';
 import { createLimitedServer, type HttpLimitStats } from './http-limits.js';
 import { HTTP_MAX_SOCKET_CONNECTIONS } from '../core/defaults.js';
@@ -178,6 +179,8 @@ async function checkTcpAccess(r: Route, req: IncomingMessage, o: ApiServerOption
 }
 
 function handler(routes: Route[], door: Door, o: ApiServerOptions, log: Logger) {
+  // Refusals are what a web page or a local user can cause at will: one line per kind a minute.
+  const refusals = new LogLimiter({ now: Date.now });
   return (req: IncomingMessage, res: ServerResponse): void => {
     void (async () => {
       const method = req.method ?? 'GET';
@@ -203,7 +206,10 @@ function handler(routes: Route[], door: Door, o: ApiServerOptions, log: Logger) 
       } catch (err) {
         const status = statusFor(err);
         if (status >= 500) log.warn({ err, method, path, door }, 'api request failed');
-        else if (status === 403 || status === 415) log.info({ method, path, door, reason: errorMessage(err) }, 'api request refused');
+        else if (status === 403 || status === 415) {
+          const f = refusals.fields(`${status}:${messageShape(errorMessage(err))}`, { method, path: path.slice(0, 100), door, reason: errorMessage(err) });
+          if (f) log.info(f, 'api request refused');
+        }
         try {
           send(res, status, errorMessage(err));
         } catch {

@@ -3,7 +3,8 @@
 //   underlay switch (10.200.0.0/24)
 //     h1 10.200.0.1        tsweave router (password), the target
 //     at 10.200.0.100..108 the attacker (test/support/accept-flood.ts):
-//                          churn — 400 connections a second from .100, 16 random bytes each;
+//                          churn — 400 connections a second from .100, each a preamble and a random
+//                          oversize hello length;
 //                          slowloris — 8 connections from each of .101..108 (64: every pending-handshake
 //                          slot), the preamble one byte a second, reopened the moment one is closed
 //     h2 10.200.0.2        a new peer, launched during the attack
@@ -12,11 +13,13 @@
 // and h2's connections were refused while its backoff grew; and the slowloris held every handshake slot,
 // refilling each one the moment the handshake timeout freed it. Now the rate is per source address and a
 // newcomer from a less greedy address takes the oldest slot of the greediest. Refusals are counted in
-// /stats `inbound` and in tsweave_inbound_refused_total.
+// /stats `inbound` and in tsweave_inbound_refused_total. And the warning for a failed inbound connection
+// was rate-limited by its full message, which quoted the stranger's length: one line per connection.
 import { afterAll, beforeAll, describe, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { killAndWait, requireRoot, type Netns } from '../support/netns.js';
@@ -77,6 +80,9 @@ describe('control-port flood without the password', () => {
     assert.ok((inbound['acceptRefused'] ?? 0) > 500, `the churn's excess is refused and counted: ${JSON.stringify(inbound)}`);
     assert.ok((inbound['pendingEvicted'] ?? 0) > 0, `slowloris handshakes were evicted for newcomers: ${JSON.stringify(inbound)}`);
     assert.ok((inbound['pending'] ?? 99) <= 64, `pending handshakes stay within the cap: ${JSON.stringify(inbound)}`);
+    const log = await readFile(join(h1.dataDir, 'tsweave.log'), 'utf8');
+    const failedLines = log.split('\n').filter((l) => l.includes('inbound connection failed')).length;
+    assert.ok(failedLines <= 10, `${failedLines} "inbound connection failed" lines for ${attack['churnConnected']} hostile connections`);
     const refusedMetric = /^tsweave_inbound_refused_total\{reason="accept_rate"\} (\d+)/m.exec(metrics)?.[1];
     assert.ok(Number(refusedMetric) > 500, `tsweave_inbound_refused_total{reason="accept_rate"} is ${refusedMetric}`);
   });

@@ -1,8 +1,9 @@
 // A hostile client for the accept-flood test (test/netns/accept-flood.test.ts), run in its own namespace:
 //   node --import tsx test/support/accept-flood.ts HOST PORT CHURN_SRC CHURN_PER_S SLOW_SRCS SLOW_PER_SRC
 // Two attacks on the control port at once, both without the password:
-//   churn  from CHURN_SRC, CHURN_PER_S connections a second, each sending 16 random bytes and closing
-//          (takes accept tokens as fast as they appear);
+//   churn  from CHURN_SRC, CHURN_PER_S connections a second, each sending the preamble and a hello
+//          length prefix that is random and too large, then closing (takes accept tokens as fast as they
+//          appear; every refusal the router logs names a different length);
 //   slow   from each of SLOW_SRCS (comma-separated), SLOW_PER_SRC connections kept open, each trickling the
 //          real preamble one byte a second (slowloris: holds a pending-handshake slot until the router's
 //          handshake timeout), reopened as soon as the router closes it.
@@ -28,7 +29,9 @@ function churnOne(): void {
   live.add(s);
   s.on('connect', () => {
     stats.churnConnected++;
-    s.end(randomBytes(16));
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(4097 + randomBytes(3).readUIntBE(0, 3));
+    s.end(Buffer.concat([PREAMBLE, len]));
   });
   s.on('error', () => stats.errors++);
   s.on('close', () => live.delete(s));

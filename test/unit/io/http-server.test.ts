@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger } from '../../../src/core/logger.js';
+import { createLogger, silentLogger } from '../../../src/core/logger.js';
 import { type ApiServer, serveApi } from '../../../src/io/http-server.js';
 import { apiRoutes, type ApiBackend } from '../../../src/api/routes.js';
 import type { Status } from '../../../src/api/status-types.js';
@@ -143,4 +143,28 @@ test('an absolute-form request target is a 400 and the server keeps serving', as
   });
   assert.match(raw, /^HTTP\/1\.1 400/);
   assert.equal((await request({ method: 'GET', path: '/version' })).status, 200);
+});
+
+test('refusals a web page or a local user can cause at will are logged once per kind, not once per request', async () => {
+  const lines: string[] = [];
+  const d = await mkdtemp(join(tmpdir(), 'tsw-http-log-'));
+  const s = await serveApi(apiRoutes(backend), {
+    host: '127.0.0.1', port: 0, socket: { path: join(d, 'api.sock'), gid: undefined, ownsDir: false }, peerUid: async () => 1000,
+  }, createLogger('info', { write: (l: string) => void lines.push(l) }));
+  try {
+    for (let i = 0; i < 50; i++) {
+      const r = await new Promise<number>((resolve, reject) => {
+        const q = http.request({ host: '127.0.0.1', port: s.port, path: '/status', agent: false, headers: { origin: `http://evil${i}.example` } },
+          (res) => { res.resume(); resolve(res.statusCode ?? 0); });
+        q.on('error', reject);
+        q.end();
+      });
+      assert.equal(r, 403);
+    }
+  } finally {
+    await s.close();
+    await rm(d, { recursive: true, force: true });
+  }
+  const refused = lines.filter((l) => l.includes('api request refused'));
+  assert.equal(refused.length, 1, refused.join(''));
 });
