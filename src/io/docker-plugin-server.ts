@@ -101,7 +101,7 @@ export async function servePlugin(path: string, handler: PluginHandler, logger: 
         (err: unknown) => reply(res, false, { Err: `tsweave: ${errorMessage(err)}` }),
       );
     });
-  }, { requestTimeoutMs: REQUEST_TIMEOUT_MS });
+  }, log, { requestTimeoutMs: REQUEST_TIMEOUT_MS });
   server.on('clientError', (_err, sock) => sock.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -110,7 +110,6 @@ export async function servePlugin(path: string, handler: PluginHandler, logger: 
       resolve();
     });
   });
-  server.on('error', (err) => log.error({ err: errorMessage(err) }, 'docker plugin socket failed'));
   await chmod(path, 0o600).catch(() => undefined); // dockerd runs as root; nobody else needs it
   log.info({ socket: path }, 'serving the Docker network plugin "weavemesh"');
   return {

@@ -8,9 +8,13 @@
 // Node's own headersTimeout does not start until a first byte arrives, so a silent connection needs
 // the idle deadline here; once a request has arrived Node's keepAliveTimeout governs the idle time
 // between requests, and a handler may take as long as it needs (an attach may wait for IPAM).
+// Errors the listening server emits later (accept failing with EMFILE when descriptors run out elsewhere)
+// are logged: Node throws an 'error' event nobody listens to, which would take the router down.
 
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Logger } from '../core/logger.js';
+import { errorMessage } from '../core/errors.js';
 import {
   HTTP_HEADERS_TIMEOUT_MS,
   HTTP_IDLE_BEFORE_REQUEST_MS,
@@ -50,6 +54,7 @@ export type LimitedServer = Server & { readonly limitStats: HttpLimitStats };
 /** An HTTP server with the limits above; `handler` as for http.createServer. */
 export function createLimitedServer(
   handler: (req: IncomingMessage, res: ServerResponse) => void,
+  log: Logger,
   limits: HttpLimits = {},
 ): LimitedServer {
   const headersTimeout = limits.headersTimeoutMs ?? HTTP_HEADERS_TIMEOUT_MS;
@@ -61,6 +66,10 @@ export function createLimitedServer(
   }, handler as RequestListener) as LimitedServer;
   const stats: HttpLimitStats = { refusedFull: 0, refusedPerAddress: 0, idleClosed: 0 };
   Object.defineProperty(server, 'limitStats', { value: stats });
+  // Before listening, the caller's own 'error' listener reports a failed listen (EADDRINUSE…).
+  server.on('error', (err) => {
+    if (server.listening) log.warn({ err: errorMessage(err) }, 'http listener error');
+  });
   // Beyond it Node closes a new connection at once (and emits 'drop'), before any parser exists.
   server.maxConnections = limits.maxConnections ?? HTTP_MAX_CONNECTIONS;
   server.on('drop', () => void stats.refusedFull++);

@@ -239,7 +239,7 @@ function closeServer(s: Server): Promise<void> {
 /** Serves `routes` on TCP host:port and on the unix socket; resolves once both listen. */
 export async function serveApi(routes: Route[], o: ApiServerOptions, logger: Logger): Promise<ApiServer> {
   const log = logger.child({ component: 'http' });
-  const tcp = createLimitedServer(handler(routes, 'tcp', o, log));
+  const tcp = createLimitedServer(handler(routes, 'tcp', o, log), log);
   await new Promise<void>((resolve, reject) => {
     tcp.once('error', (err: NodeJS.ErrnoException) => {
       reject(
@@ -253,7 +253,7 @@ export async function serveApi(routes: Route[], o: ApiServerOptions, logger: Log
   // The TCP port is bound first: it is what proves no other router runs in this namespace.
   // Its own connection budget: a flood of the open TCP door leaves the CLI's socket answering.
   // Only root or the --api-group reach it (CNI calls may come many at once): a larger budget.
-  const unix = createLimitedServer(handler(routes, 'unix', o, log), { maxConnections: HTTP_MAX_SOCKET_CONNECTIONS });
+  const unix = createLimitedServer(handler(routes, 'unix', o, log), log, { maxConnections: HTTP_MAX_SOCKET_CONNECTIONS });
   let removeSocket: () => Promise<void>;
   try {
     removeSocket = await listenApiSocket(unix, o.socket);

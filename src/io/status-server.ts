@@ -107,7 +107,7 @@ export async function serveStatus(o: StatusServerOptions, logger: Logger): Promi
       if (res.headersSent) res.destroy();
       else send(res, 500, 'text/plain; charset=utf-8', `${errorMessage(err)}\n`, false);
     });
-  });
+  }, log);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(new Error(
@@ -118,7 +118,6 @@ export async function serveStatus(o: StatusServerOptions, logger: Logger): Promi
     );
     server.listen(o.port, o.host, () => resolve());
   });
-  server.on('error', (err) => log.warn({ err: errorMessage(err) }, 'status listener error'));
   const port = (server.address() as AddressInfo).port;
   return {
     address: `${o.host}:${port}`,

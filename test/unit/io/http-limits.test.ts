@@ -4,6 +4,7 @@ import { afterEach, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { createLogger, silentLogger } from '../../../src/core/logger.js';
 import { createLimitedServer, type HttpLimits, type LimitedServer } from '../../../src/io/http-limits.js';
 
 const servers: LimitedServer[] = [];
@@ -19,7 +20,7 @@ async function serve(limits: HttpLimits, delayMs = 0): Promise<{ server: Limited
   const server = createLimitedServer((req, res) => {
     req.resume();
     req.on('end', () => setTimeout(() => res.end('ok'), delayMs));
-  }, limits);
+  }, silentLogger(), limits);
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { server, port: (server.address() as AddressInfo).port };
@@ -78,4 +79,14 @@ test('headers trickled byte by byte are cut by the headers deadline', async () =
   }
   await sleep(300);
   assert.ok(slow.closedAt !== undefined && slow.closedAt - t0 < 1500, `closed after ${slow.closedAt === undefined ? 'never' : slow.closedAt - t0} ms`);
+});
+
+test('an error the listening server emits (accept failing with EMFILE) is logged, never thrown', async () => {
+  const lines: string[] = [];
+  const server = createLimitedServer(() => undefined, createLogger('info', { write: (l: string) => void lines.push(l) }));
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  // What net.Server does when accept() fails: an 'error' event, which throws when nobody listens.
+  for (let i = 0; i < 2; i++) server.emit('error', Object.assign(new Error('accept EMFILE'), { code: 'EMFILE', syscall: 'accept' }));
+  assert.equal(lines.filter((l) => l.includes('http listener error')).length, 2);
 });
