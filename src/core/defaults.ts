@@ -102,7 +102,8 @@ export const ACCEPT_TRACKED_ADDRESSES = 4096;
  */
 export const HTTP_MAX_CONNECTIONS = 64;
 export const HTTP_MAX_CONNECTIONS_PER_ADDRESS = 16;
-/** The API's unix socket (root and the --api-group only; CNI ADDs may arrive many at once). */
+/** Unix sockets only root (or the --api-group) opens: the API's and the Docker plugin's (CNI ADDs and
+ * dockerd's calls may arrive many at once). */
 export const HTTP_MAX_SOCKET_CONNECTIONS = 256;
 export const HTTP_IDLE_BEFORE_REQUEST_MS = 10_000;
 export const HTTP_HEADERS_TIMEOUT_MS = 10_000;

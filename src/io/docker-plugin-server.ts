@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import type { Logger } from '../core/logger.js';
 import { TsweaveError, errorMessage } from '../core/errors.js';
 import { createLimitedServer } from './http-limits.js';
+import { HTTP_MAX_SOCKET_CONNECTIONS } from '../core/defaults.js';
 
 /** Docker's bodies are a few hundred bytes; anything far larger is not Docker. */
 export const MAX_PLUGIN_BODY_BYTES = 64 * 1024;
@@ -101,7 +102,8 @@ export async function servePlugin(path: string, handler: PluginHandler, logger: 
         (err: unknown) => reply(res, false, { Err: `tsweave: ${errorMessage(err)}` }),
       );
     });
-  }, log, { requestTimeoutMs: REQUEST_TIMEOUT_MS });
+  // Root-only (0600): dockerd may start many containers at once, so the socket's larger budget.
+  }, log, { requestTimeoutMs: REQUEST_TIMEOUT_MS, maxConnections: HTTP_MAX_SOCKET_CONNECTIONS });
   server.on('clientError', (_err, sock) => sock.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
