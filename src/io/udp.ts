@@ -10,6 +10,8 @@ import dgram from 'node:dgram';
 import { once } from 'node:events';
 
 import type { Logger } from '../core/logger.js';
+import { errorMessage } from '../core/errors.js';
+import { LogLimiter, messageShape } from '../core/log-limiter.js';
 import type { Batch, DatagramBatch, UdpSocket } from '../core/ports.js';
 import { MAX_DATAGRAM_BYTES } from '../wire/data-packet.js';
 import {
@@ -106,8 +108,12 @@ interface MutableDatagramBatch {
 }
 
 /** A datagram consumer threw: logged (the batch is dropped), never rethrown into the event loop. */
+/** A consumer that throws on some input would throw again on every such datagram: one line a minute. */
+const handlerFailures = new LogLimiter({ now: Date.now });
+
 function handlerFailed(logger: Logger, port: number, err: unknown): void {
-  logger.warn({ err, port }, 'udp datagram handler threw; batch dropped');
+  const f = handlerFailures.fields(`${port}:${messageShape(errorMessage(err))}`, { err, port });
+  if (f) logger.warn(f, 'udp datagram handler threw; batch dropped');
 }
 
 function newBatch(slots: number, stride: number, bufSlots: number = slots): MutableDatagramBatch {
