@@ -86,7 +86,32 @@ bool tsw_csum_complete(uint8_t *frame, size_t len, const tsw_vnet_hdr *h) {
   return true;
 }
 
-bool tsw_tso_begin(tsw_tso *t, const uint8_t *f, size_t len, const tsw_vnet_hdr *h) {
+bool tsw_tcp4_partial_ok(const uint8_t *f, size_t len, unsigned *csum_start) {
+  if (len < ETH + 40 || len > 65535 + ETH || be16(f + 12) != 0x0800) return false;
+  const uint8_t *ip = f + ETH;
+  unsigned ihl = (ip[0] & 15u) * 4;
+  if ((ip[0] >> 4) != 4 || ihl < 20 || ip[9] != 6 || (be16(ip + 6) & 0x3fff) != 0) return false;
+  if (be16(ip + 2) != len - ETH || len < ETH + ihl + 20) return false;
+  unsigned thl = (unsigned)(ip[ihl + 12] >> 4) * 4;
+  if (thl < 20 || len < ETH + ihl + thl) return false;
+  *csum_start = ETH + ihl;
+  return true;
+}
+
+void tsw_tcp4_complete(uint8_t *f, size_t len, unsigned csum_start) {
+  tsw_vnet_hdr h;
+  tsw_vnet_partial_hdr(&h, csum_start);
+  tsw_csum_complete(f, len, &h); /* inside the frame: tsw_tcp4_partial_ok checked it */
+}
+
+void tsw_vnet_partial_hdr(tsw_vnet_hdr *h, unsigned csum_start) {
+  memset(h, 0, sizeof *h);
+  h->flags = TSW_VNET_F_NEEDS_CSUM;
+  h->csum_start = (uint16_t)csum_start;
+  h->csum_offset = 16;
+}
+
+bool tsw_tso_begin(tsw_tso *t, const uint8_t *f, size_t len, const tsw_vnet_hdr *h, bool partial) {
   if ((h->gso_type & 0x7f) != TSW_VNET_GSO_TCPV4 || len < ETH + 20 + 20 || be16(f + 12) != 0x0800) return false;
   const uint8_t *ip = f + ETH;
   unsigned ihl = (ip[0] & 15u) * 4;
@@ -105,6 +130,7 @@ bool tsw_tso_begin(tsw_tso *t, const uint8_t *f, size_t len, const tsw_vnet_hdr 
   t->ihl = ihl;
   t->thl = thl;
   t->seg = 0;
+  t->partial = partial;
   return true;
 }
 
@@ -130,21 +156,27 @@ void tsw_tso_emit(tsw_tso *t, uint8_t *out) {
   if (t->seg > 0) tcp[13] &= (uint8_t)~TCP_CWR;
   tcp[16] = tcp[17] = 0;
   uint64_t s = pseudo4(ip, (unsigned)(t->thl + n));
-  s = tsw_csum_add(tcp, t->thl + n, s);
-  store_csum(tcp + 16, (uint16_t)~tsw_csum_fold(s));
+  if (t->partial) {
+    uint16_t ps = tsw_csum_fold(s); /* as NEEDS_CSUM leaves it: the payload is never summed here */
+    memcpy(tcp + 16, &ps, 2);
+  } else {
+    s = tsw_csum_add(tcp, t->thl + n, s);
+    store_csum(tcp + 16, (uint16_t)~tsw_csum_fold(s));
+  }
   t->done += n;
   t->seg++;
 }
 
 /* A frame that may start or join a coalesced write: IPv4 TCP with payload, ACK (+PSH) only, no IP
- * fragmentation, no Ethernet padding, valid IP and TCP checksums. Fills header lengths and payload. */
+ * fragmentation, no Ethernet padding, valid IP and TCP checksums (the TCP one not verified when the frame
+ * came checksum-partial through the authenticated tunnel). Fills header lengths and payload. */
 typedef struct seg_info {
   unsigned ihl, thl;
   size_t hl, pay;
   uint8_t flags;
 } seg_info;
 
-static bool gro_candidate(const uint8_t *f, size_t len, seg_info *s) {
+static bool gro_candidate(const uint8_t *f, size_t len, bool partial, seg_info *s) {
   if (len < ETH + 40 || be16(f + 12) != 0x0800) return false;
   const uint8_t *ip = f + ETH;
   unsigned ihl = (ip[0] & 15u) * 4;
@@ -156,8 +188,10 @@ static bool gro_candidate(const uint8_t *f, size_t len, seg_info *s) {
   uint8_t fl = tcp[13];
   if ((fl & ~TCP_PSH) != TCP_ACK) return false;
   if (tsw_csum_fold(tsw_csum_add(ip, ihl, 0)) != 0xffff) return false;
-  uint64_t sum = tsw_csum_add(tcp, len - ETH - ihl, pseudo4(ip, (unsigned)(len - ETH - ihl)));
-  if (tsw_csum_fold(sum) != 0xffff) return false;
+  if (!partial) {
+    uint64_t sum = tsw_csum_add(tcp, len - ETH - ihl, pseudo4(ip, (unsigned)(len - ETH - ihl)));
+    if (tsw_csum_fold(sum) != 0xffff) return false;
+  }
   s->ihl = ihl;
   s->thl = thl;
   s->hl = ETH + ihl + thl;
@@ -166,11 +200,13 @@ static bool gro_candidate(const uint8_t *f, size_t len, seg_info *s) {
   return true;
 }
 
-int tsw_gro_plan(uint8_t *const *frames, const int32_t *lens, int count, int i, tsw_vnet_hdr *h, uint8_t *hdr,
-                 size_t *hdr_len, struct iovec *iov) {
+int tsw_gro_plan(uint8_t *const *frames, const int32_t *lens, const uint8_t *partial, int count, int i,
+                 tsw_vnet_hdr *h, uint8_t *hdr, size_t *hdr_len, struct iovec *iov) {
   seg_info a, b;
   const uint8_t *f0 = frames[i];
-  if (i + 1 >= count || !gro_candidate(f0, (size_t)lens[i], &a) || (a.flags & TCP_PSH) || a.hl > 120) return 1;
+  if (i + 1 >= count || !gro_candidate(f0, (size_t)lens[i], partial && partial[i], &a) || (a.flags & TCP_PSH) ||
+      a.hl > 120)
+    return 1;
   const uint8_t *ip0 = f0 + ETH, *tcp0 = ip0 + a.ihl;
   size_t mss = a.pay, total = a.pay;
   uint32_t next_seq = be32(tcp0 + 4) + (uint32_t)a.pay;
@@ -179,7 +215,7 @@ int tsw_gro_plan(uint8_t *const *frames, const int32_t *lens, int count, int i, 
   while (i + n < count && n < TSW_GRO_MAX_SEGS) {
     const uint8_t *f = frames[i + n];
     size_t len = (size_t)lens[i + n];
-    if (!gro_candidate(f, len, &b) || b.hl != a.hl || b.pay > mss) break;
+    if (!gro_candidate(f, len, partial && partial[i + n], &b) || b.hl != a.hl || b.pay > mss) break;
     const uint8_t *ip = f + ETH, *tcp = ip + b.ihl;
     /* Same Ethernet header, same IP header except total length, id and checksum, same TCP header
      * except sequence number, PSH and checksum. */

@@ -107,3 +107,61 @@ export async function until(cond: () => boolean, what: string, ms = 5_000): Prom
     await new Promise((r) => setTimeout(r, 2));
   }
 }
+
+/** Sum of 16-bit big-endian words of b[off, off+len), folded (RFC 1071; the test's own, not the router's). */
+function onesSum(b: Uint8Array, off: number, len: number, sum = 0): number {
+  for (let j = 0; j < len; j += 2) sum += (b[off + j]! << 8) | (j + 1 < len ? b[off + j + 1]! : 0);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return sum;
+}
+
+/** The TCP pseudo-header sum of an IPv4 TCP frame (folded, not inverted): what a partial checksum holds. */
+export function tcpPseudoSum(f: Buffer): number {
+  const ihl = (f[14]! & 15) * 4;
+  return onesSum(f, 26, 8, 6 + (f.readUInt16BE(16) - ihl));
+}
+
+/** Whether an IPv4 TCP frame's IP and TCP checksums are both right. */
+export function tcpChecksumsOk(f: Buffer): boolean {
+  const ihl = (f[14]! & 15) * 4;
+  return onesSum(f, 14, ihl) === 0xffff && onesSum(f, 14 + ihl, f.length - 14 - ihl, tcpPseudoSum(f)) === 0xffff;
+}
+
+export interface TcpFrameOpts {
+  seq: number;
+  ack?: number;
+  /** TCP flags byte. @default 0x10 (ACK) */
+  flags?: number;
+  payload?: Uint8Array;
+  /** full: a correct checksum; partial: the pseudo-header sum only (as NEEDS_CSUM leaves it); bad: wrong. */
+  csum: 'full' | 'partial' | 'bad';
+}
+
+/** Ethernet + IPv4 (DF) + TCP (20-byte header) frame. */
+export function tcpFrame(dstMac: Buffer, srcMac: Buffer, src: string, dst: string, sport: number, dport: number, o: TcpFrameOpts): Buffer {
+  const pay = o.payload ?? new Uint8Array(0);
+  const f = Buffer.alloc(14 + 20 + 20 + pay.length);
+  dstMac.copy(f, 0);
+  srcMac.copy(f, 6);
+  f.writeUInt16BE(0x0800, 12);
+  f[14] = 0x45;
+  f.writeUInt16BE(40 + pay.length, 16);
+  f.writeUInt16BE(0x4000, 20);
+  f[22] = 64;
+  f[23] = 6;
+  f.writeUInt32BE(ipv4ToU32(src), 26);
+  f.writeUInt32BE(ipv4ToU32(dst), 30);
+  f.writeUInt16BE(~onesSum(f, 14, 20) & 0xffff, 24);
+  f.writeUInt16BE(sport, 34);
+  f.writeUInt16BE(dport, 36);
+  f.writeUInt32BE(o.seq >>> 0, 38);
+  f.writeUInt32BE((o.ack ?? 0) >>> 0, 42);
+  f[46] = 0x50;
+  f[47] = o.flags ?? 0x10;
+  f.writeUInt16BE(65535, 48);
+  f.set(pay, 54);
+  const ps = tcpPseudoSum(f);
+  const full = ~onesSum(f, 34, 20 + pay.length, ps) & 0xffff;
+  f.writeUInt16BE(o.csum === 'partial' ? ps : o.csum === 'full' ? full : full ^ 0x5a5a, 50);
+  return f;
+}
