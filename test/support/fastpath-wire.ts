@@ -40,7 +40,10 @@ export function writeHeader(buf: Buffer, off: number, type: number, receiverIdx:
   buf.writeUInt32BE(counter >>> 0, off + wire.OFF_COUNTER + 4);
 }
 
-/** The reference path's datagram for frames to one next hop: Packer, header, nodeDataAead seal. */
+/**
+ * The reference path's datagram for frames to one next hop: Packer, header, nodeDataAead seal.
+ * partial[i]: set frame i's checksum-partial flag (bit 15 of its length; wire/data-packet.ts).
+ */
 export function referenceDatagram(
   maxDatagramBytes: number,
   seal: AeadHandle,
@@ -50,9 +53,15 @@ export function referenceDatagram(
   frames: Uint8Array | Uint8Array[],
   counter: number,
   gen = 0,
+  partial: readonly boolean[] = [],
 ): Buffer {
   const p = new Packer({ maxDatagramBytes, capacity: 1 });
-  for (const f of Array.isArray(frames) ? frames : [frames]) assert.ok(p.add(dst, origin, dst, f, 0, f.length));
+  let at = wire.DATA_HEADER_BYTES;
+  for (const [i, f] of (Array.isArray(frames) ? frames : [frames]).entries()) {
+    assert.ok(p.add(dst, origin, dst, f, 0, f.length));
+    if (partial[i]) p.buf[at + 12] |= wire.FRAME_LEN_CSUM_PARTIAL >> 8;
+    at += wire.FRAME_HEADER_BYTES + f.length;
+  }
   assert.equal(p.count, 1, 'the frames fit one datagram');
   writeHeader(p.buf, p.offsets[0]!, wire.PACKET_TYPE_DATA, receiverIdx, counter);
   p.buf[p.offsets[0]! + wire.OFF_KEYGEN] = gen;
@@ -60,20 +69,37 @@ export function referenceDatagram(
   return Buffer.from(p.buf.subarray(p.offsets[0]!, p.offsets[0]! + p.lengths[0]!));
 }
 
-/** Opens a datagram the fast path sent (as the remote) and returns its counter and frames. */
-export function openDatagram(open: AeadHandle, d: Buffer, origin: number, dst: number): { counter: number; frames: Buffer[] } {
+/**
+ * Opens a datagram the fast path sent (as the remote) and returns its counter and frames. csumPartial:
+ * read it as a csumPartial session does (flagged frames come back completed; `partial` says which were).
+ */
+export function openDatagram(
+  open: AeadHandle,
+  d: Buffer,
+  origin: number,
+  dst: number,
+  csumPartial = false,
+): { counter: number; frames: Buffer[]; partial: boolean[] } {
   const opened = Buffer.from(d);
   const lens = new Int32Array([opened.length]);
   assert.equal(nodeDataAead.openBatch(open, opened, new Int32Array([0]), lens, 1, new Uint8Array(1)), 1, 'datagram opens');
   const frames: Buffer[] = [];
+  const partial: boolean[] = [];
+  // Which frames came flagged (forEachFrame clears the flags as it completes them).
+  for (let p = wire.DATA_HEADER_BYTES; p + wire.FRAME_HEADER_BYTES <= lens[0]!;) {
+    const raw = opened.readUInt16BE(p + 12);
+    const flag = csumPartial && (raw & wire.FRAME_LEN_CSUM_PARTIAL) !== 0;
+    partial.push(flag);
+    p += wire.FRAME_HEADER_BYTES + (flag ? raw & ~wire.FRAME_LEN_CSUM_PARTIAL : raw);
+  }
   const ok = forEachFrame(opened, wire.DATA_HEADER_BYTES, lens[0]! - wire.DATA_HEADER_BYTES, (o, t, fo, fl) => {
     assert.equal(o, origin);
     assert.equal(t, dst);
     frames.push(Buffer.from(opened.subarray(fo, fo + fl)));
-  });
+  }, csumPartial);
   assert.ok(ok && frames.length > 0, 'well-formed frames');
   const counter = opened.readUInt32BE(wire.OFF_COUNTER) * 0x100000000 + opened.readUInt32BE(wire.OFF_COUNTER + 4);
-  return { counter, frames };
+  return { counter, frames, partial };
 }
 
 /** Ethernet + IPv4 + UDP frame (UDP checksum 0 = none) carrying u32 seq then a pattern. */
