@@ -8,6 +8,8 @@
 //    routers sent and received checksum-partial frames, and the containers' TCP saw no checksum error.
 // 2. h2 does not announce it (TSWEAVE_CSUM_PARTIAL=0, as a router of an older version): the same
 //    traffic arrives intact with fully checksummed frames both ways (no partial frame anywhere).
+// 3. h2 runs without the native fast path (TSWEAVE_FASTPATH=0): h1's egress threads still send it
+//    partial frames, which h2's JS path completes (dataplane/packer.ts forEachFrame); data intact.
 import { afterAll, beforeAll, describe, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -94,5 +96,24 @@ describe('h2 does not announce csumPartial (TSWEAVE_CSUM_PARTIAL=0, like an olde
       assert.equal(f['ingressCsumPartial'], 0, `h${h.n}: ${show}`);
       assert.equal(f['droppedBadFrame'], 0, show);
     }
+  });
+});
+
+describe('h2 on the JS path (TSWEAVE_FASTPATH=0) receives partial frames from h1\'s fast path', () => {
+  const c = new Cluster('csumjs');
+  let h1: Host, c1: Netns, c2: Netns;
+  beforeAll(async () => {
+    ({ h1, c1, c2 } = await c.encryptedPair(PW, {}, { TSWEAVE_FASTPATH: '0' }));
+  });
+  afterAll(async () => {
+    await c.cleanup();
+  });
+
+  test('16 MiB each way arrive intact; h2\'s JS completed the checksums of what h1 sent partial', { timeout: 300_000 }, async () => {
+    const errs = [await tcpCsumErrors(c1), await tcpCsumErrors(c2)];
+    await bothWays(c1, c2, 16 * MIB, 7221);
+    assert.deepEqual([await tcpCsumErrors(c1), await tcpCsumErrors(c2)], errs, 'no TCP checksum errors in the containers');
+    const f = await fastPathStats(h1);
+    assert.ok(f['egressCsumPartial']! > 5_000, `h1 sent partial frames: ${JSON.stringify(f)}`);
   });
 });
