@@ -13,7 +13,7 @@
 #include "common.h"
 #include "reader.h"
 
-#define TSW_ABI_VERSION 10
+#define TSW_ABI_VERSION 11
 
 napi_value tsw_js_tap_open(napi_env env, napi_callback_info info);
 napi_value tsw_js_tap_reader_start(napi_env env, napi_callback_info info);

@@ -18,10 +18,12 @@ typedef struct tap_vnet_state tap_vnet_state;
 int tsw_tap_fill(tsw_reader *r, bool *more, int *fatal);
 int tsw_tap_fill_vnet(tsw_reader *r, bool *more, int *fatal); /* kind_state: tsw_tap_vnet_state_new() */
 tap_vnet_state *tsw_tap_vnet_state_new(void);
-/* Writes frames (vnet: coalescing same-flow TCP runs into GSO writes). stats: [written, dropped,
- * errors, lastErrno]; gro_stats: [gso writes, frames in them]; either may be NULL. Returns written. */
-int tsw_tap_write_batch(int fd, uint8_t *const *frames, const int32_t *lens, int count, bool vnet, double *stats,
-                        double *gro_stats);
+/* Writes frames (vnet: coalescing same-flow TCP runs into GSO writes). partial (may be NULL): per frame,
+ * 1 = a checksum-partial IPv4 TCP frame (offload.h tsw_tcp4_partial_ok held), written with NEEDS_CSUM
+ * (vnet) or completed in place first (no vnet). stats: [written, dropped, errors, lastErrno]; gro_stats:
+ * [gso writes, frames in them]; either may be NULL. Returns written. */
+int tsw_tap_write_batch(int fd, uint8_t *const *frames, const int32_t *lens, const uint8_t *partial, int count,
+                        bool vnet, double *stats, double *gro_stats);
 
 /* ---- UDP (udp.c) */
 typedef struct udp_state udp_state;

@@ -123,6 +123,10 @@ typedef struct fp_session {
   uint32_t local_lanes, remote_lanes;
   uint64_t remote; /* addr << 16 | port; atomic (an ingress thread follows an authenticated move) */
   bool encrypted;
+  /* Both ends announced csumPartial (src/wire/hello.ts): bit 15 of a frame's length field marks an IPv4
+   * TCP frame whose checksum is partial; we may send such frames to this peer when it is their
+   * destination, and decode received lengths as 15 bits + that flag. Fixed for the session's life. */
+  bool csum_partial;
   bool eligible; /* the egress threads may send this session's frames themselves (lock) */
   fp_key *seal;  /* current send key (lock) */
   fp_key *open;  /* current receive key (lock) */
@@ -177,6 +181,8 @@ typedef struct fp_stats {
   fp_counter relay_frames, bcast_frames, bcast_copies, bcast_duplicates, relay_datagrams;
   /* broadcasts from local containers an egress lane sent along our own tree itself, and their copies */
   fp_counter egress_bcast_frames, egress_bcast_copies;
+  /* checksum-partial frames (offload.h): sent with the flag, received with it (TAP-bound or completed) */
+  fp_counter egress_csum_partial, ingress_csum_partial;
 } fp_stats;
 
 static inline void fp_add(fp_counter *c, uint64_t n) { atomic_fetch_add_explicit(c, n, memory_order_relaxed); }
@@ -214,8 +220,10 @@ typedef struct fp_lane {
   uint8_t **tap_frames;
   int32_t *tap_lens;
   uint8_t *tap_queue;      /* per frame: the TAP queue it goes to (inner flow hash) */
+  uint8_t *tap_partial;    /* per frame: its TCP checksum is partial (tsw_tap_write_batch) */
   uint8_t **q_frames;      /* one queue's frames of a write (scratch) */
   int32_t *q_lens;
+  uint8_t *q_partial;
   size_t tap_cap;
   uint32_t queues_written; /* bit per TAP queue written since the last drain check */
   uint8_t *frame_dec; /* per frame of one datagram: where it goes (fastpath_ingress.c) */

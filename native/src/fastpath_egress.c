@@ -9,6 +9,7 @@
 
 #include "dataplane_io.h"
 #include "fastpath_relay.h"
+#include "offload.h"
 
 #define FP_LOCAL ((fp_session *)1) /* frame_sess: a local frame, dropped (the bridge delivers it) */
 #define FP_BCAST ((fp_session *)2) /* frame_sess: a local broadcast, a copy per child in l->bcast_plan */
@@ -152,8 +153,10 @@ static int egress_lookup(fp_lane *l, int n) {
 }
 
 /* Packs one frame for session s (frame header: this peer → dst) like packer.ts: appended to the
- * session's open datagram while header + frames + tag fit, else in a new one (*nd counts them). */
-static void egress_pack(fp_lane *l, fp_session *s, uint64_t dst, const uint8_t *p, size_t len, int *nd) {
+ * session's open datagram while header + frames + tag fit, else in a new one (*nd counts them).
+ * partial: the frame's TCP checksum is partial and s accepts it so (flag in the length field). */
+static void egress_pack(fp_lane *l, fp_session *s, uint64_t dst, const uint8_t *p, size_t len, bool partial,
+                        int *nd) {
   tsw_fastpath *f = l->f;
   fp_lane_scratch *ls = &s->lane[l->idx];
   int d = ls->open_dgram;
@@ -170,7 +173,7 @@ static void egress_pack(fp_lane *l, fp_session *s, uint64_t dst, const uint8_t *
   uint8_t *q = l->send_slab + l->send_offs[d] + l->send_lens[d];
   wr48(q, f->local_peer);
   wr48(q + 6, dst);
-  q[12] = (uint8_t)(len >> 8);
+  q[12] = (uint8_t)(len >> 8 | (partial ? FRAME_LEN_CSUM_PARTIAL >> 8 : 0));
   q[13] = (uint8_t)len;
   memcpy(q + FRAME_HDR, p, len);
   l->send_lens[d] += (int32_t)need;
@@ -182,11 +185,19 @@ static void egress_batch(fp_lane *l, int n) {
   fp_handoff *h = &f->eh;
   int ns = egress_lookup(l, n);
   int nd = 0, pplan = 0;
-  uint64_t slow = 0, local = 0, fast = 0, bcast = 0, copies = 0;
+  uint64_t slow = 0, local = 0, fast = 0, bcast = 0, copies = 0, partial = 0;
   for (int i = 0; i < n; i++) {
-    const uint8_t *p = r->slab + r->offsets[i];
+    uint8_t *p = r->slab + r->offsets[i];
     size_t len = (size_t)r->lengths[i];
     fp_session *s = l->frame_sess[i];
+    /* A TCP checksum the reader left partial stays so only for a session whose peer is the frame's
+     * destination and accepts it; for JS, relays and broadcast copies it is completed here. */
+    bool part = r->partial && r->partial[i] && s != FP_LOCAL;
+    if (part && !(s && s != FP_BCAST && s->csum_partial && s->peer == l->frame_dst[i] &&
+                  len < FRAME_LEN_CSUM_PARTIAL)) {
+      tsw_tcp4_complete(p, len, ETH_HDR + (unsigned)(p[ETH_HDR] & 15u) * 4);
+      part = false;
+    }
     if (!s) {
       tsw_fp_handoff_take(h, &l->eh_held);
       uint8_t *dst = handoff_slot(h, len); /* sized to hold a whole read batch: never NULL here */
@@ -200,11 +211,13 @@ static void egress_batch(fp_lane *l, int n) {
     }
     fast++;
     if (s != FP_BCAST) {
-      egress_pack(l, s, l->frame_dst[i], p, len, &nd);
+      egress_pack(l, s, l->frame_dst[i], p, len, part, &nd);
+      partial += part;
       continue;
     }
     bcast++;
-    for (fp_session *k; (k = l->bcast_plan[pplan++]) != NULL; copies++) egress_pack(l, k, l->frame_dst[i], p, len, &nd);
+    for (fp_session *k; (k = l->bcast_plan[pplan++]) != NULL; copies++)
+      egress_pack(l, k, l->frame_dst[i], p, len, false, &nd);
   }
   /* One atomic add per session and batch reserves its counters (shared with JS and the other lanes). */
   for (int i = 0; i < ns; i++) {
@@ -226,6 +239,7 @@ static void egress_batch(fp_lane *l, int n) {
   fp_add(&f->stats.egress_frames_fast, fast);
   fp_add(&f->stats.egress_bcast_frames, bcast);
   fp_add(&f->stats.egress_bcast_copies, copies);
+  if (partial) fp_add(&f->stats.egress_csum_partial, partial);
   fp_add(&l->egress_frames, fast);
   fp_add(&f->stats.egress_batches, 1);
   tsw_fp_handoff_release(f, h, &l->eh_held);

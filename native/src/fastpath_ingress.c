@@ -9,6 +9,7 @@
 
 #include "dataplane_io.h"
 #include "fastpath_relay.h"
+#include "offload.h"
 
 /* Any index of a session's block finds it (unsigned: an index below the block wraps to a huge offset). */
 static fp_session *session_by_index(tsw_fastpath *f, uint32_t idx) {
@@ -104,9 +105,10 @@ static void run_end(ingress_run *c) {
   c->dgrams = c->bytes = 0;
 }
 
-static void write_queue(fp_lane *l, int fd, uint8_t *const *frames, const int32_t *lens, int n) {
+static void write_queue(fp_lane *l, int fd, uint8_t *const *frames, const int32_t *lens, const uint8_t *partial,
+                        int n) {
   tsw_fastpath *f = l->f;
-  tsw_tap_write_batch(fd, frames, lens, n, f->tap_vnet, l->tap_scratch, l->gro_scratch);
+  tsw_tap_write_batch(fd, frames, lens, partial, n, f->tap_vnet, l->tap_scratch, l->gro_scratch);
   fold(f->stats.tap_write, l->tap_scratch, 3);
   fold(f->stats.tap_gro, l->gro_scratch, 2);
 }
@@ -117,7 +119,7 @@ static void ingress_write_tap(fp_lane *l, int *nt) {
   int n = *nt;
   if (n == 0) return;
   if (f->nlanes == 1) {
-    write_queue(l, f->tap_fds[0], l->tap_frames, l->tap_lens, n);
+    write_queue(l, f->tap_fds[0], l->tap_frames, l->tap_lens, l->tap_partial, n);
     l->queues_written |= 1;
   } else {
     uint32_t todo = 0;
@@ -127,8 +129,9 @@ static void ingress_write_tap(fp_lane *l, int *nt) {
       if (!(todo & (1u << q))) continue;
       int m = 0;
       for (int i = 0; i < n; i++)
-        if (l->tap_queue[i] == q) l->q_frames[m] = l->tap_frames[i], l->q_lens[m++] = l->tap_lens[i];
-      write_queue(l, f->tap_fds[q], l->q_frames, l->q_lens, m);
+        if (l->tap_queue[i] == q)
+          l->q_frames[m] = l->tap_frames[i], l->q_partial[m] = l->tap_partial[i], l->q_lens[m++] = l->tap_lens[i];
+      write_queue(l, f->tap_fds[q], l->q_frames, l->q_lens, l->q_partial, m);
     }
   }
   fp_add(&f->stats.ingress_frames_fast, (uint64_t)n);
@@ -154,8 +157,18 @@ static inline bool read_lock_once(tsw_fastpath *f, bool *locked) {
   return true;
 }
 
-/* Decides (the read lock taken for the MAC lookups the run cannot answer) where each frame of a DATA body goes, into f->frame_dec. Returns
- * the number of frames, or -1 for a malformed body (nothing of it is delivered). */
+/* A frame's length and checksum-partial flag from its header's length field (the flag only on a session
+ * whose ends both announced csumPartial: fastpath_int.h FRAME_LEN_CSUM_PARTIAL). */
+static inline size_t frame_len(const uint8_t *hf, const fp_session *s, bool *partial) {
+  size_t v = (size_t)hf[12] << 8 | hf[13];
+  *partial = s->csum_partial && (v & FRAME_LEN_CSUM_PARTIAL);
+  return *partial ? v & ~(size_t)FRAME_LEN_CSUM_PARTIAL : v;
+}
+
+/* Decides (the read lock taken for the MAC lookups the run cannot answer) where each frame of a DATA body
+ * goes, into f->frame_dec. Returns the number of frames, or -1 for a malformed body (nothing of it is
+ * delivered): a lying length, or a frame flagged checksum-partial that is no IPv4 TCP frame whose headers
+ * lie inside it (offload.h tsw_tcp4_partial_ok; a correct sender never sends one). */
 static int ingress_decide(fp_lane *l, const uint8_t *body, size_t len, int64_t now, ingress_run *c) {
   tsw_fastpath *f = l->f;
   size_t p = 0;
@@ -165,9 +178,12 @@ static int ingress_decide(fp_lane *l, const uint8_t *body, size_t len, int64_t n
   while (p < len) {
     if (len - p < FRAME_HDR || k >= FP_MAX_FRAMES_PER_DGRAM) goto bad;
     uint64_t origin = rd48(body + p), dst = rd48(body + p + 6);
-    size_t flen = (size_t)body[p + 12] << 8 | body[p + 13], start = p + FRAME_HDR;
+    bool part;
+    unsigned cs;
+    size_t flen = frame_len(body + p, c->s, &part), start = p + FRAME_HDR;
     if (flen == 0 || start + flen > len) goto bad;
     const uint8_t *fr = body + start;
+    if (part && !tsw_tcp4_partial_ok(fr, flen, &cs)) goto bad;
     tsw_mac_slot *m;
     bool ours = dst == f->local_peer && origin != f->local_peer && flen >= ETH_HDR;
     if (ours && c->mac_ok && c->origin == origin && c->mac == rd48(fr + 6)) {
@@ -200,18 +216,28 @@ static void ingress_frames(fp_lane *l, uint8_t *body, size_t len, int64_t now, i
     return;
   }
   size_t p = 0;
+  uint64_t partial = 0;
   for (int i = 0; i < k; i++) {
     uint64_t origin = rd48(body + p), dst = rd48(body + p + 6);
-    size_t flen = (size_t)body[p + 12] << 8 | body[p + 13];
+    bool part;
+    size_t flen = frame_len(body + p, c->s, &part);
     uint8_t *fr = body + p + FRAME_HDR;
     int dec = l->frame_dec[i];
     p += FRAME_HDR + flen;
     if (dec == DEC_DROP) continue; /* a broadcast seen already (counted by the dedup) */
+    partial += part;
+    if (part && dec != DEC_TAP) {
+      /* Only our TAP takes it partial: completed (and unflagged) before JS or a relay sees it. */
+      tsw_tcp4_complete(fr, flen, ETH_HDR + (unsigned)(fr[ETH_HDR] & 15u) * 4);
+      fr[-FRAME_HDR + 12] &= (uint8_t)~(FRAME_LEN_CSUM_PARTIAL >> 8);
+      part = false;
+    }
     if (dec >= DEC_RELAY) tsw_fp_relay_frame(l, dec, fr - FRAME_HDR, flen);
     if (dec == DEC_TAP || dec == DEC_BCAST || dec == DEC_BCAST_LEARN) {
       l->tap_frames[*nt] = fr;
       l->tap_lens[*nt] = (int32_t)flen;
       l->tap_queue[*nt] = (uint8_t)flow_queue(fr, flen, f->nlanes);
+      l->tap_partial[*nt] = part;
       if ((size_t)++*nt >= l->tap_cap) ingress_write_tap(l, nt);
     }
     if (dec != DEC_JS && dec != DEC_BCAST_LEARN) continue;
@@ -230,6 +256,7 @@ static void ingress_frames(fp_lane *l, uint8_t *body, size_t len, int64_t now, i
     }
     if (dec == DEC_JS) fp_add(&f->stats.ingress_frames_slow, 1);
   }
+  if (partial) fp_add(&f->stats.ingress_csum_partial, partial);
 }
 
 /* The session of a datagram and the key its header names (lock held only here), both referenced.

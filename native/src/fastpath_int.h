@@ -19,6 +19,9 @@
 #define TYPE_DATA 1
 #define ETH_HDR 14
 #define MAX_SAFE_COUNTER 0x1fffffffffffffULL /* 2^53 - 1: the TS reference's limit */
+/* Frame header length field, on a session whose ends both announced csumPartial: bit 15 flags a
+ * checksum-partial IPv4 TCP frame, the other 15 bits are the length (src/wire/data-packet.ts). */
+#define FRAME_LEN_CSUM_PARTIAL 0x8000u
 
 static inline uint64_t rd48(const uint8_t *p) {
   return (uint64_t)p[0] << 40 | (uint64_t)p[1] << 32 | (uint64_t)p[2] << 24 | (uint64_t)p[3] << 16 |

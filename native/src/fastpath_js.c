@@ -49,6 +49,7 @@ static void lane_free(fp_lane *l) {
   free(l->erd.offsets);
   free(l->erd.lengths);
   free(l->erd.kind_state);
+  free(l->erd.partial);
   free(l->ird.slab);
   free(l->ird.offsets);
   free(l->ird.lengths);
@@ -72,6 +73,8 @@ static void lane_free(fp_lane *l) {
   free(l->tap_queue);
   free(l->q_frames);
   free(l->q_lens);
+  free(l->tap_partial);
+  free(l->q_partial);
   tsw_fp_relay_lane_free(l);
   pthread_mutex_destroy(&l->emu);
 }
@@ -216,6 +219,7 @@ static bool lane_init(tsw_fastpath *f, fp_lane *l, int idx, int tap_fd, int udp_
   l->erd.offsets = calloc(ecap, sizeof(int32_t));
   l->erd.lengths = calloc(ecap, sizeof(int32_t));
   l->erd.kind_state = vnet ? (void *)tsw_tap_vnet_state_new() : NULL;
+  l->erd.partial = vnet ? calloc(ecap, 1) : NULL; /* TCP checksums may stay partial (offload.h) */
   l->send_slab = malloc(ecap * stride + FP_MAX_TAG);
   l->send_offs = calloc(ecap, sizeof(int32_t));
   l->send_lens = calloc(ecap, sizeof(int32_t));
@@ -243,10 +247,13 @@ static bool lane_init(tsw_fastpath *f, fp_lane *l, int idx, int tap_fd, int udp_
   l->tap_frames = calloc(l->tap_cap, sizeof(uint8_t *));
   l->tap_lens = calloc(l->tap_cap, sizeof(int32_t));
   l->tap_queue = calloc(l->tap_cap, 1);
+  l->tap_partial = calloc(l->tap_cap, 1);
   l->q_frames = calloc(l->tap_cap, sizeof(uint8_t *));
   l->q_lens = calloc(l->tap_cap, sizeof(int32_t));
+  l->q_partial = calloc(l->tap_cap, 1);
   l->frame_dec = malloc(FP_MAX_FRAMES_PER_DGRAM);
-  return l->erd.slab && l->erd.offsets && l->erd.lengths && (!vnet || l->erd.kind_state) && l->send_slab &&
+  return l->erd.slab && l->erd.offsets && l->erd.lengths && (!vnet || (l->erd.kind_state && l->erd.partial)) &&
+         l->tap_partial && l->q_partial && l->send_slab &&
          l->send_offs && l->send_lens && l->send_addrs && l->send_ports && l->send_sess && l->send_key &&
          l->frame_sess && l->frame_dst && l->batch_sess && l->bcast_plan && l->ird.slab && l->ird.offsets && l->ird.lengths && l->ird.addrs &&
          l->ird.ports && l->ird.kind_state && l->tap_frames && l->tap_lens && l->tap_queue && l->q_frames &&
@@ -455,6 +462,8 @@ napi_value tsw_js_fastpath_stats(napi_env env, napi_callback_info info) {
       {"broadcastDuplicates", &s->bcast_duplicates},
       {"egressBroadcastFrames", &s->egress_bcast_frames},
       {"egressBroadcastCopies", &s->egress_bcast_copies},
+      {"egressCsumPartial", &s->egress_csum_partial},
+      {"ingressCsumPartial", &s->ingress_csum_partial},
   };
   for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
     if (!tsw_set_double(env, o, kv[i].k, (double)fp_get(kv[i].v))) return NULL;

@@ -4,10 +4,11 @@
  * what it replaces is released after the lock (the I/O threads may still hold references).
  *
  *   fastpathAddSession(h, peer, localIndex, remoteIndex, remoteAddr, remotePort, lastCounter,
- *                      sendKey?, sendSalt?, recvKey?, recvSalt?, localLanes?, remoteLanes?)
+ *                      sendKey?, sendSalt?, recvKey?, recvSalt?, localLanes?, remoteLanes?, csumPartial?)
  *                      replaces any session of peer; its keys are generation 0. Lanes (1..FP_MAX_LANES,
  *                      default 1): indexes localIndex..+localLanes-1 find it; egress lane i addresses
- *                      remoteIndex + i % remoteLanes
+ *                      remoteIndex + i % remoteLanes. csumPartial (default false): both ends announced it
+ *                      (fastpath.h fp_session.csum_partial)
  *   fastpathRemoveSession(h, peer)
  *   fastpathSetEligible(h, peer, eligible)      may the egress thread send for this session itself
  *   fastpathSetRecvKey(h, peer, gen, key, salt, graceMs) -> boolean
@@ -46,11 +47,12 @@ static bool key_args(napi_env env, napi_value k, napi_value s, const char *kname
 }
 
 napi_value tsw_js_fastpath_add_session(napi_env env, napi_callback_info info) {
-  TSW_ARGS(env, info, 13, argv);
+  TSW_ARGS(env, info, 14, argv);
   tsw_fastpath *f;
   uint64_t peer;
   int64_t li, ri, addr, port, counter, llanes = 1, rlanes = 1;
-  napi_valuetype t11, t12;
+  bool csum_partial = false;
+  napi_valuetype t11, t12, t13;
   uint8_t *sk, *ss, *rk, *rs;
   if (!tsw_fp_get(env, argv[0], &f) || !tsw_fp_arg_peer(env, argv[1], "peer", &peer) ||
       !tsw_arg_int(env, argv[2], "localIndex", 0, UINT32_MAX, &li) ||
@@ -63,8 +65,10 @@ napi_value tsw_js_fastpath_add_session(napi_env env, napi_callback_info info) {
     return NULL;
   TSW_NAPI(env, napi_typeof(env, argv[11], &t11));
   TSW_NAPI(env, napi_typeof(env, argv[12], &t12));
+  TSW_NAPI(env, napi_typeof(env, argv[13], &t13));
   if ((t11 != napi_undefined && !tsw_arg_int(env, argv[11], "localLanes", 1, FP_MAX_LANES, &llanes)) ||
-      (t12 != napi_undefined && !tsw_arg_int(env, argv[12], "remoteLanes", 1, FP_MAX_LANES, &rlanes)))
+      (t12 != napi_undefined && !tsw_arg_int(env, argv[12], "remoteLanes", 1, FP_MAX_LANES, &rlanes)) ||
+      (t13 != napi_undefined && !tsw_arg_bool(env, argv[13], "csumPartial", &csum_partial)))
     return NULL;
   bool enc = sk != NULL;
   if (enc != (ss != NULL) || enc != (rk != NULL) || enc != (rs != NULL))
@@ -79,6 +83,7 @@ napi_value tsw_js_fastpath_add_session(napi_env env, napi_callback_info info) {
   s->remote = (uint64_t)addr << 16 | (uint64_t)port;
   s->send_counter = (uint64_t)counter;
   s->encrypted = enc;
+  s->csum_partial = csum_partial;
   if (enc) {
     s->seal = tsw_fp_key_new(sk, ss, 0, true, f->nlanes);
     s->open = tsw_fp_key_new(rk, rs, 0, false, f->nlanes);

@@ -63,6 +63,9 @@ typedef struct tsw_reader {
   size_t headroom, tailroom; /* TAP only: bytes kept free before/after each frame */
   unsigned max_batches;
   void *kind_state; /* UDP: preallocated mmsghdr/iovec/sockaddr arrays (freed with the reader) */
+  /* TAP offload, the fast path's egress reader only (max_frames entries, or NULL): per frame, 1 = an
+   * IPv4 TCP frame whose TCP checksum was left partial (offload.h); NULL: every checksum is completed. */
+  uint8_t *partial;
   /* Set by fill when it holds data already taken from the fd but not yet delivered (a superframe's
    * remaining segments, a GRO slot's remaining datagrams): the reader keeps calling back past
    * max_batches until it is delivered, since no poll event would announce it. */

@@ -56,6 +56,7 @@
 #include <sys/uio.h>
 
 #define TAP_MAX_BATCHES_PER_WAKEUP 4
+#define ETH_HDR_BYTES 14
 
 napi_value tsw_js_tap_open(napi_env env, napi_callback_info info) {
   TSW_ARGS(env, info, 3, argv);
@@ -158,6 +159,17 @@ int tsw_tap_fill(tsw_reader *r, bool *more, int *fatal) {
   return n;
 }
 
+/* A segment just cut with a partial TCP checksum (partial: tso.partial) stays partial when it is one the
+ * receiving end accepts as such (tsw_tcp4_partial_ok); any other is completed now. Returns whether it
+ * stayed partial. */
+static uint8_t leave_partial(uint8_t *seg, size_t len, bool partial) {
+  unsigned cs;
+  if (!partial) return 0;
+  if (tsw_tcp4_partial_ok(seg, len, &cs)) return 1;
+  tsw_tcp4_complete(seg, len, (unsigned)ETH_HDR_BYTES + (unsigned)(seg[ETH_HDR_BYTES] & 15u) * 4);
+  return 0;
+}
+
 /* vnet mode: reader state (one allocation with the scratch copy of a superframe being segmented). */
 struct tap_vnet_state {
   tsw_tso tso;
@@ -186,6 +198,7 @@ int tsw_tap_fill_vnet(tsw_reader *r, bool *more, int *fatal) {
         return n;
       }
       tsw_tso_emit(&st->tso, r->slab + start);
+      if (r->partial) r->partial[n] = leave_partial(r->slab + start, seg, st->tso.partial);
       r->offsets[n] = (int32_t)start;
       r->lengths[n] = (int32_t)seg;
       n++;
@@ -217,17 +230,24 @@ int tsw_tap_fill_vnet(tsw_reader *r, bool *more, int *fatal) {
     if (h.gso_type != TSW_VNET_GSO_NONE) {
       r->stats.superframes++;
       memcpy(st->scratch, f, len);
-      if (!tsw_tso_begin(&st->tso, st->scratch, len, &h)) {
+      if (!tsw_tso_begin(&st->tso, st->scratch, len, &h, r->partial != NULL)) {
         r->stats.bad_gso++;
         continue;
       }
       st->pending = true;
       continue;
     }
-    if ((h.flags & TSW_VNET_F_NEEDS_CSUM) && !tsw_csum_complete(f, len, &h)) {
-      r->stats.bad_gso++;
-      continue;
+    bool part = false;
+    unsigned cs;
+    if (h.flags & TSW_VNET_F_NEEDS_CSUM) {
+      /* A TCP frame the kernel left partial stays so when the reader may leave it (same layout as ours) */
+      part = r->partial && h.csum_offset == 16 && tsw_tcp4_partial_ok(f, len, &cs) && cs == h.csum_start;
+      if (!part && !tsw_csum_complete(f, len, &h)) {
+        r->stats.bad_gso++;
+        continue;
+      }
     }
+    if (r->partial) r->partial[n] = part;
     r->offsets[n] = (int32_t)start;
     r->lengths[n] = (int32_t)len;
     n++;
@@ -308,10 +328,17 @@ static ssize_t writev_retry(int fd, const struct iovec *iov, int n) {
   return k;
 }
 
-/* Writes one frame; with vnet, prefixed by an empty virtio_net_hdr. */
-static int write_one(int fd, uint8_t *p, size_t len, bool vnet, double *stats) {
-  static const tsw_vnet_hdr zero;
-  struct iovec iov[2] = {{(void *)&zero, sizeof zero}, {p, len}};
+/* Writes one frame; with vnet, prefixed by an empty virtio_net_hdr. partial: its TCP checksum is
+ * partial (tsw_tcp4_partial_ok held): with vnet the header says NEEDS_CSUM and the kernel (or nobody,
+ * when the receiving socket trusts it) completes it; without, it is completed here first. */
+static int write_one(int fd, uint8_t *p, size_t len, bool vnet, bool partial, double *stats) {
+  tsw_vnet_hdr h = {0};
+  if (partial) {
+    unsigned cs = ETH_HDR_BYTES + (unsigned)(p[ETH_HDR_BYTES] & 15u) * 4;
+    if (vnet) tsw_vnet_partial_hdr(&h, cs);
+    else tsw_tcp4_complete(p, len, cs);
+  }
+  struct iovec iov[2] = {{&h, sizeof h}, {p, len}};
   return count_write(vnet ? writev_retry(fd, iov, 2) : writev_retry(fd, iov + 1, 1), 1, stats);
 }
 
@@ -322,20 +349,21 @@ static bool opt_bool(napi_env env, napi_value v, const char *name, bool *out) {
   return t == napi_undefined || tsw_arg_bool(env, v, name, out);
 }
 
-int tsw_tap_write_batch(int fd, uint8_t *const *frames, const int32_t *l, int count, bool vnet, double *stats,
-                        double *gro_stats) {
+int tsw_tap_write_batch(int fd, uint8_t *const *frames, const int32_t *l, const uint8_t *partial, int count,
+                        bool vnet, double *stats, double *gro_stats) {
   int written = 0;
   if (!vnet) {
-    for (int i = 0; i < count; i++) written += write_one(fd, frames[i], (size_t)l[i], false, stats);
+    for (int i = 0; i < count; i++)
+      written += write_one(fd, frames[i], (size_t)l[i], false, partial && partial[i], stats);
   } else {
     tsw_vnet_hdr h;
     uint8_t hdr[128];
     size_t hdr_len;
     struct iovec iov[2 + TSW_GRO_MAX_SEGS];
     for (int i = 0; i < count;) {
-      int n = tsw_gro_plan(frames, l, count, i, &h, hdr, &hdr_len, iov + 2);
+      int n = tsw_gro_plan(frames, l, partial, count, i, &h, hdr, &hdr_len, iov + 2);
       if (n == 1) {
-        written += write_one(fd, frames[i], (size_t)l[i], true, stats);
+        written += write_one(fd, frames[i], (size_t)l[i], true, partial && partial[i], stats);
       } else {
         iov[0].iov_base = &h;
         iov[0].iov_len = sizeof h;
@@ -372,7 +400,7 @@ napi_value tsw_js_tap_write_frames(napi_env env, napi_callback_info info) {
   const int32_t *o = offs;
   uint8_t *frames[TSW_MAX_BATCH];
   for (int64_t i = 0; i < count; i++) frames[i] = buf + o[i];
-  int written = tsw_tap_write_batch((int)fd, frames, lens, (int)count, vnet, stats, gro_stats);
+  int written = tsw_tap_write_batch((int)fd, frames, lens, NULL, (int)count, vnet, stats, gro_stats);
   napi_value r;
   TSW_NAPI(env, napi_create_int32(env, written, &r));
   return r;
@@ -394,7 +422,7 @@ napi_value tsw_js_tap_write_frame(napi_env env, napi_callback_info info) {
     return tsw_throw_range(env, "frame (offset %lld, length %lld) does not fit buf of %zu bytes", (long long)off,
                            (long long)len, buf_len);
   napi_value r;
-  TSW_NAPI(env, napi_create_int32(env, write_one((int)fd, buf + off, (size_t)len, vnet, stats), &r));
+  TSW_NAPI(env, napi_create_int32(env, write_one((int)fd, buf + off, (size_t)len, vnet, false, stats), &r));
   return r;
 }
 

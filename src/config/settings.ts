@@ -22,6 +22,11 @@ export interface RouterSettings {
   readonly udpGro: boolean;
   /** TSWEAVE_TAP_OFFLOAD=0: no TSO/GRO offload (IFF_VNET_HDR) on the TAP. */
   readonly tapOffload: boolean;
+  /**
+   * TSWEAVE_CSUM_PARTIAL=0: do not announce csumPartial in the hello (wire/hello.ts), so every session
+   * carries fully checksummed frames both ways, as with a peer that predates it.
+   */
+  readonly csumPartial: boolean;
   /** TSWEAVE_DEAD_CONTAINER_GRACE_MS: how long a dead container keeps its addresses (a restarting one keeps them). */
   readonly deadContainerGraceMs: number;
   /**
@@ -72,6 +77,7 @@ export const ENV_SETTINGS: readonly EnvSetting[] = [
   },
   { env: 'TSWEAVE_UDP_GRO', help: '0 turns off UDP GRO on the data-plane socket', show: (s) => onOff(s.udpGro) },
   { env: 'TSWEAVE_TAP_OFFLOAD', help: '0 turns off TSO/GRO offload on the TAP', show: (s) => onOff(s.tapOffload) },
+  { env: 'TSWEAVE_CSUM_PARTIAL', help: '0: peers always get fully checksummed TCP frames through the tunnel', show: (s) => onOff(s.csumPartial) },
   { env: 'TSWEAVE_DEAD_CONTAINER_GRACE_MS', help: 'how long a dead container keeps its addresses', show: (s) => `${s.deadContainerGraceMs} ms` },
   { env: 'TSWEAVE_IPAM_WAIT_MS', help: 'how long an IPAM request waits for consensus or a grant', show: (s) => `${s.ipamWaitMs} ms` },
   { env: 'TSWEAVE_REKEY_INTERVAL_S', help: 'data-plane keys are replaced this often', show: (s) => `${s.rekeyIntervalMs / 1000} s` },
@@ -148,6 +154,7 @@ export function parseRouterSettings(env: Env): RouterSettings {
     dataplaneThreads: dataplaneThreadsFromEnv(env),
     dataplaneThreadMode: dataplaneThreadModeFromEnv(env),
     udpGro: env.TSWEAVE_UDP_GRO !== '0',
+    csumPartial: env.TSWEAVE_CSUM_PARTIAL !== '0',
     tapOffload: env.TSWEAVE_TAP_OFFLOAD !== '0',
     deadContainerGraceMs: msFromEnv(env, 'TSWEAVE_DEAD_CONTAINER_GRACE_MS') ?? IPAM_DEAD_CONTAINER_GRACE_MS,
     ipamWaitMs: msFromEnv(env, 'TSWEAVE_IPAM_WAIT_MS') ?? IPAM_ALLOCATE_TIMEOUT_MS,

@@ -122,6 +122,8 @@ export interface FastSessionInit {
   /** Receive lanes of each end (dataplane/session.ts SessionInit). @default 1 each */
   localLanes?: number;
   remoteLanes?: number;
+  /** Both ends announced csumPartial (dataplane/session.ts SessionInit). @default false */
+  csumPartial?: boolean;
   remoteAddr: number;
   remotePort: number;
   /** Last send counter used so far (the next datagram uses lastCounter + 1). */

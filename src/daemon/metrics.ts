@@ -266,6 +266,17 @@ export class RouterMetrics {
       },
     });
     new Counter({
+      name: 'tsweave_dataplane_csum_partial_frames_total',
+      help: 'TCP frames that crossed the tunnel with their checksum left partial (peers that both announce csumPartial; the payload is summed by nobody, or once by the receiving kernel): "sent" by the native egress threads, "received" by the native ingress threads.',
+      labelNames: ['direction'], registers,
+      collect() {
+        this.reset();
+        const s = stats();
+        this.inc({ direction: 'sent' }, n(s.fastPath?.egressCsumPartial));
+        this.inc({ direction: 'received' }, n(s.fastPath?.ingressCsumPartial));
+      },
+    });
+    new Counter({
       name: 'tsweave_dataplane_dropped_total', help: 'Data-plane packets and frames dropped, by reason.', labelNames: ['reason'], registers,
       collect() {
         this.reset();

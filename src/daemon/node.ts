@@ -159,7 +159,8 @@ export class TsweaveNode {
     ));
     const links = (this.links = new PeerLinks(
       { ...components, router, overlay },
-      { name: this.name, nickname: cfg.nickname, uid, ...(passwordKey ? { passwordKey } : {}), port: cfg.port, trustedSubnets: cfg.trustedSubnets, sessionLanes: dp.receiveLanes ?? 1 },
+      { name: this.name, nickname: cfg.nickname, uid, ...(passwordKey ? { passwordKey } : {}), port: cfg.port, trustedSubnets: cfg.trustedSubnets, sessionLanes: dp.receiveLanes ?? 1,
+        csumPartial: cfg.settings.csumPartial && Overlay.csumPartialFits(cfg.mtu) },
     ));
     const nat = (this.nat = new NatTraversal({ ...components, router, overlay, links }, this.name, cfg.port));
     router.on('connection:added', (conn) => {

@@ -32,6 +32,8 @@ export interface PeerLinksInit {
   /** Our receive lanes (DataPlaneIo.receiveLanes): each session gets this many consecutive receiver
    *  indexes, announced in the hello (wire/hello.ts sessionLanes). @default 1 */
   sessionLanes?: number;
+  /** Announce csumPartial (wire/hello.ts): we accept checksum-partial TCP frames. @default false */
+  csumPartial?: boolean;
 }
 
 export class PeerLinks {
@@ -96,6 +98,7 @@ export class PeerLinks {
         listenPort: this.init.port,
         sessionIndex: localIndex,
         sessionLanes: this.lanes,
+        csumPartial: this.init.csumPartial ?? false,
         trustsRemote: this.trusts(plainIp(stream.remoteAddress)),
       },
     );
@@ -167,6 +170,7 @@ export class PeerLinks {
         remoteIndex: link.info.remoteSessionIndex,
         localLanes: this.lanes,
         remoteLanes: link.info.remoteSessionLanes,
+        csumPartial: link.info.csumPartial,
         ...(k ? { keys: { sendKey: k.udpSendKey, recvKey: k.udpRecvKey, sendSalt: k.udpSendSalt, recvSalt: k.udpRecvSalt } } : {}),
       },
       {

@@ -85,8 +85,8 @@ export class OverlayIngress {
   }
 
   /** Frames that came over the TCP connection (a DATA body). */
-  tcpFrames(buf: Buffer): void {
-    this.deliverBody(buf, 0, buf.length);
+  tcpFrames(s: Session, buf: Buffer): void {
+    this.deliverBody(s, buf, 0, buf.length);
     this.flushLocal();
   }
 
@@ -193,7 +193,7 @@ export class OverlayIngress {
     const bodyLen = len - DATA_HEADER_BYTES;
     switch (type) {
       case PACKET_TYPE_DATA:
-        this.deliverBody(buf, bodyOff, bodyLen);
+        this.deliverBody(s, buf, bodyOff, bodyLen);
         return;
       case PACKET_TYPE_HEARTBEAT:
         if (!this.p.heartbeats.onHeartbeat(s, buf, bodyOff, bodyLen)) stats.droppedBadFrame++;
@@ -206,10 +206,10 @@ export class OverlayIngress {
     }
   }
 
-  private deliverBody(buf: Buffer, off: number, len: number): void {
+  private deliverBody(s: Session, buf: Buffer, off: number, len: number): void {
     const now = this.p.clock.now();
     const fwd = this.p.forwarder;
-    const ok = forEachFrame(buf, off, len, (origin, dst, fo, fl) => fwd.fromPeer(origin, dst, buf, fo, fl, now));
+    const ok = forEachFrame(buf, off, len, (origin, dst, fo, fl) => fwd.fromPeer(origin, dst, buf, fo, fl, now), s.csumPartial);
     if (!ok) this.p.stats.droppedBadFrame++;
   }
 }

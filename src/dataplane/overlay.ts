@@ -30,7 +30,7 @@ import { REKEY_AFTER_BYTES, REKEY_AFTER_MS } from '../core/defaults.js';
 import type { Logger } from '../core/logger.js';
 import type { Batch, FastIngressBatch, FastSessionStats } from '../core/ports.js';
 import { formatIPv4 } from '../core/types.js';
-import { AEAD_TAG_BYTES, DATA_HEADER_BYTES, FRAME_HEADER_BYTES } from '../wire/data-packet.js';
+import { AEAD_TAG_BYTES, DATA_HEADER_BYTES, FRAME_HEADER_BYTES, FRAME_LEN_CSUM_PARTIAL } from '../wire/data-packet.js';
 import { BroadcastDedup, BroadcastNumbering, type BroadcastSource } from './broadcast-dedup.js';
 import { buildFastRoutes } from './fast-routes.js';
 import { Forwarder, type BroadcastSeen, type ForwardSink } from './forwarder.js';
@@ -120,6 +120,14 @@ export class Overlay {
   static maxDatagramBytes(mtu: number): number {
     const oneFrame = DATA_HEADER_BYTES + FRAME_HEADER_BYTES + mtu + ETH_HEADER_BYTES + AEAD_TAG_BYTES;
     return Math.max(oneFrame, UNDERLAY_MTU - UNDERLAY_HEADERS_BYTES);
+  }
+
+  /**
+   * csumPartial (wire/hello.ts) may be announced with this MTU: every frame we can send (the packer's
+   * largest) is shorter than 32768 bytes, so bit 15 of a length is free for the flag.
+   */
+  static csumPartialFits(mtu: number): boolean {
+    return Overlay.maxDatagramBytes(mtu) - DATA_HEADER_BYTES - FRAME_HEADER_BYTES - AEAD_TAG_BYTES < FRAME_LEN_CSUM_PARTIAL;
   }
 
   start(): void {
@@ -244,9 +252,10 @@ export class Overlay {
 
   /** Frames that came over the TCP connection from `peer` (a DATA body). */
   onTcpFrames(peer: number, body: Uint8Array): void {
-    if (!this.byPeer.has(peer)) return;
+    const s = this.byPeer.get(peer);
+    if (!s) return;
     const buf = Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-    this.ingress.tcpFrames(buf);
+    this.ingress.tcpFrames(s, buf);
     this.egress.flush();
   }
 

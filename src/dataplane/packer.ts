@@ -7,8 +7,10 @@ import {
   AEAD_TAG_BYTES,
   DATA_HEADER_BYTES,
   FRAME_HEADER_BYTES,
+  FRAME_LEN_CSUM_PARTIAL,
 } from '../wire/data-packet.js';
 import { macAt, writeU48 } from './mac.js';
+import { completeTcp4Partial } from './tcp-csum.js';
 
 export interface PackerInit {
   /** Largest datagram (header + frames + tag). */
@@ -83,13 +85,17 @@ export class Packer {
 
 /**
  * Walks the frames in a DATA body buf[off, off+len). Returns false (and stops) at the first malformed
- * frame header: a lying length must never make us read past the datagram.
+ * frame header: a lying length must never make us read past the datagram. csumPartial (the session's
+ * ends both announced it, wire/hello.ts): bit 15 of a length flags a checksum-partial TCP frame, which is
+ * completed in place (and its flag cleared) before fn sees it, so JS only ever handles complete frames;
+ * one that cannot be such a frame is malformed.
  */
 export function forEachFrame(
   buf: Uint8Array,
   off: number,
   len: number,
   fn: (origin: number, dst: number, frameOff: number, frameLen: number) => void,
+  csumPartial = false,
 ): boolean {
   const end = off + len;
   let p = off;
@@ -97,9 +103,15 @@ export function forEachFrame(
     if (end - p < FRAME_HEADER_BYTES) return false;
     const origin = macAt(buf, p);
     const dst = macAt(buf, p + 6);
-    const flen = (buf[p + 12]! << 8) | buf[p + 13]!;
+    let flen = (buf[p + 12]! << 8) | buf[p + 13]!;
     const start = p + FRAME_HEADER_BYTES;
+    const partial = csumPartial && (flen & FRAME_LEN_CSUM_PARTIAL) !== 0;
+    if (partial) flen &= ~FRAME_LEN_CSUM_PARTIAL;
     if (flen === 0 || start + flen > end) return false;
+    if (partial) {
+      if (!completeTcp4Partial(buf, start, flen)) return false;
+      buf[p + 12] = buf[p + 12]! & 0x7f;
+    }
     fn(origin, dst, start, flen);
     p = start + flen;
   }

@@ -53,7 +53,7 @@ export function classifyTooBig(buf: Uint8Array, off: number, len: number, isGrou
 }
 
 /** Internet checksum (RFC 1071) of buf[off, off+len), folded, not complemented, starting from `sum`. */
-function sum16(buf: Uint8Array, off: number, len: number, sum = 0): number {
+export function sum16(buf: Uint8Array, off: number, len: number, sum = 0): number {
   let i = 0;
   for (; i + 1 < len; i += 2) sum += (buf[off + i]! << 8) | buf[off + i + 1]!;
   if (i < len) sum += buf[off + i]! << 8;

@@ -39,6 +39,11 @@ export interface SessionInit {
    */
   localLanes?: number;
   remoteLanes?: number;
+  /**
+   * Both ends announced csumPartial (wire/hello.ts): frame lengths carry the checksum-partial flag in
+   * bit 15 (wire/data-packet.ts); the fast path may send such frames to this peer. @default false
+   */
+  csumPartial?: boolean;
   /** Absent: the connection is unencrypted. */
   keys?: SessionKeys;
 }
@@ -62,6 +67,8 @@ export class Session {
   readonly remoteIndex: number;
   /** Indexes localIndex..localIndex+localLanes-1 find this session (SessionInit.localLanes). */
   readonly localLanes: number;
+  /** SessionInit.csumPartial. */
+  readonly csumPartial: boolean;
   /** Current send key, generation sendGen (its low 8 bits go in every header). */
   seal: AeadHandle | undefined;
   sendGen = 0;
@@ -103,6 +110,7 @@ export class Session {
     this.localIndex = init.localIndex;
     this.remoteIndex = init.remoteIndex;
     this.localLanes = init.localLanes ?? 1;
+    this.csumPartial = init.csumPartial ?? false;
     if (init.keys) {
       if (!aead) throw new Error('encrypted session needs an AEAD implementation');
       this.seal = aead.create(init.keys.sendKey, init.keys.sendSalt, true);

@@ -126,6 +126,7 @@ export class NativeFastPath implements FastPath {
       k?.recvSalt ?? null,
       s.localLanes ?? 1,
       s.remoteLanes ?? 1,
+      s.csumPartial ?? false,
     );
   }
 

@@ -23,7 +23,7 @@ import type { AeadHandle, DataAeadEngine, OpenBatch, SealBatch } from '../crypto
 import type { FastSessionStats } from '../core/ports.js';
 
 /** The ABI this wrapper was written for; native/src/addon.c TSW_ABI_VERSION. */
-export const NATIVE_ABI_VERSION = 10;
+export const NATIVE_ABI_VERSION = 11;
 
 /** Accumulated counters of a batch write/send: [done, dropped, errors, lastErrno]. */
 export const STAT_DONE = 0;
@@ -232,6 +232,8 @@ export interface NativeAddon {
      *  addresses remoteIndex + i % remoteLanes. 1..16 each. */
     localLanes?: number,
     remoteLanes?: number,
+    /** Both ends announced csumPartial (wire/hello.ts): bit 15 of frame lengths is the flag. */
+    csumPartial?: boolean,
   ): void;
   fastpathRemoveSession(h: FastPathHandle, peer: number): void;
   fastpathSetEligible(h: FastPathHandle, peer: number, eligible: boolean): void;

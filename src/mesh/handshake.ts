@@ -79,6 +79,8 @@ export interface HandshakeInit {
   sessionLanes?: number;
   /** We trust the remote's address (--trusted-subnets); sent in the hello. @default false */
   trustsRemote?: boolean;
+  /** We accept checksum-partial frames (wire/hello.ts csumPartial); sent in the hello. @default false */
+  csumPartial?: boolean;
   /** @default [PROTOCOL_MIN_VERSION, PROTOCOL_MAX_VERSION] */
   versionRange?: VersionRange;
 }
@@ -139,6 +141,7 @@ export class Handshake {
     if (this.keyPair) this.local.publicKey = this.keyPair.publicKey;
     if (init.sessionLanes !== undefined && init.sessionLanes > 1) this.local.sessionLanes = init.sessionLanes;
     if (init.trustsRemote) this.local.trusted = true;
+    if (init.csumPartial) this.local.csumPartial = true;
     this.initialBytes = Buffer.concat([encodePreamble(this.ours), encodeHello(this.local)]);
   }
 

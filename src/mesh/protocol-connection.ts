@@ -56,6 +56,8 @@ export interface ProtocolConnectionInit {
   sessionLanes?: number;
   /** We trust the remote's address (--trusted-subnets). @default false */
   trustsRemote?: boolean;
+  /** We accept checksum-partial frames (wire/hello.ts csumPartial). @default false */
+  csumPartial?: boolean;
   /** u32 connection id. @default random from rng */
   connId?: number;
   /** @default HANDSHAKE_TIMEOUT_MS */
@@ -85,6 +87,8 @@ export interface ConnectionReadyInfo {
   udpKeys?: UdpSessionKeys;
   /** Both ends trust each other's address (--trusted-subnets): the data plane may go unencrypted. */
   mutuallyTrusted: boolean;
+  /** Both ends announced csumPartial (wire/hello.ts): frames may carry a partial TCP checksum. */
+  csumPartial: boolean;
   protocolVersion: number;
 }
 
@@ -149,6 +153,7 @@ export class ProtocolConnection {
     if (init.passwordKey) hs.passwordKey = init.passwordKey;
     if (init.sessionLanes !== undefined) hs.sessionLanes = init.sessionLanes;
     if (init.trustsRemote) hs.trustsRemote = true;
+    if (init.csumPartial) hs.csumPartial = true;
     if (init.versionRange) hs.versionRange = init.versionRange;
     this.handshake = new Handshake(components.rng, hs);
     this.lastReceivedAt = this.clock.now();
@@ -253,6 +258,7 @@ export class ProtocolConnection {
       remoteConnId: r.connId,
       encrypted: result.encrypted,
       mutuallyTrusted: result.local.trusted === true && r.trusted === true,
+      csumPartial: result.local.csumPartial === true && r.csumPartial === true,
       protocolVersion: result.protocolVersion,
     };
     if (result.keys) this.info.udpKeys = result.keys.udp;

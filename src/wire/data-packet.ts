@@ -20,7 +20,17 @@
 //   0   6   origin peer (48-bit name; the peer whose container sent the frame)
 //   6   6   destination peer; ff:ff:SS:SS:SS:SS = broadcast number SS (u32) along origin's tree
 //           (dataplane/broadcast-dedup.ts; ff:ff:ff:ff:ff:ff = a broadcast without a number)
-//   12  2   frame length (u16 BE)
+//   12  2   frame length (u16 BE); on a session whose ends both announced csumPartial (hello.ts), bit 15
+//           is the "checksum partial" flag and bits 0..14 the length (such ends never send a frame of
+//           32768 bytes or more: csumPartial is announced only with an MTU that keeps every frame under
+//           it, MAX_MTU itself allows larger). Flagged: the frame is IPv4 TCP (Ethernet + IPv4, not a
+//           fragment, IP total length = the rest of the frame, TCP header inside it) whose TCP checksum
+//           field holds only the folded pseudo-header sum, exactly what a NEEDS_CSUM virtio_net_hdr with
+//           csum_start = 14 + IHL, csum_offset = 16 leaves: the sender skipped summing the payload
+//           (the AEAD authenticates it across the tunnel). Only a frame's destination peer receives it
+//           flagged (the sender sends it so only when the datagram's next hop is the destination);
+//           anything that passes a frame on (JS, relays) completes the checksum first. A flagged frame
+//           that is not such a frame is a bad frame (dropped, counted).
 //   14  len Ethernet frame
 // A HEARTBEAT body is 8 bytes: the sender's send time in ms (echoed in the ACK for RTT).
 
@@ -29,6 +39,8 @@ export const AEAD_TAG_BYTES = 16;
 export const AEAD_SALT_BYTES = 4;
 export const AEAD_KEY_BYTES = 32;
 export const FRAME_HEADER_BYTES = 14;
+/** Bit 15 of a frame's length field on a csumPartial session: its TCP checksum is partial (above). */
+export const FRAME_LEN_CSUM_PARTIAL = 0x8000;
 
 export const PACKET_TYPE_DATA = 1;
 export const PACKET_TYPE_HEARTBEAT = 2;

@@ -22,6 +22,12 @@
 //                               (--trusted-subnets). Only when both ends send true is the data plane
 //                               between them unencrypted; the control plane stays encrypted (Weave's
 //                               "Trusted" connection feature). Written only when true.
+//   csumPartial   bool          optional (absent = false): the sender accepts DATA frames whose IPv4 TCP
+//                               checksum is left partial (data-packet.ts, frame length bit 15), and every
+//                               frame it sends is shorter than 32768 bytes (its MTU allows no more). Only
+//                               when both ends send true does bit 15 of a frame's length mean "checksum
+//                               partial" on the session; then either end may send such frames to the
+//                               other. Written only when true.
 //
 // Unknown keys are ignored (room for later versions); every known key is required unless stated and is
 // validated for type, range and length. A failure is a ProtocolError naming the field. The exact bytes
@@ -58,6 +64,8 @@ export interface Hello {
   sessionLanes?: number;
   /** The sender trusts the receiver's address (--trusted-subnets). Absent = false. */
   trusted?: boolean;
+  /** The sender accepts checksum-partial frames and sends frames < 32768 bytes only. Absent = false. */
+  csumPartial?: boolean;
 }
 
 /** The hello as it goes on the wire: length prefix + msgpack body. Throws ProtocolError for an invalid field. */
@@ -76,6 +84,7 @@ export function encodeHello(hello: Hello): Buffer {
   map['sessionIndex'] = hello.sessionIndex;
   if (hello.sessionLanes !== undefined && hello.sessionLanes > 1) map['sessionLanes'] = hello.sessionLanes;
   if (hello.trusted === true) map['trusted'] = true;
+  if (hello.csumPartial === true) map['csumPartial'] = true;
   const body = packValue(map);
   if (body.length > HELLO_MAX_BYTES) {
     throw new ProtocolError(`invalid local hello: ${body.length} bytes exceeds the limit of ${HELLO_MAX_BYTES}`);
@@ -110,6 +119,8 @@ export function decodeHello(body: Uint8Array): Hello {
   if (lanes !== undefined) hello.sessionLanes = lanes as number;
   const trusted = get('trusted');
   if (trusted !== undefined) hello.trusted = trusted as boolean;
+  const csumPartial = get('csumPartial');
+  if (csumPartial !== undefined) hello.csumPartial = csumPartial as boolean;
   validateHello(hello, 'invalid hello');
   if (hello.publicKey) hello.publicKey = Buffer.from(hello.publicKey);
   return hello;
@@ -143,6 +154,9 @@ export function validateHello(h: Hello, prefix = 'invalid hello'): void {
     bad('sessionLanes', 'must be an integer 0..4294967295 when present', h.sessionLanes);
   }
   if (h.trusted !== undefined && typeof h.trusted !== 'boolean') bad('trusted', 'must be a boolean when present', h.trusted);
+  if (h.csumPartial !== undefined && typeof h.csumPartial !== 'boolean') {
+    bad('csumPartial', 'must be a boolean when present', h.csumPartial);
+  }
 }
 
 /**

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { killAndWait, requireRoot, type Netns } from '../support/netns.js';
 import { Cluster, inNs, waitFor, type Host } from '../support/cluster.js';
@@ -16,6 +17,7 @@ import { Cluster, inNs, waitFor, type Host } from '../support/cluster.js';
 requireRoot('the metrics test');
 
 const PW = randomBytes(12).toString('hex');
+const STREAM = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'scripts', 'bench', 'stream.py');
 const c = new Cluster('met');
 let h1: Host, h2: Host, c1: Netns, c2: Netns;
 let tmp: string;
@@ -67,7 +69,8 @@ test('promtool check metrics accepts the exposition, which has Weave\'s names an
   const text = await fetchIn(h1, 'http://127.0.0.1:6782/metrics');
   for (const name of ['weave_connections', 'weave_connection_terminations_total', 'weave_ips', 'weave_max_ips', 'weave_dns_entries',
     'weave_ipam_unreachable_count', 'weave_ipam_unreachable_percentage', 'weave_ipam_pending_allocates', 'weave_ipam_pending_claims',
-    'tsweave_connection_bytes_total', 'tsweave_dataplane_dropped_total', 'tsweave_dataplane_frames_total', 'nodejs_eventloop_lag_seconds']) {
+    'tsweave_connection_bytes_total', 'tsweave_dataplane_dropped_total', 'tsweave_dataplane_frames_total',
+    'tsweave_dataplane_csum_partial_frames_total', 'nodejs_eventloop_lag_seconds']) {
     assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), name);
   }
   assert.equal(total(text, 'weave_connections', 'state="established"', 'encryption="yes"'), 1);
@@ -88,6 +91,11 @@ test('counters move with traffic between containers and with hostile datagrams',
   const before = await fetchIn(h1, 'http://127.0.0.1:6782/metrics');
   const ping = await c.run(c1, 'ping', '-c', '20', '-i', '0.05', '-s', '1000', '-W', '2', '10.32.0.2');
   assert.equal(ping.code, 0, ping.stderr);
+  // A little TCP (c1 → c2): its segments cross with partial checksums (csumPartial), the ACKs too.
+  const recv = inNs(c2.name, ['python3', STREAM, 'recv', '10.32.0.2', '7301']);
+  await new Promise((r) => setTimeout(r, 300));
+  await inNs(c1.name, ['python3', STREAM, 'send', '10.32.0.2', '7301', String(1 << 20), '1']);
+  await recv;
   // Hostile: from h2's namespace, 5-byte datagrams (shorter than a header) and 64-byte ones naming no session.
   const send = `const s=require('dgram').createSocket('udp4');const b=[Buffer.alloc(5),Buffer.alloc(64,0xee)];let n=0;` +
     `for(let i=0;i<10;i++)for(const x of b)s.send(x,6783,'${h1.ip}',()=>{if(++n===20)s.close()});`;
@@ -102,6 +110,8 @@ test('counters move with traffic between containers and with hostile datagrams',
   assert.ok(grew('tsweave_connection_bytes_total', 'nickname="h2"', 'direction="received"') >= 20 * 1000, 'bytes received from h2');
   assert.ok(grew('tsweave_connection_datagrams_total', 'nickname="h2"', 'direction="sent"') >= 20);
   assert.ok(grew('tsweave_dataplane_frames_total') >= 40, 'frames on the fast or the JS path');
+  assert.ok(grew('tsweave_dataplane_csum_partial_frames_total', 'direction="sent"') >= 500, 'TCP segments sent checksum-partial');
+  assert.ok(grew('tsweave_dataplane_csum_partial_frames_total', 'direction="received"') >= 10, 'ACKs received checksum-partial');
 });
 
 test('a real Prometheus scrapes both routers and answers a query for weave_connections', async () => {

@@ -103,6 +103,11 @@ describe('three hosts, h1 and h2 only through h3', () => {
     const js = f3('ingressFramesSlow') + delta(b3!.forward, a3!.forward, 'framesRelayed');
     assert.ok(js < f3('relayFrames') / 1000, `h3's JS path saw ${js} frames for ${f3('relayFrames')} relayed: ${show}`);
     assert.equal(f3('droppedAuth') + f3('droppedReplay'), 0, show);
+    // Checksums left partial (csumPartial) only ever go to a frame's destination: the ends complete them
+    // for the relay, so h3 receives none (a relay that passed them on would hand c2 a partial checksum
+    // its router never agreed to) and the ends receive none from it.
+    assert.equal(f3('ingressCsumPartial'), 0, show);
+    for (const [x, y] of [[b1, a1], [b2, a2]] as const) assert.equal(delta(x!.fastPath, y!.fastPath, 'ingressCsumPartial'), 0);
     // The ends sent and received through the relay natively too.
     for (const [n, x, y] of [[1, b1, a1], [2, b2, a2]] as const) {
       const d = (k: string) => delta(x!.fastPath, y!.fastPath, k);

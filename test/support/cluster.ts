@@ -167,12 +167,14 @@ export class Cluster {
 
   /**
    * Two routers with one password (h2 dials h1), container c1 10.32.0.1/12 on h1 and c2 10.32.0.2/12
-   * on h2, connected and reaching each other. env: the routers' extra environment.
+   * on h2, connected and reaching each other. env: the routers' extra environment (envH2: h2's, when
+   * it differs).
    */
-  async encryptedPair(password: string, env: Record<string, string> = {}): Promise<{ h1: Host; h2: Host; c1: Netns; c2: Netns }> {
+  async encryptedPair(password: string, env: Record<string, string> = {}, envH2 = env): Promise<{ h1: Host; h2: Host; c1: Netns; c2: Netns }> {
     await this.init();
     const [h1, h2] = await Promise.all([1, 2].map((n) => this.addHost(n)));
-    for (const h of [h1!, h2!]) h.env = { ...env };
+    h1!.env = { ...env };
+    h2!.env = { ...envH2 };
     const [c1, c2] = await Promise.all(['c1', 'c2'].map((n) => this.addContainer(n)));
     await this.ok(h1!, 'launch', '--password', password, '--nickname', 'h1');
     await this.ok(h2!, 'launch', '--password', password, '--nickname', 'h2', h1!.ip);

@@ -40,7 +40,10 @@ export function writeHeader(buf: Buffer, off: number, type: number, receiverIdx:
   buf.writeUInt32BE(counter >>> 0, off + wire.OFF_COUNTER + 4);
 }
 
-/** The reference path's datagram for frames to one next hop: Packer, header, nodeDataAead seal. */
+/**
+ * The reference path's datagram for frames to one next hop: Packer, header, nodeDataAead seal.
+ * partial[i]: set frame i's checksum-partial flag (bit 15 of its length; wire/data-packet.ts).
+ */
 export function referenceDatagram(
   maxDatagramBytes: number,
   seal: AeadHandle,
@@ -50,9 +53,15 @@ export function referenceDatagram(
   frames: Uint8Array | Uint8Array[],
   counter: number,
   gen = 0,
+  partial: readonly boolean[] = [],
 ): Buffer {
   const p = new Packer({ maxDatagramBytes, capacity: 1 });
-  for (const f of Array.isArray(frames) ? frames : [frames]) assert.ok(p.add(dst, origin, dst, f, 0, f.length));
+  let at = wire.DATA_HEADER_BYTES;
+  for (const [i, f] of (Array.isArray(frames) ? frames : [frames]).entries()) {
+    assert.ok(p.add(dst, origin, dst, f, 0, f.length));
+    if (partial[i]) p.buf[at + 12] |= wire.FRAME_LEN_CSUM_PARTIAL >> 8;
+    at += wire.FRAME_HEADER_BYTES + f.length;
+  }
   assert.equal(p.count, 1, 'the frames fit one datagram');
   writeHeader(p.buf, p.offsets[0]!, wire.PACKET_TYPE_DATA, receiverIdx, counter);
   p.buf[p.offsets[0]! + wire.OFF_KEYGEN] = gen;
@@ -60,20 +69,37 @@ export function referenceDatagram(
   return Buffer.from(p.buf.subarray(p.offsets[0]!, p.offsets[0]! + p.lengths[0]!));
 }
 
-/** Opens a datagram the fast path sent (as the remote) and returns its counter and frames. */
-export function openDatagram(open: AeadHandle, d: Buffer, origin: number, dst: number): { counter: number; frames: Buffer[] } {
+/**
+ * Opens a datagram the fast path sent (as the remote) and returns its counter and frames. csumPartial:
+ * read it as a csumPartial session does (flagged frames come back completed; `partial` says which were).
+ */
+export function openDatagram(
+  open: AeadHandle,
+  d: Buffer,
+  origin: number,
+  dst: number,
+  csumPartial = false,
+): { counter: number; frames: Buffer[]; partial: boolean[] } {
   const opened = Buffer.from(d);
   const lens = new Int32Array([opened.length]);
   assert.equal(nodeDataAead.openBatch(open, opened, new Int32Array([0]), lens, 1, new Uint8Array(1)), 1, 'datagram opens');
   const frames: Buffer[] = [];
+  const partial: boolean[] = [];
+  // Which frames came flagged (forEachFrame clears the flags as it completes them).
+  for (let p = wire.DATA_HEADER_BYTES; p + wire.FRAME_HEADER_BYTES <= lens[0]!;) {
+    const raw = opened.readUInt16BE(p + 12);
+    const flag = csumPartial && (raw & wire.FRAME_LEN_CSUM_PARTIAL) !== 0;
+    partial.push(flag);
+    p += wire.FRAME_HEADER_BYTES + (flag ? raw & ~wire.FRAME_LEN_CSUM_PARTIAL : raw);
+  }
   const ok = forEachFrame(opened, wire.DATA_HEADER_BYTES, lens[0]! - wire.DATA_HEADER_BYTES, (o, t, fo, fl) => {
     assert.equal(o, origin);
     assert.equal(t, dst);
     frames.push(Buffer.from(opened.subarray(fo, fo + fl)));
-  });
+  }, csumPartial);
   assert.ok(ok && frames.length > 0, 'well-formed frames');
   const counter = opened.readUInt32BE(wire.OFF_COUNTER) * 0x100000000 + opened.readUInt32BE(wire.OFF_COUNTER + 4);
-  return { counter, frames };
+  return { counter, frames, partial };
 }
 
 /** Ethernet + IPv4 + UDP frame (UDP checksum 0 = none) carrying u32 seq then a pattern. */
@@ -106,4 +132,62 @@ export async function until(cond: () => boolean, what: string, ms = 5_000): Prom
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 2));
   }
+}
+
+/** Sum of 16-bit big-endian words of b[off, off+len), folded (RFC 1071; the test's own, not the router's). */
+function onesSum(b: Uint8Array, off: number, len: number, sum = 0): number {
+  for (let j = 0; j < len; j += 2) sum += (b[off + j]! << 8) | (j + 1 < len ? b[off + j + 1]! : 0);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return sum;
+}
+
+/** The TCP pseudo-header sum of an IPv4 TCP frame (folded, not inverted): what a partial checksum holds. */
+export function tcpPseudoSum(f: Buffer): number {
+  const ihl = (f[14]! & 15) * 4;
+  return onesSum(f, 26, 8, 6 + (f.readUInt16BE(16) - ihl));
+}
+
+/** Whether an IPv4 TCP frame's IP and TCP checksums are both right. */
+export function tcpChecksumsOk(f: Buffer): boolean {
+  const ihl = (f[14]! & 15) * 4;
+  return onesSum(f, 14, ihl) === 0xffff && onesSum(f, 14 + ihl, f.length - 14 - ihl, tcpPseudoSum(f)) === 0xffff;
+}
+
+export interface TcpFrameOpts {
+  seq: number;
+  ack?: number;
+  /** TCP flags byte. @default 0x10 (ACK) */
+  flags?: number;
+  payload?: Uint8Array;
+  /** full: a correct checksum; partial: the pseudo-header sum only (as NEEDS_CSUM leaves it); bad: wrong. */
+  csum: 'full' | 'partial' | 'bad';
+}
+
+/** Ethernet + IPv4 (DF) + TCP (20-byte header) frame. */
+export function tcpFrame(dstMac: Buffer, srcMac: Buffer, src: string, dst: string, sport: number, dport: number, o: TcpFrameOpts): Buffer {
+  const pay = o.payload ?? new Uint8Array(0);
+  const f = Buffer.alloc(14 + 20 + 20 + pay.length);
+  dstMac.copy(f, 0);
+  srcMac.copy(f, 6);
+  f.writeUInt16BE(0x0800, 12);
+  f[14] = 0x45;
+  f.writeUInt16BE(40 + pay.length, 16);
+  f.writeUInt16BE(0x4000, 20);
+  f[22] = 64;
+  f[23] = 6;
+  f.writeUInt32BE(ipv4ToU32(src), 26);
+  f.writeUInt32BE(ipv4ToU32(dst), 30);
+  f.writeUInt16BE(~onesSum(f, 14, 20) & 0xffff, 24);
+  f.writeUInt16BE(sport, 34);
+  f.writeUInt16BE(dport, 36);
+  f.writeUInt32BE(o.seq >>> 0, 38);
+  f.writeUInt32BE((o.ack ?? 0) >>> 0, 42);
+  f[46] = 0x50;
+  f[47] = o.flags ?? 0x10;
+  f.writeUInt16BE(65535, 48);
+  f.set(pay, 54);
+  const ps = tcpPseudoSum(f);
+  const full = ~onesSum(f, 34, 20 + pay.length, ps) & 0xffff;
+  f.writeUInt16BE(o.csum === 'partial' ? ps : o.csum === 'full' ? full : full ^ 0x5a5a, 50);
+  return f;
 }

@@ -202,16 +202,16 @@ test('dry-run text: every flag, password redacted', () => {
 test('environment knobs are read once, into the launch config, and checked', () => {
   const d = parse([]).settings;
   assert.deepEqual(d, {
-    fastPath: true, dataplaneThreads: undefined, dataplaneThreadMode: 'split', udpGro: true, tapOffload: true, deadContainerGraceMs: 30_000, ipamWaitMs: 30_000,
+    fastPath: true, dataplaneThreads: undefined, dataplaneThreadMode: 'split', udpGro: true, csumPartial: true, tapOffload: true, deadContainerGraceMs: 30_000, ipamWaitMs: 30_000,
     rekeyIntervalMs: 120_000, runDir: '/run/tsweave',
   });
   const c = parse([], {
-    TSWEAVE_FASTPATH: '0', TSWEAVE_DATAPLANE_THREADS: '3', TSWEAVE_DATAPLANE_THREAD_MODE: 'unified', TSWEAVE_UDP_GRO: '0', TSWEAVE_TAP_OFFLOAD: '1',
+    TSWEAVE_FASTPATH: '0', TSWEAVE_DATAPLANE_THREADS: '3', TSWEAVE_DATAPLANE_THREAD_MODE: 'unified', TSWEAVE_UDP_GRO: '0', TSWEAVE_CSUM_PARTIAL: '0', TSWEAVE_TAP_OFFLOAD: '1',
     TSWEAVE_DEAD_CONTAINER_GRACE_MS: '2000', TSWEAVE_IPAM_WAIT_MS: '', TSWEAVE_REKEY_INTERVAL_S: '3', TSWEAVE_RUN_DIR: '/tmp/run',
     IPTABLES_BACKEND: 'legacy',
   }).settings;
   assert.deepEqual(c, {
-    fastPath: false, dataplaneThreads: 3, dataplaneThreadMode: 'unified', udpGro: false, tapOffload: true, deadContainerGraceMs: 2000, ipamWaitMs: 30_000,
+    fastPath: false, dataplaneThreads: 3, dataplaneThreadMode: 'unified', udpGro: false, csumPartial: false, tapOffload: true, deadContainerGraceMs: 2000, ipamWaitMs: 30_000,
     rekeyIntervalMs: 3000, runDir: '/tmp/run', iptablesBackend: 'legacy',
   });
   assert.equal(parse([], { TSWEAVE_DATAPLANE_THREADS: 'auto' }).settings.dataplaneThreads, undefined);

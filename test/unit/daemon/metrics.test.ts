@@ -51,7 +51,7 @@ function stats(): StatsView {
   return {
     overlay: { droppedAuth: 2, droppedReplay: 1, droppedUnknownSession: 4, droppedTooBig: 5, framesOverTcp: 7 },
     forward: { framesFromLocal: 10, framesFromPeers: 20, droppedNoRoute: 3, framesRelayed: 6, framesFlooded: 7 },
-    fastPath: { running: true, egressFramesFast: 1000, ingressFramesFast: 2000, droppedAuth: 40, droppedReplay: 0, relayFrames: 300, broadcastFrames: 9, egressBroadcastFrames: 11 },
+    fastPath: { running: true, egressFramesFast: 1000, ingressFramesFast: 2000, droppedAuth: 40, droppedReplay: 0, relayFrames: 300, broadcastFrames: 9, egressBroadcastFrames: 11, egressCsumPartial: 700, ingressCsumPartial: 1500 },
     sessions: {
       [B]: { rekeys: 2, rttMs: 0.5, datagramsSent: 100, bytesSent: 150_000, datagramsReceived: 90, bytesReceived: 120_000 },
       [C]: { rekeys: 0, datagramsSent: 1, bytesSent: 10, datagramsReceived: 0, bytesReceived: 0 },
@@ -112,6 +112,8 @@ test("tsweave's metrics: per-connection traffic, fast vs JS frames, drops by rea
   assert.equal(m.get('tsweave_dataplane_forwarded_frames_total{kind="broadcast",path="fast"}'), 9);
   assert.equal(m.get('tsweave_dataplane_forwarded_frames_total{kind="flood",path="fast"}'), 11);
   assert.equal(m.get('tsweave_dataplane_forwarded_frames_total{kind="flood",path="js"}'), 7);
+  assert.equal(m.get('tsweave_dataplane_csum_partial_frames_total{direction="sent"}'), 700);
+  assert.equal(m.get('tsweave_dataplane_csum_partial_frames_total{direction="received"}'), 1500);
   assert.equal(m.get('tsweave_dataplane_dropped_total{reason="auth"}'), 42, 'JS path and fast path together');
   assert.equal(m.get('tsweave_dataplane_dropped_total{reason="too_big"}'), 5);
   assert.equal(m.get('tsweave_dataplane_dropped_total{reason="no_route"}'), 3);

@@ -203,6 +203,16 @@ test('handshake: --trusted-subnets is mutual: only both ends trusting each other
   }
 });
 
+test('handshake: csumPartial holds for a session only when both ends announce it (an older peer announces nothing)', async () => {
+  for (const [ca, cb, want] of [[true, true, true], [true, undefined, false], [undefined, true, false], [false, true, false], [undefined, undefined, false]] as const) {
+    const opt = (c: boolean | undefined): Partial<ProtocolConnectionInit> => (c === undefined ? {} : { csumPartial: c });
+    const { pair, a, b } = connectPair({ passwordKey: PW, ...opt(ca) }, { passwordKey: PW, ...opt(cb) });
+    await pair.flush();
+    assert.equal(a.ready?.csumPartial, want, `a ${ca}, b ${cb}`);
+    assert.equal(b.ready?.csumPartial, want, `a ${ca}, b ${cb}`);
+  }
+});
+
 test('handshake: receive lanes are announced and learned; a peer announcing none (older version) counts as 1', async () => {
   for (const [la, lb] of [[4, 2], [undefined, 3], [1, undefined], [undefined, undefined]] as const) {
     const lanes = (n: number | undefined): Partial<ProtocolConnectionInit> => (n === undefined ? {} : { sessionLanes: n });

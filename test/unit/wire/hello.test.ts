@@ -55,6 +55,20 @@ test('hello: the optional trusted flag (--trusted-subnets) round-trips, is writt
   rejects({ ...plain, trusted: 'yes' }, /^invalid hello: trusted "yes" must be a boolean when present/);
 });
 
+test('hello: the optional csumPartial flag round-trips, is written only when true, and is validated', () => {
+  roundTrip({ ...enc, csumPartial: true });
+  roundTrip({ ...plain, trusted: true, sessionLanes: 4, csumPartial: true });
+  assert.equal(decodeHello(encodeHello({ ...plain, csumPartial: true }).subarray(4)).csumPartial, true);
+  // false is the same as absent: the bytes do not change, so an older peer sees the hello it knows.
+  assert.deepEqual(encodeHello({ ...plain, csumPartial: false }), encodeHello(plain));
+  assert.ok(!encodeHello({ ...plain, csumPartial: true }).equals(encodeHello(plain)), 'true is on the wire');
+  assert.equal(decodeHello(encodeHello(plain).subarray(4)).csumPartial, undefined);
+  assert.equal(decodeHello(pack({ ...plain, csumPartial: false })).csumPartial, false);
+  rejects({ ...plain, csumPartial: 1 }, /^invalid hello: csumPartial 1 must be a boolean when present/);
+  rejects({ ...plain, csumPartial: 'true' }, /^invalid hello: csumPartial "true" must be a boolean when present/);
+  rejects({ ...plain, csumPartial: null }, /^invalid hello: csumPartial \(nil\) must be a boolean when present/);
+});
+
 test('hello: sessionLanes (receive lanes) round-trips, is written only when > 1, and is capped when used', () => {
   roundTrip({ ...enc, sessionLanes: 4 });
   assert.equal(decodeHello(encodeHello({ ...plain, sessionLanes: 2 }).subarray(4)).sessionLanes, 2);
