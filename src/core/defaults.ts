@@ -61,6 +61,12 @@ export const DEFAULT_CONN_LIMIT = 200;
  */
 export const FIREWALL_CHECK_MS = 10_000;
 
+/**
+ * How often the router checks the weave bridge, its TAP and the containers' veths (daemon/plumbing-keeper.ts):
+ * a bridge deleted or downed by hand cuts every container off until then. One `ip` command per check.
+ */
+export const PLUMBING_CHECK_MS = 3_000;
+
 /** Handshake must complete within this time. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** TCP heartbeat interval and read deadline. */

@@ -42,6 +42,8 @@ import { HostAccess } from './host-access.js';
 import { DockerLifecycle } from './docker-lifecycle.js';
 import { bridgeGatewayFor } from './bridge-gateway.js';
 import type { DockerPluginHost } from './docker-plugin-host.js';
+import { PlumbingKeeper } from './plumbing-keeper.js';
+import { hostVethName } from '../io/host-network.js';
 
 export class TsweaveNode {
   readonly log: Logger;
@@ -72,6 +74,10 @@ export class TsweaveNode {
   private plugin: DockerPluginHost | undefined;
   /** Rate limit for warnings that can repeat (issue 11.6). */
   private readonly limiter: LogLimiter;
+  /** The bridge, the TAP and the containers' veths, put back when deleted or downed by hand. */
+  private plumbing: PlumbingKeeper | undefined;
+  /** Why the router stopped on its own (its data plane lost), if it did: the process exits 1. */
+  failure: string | undefined;
   private stopping = false;
   private readonly stopped: Promise<void>;
   private resolveStopped!: () => void;
@@ -176,6 +182,7 @@ export class TsweaveNode {
       cfg.mtu,
     ));
     await attachments.load();
+    await this.startPlumbing(attachments);
     if (cfg.ipam) {
       this.ipam = new WeaveIpam({ ...components, dataDir: this.a.dataDir.path, limiter: this.limiter, router, store }, cfg.ipam, cfg.peers.length + 1, cfg.settings.ipamWaitMs);
       await this.ipam.start();
@@ -307,6 +314,27 @@ export class TsweaveNode {
     }
   }
 
+  /** The plumbing check (plumbing-keeper.ts), when the host network can list links. */
+  private async startPlumbing(attachments: Attachments): Promise<void> {
+    const { hostLinks, setBridgePort } = this.a.hostNet;
+    if (!hostLinks || !setBridgePort) return;
+    const hostNet = this.a.hostNet;
+    this.plumbing = new PlumbingKeeper({
+      clock: this.clock, logger: this.log, limiter: this.limiter,
+      hostNet: { ensureBridge: hostNet.ensureBridge.bind(hostNet), replaceLinkAddr: hostNet.replaceLinkAddr.bind(hostNet), hostLinks: hostLinks.bind(hostNet), setBridgePort: setBridgePort.bind(hostNet) },
+      expectedPorts: () => new Map(attachments.list().map((a) => [hostVethName(a.containerId), { hairpin: true, isolated: false }])),
+      onBridgeRecreated: async () => this.host?.bridgeRecreated(),
+      onTapLost: (reason) => void this.fail(reason),
+    }, { bridge: BRIDGE_NAME, mtu: this.config.mtu, mac: bridgeMac(this.name), tap: TAP_NAME });
+    await this.plumbing.start();
+  }
+
+  /** Stops the router because it cannot do its job any more; the process exits 1 with `reason` logged. */
+  private fail(reason: string): Promise<void> {
+    this.failure ??= reason;
+    return this.stop(reason);
+  }
+
   /** The TCP listener: accept-rate and pending-handshake limits, then the handshake (peer-links.ts). */
   private listen(links: PeerLinks): Promise<{ close(): void }> {
     const limiter = new AcceptLimiter({ clock: this.clock });
@@ -361,6 +389,7 @@ export class TsweaveNode {
     await this.http?.close();
     await this.observe?.close();
     this.maker?.stop();
+    this.plumbing?.stop();
     this.listener?.close();
     this.links?.closeAll(reason);
     this.nat?.stop();

@@ -38,7 +38,8 @@ export async function runDaemon(cfg: LaunchConfig, onStarted?: (node: TsweaveNod
   }
   onStarted?.(node);
   await node.whenStopped();
-  logger.info('router stopped');
+  if (node.failure) logger.error({ reason: node.failure }, 'router stopped: it cannot carry traffic any more');
+  else logger.info('router stopped');
   await file?.close();
-  return 0;
+  return node.failure ? 1 : 0;
 }
