@@ -135,6 +135,8 @@ export const IPAM_DONOR_BACKOFF_MS = 10_000;
 /** DNS. */
 export const DEFAULT_DNS_DOMAIN = 'weave.local.';
 export const DEFAULT_DNS_TTL_S = 1;
+/** A failed write of the dns entries after a container died is tried again this often until it succeeds. */
+export const DNS_PERSIST_RETRY_MS = 10_000;
 export const DNS_UPSTREAM_TIMEOUT_MS = 5_000;
 export const DNS_RESOLV_CONF_RECHECK_MS = 5_000;
 /** Tombstones live long enough to outlast 15 minutes of clock skew. */

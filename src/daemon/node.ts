@@ -194,7 +194,7 @@ export class TsweaveNode {
         lookup: (id: string) => ipam.allocator.lookup(id).map((a) => a.cidr),
       };
       this.dns = new WeaveDns(
-        { ...components, router, store, hostNet, openServer: this.a.openDnsServer, ...(dnsAddresses ? { ipam: dnsAddresses } : {}) },
+        { ...components, limiter: this.limiter, router, store, hostNet, openServer: this.a.openDnsServer, ...(dnsAddresses ? { ipam: dnsAddresses } : {}) },
         cfg.dns,
       );
       await this.dns.start();
@@ -374,9 +374,15 @@ export class TsweaveNode {
       void (async () => {
         if (this.stopping || (await this.a.runtime.isAlive(ref).catch(() => false))) return;
         this.ipam?.free(ref.id);
-        await this.attachments?.forget(ref.id);
         this.deathWatch?.unwatch(ref.id);
-        this.log.info({ container: ref.id }, 'dead container released');
+        try {
+          await this.attachments?.forget(ref.id);
+          this.log.info({ container: ref.id }, 'dead container released');
+        } catch (err) {
+          // The record stays on disk (a full disk): the next start finds the container dead and releases it.
+          const f = this.limiter.fields('forget-dead', { err: errorMessage(err), container: ref.id });
+          if (f) this.log.error(f, 'dead container released, but its record could not be removed from the data dir');
+        }
       })();
     });
   }

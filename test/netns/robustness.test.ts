@@ -1,12 +1,12 @@
 // Issue 10.2-10.4 on the real kernel, through the real CLI: a full data dir (a small tmpfs), a router
 // SIGKILLed in the middle of 20 concurrent attaches, and a corrupt state file.
 //
-//   h1 (router, data dir on a 4 MB tmpfs) — containers c1, c2, c3 (full disk)
+//   h1 (router, data dir on a 4 MB tmpfs) — containers c1, c2, c3, d1 (full disk; d1 named, then dies)
 //   h2 (router, data dir in /tmp)          — k0..k19 attached concurrently while the router is killed, n0..n4 after
 import { afterAll, beforeAll, describe, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { requireRoot, sh, type Netns } from '../support/netns.js';
 import { Cluster, waitFor, type Host } from '../support/cluster.js';
@@ -105,6 +105,29 @@ describe('a full data dir (10.2)', () => {
     const held = [...(await ethwe(c1)), ...(await ethwe(c2))];
     assert.equal(held.includes(a3), false, `${a3} given again (held: ${held.join(' ')})`);
   });
+
+  test('names: dns-add is all or nothing; a named container dying on a full disk does not end the router, nor comes back', async () => {
+    const d1 = await c.addContainer('d1');
+    await c.ok(h1, 'attach', '--hostname', 'd1.weave.local', d1.name);
+    const filler = await fill(h1.dataDir);
+    try {
+      const r = await c.tsweave(h1, 'dns-add', '10.32.9.9', '-h', 'late.weave.local');
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /ENOSPC/);
+      assert.equal((await c.ok(h1, 'dns-lookup', 'late.weave.local')).trim(), '', 'the failed dns-add left its name');
+      await c.run(h1.ns, 'ip', 'netns', 'del', d1.name);
+      await waitFor('d1 gone from weaveDNS', async () => (await c.ok(h1, 'dns-lookup', 'd1.weave.local')).trim() === '', 30_000);
+      assert.ok(await c.routerPid(h1), 'the router died');
+    } finally {
+      await rm(filler);
+    }
+    // The write is tried again: once it went through, a restart does not bring the dead container's name back.
+    const freed = Date.now();
+    await waitFor('the dns entries written again', async () => (await stat(join(h1.dataDir, 'dns-entries'))).mtimeMs > freed, 30_000, 500);
+    await c.ok(h1, 'stop');
+    await c.ok(h1, 'launch', '--nickname', 'h1');
+    assert.equal((await c.ok(h1, 'dns-lookup', 'd1.weave.local')).trim(), '');
+  }, 120_000);
 
   test('launch on a full data dir fails at once with one line saying why', async () => {
     await c.ok(h1, 'stop');
