@@ -194,7 +194,7 @@ export class TsweaveNode {
         lookup: (id: string) => ipam.allocator.lookup(id).map((a) => a.cidr),
       };
       this.dns = new WeaveDns(
-        { ...components, limiter: this.limiter, router, store, hostNet, openServer: this.a.openDnsServer, ...(dnsAddresses ? { ipam: dnsAddresses } : {}) },
+        { ...components, limiter: this.limiter, dataDir: this.a.dataDir.path, router, store, hostNet, openServer: this.a.openDnsServer, ...(dnsAddresses ? { ipam: dnsAddresses } : {}) },
         cfg.dns,
       );
       await this.dns.start();

@@ -23,6 +23,7 @@ import type { Resolver } from '../dns/resolver.js';
 import { BRIDGE_NAME, DNS_PERSIST_RETRY_MS, DNS_STATE_KEY } from '../core/defaults.js';
 import { DurableWriter } from '../core/durable-writer.js';
 import type { LogLimiter } from '../core/log-limiter.js';
+import { setAsideCorrupt } from './corrupt-state.js';
 import { formatCidr } from '../core/types.js';
 import { ConfigError, TsweaveError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -50,6 +51,8 @@ export interface WeaveDnsComponents {
   logger: Logger;
   router: Router;
   store: StateStore;
+  /** For messages about the state file. */
+  dataDir: string;
   limiter: LogLimiter;
   /** IPAM, when enabled: the source of the DNS address when there is no Docker bridge. */
   ipam?: DnsAddressSource;
@@ -113,7 +116,9 @@ export class WeaveDns {
       try {
         this.log.info({ entries: this.service.restoreState(kept) }, 'dns entries restored');
       } catch (err) {
-        this.log.warn({ err: errorMessage(err) }, 'kept dns entries unreadable; starting without them');
+        // Kept aside, not overwritten by the next name added (issue 10.4): the names are records.
+        throw await setAsideCorrupt(this.c.store, DNS_STATE_KEY, this.c.dataDir, errorMessage(err),
+          "launch again to start without the kept names (add them again with 'tsweave dns-add')");
       }
     }
     this.service.attachGossip(this.c.router.registerChannel('dns', this.service.gossiper));

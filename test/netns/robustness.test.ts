@@ -254,6 +254,22 @@ describe('corrupt state files (10.4)', () => {
   });
 });
 
+describe('corrupt dns-entries and peers.json (10.4)', () => {
+  test('dns-entries: launch fails in one line and keeps the file; peers.json: kept aside, launch goes on', async () => {
+    await c.ok(h2, 'stop');
+    await writeFile(join(h2.dataDir, 'dns-entries'), 'truncated');
+    await writeFile(join(h2.dataDir, 'peers.json'), '{"targets": ["10.200.0.1:67');
+    const r = await c.tsweave(h2, 'launch', '--nickname', 'h2');
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`^tsweave: router failed to start: state file ${h2.dataDir}/dns-entries is corrupt \\(.+\\); kept it as ${h2.dataDir}/dns-entries\\.corrupt-`));
+    await waitFor('the failed router to exit', async () => (await c.tsweave(h2, 'status')).code === 1);
+    await c.ok(h2, 'launch', '--nickname', 'h2');
+    const files = await readdir(h2.dataDir);
+    for (const key of ['dns-entries', 'peers.json']) assert.equal(files.filter((f) => f.startsWith(`${key}.corrupt-`)).length, 1, `${key}: ${files.join(' ')}`);
+  }, 60_000);
+});
+
 /** Every k container's address is in ps and claimed in IPAM, and `fresh` (just attached) is none of them. */
 async function assertAllClaimed(h: Host, fresh: string): Promise<void> {
   const ps = await c.ok(h, 'ps');
