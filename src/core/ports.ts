@@ -245,6 +245,8 @@ export interface HostNetwork {
   ipv4Routes(): Promise<HostRoute[]>;
   /** Every host link with its bridge, state and IPv4 addresses, in one read (host/bridge-plumbing.ts). */
   hostLinks?(): Promise<LinkView[]>;
+  /** The MTU of the path to `ip`: the route's (or a learnt path MTU) when it has one, else its device's. */
+  routeMtu?(ip: string): Promise<number | undefined>;
   /** Puts the host link `name` on `bridge` with the port settings and brings it up. */
   setBridgePort?(name: string, bridge: string, settings: PortSettings): Promise<void>;
 }

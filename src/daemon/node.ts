@@ -43,6 +43,7 @@ import { DockerLifecycle } from './docker-lifecycle.js';
 import { bridgeGatewayFor } from './bridge-gateway.js';
 import type { DockerPluginHost } from './docker-plugin-host.js';
 import { PlumbingKeeper } from './plumbing-keeper.js';
+import { UnderlayMtuWatch } from './underlay-mtu-watch.js';
 import { hostVethName } from '../io/host-network.js';
 
 export class TsweaveNode {
@@ -76,6 +77,7 @@ export class TsweaveNode {
   private readonly limiter: LogLimiter;
   /** The bridge, the TAP and the containers' veths, put back when deleted or downed by hand. */
   private plumbing: PlumbingKeeper | undefined;
+  private underlayMtu: UnderlayMtuWatch | undefined;
   /** Why the router stopped on its own (its data plane lost), if it did: the process exits 1. */
   failure: string | undefined;
   private stopping = false;
@@ -216,6 +218,7 @@ export class TsweaveNode {
     }
     // After host access: with a password, the VXLAN port is guarded by the firewall before it opens.
     await this.startFastdp(links, router, localPeer);
+    this.watchUnderlayMtu(router, overlay, dp);
     // After host access: the plugin's containers route out through it (egress).
     if (cfg.pluginSocket && this.a.serveDockerPlugin) {
       const ipam = this.ipam;
@@ -329,6 +332,19 @@ export class TsweaveNode {
     await this.plumbing.start();
   }
 
+  /** Logs an underlay MTU too small for the overlay's datagrams (underlay-mtu-watch.ts). */
+  private watchUnderlayMtu(router: Router, overlay: Overlay, dp: DataPlaneIo): void {
+    const routeMtu = this.a.hostNet.routeMtu?.bind(this.a.hostNet);
+    if (!routeMtu) return;
+    const count = (v: unknown): number => (typeof v === 'number' ? v : 0);
+    this.underlayMtu = new UnderlayMtuWatch({
+      clock: this.clock, logger: this.log, limiter: this.limiter, hostNet: { routeMtu },
+      sendErrors: () => count(overlay.fastStats()?.udpSendErrors) + count((dp.stats().udp as { sendErrors?: unknown } | undefined)?.sendErrors),
+      peers: () => [...new Set(router.connections().map((conn) => (conn as PeerLink).remoteIp))],
+    }, { mtu: this.config.mtu, maxDatagramBytes: Overlay.maxDatagramBytes(this.config.mtu) });
+    this.underlayMtu.start();
+  }
+
   /** Stops the router because it cannot do its job any more; the process exits 1 with `reason` logged. */
   private fail(reason: string): Promise<void> {
     this.failure ??= reason;
@@ -396,6 +412,7 @@ export class TsweaveNode {
     await this.observe?.close();
     this.maker?.stop();
     this.plumbing?.stop();
+    this.underlayMtu?.stop();
     this.listener?.close();
     this.links?.closeAll(reason);
     this.nat?.stop();

@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { TsweaveError } from '../core/errors.js';
-import { formatCidr, parseCidr } from '../core/types.js';
+import { formatCidr, formatIPv4, parseCidr, parseIPv4 } from '../core/types.js';
 import type { Logger } from '../core/logger.js';
 import type { HostNetwork, HostRoute, LinkView, PortSettings, VethSpec } from '../core/ports.js';
 import { CommandError, exec as defaultExec, findExecutable, type ExecFn } from './exec.js';
@@ -331,6 +331,14 @@ export class IprouteHostNetwork implements HostNetwork {
       if (slave?.isolated !== undefined) view.isolated = slave.isolated;
       return view;
     });
+  }
+
+  async routeMtu(ip: string): Promise<number | undefined> {
+    const route = parseJson<Array<{ dev?: string; metrics?: Array<{ mtu?: number }> }>>(
+      (await this.hostIp(['-j', 'route', 'get', formatIPv4(parseIPv4(ip))])).stdout, 'ip -j route get')[0];
+    const routeMtu = route?.metrics?.find((m) => m.mtu !== undefined)?.mtu;
+    if (routeMtu !== undefined) return routeMtu;
+    return route?.dev ? (await this.hostLink(route.dev))?.mtu : undefined;
   }
 
   async setBridgePort(name: string, bridge: string, settings: PortSettings): Promise<void> {
