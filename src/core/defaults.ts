@@ -61,6 +61,12 @@ export const DEFAULT_CONN_LIMIT = 200;
  */
 export const FIREWALL_CHECK_MS = 10_000;
 
+/**
+ * How often the router checks the weave bridge, its TAP and the containers' veths (daemon/plumbing-keeper.ts):
+ * a bridge deleted or downed by hand cuts every container off until then. One `ip` command per check.
+ */
+export const PLUMBING_CHECK_MS = 3_000;
+
 /** Handshake must complete within this time. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** TCP heartbeat interval and read deadline. */
@@ -149,6 +155,8 @@ export const IPAM_DONOR_BACKOFF_MS = 10_000;
 /** DNS. */
 export const DEFAULT_DNS_DOMAIN = 'weave.local.';
 export const DEFAULT_DNS_TTL_S = 1;
+/** A failed write of the dns entries after a container died is tried again this often until it succeeds. */
+export const DNS_PERSIST_RETRY_MS = 10_000;
 export const DNS_UPSTREAM_TIMEOUT_MS = 5_000;
 export const DNS_RESOLV_CONF_RECHECK_MS = 5_000;
 /** Tombstones live long enough to outlast 15 minutes of clock skew. */

@@ -245,6 +245,32 @@ export interface HostNetwork {
   linkAddress(name: string): Promise<string | undefined>;
   /** The host's IPv4 routes (destination "default" or a CIDR/address, and the device); [] when unreadable. */
   ipv4Routes(): Promise<HostRoute[]>;
+  /** Every host link with its bridge, state and IPv4 addresses, in one read (host/bridge-plumbing.ts). */
+  hostLinks?(): Promise<LinkView[]>;
+  /** The MTU of the path to `ip`: the route's (or a learnt path MTU) when it has one, else its device's. */
+  routeMtu?(ip: string): Promise<number | undefined>;
+  /** Puts the host link `name` on `bridge` with the port settings and brings it up. */
+  setBridgePort?(name: string, bridge: string, settings: PortSettings): Promise<void>;
+}
+
+/** One host link as the plumbing check sees it (host/bridge-plumbing.ts). */
+export interface LinkView {
+  name: string;
+  /** The bridge it is a port of, if any. */
+  master?: string;
+  /** Administratively up (the UP flag). */
+  up: boolean;
+  /** Its IPv4 addresses as CIDRs. */
+  addrs: string[];
+  /** Bridge-port settings, when it is a port. */
+  hairpin?: boolean;
+  isolated?: boolean;
+}
+
+/** A bridge port's settings, put back with it. */
+export interface PortSettings {
+  hairpin: boolean;
+  isolated: boolean;
 }
 
 export interface HostRoute {

@@ -83,7 +83,12 @@ export async function reattachContainer(f: AttachFlow, containerId: string): Pro
  */
 export async function reconcileAtStart(attachments: Attachments, ipam: WeaveIpam | undefined, deathWatch: DeathWatch, log: Logger): Promise<void> {
   // A failed write of the corrected records must not skip the claims: the records in memory are corrected.
-  const list = await attachments.reconcile().catch((err: unknown) => {
+  // Claims of addresses a recorded container does not hold (an attach cut short) are released.
+  const released = (containerId: string, cidrs: string[]): void => {
+    log.warn({ container: containerId, cidrs }, 'an attach cut short left claims for addresses the container does not hold; releasing them');
+    ipam?.free(containerId, cidrs);
+  };
+  const list = await attachments.reconcile(released).catch((err: unknown) => {
     log.error({ err: errorMessage(err) }, 'writing the reconciled attachments record failed');
     return attachments.list();
   });

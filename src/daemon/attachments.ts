@@ -152,8 +152,12 @@ export class Attachments {
    * container whose namespace is gone keeps its record: the death watch releases it. Then a container on
    * our bridge that has no record at all (records lost or set aside) is adopted, so its addresses are
    * claimed rather than given again. Returns the records.
+   *
+   * `released` is told the addresses a record had that its container does not hold (an attach cut short
+   * after its claims and record were written): their claims must go too, or they stay taken for good, held
+   * by nobody. An interface left without any address (cut short before the first one) is removed.
    */
-  async reconcile(): Promise<Attachment[]> {
+  async reconcile(released: (containerId: string, cidrs: string[]) => void = () => {}): Promise<Attachment[]> {
     let changed = false;
     for (const rec of [...this.byId.values()]) {
       let present: string[];
@@ -164,6 +168,13 @@ export class Attachments {
       } catch (err) {
         this.log.debug({ err, container: rec.containerId }, 'cannot look at an attached container; keeping its record');
         continue;
+      }
+      const missing = rec.cidrs.filter((c) => !present.includes(c));
+      if (missing.length) released(rec.containerId, missing);
+      if (mac !== undefined && present.length === 0) {
+        this.log.warn({ container: rec.containerId }, 'an attach cut short left an interface without addresses; removing it');
+        await this.c.hostNet.deleteContainerLink(rec.netnsPath, ifnameOf(rec)).catch(() => undefined);
+        mac = undefined;
       }
       if (mac === undefined) {
         this.byId.delete(rec.containerId);

@@ -143,6 +143,16 @@ export class HostAccess {
   }
 
   /**
+   * The bridge was deleted by hand and created again (plumbing-keeper.ts): its exposed addresses and the
+   * per-bridge forwarding settings went with it. Errors are thrown (the keeper logs them and checks again).
+   */
+  async bridgeRecreated(): Promise<void> {
+    for (const c of this.exposed) await this.c.routing.addBridgeAddr(this.bridge, c);
+    const inputs = this.firewallInputs();
+    if (inputs.exposed.length > 0 || inputs.egress.length > 0) await this.c.routing.enableForwarding(this.bridge);
+  }
+
+  /**
    * A container of a plugin (CNI, Docker) was given egress: the host must forward for it and masquerade
    * its address now (the firewall would also see it at its next check). Errors are thrown.
    */

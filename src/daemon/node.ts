@@ -42,6 +42,9 @@ import { HostAccess } from './host-access.js';
 import { DockerLifecycle } from './docker-lifecycle.js';
 import { bridgeGatewayFor } from './bridge-gateway.js';
 import type { DockerPluginHost } from './docker-plugin-host.js';
+import { PlumbingKeeper } from './plumbing-keeper.js';
+import { UnderlayMtuWatch } from './underlay-mtu-watch.js';
+import { hostVethName } from '../io/host-network.js';
 
 export class TsweaveNode {
   readonly log: Logger;
@@ -75,6 +78,11 @@ export class TsweaveNode {
   /** The control listener's gates before authentication (listen()). */
   private readonly acceptLimiter: AcceptLimiter;
   private readonly pendingHandshakes = new PendingHandshakes();
+  /** The bridge, the TAP and the containers' veths, put back when deleted or downed by hand. */
+  private plumbing: PlumbingKeeper | undefined;
+  private underlayMtu: UnderlayMtuWatch | undefined;
+  /** Why the router stopped on its own (its data plane lost), if it did: the process exits 1. */
+  failure: string | undefined;
   private stopping = false;
   private readonly stopped: Promise<void>;
   private resolveStopped!: () => void;
@@ -181,6 +189,7 @@ export class TsweaveNode {
       cfg.mtu,
     ));
     await attachments.load();
+    await this.startPlumbing(attachments);
     if (cfg.ipam) {
       this.ipam = new WeaveIpam({ ...components, dataDir: this.a.dataDir.path, limiter: this.limiter, router, store }, cfg.ipam, cfg.peers.length + 1, cfg.settings.ipamWaitMs);
       await this.ipam.start();
@@ -192,7 +201,7 @@ export class TsweaveNode {
         lookup: (id: string) => ipam.allocator.lookup(id).map((a) => a.cidr),
       };
       this.dns = new WeaveDns(
-        { ...components, router, store, hostNet, openServer: this.a.openDnsServer, ...(dnsAddresses ? { ipam: dnsAddresses } : {}) },
+        { ...components, limiter: this.limiter, dataDir: this.a.dataDir.path, router, store, hostNet, openServer: this.a.openDnsServer, ...(dnsAddresses ? { ipam: dnsAddresses } : {}) },
         cfg.dns,
       );
       await this.dns.start();
@@ -214,6 +223,7 @@ export class TsweaveNode {
     }
     // After host access: with a password, the VXLAN port is guarded by the firewall before it opens.
     await this.startFastdp(links, router, localPeer);
+    this.watchUnderlayMtu(router, overlay, dp);
     // After host access: the plugin's containers route out through it (egress).
     if (cfg.pluginSocket && this.a.serveDockerPlugin) {
       const ipam = this.ipam;
@@ -314,6 +324,40 @@ export class TsweaveNode {
     }
   }
 
+  /** The plumbing check (plumbing-keeper.ts), when the host network can list links. */
+  private async startPlumbing(attachments: Attachments): Promise<void> {
+    const { hostLinks, setBridgePort } = this.a.hostNet;
+    if (!hostLinks || !setBridgePort) return;
+    const hostNet = this.a.hostNet;
+    this.plumbing = new PlumbingKeeper({
+      clock: this.clock, logger: this.log, limiter: this.limiter,
+      hostNet: { ensureBridge: hostNet.ensureBridge.bind(hostNet), replaceLinkAddr: hostNet.replaceLinkAddr.bind(hostNet), hostLinks: hostLinks.bind(hostNet), setBridgePort: setBridgePort.bind(hostNet) },
+      expectedPorts: () => new Map(attachments.list().map((a) => [hostVethName(a.containerId), { hairpin: true, isolated: false }])),
+      onBridgeRecreated: async () => this.host?.bridgeRecreated(),
+      onTapLost: (reason) => void this.fail(reason),
+    }, { bridge: BRIDGE_NAME, mtu: this.config.mtu, mac: bridgeMac(this.name), tap: TAP_NAME });
+    await this.plumbing.start();
+  }
+
+  /** Logs an underlay MTU too small for the overlay's datagrams (underlay-mtu-watch.ts). */
+  private watchUnderlayMtu(router: Router, overlay: Overlay, dp: DataPlaneIo): void {
+    const routeMtu = this.a.hostNet.routeMtu?.bind(this.a.hostNet);
+    if (!routeMtu) return;
+    const count = (v: unknown): number => (typeof v === 'number' ? v : 0);
+    this.underlayMtu = new UnderlayMtuWatch({
+      clock: this.clock, logger: this.log, limiter: this.limiter, hostNet: { routeMtu },
+      sendErrors: () => count(overlay.fastStats()?.udpSendErrors) + count((dp.stats().udp as { sendErrors?: unknown } | undefined)?.sendErrors),
+      peers: () => [...new Set(router.connections().map((conn) => (conn as PeerLink).remoteIp))],
+    }, { mtu: this.config.mtu, maxDatagramBytes: Overlay.maxDatagramBytes(this.config.mtu) });
+    this.underlayMtu.start();
+  }
+
+  /** Stops the router because it cannot do its job any more; the process exits 1 with `reason` logged. */
+  private fail(reason: string): Promise<void> {
+    this.failure ??= reason;
+    return this.stop(reason);
+  }
+
   /** The TCP listener: accept-rate and pending-handshake limits, then the handshake (peer-links.ts). */
   private listen(links: PeerLinks): Promise<{ close(): void }> {
     const limiter = this.acceptLimiter;
@@ -362,9 +406,15 @@ export class TsweaveNode {
       void (async () => {
         if (this.stopping || (await this.a.runtime.isAlive(ref).catch(() => false))) return;
         this.ipam?.free(ref.id);
-        await this.attachments?.forget(ref.id);
         this.deathWatch?.unwatch(ref.id);
-        this.log.info({ container: ref.id }, 'dead container released');
+        try {
+          await this.attachments?.forget(ref.id);
+          this.log.info({ container: ref.id }, 'dead container released');
+        } catch (err) {
+          // The record stays on disk (a full disk): the next start finds the container dead and releases it.
+          const f = this.limiter.fields('forget-dead', { err: errorMessage(err), container: ref.id });
+          if (f) this.log.error(f, 'dead container released, but its record could not be removed from the data dir');
+        }
       })();
     });
   }
@@ -377,6 +427,8 @@ export class TsweaveNode {
     await this.http?.close();
     await this.observe?.close();
     this.maker?.stop();
+    this.plumbing?.stop();
+    this.underlayMtu?.stop();
     this.listener?.close();
     this.links?.closeAll(reason);
     this.nat?.stop();

@@ -45,7 +45,10 @@ export class PeerMemory {
     try {
       data = JSON.parse(Buffer.from(bytes).toString('utf8')) as Partial<Remembered>;
     } catch {
-      this.deps.logger.warn({ key: PEERS_STATE_KEY }, 'remembered peers file is not JSON; ignored');
+      // Not fatal (peers are learnt again, `connect` adds targets), but kept aside: the next write would
+      // replace the only copy of the targets the user gave.
+      const kept = await this.deps.store.setAside(PEERS_STATE_KEY).catch((err: unknown) => `not kept: ${errorMessage(err)}`);
+      this.deps.logger.warn({ key: PEERS_STATE_KEY, kept }, 'remembered peers file is not JSON; starting without it (a copy is kept)');
       return;
     }
     this.targets = this.clean(data?.targets);

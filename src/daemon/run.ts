@@ -3,6 +3,8 @@
 
 import { createLogger } from '../core/logger.js';
 import { errorMessage } from '../core/errors.js';
+import { LogLimiter } from '../core/log-limiter.js';
+import { systemClock } from '../core/clock.js';
 import { LogFile } from '../io/log-file.js';
 import type { LaunchConfig } from '../config/launch.js';
 import { hostAdapters } from './host-adapters.js';
@@ -22,6 +24,13 @@ export async function runDaemon(cfg: LaunchConfig, onStarted?: (node: TsweaveNod
   const logger = createLogger(cfg.logLevel, file);
   const adapters = hostAdapters(logger, { config: cfg, ...(file ? { logStats: () => file.stats() } : {}) });
   const node = new TsweaveNode(cfg, adapters);
+  // The last line of defence: a promise whose failure nobody handled is a bug, but it must not take the
+  // host's network down with it (Node ends the process on one by default). Logged, rate-limited by kind.
+  const limiter = new LogLimiter(systemClock);
+  process.on('unhandledRejection', (err) => {
+    const f = limiter.fields(`unhandled:${errorMessage(err)}`, { err });
+    if (f) logger.error(f, 'unhandled promise rejection (a bug: please report it); the router carries on');
+  });
   const onSignal = (sig: NodeJS.Signals) => void node.stop(`signal ${sig}`);
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
@@ -38,7 +47,8 @@ export async function runDaemon(cfg: LaunchConfig, onStarted?: (node: TsweaveNod
   }
   onStarted?.(node);
   await node.whenStopped();
-  logger.info('router stopped');
+  if (node.failure) logger.error({ reason: node.failure }, 'router stopped: it cannot carry traffic any more');
+  else logger.info('router stopped');
   await file?.close();
-  return 0;
+  return node.failure ? 1 : 0;
 }

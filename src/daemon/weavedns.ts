@@ -20,7 +20,10 @@
 
 import { DnsService, type DnsServerInfo } from '../dns/service.js';
 import type { Resolver } from '../dns/resolver.js';
-import { BRIDGE_NAME, DNS_STATE_KEY } from '../core/defaults.js';
+import { BRIDGE_NAME, DNS_PERSIST_RETRY_MS, DNS_STATE_KEY } from '../core/defaults.js';
+import { DurableWriter } from '../core/durable-writer.js';
+import type { LogLimiter } from '../core/log-limiter.js';
+import { setAsideCorrupt } from './corrupt-state.js';
 import { formatCidr } from '../core/types.js';
 import { ConfigError, TsweaveError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -48,6 +51,9 @@ export interface WeaveDnsComponents {
   logger: Logger;
   router: Router;
   store: StateStore;
+  /** For messages about the state file. */
+  dataDir: string;
+  limiter: LogLimiter;
   /** IPAM, when enabled: the source of the DNS address when there is no Docker bridge. */
   ipam?: DnsAddressSource;
   /** Finds the Docker bridge's address and puts the claimed DNS address on the weave bridge. */
@@ -89,6 +95,8 @@ export class WeaveDns {
   private notListening = 'weaveDNS is not started';
   private claiming: Promise<void> | undefined;
   private stopped = false;
+  private readonly writer: DurableWriter;
+  private cancelRetry: (() => void) | undefined;
 
   constructor(
     private readonly c: WeaveDnsComponents,
@@ -99,6 +107,7 @@ export class WeaveDns {
       { clock: c.clock, rng: c.rng, logger: c.logger, peers: c.router },
       { domain: config.domain, ttlS: config.ttlS },
     );
+    this.writer = new DurableWriter(() => this.c.store.write(DNS_STATE_KEY, this.service.snapshotState()));
   }
 
   async start(): Promise<void> {
@@ -107,7 +116,9 @@ export class WeaveDns {
       try {
         this.log.info({ entries: this.service.restoreState(kept) }, 'dns entries restored');
       } catch (err) {
-        this.log.warn({ err: errorMessage(err) }, 'kept dns entries unreadable; starting without them');
+        // Kept aside, not overwritten by the next name added (issue 10.4): the names are records.
+        throw await setAsideCorrupt(this.c.store, DNS_STATE_KEY, this.c.dataDir, errorMessage(err),
+          "launch again to start without the kept names (add them again with 'tsweave dns-add')");
       }
     }
     this.service.attachGossip(this.c.router.registerChannel('dns', this.service.gossiper));
@@ -195,6 +206,7 @@ export class WeaveDns {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.cancelRetry?.();
     this.service.stop();
     await this.server?.stop();
   }
@@ -218,28 +230,64 @@ export class WeaveDns {
     return this.service.status(this.server?.info() ?? { address: '', upstream: [] });
   }
 
-  private async persist(): Promise<void> {
-    await this.c.store.write(DNS_STATE_KEY, this.service.snapshotState());
+  /** Writes our entries (one write at a time: a late older snapshot must not replace a newer one). */
+  private persist(): Promise<void> {
+    return this.writer.durable(this.writer.changed());
   }
 
-  /** Registers `fqdn` (or every hostname given) for the container's addresses. */
+  /**
+   * A change that has happened whatever the disk says (a container died): written now, and while the
+   * write fails, again every DNS_PERSIST_RETRY_MS, so a restart does not bring back names of the dead.
+   * Never rejects: it runs unawaited on container death, where a rejection would end the router.
+   */
+  private async persistEventually(): Promise<void> {
+    try {
+      await this.persist();
+    } catch (err) {
+      const f = this.c.limiter.fields('dns-persist', { err: errorMessage(err) });
+      if (f) this.log.error(f, 'writing the dns entries failed; trying again');
+      if (this.cancelRetry || this.stopped) return;
+      this.cancelRetry = this.c.clock.setTimer(DNS_PERSIST_RETRY_MS, () => {
+        this.cancelRetry = undefined;
+        void this.persistEventually();
+      });
+    }
+  }
+
+  /**
+   * Registers `fqdn` (or every hostname given) for the container's addresses. All or nothing: when the
+   * entries cannot be written, the ones this call added are taken back and the error is thrown.
+   */
   async add(containerId: string, ips: string[], fqdn: string): Promise<void> {
     if (!this.service.isInDomain(fqdn)) {
       throw new ConfigError(`invalid name "${fqdn}": must be in the DNS domain ${this.config.domain}`);
     }
-    for (const ip of ips) this.service.addEntry(containerId, fqdn, ip);
-    await this.persist();
+    const added = ips.filter((ip) => this.service.addEntry(containerId, fqdn, ip));
+    try {
+      await this.persist();
+    } catch (err) {
+      for (const address of added) this.service.removeEntries({ containerId, address, hostname: fqdn });
+      throw err;
+    }
   }
 
+  /** Removes entries; all or nothing, as add(): when that cannot be written, they are put back. */
   async remove(spec: { containerId: string; address?: string; hostname?: string }): Promise<number> {
+    const before = this.service.ownLive(spec);
     const n = this.service.removeEntries(spec);
-    await this.persist();
+    try {
+      await this.persist();
+    } catch (err) {
+      for (const e of before) this.service.addEntry(e.containerId, e.hostname, e.address);
+      throw err;
+    }
     return n;
   }
 
+  /** A container went away: its names go at once; the file follows (persistEventually). Never rejects. */
   async removeContainer(containerId: string): Promise<number> {
     const n = this.service.removeContainer(containerId);
-    if (n > 0) await this.persist();
+    if (n > 0) await this.persistEventually();
     return n;
   }
 }

@@ -163,17 +163,26 @@ export class DnsEntries implements Gossiper, DnsZone {
     return this.broadcast([e]);
   }
 
-  /** Tombstones our live entries matching the filter; returns how many were removed. */
-  tombstone(filter: EntryFilter): number {
-    const changed: DnsEntry[] = [];
-    const now = this.clock.wallNow();
-    for (const [key, e] of this.entries) {
+  /** Our live entries matching the filter. */
+  ownLive(filter: EntryFilter): DnsEntry[] {
+    const out: DnsEntry[] = [];
+    for (const e of this.entries.values()) {
       if (e.origin !== this.localName || e.tombstone !== 0) continue;
       if (filter.containerId !== undefined && e.containerId !== filter.containerId) continue;
       if (filter.hostname !== undefined && e.hostname !== filter.hostname) continue;
       if (filter.address !== undefined && e.address !== filter.address) continue;
+      out.push(e);
+    }
+    return out;
+  }
+
+  /** Tombstones our live entries matching the filter; returns how many were removed. */
+  tombstone(filter: EntryFilter): number {
+    const changed: DnsEntry[] = [];
+    const now = this.clock.wallNow();
+    for (const e of this.ownLive(filter)) {
       const t: DnsEntry = { ...e, version: this.nextVersion(e), tombstone: Math.max(1, now) };
-      this.set(key, t);
+      this.set(entryKey(e), t);
       changed.push(t);
     }
     if (changed.length) {

@@ -17,7 +17,7 @@ import type { Logger } from '../core/logger.js';
 import type { Clock, Rng } from '../core/ports.js';
 import { formatIPv4, parseIPv4 } from '../core/types.js';
 import { DEFAULT_DNS_DOMAIN, DEFAULT_DNS_TTL_S, MAX_CONTAINER_ID_CHARS } from './constants.js';
-import { DnsEntries, type DnsEntriesInit, type EntryFilter } from './entries.js';
+import { DnsEntries, type DnsEntriesInit, type DnsEntry, type EntryFilter } from './entries.js';
 import { isInDomain, parseDomain, parseHostname, tryNormalizeName } from './names.js';
 import { Resolver } from './resolver.js';
 
@@ -112,10 +112,19 @@ export class DnsService {
 
   /** Tombstones this peer's entries of a container, optionally only one address and/or hostname. */
   removeEntries(spec: RemoveEntriesSpec): number {
+    return this.entries.tombstone(this.filterOf(spec));
+  }
+
+  /** This peer's live entries that removeEntries(spec) would remove. */
+  ownLive(spec: RemoveEntriesSpec): DnsEntry[] {
+    return this.entries.ownLive(this.filterOf(spec));
+  }
+
+  private filterOf(spec: RemoveEntriesSpec): EntryFilter {
     const filter: EntryFilter = { containerId: checkContainerId(spec.containerId) };
     if (spec.address !== undefined) filter.address = toAddress(spec.address);
     if (spec.hostname !== undefined) filter.hostname = parseHostname(spec.hostname, this.domain);
-    return this.entries.tombstone(filter);
+    return filter;
   }
 
   /** Tombstones every entry of the container on this peer (detach, container death). */

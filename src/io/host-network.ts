@@ -15,9 +15,9 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { TsweaveError } from '../core/errors.js';
-import { formatCidr, parseCidr } from '../core/types.js';
+import { formatCidr, formatIPv4, parseCidr, parseIPv4 } from '../core/types.js';
 import type { Logger } from '../core/logger.js';
-import type { HostNetwork, HostRoute, VethSpec } from '../core/ports.js';
+import type { HostNetwork, HostRoute, LinkView, PortSettings, VethSpec } from '../core/ports.js';
 import { CommandError, exec as defaultExec, findExecutable, type ExecFn } from './exec.js';
 
 /** Multicast route added in every attached container (WEAVE-FACTS §8.3). */
@@ -88,7 +88,8 @@ interface IpLinkJson {
   address?: string;
   flags?: string[];
   master?: string;
-  linkinfo?: { info_kind?: string };
+  linkinfo?: { info_kind?: string; info_slave_data?: { hairpin?: boolean; isolated?: boolean } };
+  addr_info?: IpAddrJson['addr_info'];
 }
 
 interface IpAddrJson {
@@ -314,6 +315,39 @@ export class IprouteHostNetwork implements HostNetwork {
     } catch {
       return [];
     }
+  }
+
+  async hostLinks(): Promise<LinkView[]> {
+    const out = (await this.hostIp(['-j', '-d', 'addr', 'show'])).stdout;
+    return parseJson<IpLinkJson[]>(out, 'ip -j addr show').map((l) => {
+      const slave = l.linkinfo?.info_slave_data;
+      const view: LinkView = {
+        name: l.ifname,
+        up: (l.flags ?? []).includes('UP'),
+        addrs: (l.addr_info ?? []).filter((a) => a.family === 'inet' && a.local).map((a) => `${a.local}/${a.prefixlen ?? 32}`),
+      };
+      if (l.master !== undefined) view.master = l.master;
+      if (slave?.hairpin !== undefined) view.hairpin = slave.hairpin;
+      if (slave?.isolated !== undefined) view.isolated = slave.isolated;
+      return view;
+    });
+  }
+
+  async routeMtu(ip: string): Promise<number | undefined> {
+    const route = parseJson<Array<{ dev?: string; metrics?: Array<{ mtu?: number }> }>>(
+      (await this.hostIp(['-j', 'route', 'get', formatIPv4(parseIPv4(ip))])).stdout, 'ip -j route get')[0];
+    const routeMtu = route?.metrics?.find((m) => m.mtu !== undefined)?.mtu;
+    if (routeMtu !== undefined) return routeMtu;
+    return route?.dev ? (await this.hostLink(route.dev))?.mtu : undefined;
+  }
+
+  async setBridgePort(name: string, bridge: string, settings: PortSettings): Promise<void> {
+    checkIfname(name, 'link name');
+    checkIfname(bridge, 'bridge name');
+    const onOff = (b: boolean) => (b ? 'on' : 'off');
+    await this.hostIp(['link', 'set', 'dev', name, 'master', bridge]);
+    await this.hostIp(['link', 'set', 'dev', name, 'type', 'bridge_slave', 'hairpin', onOff(settings.hairpin), 'isolated', onOff(settings.isolated)]);
+    await this.hostIp(['link', 'set', 'dev', name, 'up']);
   }
 
   // -------------------------------------------------------------------------------------------

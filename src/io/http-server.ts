@@ -205,7 +205,9 @@ function handler(routes: Route[], door: Door, o: ApiServerOptions, log: Logger) 
         send(res, 404, `no such endpoint: ${method} ${url.pathname}`);
       } catch (err) {
         const status = statusFor(err);
-        if (status >= 500) log.warn({ err, method, path, door }, 'api request failed');
+        // A TsweaveError is an expected failure with its reason (a full disk fails every attach): the reason,
+        // not a stack trace per request. Anything else is a bug: its stack is what is needed.
+        if (status >= 500) log.warn({ err: isTsweaveError(err) ? errorMessage(err) : err, method, path, door }, 'api request failed');
         else if (status === 403 || status === 415) {
           const f = refusals.fields(`${status}:${messageShape(errorMessage(err))}`, { method, path: path.slice(0, 100), door, reason: errorMessage(err) });
           if (f) log.info(f, 'api request refused');

@@ -23,7 +23,10 @@ export function checkStateKey(key: string): void {
 
 function ioError(verb: string, path: string, err: unknown): TsweaveError {
   const e = err as NodeJS.ErrnoException;
-  return new TsweaveError('ERR_STATE', `cannot ${verb} state file ${path}: ${e.code ?? ''}${e.code ? ' ' : ''}${e.message ?? String(err)}`, {
+  const message = e.message ?? String(err);
+  // Node's messages already start with the code ("ENOSPC: no space left on device, write").
+  const code = e.code && !message.startsWith(e.code) ? `${e.code} ` : '';
+  return new TsweaveError('ERR_STATE', `cannot ${verb} state file ${path}: ${code}${message}`, {
     cause: err,
     fields: { path, errno: e.code },
   });

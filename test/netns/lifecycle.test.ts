@@ -3,13 +3,16 @@
 //   underlay ── h1 (router) ── c1 10.32.0.1/12
 //
 // launch → launch again refused → stop (the container keeps its interface) → CLI says not running →
-// launch again (same peer name, from the data dir) → reset (bridge and state gone).
+// launch again (same peer name, from the data dir) → the bridge deleted, the TAP downed by hand, put back
+// (daemon/plumbing-keeper.ts) → the TAP deleted: the router stops with the reason → reset (bridge and
+// state gone).
 import { afterAll, beforeAll, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { requireRoot, type Netns } from '../support/netns.js';
-import { Cluster, type Host } from '../support/cluster.js';
+import { Cluster, waitFor, type Host } from '../support/cluster.js';
 
 requireRoot('the router life-cycle test');
 
@@ -72,6 +75,29 @@ test('launch again keeps the peer name kept in the data dir', async () => {
   const ps = await c.ok(h1, 'ps');
   assert.match(ps, /10\.32\.0\.1\/12/);
 });
+
+test('the bridge deleted, the TAP downed, a veth taken off by hand: the router puts them back, addresses included', async () => {
+  const exposed = (await c.ok(h1, 'expose')).trim().replace(/\/\d+$/, '');
+  const reach = async () => (await c.run(c1, 'ping', '-c', '1', '-W', '1', exposed)).code === 0;
+  await waitFor('c1 to reach the exposed host address', reach, 10_000);
+  await c.run(h1.ns, 'ip', 'link', 'del', 'weave');
+  await waitFor('c1 to reach the host again after the bridge was deleted', reach, 15_000);
+  assert.match((await c.run(h1.ns, 'ip', '-o', 'link', 'show', 'vethwe-tap')).stdout, /master weave/);
+  await c.run(h1.ns, 'ip', 'link', 'set', 'vethwe-tap', 'down');
+  await waitFor('the TAP to be up again', async () => /[<,]UP[,>]/.test((await c.run(h1.ns, 'ip', '-o', 'link', 'show', 'vethwe-tap')).stdout), 15_000);
+  // Deleted while the router is down: the relaunch puts c1's veth back on the new bridge.
+  await c.ok(h1, 'stop');
+  await c.run(h1.ns, 'ip', 'link', 'del', 'weave');
+  await c.ok(h1, 'launch', '--nickname', 'h1');
+  assert.match((await c.run(h1.ns, 'ip', '-o', 'link', 'show', 'type', 'veth')).stdout, /vethwepl\S* .*master weave/);
+}, 90_000);
+
+test('the TAP deleted by hand: the router stops at once with the reason (a supervisor relaunches it whole)', async () => {
+  await c.run(h1.ns, 'ip', 'link', 'del', 'vethwe-tap');
+  await waitFor('the router to stop', async () => (await c.tsweave(h1, 'status')).code === 1, 15_000);
+  assert.match(await readFile(join(h1.dataDir, 'tsweave.log'), 'utf8'), /TAP vethwe-tap was deleted/);
+  await c.ok(h1, 'launch', '--nickname', 'h1');
+}, 60_000);
 
 test('reset stops the router and removes the bridge and the state', async () => {
   await c.ok(h1, 'reset');

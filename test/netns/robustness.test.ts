@@ -1,12 +1,12 @@
 // Issue 10.2-10.4 on the real kernel, through the real CLI: a full data dir (a small tmpfs), a router
 // SIGKILLed in the middle of 20 concurrent attaches, and a corrupt state file.
 //
-//   h1 (router, data dir on a 4 MB tmpfs) — containers c1, c2, c3 (full disk)
+//   h1 (router, data dir on a 4 MB tmpfs) — containers c1, c2, c3, d1 (full disk; d1 named, then dies)
 //   h2 (router, data dir in /tmp)          — k0..k19 attached concurrently while the router is killed, n0..n4 after
 import { afterAll, beforeAll, describe, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { requireRoot, sh, type Netns } from '../support/netns.js';
 import { Cluster, waitFor, type Host } from '../support/cluster.js';
@@ -106,6 +106,29 @@ describe('a full data dir (10.2)', () => {
     assert.equal(held.includes(a3), false, `${a3} given again (held: ${held.join(' ')})`);
   });
 
+  test('names: dns-add is all or nothing; a named container dying on a full disk does not end the router, nor comes back', async () => {
+    const d1 = await c.addContainer('d1');
+    await c.ok(h1, 'attach', '--hostname', 'd1.weave.local', d1.name);
+    const filler = await fill(h1.dataDir);
+    try {
+      const r = await c.tsweave(h1, 'dns-add', '10.32.9.9', '-h', 'late.weave.local');
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /ENOSPC/);
+      assert.equal((await c.ok(h1, 'dns-lookup', 'late.weave.local')).trim(), '', 'the failed dns-add left its name');
+      await c.run(h1.ns, 'ip', 'netns', 'del', d1.name);
+      await waitFor('d1 gone from weaveDNS', async () => (await c.ok(h1, 'dns-lookup', 'd1.weave.local')).trim() === '', 30_000);
+      assert.ok(await c.routerPid(h1), 'the router died');
+    } finally {
+      await rm(filler);
+    }
+    // The write is tried again: once it went through, a restart does not bring the dead container's name back.
+    const freed = Date.now();
+    await waitFor('the dns entries written again', async () => (await stat(join(h1.dataDir, 'dns-entries'))).mtimeMs > freed, 30_000, 500);
+    await c.ok(h1, 'stop');
+    await c.ok(h1, 'launch', '--nickname', 'h1');
+    assert.equal((await c.ok(h1, 'dns-lookup', 'd1.weave.local')).trim(), '');
+  }, 120_000);
+
   test('launch on a full data dir fails at once with one line saying why', async () => {
     await c.ok(h1, 'stop');
     const filler = await fill(h1.dataDir);
@@ -183,8 +206,16 @@ describe('SIGKILL during 20 concurrent attaches (10.3)', () => {
 
     const ps = await c.ok(h2, 'ps');
     let holding = 0;
+    let released = 0;
     for (const k of ks) {
       const held = await ethwe(k);
+      if (held.length === 0) {
+        // An attach cut short: nothing may stay behind, neither an empty interface nor a claim held by nobody.
+        assert.notEqual((await c.run(k, 'ip', 'link', 'show', 'ethwe')).code, 0, `${k.name} kept an interface without addresses`);
+        const claim = await api(h2, 'GET', `/ip/netns:${k.name}`);
+        assert.notEqual(claim.code, 200, `${k.name} holds nothing but IPAM keeps ${claim.body} for it`);
+        released++;
+      }
       const printed = answered.get(k.name);
       if (printed) assert.deepEqual(held, [printed], `${k.name} was told ${printed} but holds ${held.join(' ')}`);
       for (const a of held) {
@@ -196,6 +227,7 @@ describe('SIGKILL during 20 concurrent attaches (10.3)', () => {
       }
     }
     assert.ok(holding >= answered.size);
+    assert.ok(released > 0 || holding === ks.length);
     assert.ok(holding > 0, 'no container got an address before the kill; the test proves nothing');
     assert.equal(new Set(fresh).size, fresh.length);
   });
@@ -229,6 +261,22 @@ describe('corrupt state files (10.4)', () => {
     await c.ok(h2, 'launch', '--nickname', 'h2');
     await assertAllClaimed(h2, await c.ok(h2, 'attach', (await c.addContainer('x2')).name));
   });
+});
+
+describe('corrupt dns-entries and peers.json (10.4)', () => {
+  test('dns-entries: launch fails in one line and keeps the file; peers.json: kept aside, launch goes on', async () => {
+    await c.ok(h2, 'stop');
+    await writeFile(join(h2.dataDir, 'dns-entries'), 'truncated');
+    await writeFile(join(h2.dataDir, 'peers.json'), '{"targets": ["10.200.0.1:67');
+    const r = await c.tsweave(h2, 'launch', '--nickname', 'h2');
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`^tsweave: router failed to start: state file ${h2.dataDir}/dns-entries is corrupt \\(.+\\); kept it as ${h2.dataDir}/dns-entries\\.corrupt-`));
+    await waitFor('the failed router to exit', async () => (await c.tsweave(h2, 'status')).code === 1);
+    await c.ok(h2, 'launch', '--nickname', 'h2');
+    const files = await readdir(h2.dataDir);
+    for (const key of ['dns-entries', 'peers.json']) assert.equal(files.filter((f) => f.startsWith(`${key}.corrupt-`)).length, 1, `${key}: ${files.join(' ')}`);
+  }, 60_000);
 });
 
 /** Every k container's address is in ps and claimed in IPAM, and `fresh` (just attached) is none of them. */

@@ -101,6 +101,21 @@ describe('two hosts, one encrypted overlay', () => {
     }
   });
 
+  test('an underlay MTU lowered mid-stream is named in the log with the --mtu that fits', async () => {
+    const server = spawn('ip', ['netns', 'exec', c2.name, 'iperf3', '-s', '-1', '-B', '10.32.0.2'], { stdio: 'ignore' });
+    try {
+      await sleep(500);
+      await c.run(h1.ns, 'ip', 'link', 'set', 'eth0', 'mtu', '1200');
+      await c.run(c1, 'timeout', '6', 'iperf3', '-c', '10.32.0.2', '-t', '2');
+      await waitFor('the underlay MTU named in the log', async () =>
+        (await readFile(join(h1.dataDir, 'tsweave.log'), 'utf8')).includes(`the underlay MTU to ${h2.ip} is 1200`), 10_000);
+    } finally {
+      await c.run(h1.ns, 'ip', 'link', 'set', 'eth0', 'mtu', '1500');
+      await killAndWait(server);
+    }
+    assert.equal((await ping(c1, '10.32.0.2', '-s', '1300')).code, 0);
+  });
+
   test('a capture on the underlay never contains a ping payload pattern when a password is set', async () => {
     const pattern = 'deadbeefcafe0a0b';
     const bytes = await capturePing(c1, '10.32.0.2', pattern, 'h1h2');

@@ -165,15 +165,22 @@ test('reconcile after a crash: records follow the kernel (write-ahead leftovers 
       { containerId: 'c2', netnsPath: '/ns/c2', mac: '02:00:00:00:00:01', cidrs: ['10.32.0.2/12'] },
       // Second address recorded, crash before it was added.
       { containerId: 'c3', netnsPath: '/ns/c3', mac: '', cidrs: ['10.32.0.3/12', '10.32.0.4/12'] },
+      // Interface made, crash before its first address.
+      { containerId: 'c4', netnsPath: '/ns/c4', mac: '', cidrs: ['10.32.0.5/12'] },
     ]),
   );
   kernel.ethwe.set('/ns/c2', ['10.32.0.2/12']);
   kernel.ethwe.set('/ns/c3', ['10.32.0.3/12']);
+  kernel.ethwe.set('/ns/c4', []);
   const a = make();
   await a.load();
-  const list = await a.reconcile();
+  const released: string[] = [];
+  const list = await a.reconcile((id, cidrs) => released.push(`${id}=${cidrs.join(',')}`));
   assert.deepEqual(list.map((r) => `${r.containerId}=${r.cidrs.join(',')}`).sort(), ['c2=10.32.0.2/12', 'c3=10.32.0.3/12']);
   assert.deepEqual(await recorded(dataDir), ['c2=10.32.0.2/12', 'c3=10.32.0.3/12']);
+  // The claims of what the containers do not hold go (else held by nobody for good); so does c4's empty interface.
+  assert.deepEqual(released.sort(), ['c1=10.32.0.1/12', 'c3=10.32.0.4/12', 'c4=10.32.0.5/12']);
+  assert.equal(kernel.ethwe.has('/ns/c4'), false);
 });
 
 test('another interface name and a default route (CNI ADD): used for every step, kept in the record, used after a reload', async () => {
