@@ -34,8 +34,9 @@
  *     sendmmsg in chunks of up to 64 messages, datagram i to addrs[i]:ports[i]; runs of up to 64
  *     consecutive datagrams with the same destination and length (the last may be shorter) form one
  *     message with a UDP_SEGMENT cmsg (UDP GSO). If the kernel refuses GSO (EIO, ENOPROTOOPT, ...),
- *     that run is resent datagram by datagram and GSO stays off. Handles partial sends. Never
- *     throws per datagram: EAGAIN (send buffer full) drops the rest of the batch (no spinning); any
+ *     that run is resent datagram by datagram and GSO stays off; if it refuses only that message
+ *     (EINVAL; EMSGSIZE: segments above the path MTU) the run is resent so and GSO stays on. Handles
+ *     partial sends. Never throws per datagram: EAGAIN (send buffer full) drops the rest of the batch (no spinning); any
  *     other error (EHOSTUNREACH, EMSGSIZE, EACCES, ...) drops that one datagram and continues.
  *     stats, if given, accumulates [sent, dropped (EAGAIN), errors, lastErrno].
  *
@@ -410,9 +411,12 @@ int tsw_udp_send_datagrams(int fd, uint8_t *buf, const int32_t *o, const int32_t
         stop = true;
         break;
       }
-      if (segs[i] > 1 && (e == EIO || e == EINVAL || e == ENOPROTOOPT || e == EOPNOTSUPP)) {
-        /* No UDP GSO here (old kernel, no checksum offload on the route): send one by one from now on. */
-        if (e != EINVAL) __atomic_store_n(&udp_gso_ok, false, __ATOMIC_RELAXED); /* EINVAL: this message only (e.g. a datagram above the MTU) */
+      if (segs[i] > 1 && (e == EIO || e == EINVAL || e == EMSGSIZE || e == ENOPROTOOPT || e == EOPNOTSUPP)) {
+        /* No UDP GSO here (old kernel, no checksum offload on the route): send one by one from now on.
+         * EINVAL, EMSGSIZE: this message only. The kernel refuses GSO segments above the path MTU (an
+         * underlay link's MTU lowered under a running router) with EMSGSIZE, but the same datagrams sent
+         * one by one are fragmented (the socket's default IP_PMTUDISC_WANT): slower, not lost. */
+        if (e != EINVAL && e != EMSGSIZE) __atomic_store_n(&udp_gso_ok, false, __ATOMIC_RELAXED);
         struct msghdr one = msgs[i].msg_hdr;
         one.msg_control = NULL;
         one.msg_controllen = 0;

@@ -249,6 +249,8 @@ export interface HostNetwork {
   hostLinks?(): Promise<LinkView[]>;
   /** The MTU of the path to `ip`: the route's (or a learnt path MTU) when it has one, else its device's. */
   routeMtu?(ip: string): Promise<number | undefined>;
+  /** IPv4 fragments this host's stack has made so far (/proc/net/snmp Ip FragCreates), if readable. */
+  fragmentsCreated?(): Promise<number | undefined>;
   /** Puts the host link `name` on `bridge` with the port settings and brings it up. */
   setBridgePort?(name: string, bridge: string, settings: PortSettings): Promise<void>;
 }

@@ -345,7 +345,8 @@ export class TsweaveNode {
     if (!routeMtu) return;
     const count = (v: unknown): number => (typeof v === 'number' ? v : 0);
     this.underlayMtu = new UnderlayMtuWatch({
-      clock: this.clock, logger: this.log, limiter: this.limiter, hostNet: { routeMtu },
+      clock: this.clock, logger: this.log, limiter: this.limiter,
+      hostNet: { routeMtu, fragmentsCreated: this.a.hostNet.fragmentsCreated?.bind(this.a.hostNet) },
       sendErrors: () => count(overlay.fastStats()?.udpSendErrors) + count((dp.stats().udp as { sendErrors?: unknown } | undefined)?.sendErrors),
       peers: () => [...new Set(router.connections().map((conn) => (conn as PeerLink).remoteIp))],
     }, { mtu: this.config.mtu, maxDatagramBytes: Overlay.maxDatagramBytes(this.config.mtu) });

@@ -1,11 +1,12 @@
 // Says so when the underlay's MTU drops below what the overlay's datagrams need (a link's MTU lowered
-// mid-stream, a tunnel or VPN added under the host). The kernel then refuses every full-size datagram
-// (EMSGSIZE) and, since no ICMP reaches the containers, their TCP streams stall with nothing in the log:
-// measured on a 3-host mesh, an iperf3 stream at 0 bytes/s for good while `status` said all was well.
-// Adapting (a per-peer path MTU with ICMP "fragmentation needed" to the senders, as Weave's sleeve does)
-// belongs to the data plane; this watch makes the fault visible: when UDP send errors grow, it looks up
-// the MTU of the route to each connected peer and logs (rate-limited) which peer, which MTU, and the
-// --mtu that would fit. Never throws.
+// mid-stream, a tunnel or VPN added under the host). The data plane keeps carrying them: the kernel
+// refuses UDP GSO segments above the path MTU (EMSGSIZE), so native/src/udp.c resends such a run
+// datagram by datagram and the kernel fragments each (before that fix, measured on a 3-host mesh, an
+// iperf3 stream stalled at 0 bytes/s for good while `status` said all was well). Fragments cost
+// throughput and are lost whole on any link that drops fragments, so the user should fix the MTU: when
+// UDP send errors or the host's IPv4 fragment count grow, this watch looks up the MTU of the route to each
+// connected peer and logs (rate-limited) which peer, which MTU, and the --mtu that would fit. Reading
+// the counters costs no command; the route lookups run only then. Never throws.
 import { PLUMBING_CHECK_MS } from '../core/defaults.js';
 import { errorMessage } from '../core/errors.js';
 import type { LogLimiter } from '../core/log-limiter.js';
@@ -19,7 +20,7 @@ export interface UnderlayMtuWatchComponents {
   clock: Clock;
   logger: Logger;
   limiter: LogLimiter;
-  hostNet: Required<Pick<HostNetwork, 'routeMtu'>>;
+  hostNet: Required<Pick<HostNetwork, 'routeMtu'>> & Pick<HostNetwork, 'fragmentsCreated'>;
   /** UDP sends refused so far (fast path and JS socket together). */
   sendErrors: () => number;
   /** Underlay addresses of the peers connected now. */
@@ -37,6 +38,7 @@ export interface UnderlayMtuWatchInit {
 export class UnderlayMtuWatch {
   private readonly log: Logger;
   private lastErrors = 0;
+  private lastFragments: number | undefined;
   private cancelTimer: (() => void) | undefined;
   private stopped = false;
 
@@ -46,7 +48,18 @@ export class UnderlayMtuWatch {
 
   start(): void {
     this.lastErrors = this.c.sendErrors();
-    this.schedule();
+    void this.fragments().then((n) => {
+      this.lastFragments = n;
+      this.schedule();
+    });
+  }
+
+  private async fragments(): Promise<number | undefined> {
+    try {
+      return await this.c.hostNet.fragmentsCreated?.();
+    } catch {
+      return undefined;
+    }
   }
 
   stop(): void {
@@ -57,8 +70,10 @@ export class UnderlayMtuWatch {
   /** Looks at the routes to the peers when sends failed since the last check. Never rejects. */
   async check(): Promise<void> {
     const errors = this.c.sendErrors();
-    const grew = errors > this.lastErrors;
+    const fragments = await this.fragments();
+    const grew = errors > this.lastErrors || (fragments !== undefined && this.lastFragments !== undefined && fragments > this.lastFragments);
     this.lastErrors = errors;
+    this.lastFragments = fragments;
     if (!grew) return;
     const needed = this.init.maxDatagramBytes + IP_UDP_BYTES;
     for (const peer of this.c.peers()) {
@@ -69,7 +84,7 @@ export class UnderlayMtuWatch {
         const f = this.c.limiter.fields(`underlay-mtu:${peer}:${mtu}`, { peer, underlayMtu: mtu, needed, fitsMtu: fits });
         if (f) {
           this.log.error(f, `the underlay MTU to ${peer} is ${mtu}, below the ${needed} bytes a full overlay datagram needs: ` +
-            `frames above ${fits} bytes to that peer are lost; raise the underlay MTU or launch with --mtu ${fits}`);
+            `datagrams to that peer leave fragmented (slower, and lost where fragments are dropped); raise the underlay MTU or launch with --mtu ${fits}`);
         }
       } catch (err) {
         this.log.debug({ peer, err: errorMessage(err) }, 'cannot look up the route MTU');

@@ -14,6 +14,7 @@
 // network namespace (`ip netns exec` would also switch the mount namespace and /sys).
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { TsweaveError } from '../core/errors.js';
 import { formatCidr, formatIPv4, parseCidr, parseIPv4 } from '../core/types.js';
 import type { Logger } from '../core/logger.js';
@@ -341,6 +342,14 @@ export class IprouteHostNetwork implements HostNetwork {
     return route?.dev ? (await this.hostLink(route.dev))?.mtu : undefined;
   }
 
+  async fragmentsCreated(): Promise<number | undefined> {
+    try {
+      return parseFragCreates(await readFile('/proc/net/snmp', 'utf8'));
+    } catch {
+      return undefined;
+    }
+  }
+
   async setBridgePort(name: string, bridge: string, settings: PortSettings): Promise<void> {
     checkIfname(name, 'link name');
     checkIfname(bridge, 'bridge name');
@@ -413,4 +422,15 @@ function parseJson<T>(text: string, what: string): T {
   } catch (err) {
     throw new TsweaveError('ERR_HOST_NETWORK', `cannot parse output of ${what}: ${text.slice(0, 200)}`, { cause: err });
   }
+}
+
+/** FragCreates from /proc/net/snmp's two "Ip:" lines (names, then values); undefined if absent. */
+export function parseFragCreates(snmp: string): number | undefined {
+  const ip = snmp.split('\n').filter((l) => l.startsWith('Ip: '));
+  if (ip.length < 2) return undefined;
+  const names = ip[0]!.split(/\s+/);
+  const values = ip[1]!.split(/\s+/);
+  const i = names.indexOf('FragCreates');
+  const v = i > 0 ? Number(values[i]) : NaN;
+  return Number.isSafeInteger(v) && v >= 0 ? v : undefined;
 }
