@@ -11,6 +11,7 @@ import type { Logger } from '../core/logger.js';
 import { errorMessage } from '../core/errors.js';
 import { formatCidr, formatIPv4, networkOf, parseIPv4, type Cidr } from '../core/types.js';
 import { DockerPlugin, DEFAULT_NETWORK, PLUGIN_NAME, type PluginFacade } from '../containers/docker-plugin.js';
+import { weaveNetworkAction } from '../containers/weave-network.js';
 import type { ContainerEvent } from '../containers/death-watch.js';
 import { dockerFqdn } from '../core/container-reference.js';
 import { DockerClient, DockerUnavailableError, type DockerContainerInfo } from '../io/docker-client.js';
@@ -196,9 +197,9 @@ export class DockerPluginHost {
     if (this.stopped) return;
     const subnet = this.d.ipam && formatCidr(this.d.ipam.config.defaultSubnet);
     this.docker
-      // With the default subnet given, Docker accepts `--ip` on `weave` (it refuses it on a network without one).
-      .createNetwork({ Name: DEFAULT_NETWORK, Driver: PLUGIN_NAME, IPAM: { Driver: PLUGIN_NAME, Config: subnet ? [{ Subnet: subnet }] : [] }, CheckDuplicate: true, Options: {} })
+      .createNetwork(this.networkSpec(subnet))
       .then(async (created) => {
+        if (!created && (await this.replaceStaleNetwork(subnet))) created = true;
         this.log.info({ network: DEFAULT_NETWORK, created }, created ? 'created the Docker network "weave"' : 'the Docker network "weave" exists');
         await this.adoptRunning();
       })
@@ -213,6 +214,31 @@ export class DockerPluginHost {
           this.log.warn({ err: errorMessage(err) }, 'cannot create the Docker network "weave"');
         }
       });
+  }
+
+  /**
+   * An existing `weave` made by an earlier launch with another subnet (weave-network.ts): replaced when
+   * nothing is on it, else left with a warning. True when it was created anew.
+   */
+  private async replaceStaleNetwork(subnet: string | undefined): Promise<boolean> {
+    const net = await this.docker.inspectNetwork(DEFAULT_NETWORK);
+    if (!net) return false;
+    const subnets = (net.IPAM?.Config ?? []).map((c) => c.Subnet ?? '').filter((s) => s !== '' && !s.includes(':'));
+    const action = weaveNetworkAction({ driver: net.Driver, subnets, containers: Object.keys(net.Containers ?? {}).length }, subnet);
+    if (action.kind === 'keep') return false;
+    if (action.kind === 'warn') {
+      this.log.warn({ network: DEFAULT_NETWORK }, action.message);
+      return false;
+    }
+    await this.docker.removeNetwork(net.Id);
+    const created = await this.docker.createNetwork(this.networkSpec(subnet));
+    this.log.info({ network: DEFAULT_NETWORK, from: action.from, to: subnet ?? 'none' }, 'replaced the Docker network "weave" left with another subnet');
+    return created;
+  }
+
+  private networkSpec(subnet: string | undefined): object {
+    // With the default subnet given, Docker accepts `--ip` on `weave` (it refuses it on a network without one).
+    return { Name: DEFAULT_NETWORK, Driver: PLUGIN_NAME, IPAM: { Driver: PLUGIN_NAME, Config: subnet ? [{ Subnet: subnet }] : [] }, CheckDuplicate: true, Options: {} };
   }
 
   /**

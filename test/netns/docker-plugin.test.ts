@@ -193,7 +193,35 @@ test('reset removes the plugin socket, and its keeper process exits', async () =
   };
   assert.ok(existsSync(socket), 'the plugin socket is there while the router runs');
   assert.equal((await keepers()).length, 1, 'one keeper holds it');
-  await c.ok(h2, 'reset');
+  // With containers on it, `weave` stays (Docker would refuse) and reset says so; without, it goes.
+  const busy = await c.tsweave(h2, 'reset');
+  assert.equal(busy.code, 0);
+  assert.match(busy.stderr, /the Docker network "weave" stays: \d+ container\(s\) on it\. .*launch, docker rm them, then reset again/);
   assert.ok(!existsSync(socket), 'reset removed the socket');
   await waitFor('the keeper exited', async () => (await keepers()).length === 0, 15_000, 200);
+  // As the message says (alone now: reset forgot the peers).
+  await c.ok(h2, 'launch', '--nickname', 'h2', ...RANGE);
+  const ids = (await docker(h2, 'ps', '-aq')).stdout.split('\n').filter((x) => x !== '');
+  if (ids.length) await docker(h2, 'rm', '-f', ...ids);
+  assert.equal(await subnetOfWeave(h2), '10.32.0.0/16');
+  await c.ok(h2, 'reset');
+  assert.equal(await subnetOfWeave(h2), undefined, 'reset removed the Docker network "weave"');
+  assert.match((await docker(h2, 'network', 'ls', '--format', '{{.Name}}')).stdout, /^app1$/m, 'a network the user made stays');
+});
+
+/** The subnet of h's Docker network `weave`, undefined when there is none. */
+async function subnetOfWeave(h: Host): Promise<string | undefined> {
+  const r = await docker(h, 'network', 'inspect', '-f', '{{range .IPAM.Config}}{{.Subnet}}{{end}}', 'weave').catch(() => undefined);
+  return r?.stdout.trim();
+}
+
+test('a launch with another range replaces a "weave" network left with the old subnet; docker run --net=weave works', async () => {
+  // Left behind by a stop (reset would have removed it); nothing on it.
+  await c.ok(h2, 'launch', '--nickname', 'h2', ...RANGE);
+  await waitFor('network weave with the first subnet', async () => (await subnetOfWeave(h2)) === '10.32.0.0/16', 20_000, 200);
+  await c.ok(h2, 'stop');
+  await c.ok(h2, 'launch', '--nickname', 'h2', '--ipalloc-range', '10.64.0.0/16');
+  await waitFor('network weave with the new subnet', async () => (await subnetOfWeave(h2)) === '10.64.0.0/16', 20_000, 200);
+  await runOn(h2, 'newrange', '--net=weave', TEST_IMAGE, 'sleep', '100000');
+  assert.match(await ipOf(h2, 'newrange'), /^10\.64\.\d+\.\d+$/);
 });

@@ -73,6 +73,18 @@ test('--subnet and --ip: pools inside the range, addresses inside the pool are c
   assert.deepEqual(calls, ['claim weavemesh:1 10.40.1.9/24']);
 });
 
+test('a network whose subnet is outside the range (left by a launch with another range): refused naming both and the fix', async () => {
+  const { p, calls } = setup();
+  for (const Address of ['', '10.64.0.9']) {
+    const r = await p.handle('/IpamDriver.RequestAddress', { PoolID: '10.64.0.0/16', Address, Options: {} });
+    assert.equal(r.ok, false);
+    assert.match((r.body as { Err: string }).Err, /subnet 10\.64\.0\.0\/16 is outside tsweave's --ipalloc-range 10\.32\.0\.0\/12 .*docker network rm/);
+  }
+  // A pool wider than the range, starting inside it, is outside too.
+  assert.equal((await p.handle('/IpamDriver.RequestAddress', { PoolID: '10.32.0.0/8', Address: '' })).ok, false);
+  assert.deepEqual(calls, [], 'nothing allocated or claimed');
+});
+
 test('hostile or broken bodies are refused with a reason, never thrown', async () => {
   const { p, calls } = setup();
   const bad: Array<[string, unknown]> = [
