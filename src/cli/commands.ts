@@ -113,7 +113,10 @@ export const COMMANDS: readonly CommandSpec[] = [
     details: 'Returns once attach and docker run --net=weave can get addresses without waiting; fails\n' +
       'with the reason (e.g. "awaiting consensus (quorum: 2, known: 1)") if that takes longer than 30 s.' },
   { name: 'status', args: `[${STATUS_SUBCOMMANDS.join(' | ')}]`, needsRoot: false, flags: [],
-    summary: "show the router's status" },
+    summary: "show the router's status",
+    details: 'Without a page: the router, IPAM and DNS summary. targets: the peers given to launch and\n' +
+      'connect. connections: each connection with its state and path. peers: every peer known and its\n' +
+      'connections. dns: every weaveDNS entry. ipam: the peers owning address space. Weave\'s formats.' },
   { name: 'report', args: '', needsRoot: false, summary: "print the full status as JSON (Weave's field names)",
     flags: [{ flag: '--format', short: '-f', value: 'TEMPLATE',
       help: 'print this Go template over the report instead, e.g. \'{{.Router.Name}}\' or \'{{json .DNS}}\'' }],
