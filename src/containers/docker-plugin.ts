@@ -167,6 +167,19 @@ export class DockerPlugin {
     str(b, 'NetworkID', true);
     const v6 = b.IPv6Data;
     if (Array.isArray(v6) && v6.length > 0) throw new PluginRefusal('IPv6 is not supported by the weavemesh driver');
+    const ipam = this.f.ipam();
+    const v4 = Array.isArray(b.IPv4Data) ? b.IPv4Data.slice(0, 16) : [];
+    for (const d of v4) {
+      // Without --ipam-driver weavemesh Docker's own IPAM picks a pool (172.18.0.0/16, ...) that is the same on
+      // every host: refused here, not at the first docker run's Join.
+      const text = str(obj(d, 'IPv4Data'), 'Pool', false, 64);
+      if (!ipam || text === '') continue;
+      const p = pool(text);
+      if (!cidrContains(ipam.range, p.addr) || p.prefix < ipam.range.prefix) {
+        throw new PluginRefusal(`subnet ${formatCidr(p)} is outside tsweave's --ipalloc-range ${formatCidr(ipam.range)}; ` +
+          `a weavemesh network needs tsweave's addresses: add --ipam-driver ${PLUGIN_NAME}`);
+      }
+    }
     return {};
   }
 

@@ -97,6 +97,9 @@ test('a weavemesh network with its own subnet is isolated from the default one; 
   for (const h of [h1, h2]) {
     await docker(h, 'network', 'create', '-d', 'weavemesh', '--ipam-driver', 'weavemesh', '--subnet', '10.40.1.0/24', 'app1');
   }
+  // Without --ipam-driver, Docker's own IPAM would give every host the same 172.x pool: refused at create.
+  const noIpam = await docker(h1, 'network', 'create', '-d', 'weavemesh', 'noipam').then(() => 'created', (e: { stderr?: string }) => e.stderr ?? '');
+  assert.match(noIpam, /outside tsweave's --ipalloc-range 10\.32\.0\.0\/12; a weavemesh network needs tsweave's addresses: add --ipam-driver weavemesh/);
   await runOn(h1, 'a1', '--net=app1', TEST_IMAGE, 'sleep', '100000');
   await runOn(h2, 'a2', '--net=app1', TEST_IMAGE, 'sleep', '100000');
   const a1 = await ipOf(h1, 'a1', 'app1');
