@@ -87,10 +87,13 @@ test('docker run --net=weave on two hosts: addresses from tsweave, ping, TCP and
   // answer means h2 masqueraded the container's address.
   assert.match((await docker(h2, 'exec', 'client', 'ip', 'route', 'show', 'default')).stdout, /^default via 10\.32\.\d+\.\d+ dev ethwe0/);
   await waitFor('client reaches a machine outside the overlay', () => pings(h2, 'client', OUT_IP), 20_000, 500);
-  // tsweave ps lists plugin containers.
+  // tsweave ps lists plugin containers, and the gateway address on the bridge in its weave:expose line (as
+  // Weave's ps listed the bridge's addresses): the host is on the weave network through it.
   const id = (await docker(h2, 'inspect', '-f', '{{.Id}}', 'client')).stdout.trim();
   const ps = await c.ok(h2, 'ps');
   assert.match(ps, new RegExp(`${id.slice(0, 12)}.*${clientIp.replace(/\./g, '\\.')}/16`));
+  const gw = /^default via (\S+)/.exec((await docker(h2, 'exec', 'client', 'ip', 'route', 'show', 'default')).stdout)![1]!;
+  assert.match(ps.split('\n')[0]!, new RegExp(`^weave:expose \\S+ .*\\b${gw.replace(/\./g, '\\.')}/16\\b`));
 });
 
 test('a weavemesh network with its own subnet is isolated from the default one; --ip claims an address', async () => {
