@@ -25,7 +25,7 @@ import { DeathWatch } from '../containers/death-watch.js';
 import type { ApiHandle, DataPlaneIo, NodeAdapters } from './adapters.js';
 import { ApiFacade } from './api-facade.js';
 import { reconcileAtStart } from './attach-flow.js';
-import { Attachments } from './attachments.js';
+import { Attachments, watchRefOf } from './attachments.js';
 import { launchConfigForLog, type LaunchConfig } from '../config/launch.js';
 import { bridgeMac, loadPeerName, randomUid } from './identity.js';
 import { heartbeatMac } from '../dataplane/fastdp-wire.js';
@@ -195,7 +195,7 @@ export class TsweaveNode {
     const events = runtime.subscribe ? { subscribe: runtime.subscribe.bind(runtime) } : undefined;
     const deathWatch = (this.deathWatch = new DeathWatch({ runtime, clock: this.clock, logger: this.log, limiter: this.limiter, ...(events ? { events } : {}) }));
     deathWatch.onDeath((ref) => this.containerDied(ref));
-    for (const a of attachments.list()) deathWatch.watch({ id: a.containerId, netnsPath: a.netnsPath });
+    for (const a of attachments.list()) deathWatch.watch(watchRefOf(a));
     deathWatch.start();
     const reconciled = reconcileAtStart(attachments, this.ipam, deathWatch, this.log);
     const flow = { runtime, attachments, ipam: this.ipam, dns: this.dns, deathWatch, reconciled };
