@@ -42,7 +42,12 @@ export interface PluginHostDeps {
   gateway?: (subnet: Cidr) => Promise<string>;
   /** The set of egress addresses changed: forwarding on, the firewall re-applies its masquerade rules. */
   egressChanged?: () => Promise<void>;
+  /** Containers attached with `tsweave attach` (their names are not the plugin's to forget). */
+  attachedIds?: () => readonly string[];
 }
+
+/** A Docker container id, as the plugin registers names under. */
+const DOCKER_ID = /^[0-9a-f]{64}$/;
 
 export interface PluginContainer {
   containerId: string;
@@ -180,6 +185,29 @@ export class DockerPluginHost {
       await this.egressChanged();
     }
     for (const c of list) await this.register(c.containerId);
+    await this.forgetStoppedNames();
+  }
+
+  /**
+   * Names this router registered for Docker containers that no longer run on a weavemesh network and are
+   * not attached: containers that stopped or were removed while the router was down (or its event stream
+   * was), whose addresses Docker released and may give to another container. Kept when Docker cannot say.
+   */
+  private async forgetStoppedNames(): Promise<void> {
+    const dns = this.d.dns;
+    if (!dns || this.stopped) return;
+    let running: Set<string>;
+    try {
+      running = new Set((await this.docker.networksOfDriver(PLUGIN_NAME)).flatMap((n) => Object.keys(n.Containers ?? {})));
+    } catch {
+      return;
+    }
+    const attached = new Set(this.d.attachedIds?.() ?? []);
+    for (const id of dns.ownContainerIds()) {
+      if (!DOCKER_ID.test(id) || running.has(id) || attached.has(id)) continue;
+      await dns.removeContainer(id);
+      this.log.info({ container: id }, 'forgot the DNS names of a plugin container that no longer runs');
+    }
   }
 
   /** An address Docker is told about must be claimed on disk first (issue 10.2); else it is given back. */

@@ -215,6 +215,7 @@ export class TsweaveNode {
       const host = this.host;
       this.plugin = await this.a.serveDockerPlugin({
         ...components, mtu: cfg.mtu, socketPath: cfg.pluginSocket, ipam, dns: this.dns,
+        attachedIds: () => attachments.list().map((a) => a.containerId),
         // Egress (issue 15): plugin containers route out via the bridge and are masqueraded, as CNI's are.
         ...(ipam && host ? { gateway: (subnet) => bridgeGatewayFor(hostNet, ipam, subnet, this.log), egressChanged: () => host.egressReady() } : {}),
       }, deathWatch);

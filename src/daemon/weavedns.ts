@@ -237,6 +237,12 @@ export class WeaveDns {
     return n;
   }
 
+  /** Container ids with live names this peer registered. */
+  ownContainerIds(): string[] {
+    const me = this.service.entries.localName;
+    return [...new Set(this.service.entries.live().filter((e) => e.origin === me).map((e) => e.containerId))];
+  }
+
   async removeContainer(containerId: string): Promise<number> {
     const n = this.service.removeContainer(containerId);
     if (n > 0) await this.persist();

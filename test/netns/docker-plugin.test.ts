@@ -148,7 +148,11 @@ test('docker restart keeps the address and DNS name; docker rm releases it', asy
 });
 
 test('router down: docker run --net=weave fails at once saying tsweave is not running; works again after launch', async () => {
+  await runOn(h2, 'named', '--net=weave', TEST_IMAGE, 'sleep', '100000');
+  await waitFor('named.weave.local on h1', async () => (await c.ok(h1, 'dns-lookup', 'named.weave.local')).trim() !== '', 20_000, 200);
   await c.ok(h2, 'stop');
+  // Stopped while its router is down: no event reaches the router, yet its name must go (its address is free).
+  await docker(h2, 'stop', '-t', '1', 'named');
   const t0 = Date.now();
   const r = await docker(h2, 'run', '-d', '--name', 'down', '--net=weave', TEST_IMAGE, 'sleep', '100000').then(() => 'started', (e: { stderr?: string }) => e.stderr ?? '');
   const took = Date.now() - t0;
@@ -158,6 +162,7 @@ test('router down: docker run --net=weave fails at once saying tsweave is not ru
   assert.ok(took < 10_000, `docker run took ${took} ms to fail`);
   await docker(h2, 'rm', '-f', 'down').catch(() => undefined);
   await c.ok(h2, 'launch', '--password', PW, '--nickname', 'h2', ...RANGE, h1.ip);
+  await waitFor('the stopped container\'s name gone on h1', async () => (await c.ok(h1, 'dns-lookup', 'named.weave.local')).trim() === '', 20_000, 200);
   await runOn(h2, 'back', '--net=weave', TEST_IMAGE, 'sleep', '100000');
   await waitFor('ping across hosts after relaunch', async () => pings(h2, 'back', await ipOf(h1, 'web')), 30_000, 200);
   // The plugin's containers kept their addresses through the router's absence, and their way out: the
