@@ -359,6 +359,9 @@ export class TsweaveNode {
     if (this.stopping) return this.stopped;
     this.stopping = true;
     this.log.info({ reason }, 'router stopping');
+    // The plugin's backend socket shares the API socket's directory: closed first, so that closing the
+    // API can remove the then empty directory (else /run/tsweave/netns-INODE/ stayed after stop and reset).
+    await this.plugin?.stop();
     await this.http?.close();
     await this.observe?.close();
     this.maker?.stop();
@@ -366,7 +369,6 @@ export class TsweaveNode {
     this.links?.closeAll(reason);
     this.nat?.stop();
     this.deathWatch?.stop();
-    await this.plugin?.stop();
     this.dockerLife?.stop();
     this.host?.stop();
     await this.dns?.stop();

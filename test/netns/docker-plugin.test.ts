@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { requireRoot } from '../support/netns.js';
@@ -217,6 +217,8 @@ test('reset removes the plugin socket, and its keeper process exits', async () =
   assert.equal(await subnetOfWeave(h2), '10.32.0.0/16');
   await c.ok(h2, 'reset');
   assert.equal(await subnetOfWeave(h2), undefined, 'reset removed the Docker network "weave"');
+  const apiDir = `/run/tsweave/netns-${statSync(h2.ns.path).ino}`;
+  assert.ok(!existsSync(apiDir), `reset left the API socket directory ${apiDir}`);
   assert.match((await docker(h2, 'network', 'ls', '--format', '{{.Name}}')).stdout, /^app1$/m, 'a network the user made stays');
 });
 
