@@ -9,6 +9,7 @@ import {
   type FlagSpec, type ParsedFlags, flagValue, hasFlag, isNetworkOrBroadcast, parseDomainName, parseFlags, suggest,
 } from '../config/flags.js';
 import { type LaunchConfig, type LaunchDeps, LAUNCH_FLAGS, parseLaunchArgs } from '../config/launch.js';
+import { weaveOnlyCommand, weaveOnlyFlag } from './weave-compat.js';
 
 export const STATUS_SUBCOMMANDS = ['targets', 'connections', 'peers', 'dns', 'ipam'] as const;
 export type StatusSub = (typeof STATUS_SUBCOMMANDS)[number];
@@ -28,6 +29,7 @@ export type Command =
   | { kind: 'dns-add' | 'dns-remove'; container?: string; ips: string[]; fqdn?: string }
   | { kind: 'dns-lookup'; name: string }
   | { kind: 'dns-args' }
+  | { kind: 'prime' }
   | { kind: 'rmpeer'; peers: string[] }
   | { kind: 'stop'; dataDir?: string }
   | { kind: 'reset'; force: boolean; dataDir?: string }
@@ -106,8 +108,15 @@ export const COMMANDS: readonly CommandSpec[] = [
   { name: 'dns-lookup', args: 'NAME', needsRoot: false, flags: [], summary: 'look up a name in weaveDNS' },
   { name: 'dns-args', args: '', needsRoot: false, flags: [],
     summary: 'print the docker run flags that make a container use weaveDNS' },
+  { name: 'prime', args: '', needsRoot: false, flags: [],
+    summary: 'wait until this peer has joined the IP address ring (IPAM), as Weave\'s prime',
+    details: 'Returns once attach and docker run --net=weave can get addresses without waiting; fails\n' +
+      'with the reason (e.g. "awaiting consensus (quorum: 2, known: 1)") if that takes longer than 30 s.' },
   { name: 'status', args: `[${STATUS_SUBCOMMANDS.join(' | ')}]`, needsRoot: false, flags: [],
-    summary: "show the router's status" },
+    summary: "show the router's status",
+    details: 'Without a page: the router, IPAM and DNS summary. targets: the peers given to launch and\n' +
+      'connect. connections: each connection with its state and path. peers: every peer known and its\n' +
+      'connections. dns: every weaveDNS entry. ipam: the peers owning address space. Weave\'s formats.' },
   { name: 'report', args: '', needsRoot: false, summary: "print the full status as JSON (Weave's field names)",
     flags: [{ flag: '--format', short: '-f', value: 'TEMPLATE',
       help: 'print this Go template over the report instead, e.g. \'{{.Router.Name}}\' or \'{{json .DNS}}\'' }],
@@ -160,12 +169,20 @@ export function parseCommand(
   if (verb === '--help' || verb === '-h') return { kind: 'help' };
   if (verb === '--version') return { kind: 'version' };
   if (verb === 'help') {
+    if (rest[0] === '--help' || rest[0] === '-h') return { kind: 'help', command: 'help' };
     if (rest.length > 1) throw new ConfigError(`help takes at most one COMMAND (got ${rest.length})`);
     if (rest[0] !== undefined && !findCommand(rest[0])) throw unknownCommand(rest[0]);
     return rest[0] === undefined ? { kind: 'help' } : { kind: 'help', command: rest[0] };
   }
   const spec = findCommand(verb);
-  if (!spec) throw unknownCommand(verb);
+  if (!spec) {
+    const hint = weaveOnlyCommand(verb);
+    if (hint !== undefined) throw new ConfigError(`"${verb}" is a Weave command that tsweave does not have: ${hint}`);
+    throw unknownCommand(verb);
+  }
+  // Before the help check: Weave's `expose -h FQDN` must not print help and succeed with nothing exposed.
+  const weaveFlag = weaveOnlyFlag(verb, rest);
+  if (weaveFlag) throw new ConfigError(`${verb} ${weaveFlag.flag} is Weave's, not tsweave's: ${weaveFlag.hint}`);
   if (wantsHelp(rest, spec)) return { kind: 'help', command: verb };
 
   if (verb === 'launch') return { kind: 'launch', config: parseLaunchArgs(rest, env, deps) };
@@ -234,7 +251,7 @@ export function parseCommand(
       const format = flagValue(p, '--format');
       return format === undefined ? { kind: 'report' } : { kind: 'report', format };
     }
-    case 'dns-args': case 'version':
+    case 'dns-args': case 'version': case 'prime':
       noPositionals(verb, pos);
       return { kind: verb };
     default:

@@ -21,6 +21,7 @@ import { removeFirewall } from '../host/firewall-rules.js';
 import { removeVxlanDevice } from '../io/vxlan.js';
 import type { Status } from '../api/status-types.js';
 import { launchFailureMessage } from './launch-failure.js';
+import { removeWeaveNetwork } from './docker-network.js';
 import { ApiClient, nodeHttpTransport, resolveApiAddress, RouterNotRunningError } from './api-client.js';
 
 const START_TIMEOUT_MS = 60_000;
@@ -251,6 +252,9 @@ export async function reset(force: boolean, dataDirFlag?: string): Promise<strin
     } catch (err) {
       process.stderr.write(`tsweave: could not hand this peer's IP ranges over before the reset: ${(err as Error).message}\n`);
     }
+    // While the router still answers the plugin calls Docker makes to delete it.
+    const kept = await removeWeaveNetwork();
+    if (kept) process.stderr.write(`tsweave: ${kept}\n`);
     await stop(dataDir);
   } else if (pid !== undefined && isAlive(pid)) process.kill(pid, 'SIGKILL');
   await removeHostVeths();

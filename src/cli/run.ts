@@ -208,6 +208,9 @@ export async function execute(cmd: Command, deps: CliDeps): Promise<void> {
       out(`--dns=${r.address} --dns-search=${r.domain}\n`);
       return;
     }
+    case 'prime':
+      await api().text('GET', '/ring');
+      return;
     case 'rmpeer':
       for (const p of cmd.peers) printed(await api().text('DELETE', `/peer/${encodeURIComponent(p)}`));
       return;

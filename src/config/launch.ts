@@ -154,7 +154,7 @@ export const LAUNCH_FLAGS: readonly FlagSpec[] = [
     help: 'the unix socket of the control API; the CLI finds it through TSWEAVE_API_SOCKET' },
   { flag: '--metrics-addr', value: 'ADDR:PORT', default: `${METRICS_ADDR}:${METRICS_PORT}`, env: ['TSWEAVE_METRICS_ADDR'],
     help: 'read-only listener for Prometheus /metrics and the topology page /ui/; "" turns it off' },
-  { flag: '--log-level', value: 'LEVEL', default: 'info', help: 'debug | info | warn | error' },
+  { flag: '--log-level', value: 'LEVEL', default: 'info', help: "debug | info | warn (or Weave's warning) | error" },
   { flag: '--dry-run', help: 'check the configuration, print it (password redacted) and exit' },
 ];
 
@@ -259,7 +259,7 @@ export function parseLaunchArgs(
   if (lvl !== undefined) {
     const l = lvl.toLowerCase() === 'warning' ? 'warn' : lvl.toLowerCase(); // Weave spells it "warning"
     if (!(LOG_LEVELS as readonly string[]).includes(l)) {
-      throw new ConfigError(`invalid --log-level "${lvl}": must be one of ${LOG_LEVELS.join(', ')}`);
+      throw new ConfigError(`invalid --log-level "${lvl}": must be one of ${LOG_LEVELS.join(', ')} (or warning)`);
     }
     logLevel = l as LogLevel;
   }

@@ -7,14 +7,15 @@
 // CIDRs inside --ipalloc-range: the default subnet for `weave` (and any network created without
 // --subnet), or the network's own --subnet (an isolated subnet, Weave's `net:` semantics).
 // Every body from Docker is checked here (shape, types, lengths); the server caps its size.
+import { DOCKER_DEFAULT_NETWORK, DOCKER_PLUGIN_NAME } from '../core/defaults.js';
 import { ConfigError, errorMessage } from '../core/errors.js';
 import { cidrContains, formatCidr, formatIPv4, networkOf, parseCidr, tryParseIPv4, type Cidr } from '../core/types.js';
 
-export const PLUGIN_NAME = 'weavemesh';
+export const PLUGIN_NAME = DOCKER_PLUGIN_NAME;
 /** Where dockerd looks for it (TEST-ENV §1: plugins are found by name in /run/docker/plugins). */
 export { DEFAULT_PLUGIN_SOCKET } from '../core/defaults.js';
 /** The network `launch` creates, as Weave did. */
-export const DEFAULT_NETWORK = 'weave';
+export const DEFAULT_NETWORK = DOCKER_DEFAULT_NETWORK;
 /** Docker names the interface DstPrefix + a number: ethwe0. */
 export const PLUGIN_IFNAME_PREFIX = 'ethwe';
 const GATEWAY_TYPE = 'com.docker.network.gateway';
@@ -166,6 +167,19 @@ export class DockerPlugin {
     str(b, 'NetworkID', true);
     const v6 = b.IPv6Data;
     if (Array.isArray(v6) && v6.length > 0) throw new PluginRefusal('IPv6 is not supported by the weavemesh driver');
+    const ipam = this.f.ipam();
+    const v4 = Array.isArray(b.IPv4Data) ? b.IPv4Data.slice(0, 16) : [];
+    for (const d of v4) {
+      // Without --ipam-driver weavemesh Docker's own IPAM picks a pool (172.18.0.0/16, ...) that is the same on
+      // every host: refused here, not at the first docker run's Join.
+      const text = str(obj(d, 'IPv4Data'), 'Pool', false, 64);
+      if (!ipam || text === '') continue;
+      const p = pool(text);
+      if (!cidrContains(ipam.range, p.addr) || p.prefix < ipam.range.prefix) {
+        throw new PluginRefusal(`subnet ${formatCidr(p)} is outside tsweave's --ipalloc-range ${formatCidr(ipam.range)}; ` +
+          `a weavemesh network needs tsweave's addresses: add --ipam-driver ${PLUGIN_NAME}`);
+      }
+    }
     return {};
   }
 
@@ -183,8 +197,13 @@ export class DockerPlugin {
   }
 
   private async requestAddress(b: Body): Promise<object> {
-    this.requireIpam();
+    const { range } = this.requireIpam();
     const p = pool(str(b, 'PoolID', true, 64));
+    if (!cidrContains(range, p.addr) || p.prefix < range.prefix) {
+      // A network created under an earlier launch with another range keeps its old subnet.
+      throw new PluginRefusal(`the network's subnet ${formatCidr(p)} is outside tsweave's --ipalloc-range ${formatCidr(range)} ` +
+        '(created when tsweave ran with another range?): remove its containers, then docker network rm it and create it again');
+    }
     const addrText = str(b, 'Address', false, 64);
     const options = b.Options === undefined || b.Options === null ? {} : obj(b.Options, 'Options');
     const addr = addrText === '' ? undefined : tryParseIPv4(addrText);

@@ -18,6 +18,10 @@ export const METRICS_PORT = 6782;
 export const METRICS_EVENT_LOOP_RESOLUTION_MS = 250;
 /** Where dockerd finds the network plugin weavemesh (TEST-ENV §1: plugins are found by name in /run/docker/plugins). */
 export const DEFAULT_PLUGIN_SOCKET = '/run/docker/plugins/weavemesh.sock';
+/** The Docker network and IPAM driver name of the plugin (Weave's). */
+export const DOCKER_PLUGIN_NAME = 'weavemesh';
+/** The Docker network `launch` creates and `reset` removes, as Weave did. */
+export const DOCKER_DEFAULT_NETWORK = 'weave';
 
 export const DEFAULT_DATA_DIR = '/var/lib/tsweave';
 /** Files the router keeps in its data dir (state keys of the StateStore, plus the pid and log files). */

@@ -23,8 +23,9 @@ import type { DockerPluginHost } from './docker-plugin-host.js';
 import type { LaunchConfig } from '../config/launch.js';
 import type { PeerLinks } from './peer-links.js';
 import type { PeerMemory } from './peer-memory.js';
-import { listForPs } from './ps.js';
-import type { WeaveDns } from './weavedns.js';
+import { listForPs, withBridgeAddresses } from './ps.js';
+import { GATEWAY_ID } from './bridge-gateway.js';
+import { DNS_ADDRESS_ID, type WeaveDns } from './weavedns.js';
 import type { WeaveIpam } from './weaveipam.js';
 import type { FastDpLink } from './fastdp-link.js';
 import type { InboundStats } from '../mesh/accept-limiter.js';
@@ -214,7 +215,9 @@ export class ApiFacade implements ApiBackend {
 
   /** `ps`: attached containers that still exist; `only` = the references asked for (ps.ts). */
   async listAttached(only: string[] = []): Promise<Array<Pick<Attachment, 'containerId' | 'mac' | 'cidrs'>>> {
-    const host = only.length === 0 && this.parts.host ? [this.parts.host.psEntry()] : [];
+    const inUse = this.ipam?.allocator.containersInUse() ?? [];
+    const host = only.length === 0 && this.parts.host
+      ? [withBridgeAddresses(this.parts.host.psEntry(), inUse, [GATEWAY_ID, DNS_ADDRESS_ID], formatCidr)] : [];
     const plugin = (await this.parts.plugin?.containers(only)) ?? [];
     return [...host, ...(await listForPs(this.attachments.list(), this.runtime, only)), ...plugin];
   }

@@ -11,7 +11,7 @@ import { ConfigError, TsweaveError, errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { ContainerRef } from '../core/ports.js';
 import type { DeathWatch } from '../containers/death-watch.js';
-import { explicitCidrs, type Attachment, type Attachments, type AttachRequest } from './attachments.js';
+import { explicitCidrs, watchRefOf, type Attachment, type Attachments, type AttachRequest } from './attachments.js';
 import type { WeaveDns } from './weavedns.js';
 import type { WeaveIpam } from './weaveipam.js';
 
@@ -92,6 +92,6 @@ export async function reconcileAtStart(attachments: Attachments, ipam: WeaveIpam
     log.error({ err: errorMessage(err) }, 'writing the reconciled attachments record failed');
     return attachments.list();
   });
-  for (const a of list) if (!deathWatch.isWatching(a.containerId)) deathWatch.watch({ id: a.containerId, netnsPath: a.netnsPath });
+  for (const a of list) if (!deathWatch.isWatching(a.containerId)) deathWatch.watch(watchRefOf(a));
   await ipam?.reclaim(list);
 }

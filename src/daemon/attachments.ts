@@ -50,6 +50,18 @@ export interface AttachOptions {
 }
 
 /** The record's interface in the container. */
+/**
+ * What the death watch follows for a recorded attachment. A Docker container was reached through
+ * /proc/PID/ns/net: with that PID, one restarted while the router was down (new process, new namespace,
+ * no ethwe) counts as gone from the attached namespace and is re-attached (docker-restarts.ts); without
+ * it, a running container passed for the attached one and stayed without ethwe.
+ */
+export function watchRefOf(a: Pick<Attachment, 'containerId' | 'netnsPath'>): ContainerRef {
+  const pid = /\/(\d+)\/ns\/net$/.exec(a.netnsPath)?.[1];
+  const ref: ContainerRef = { id: a.containerId, netnsPath: a.netnsPath };
+  return pid === undefined ? ref : { ...ref, pid: Number(pid) };
+}
+
 export function ifnameOf(rec: Pick<Attachment, 'ifname'>): string {
   return rec.ifname ?? CONTAINER_IFNAME;
 }

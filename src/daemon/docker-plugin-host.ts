@@ -11,6 +11,7 @@ import type { Logger } from '../core/logger.js';
 import { errorMessage } from '../core/errors.js';
 import { formatCidr, formatIPv4, networkOf, parseIPv4, type Cidr } from '../core/types.js';
 import { DockerPlugin, DEFAULT_NETWORK, PLUGIN_NAME, type PluginFacade } from '../containers/docker-plugin.js';
+import { weaveNetworkAction } from '../containers/weave-network.js';
 import type { ContainerEvent } from '../containers/death-watch.js';
 import { dockerFqdn } from '../core/container-reference.js';
 import { DockerClient, DockerUnavailableError, type DockerContainerInfo } from '../io/docker-client.js';
@@ -41,7 +42,12 @@ export interface PluginHostDeps {
   gateway?: (subnet: Cidr) => Promise<string>;
   /** The set of egress addresses changed: forwarding on, the firewall re-applies its masquerade rules. */
   egressChanged?: () => Promise<void>;
+  /** Containers attached with `tsweave attach` (their names are not the plugin's to forget). */
+  attachedIds?: () => readonly string[];
 }
+
+/** A Docker container id, as the plugin registers names under. */
+const DOCKER_ID = /^[0-9a-f]{64}$/;
 
 export interface PluginContainer {
   containerId: string;
@@ -179,6 +185,29 @@ export class DockerPluginHost {
       await this.egressChanged();
     }
     for (const c of list) await this.register(c.containerId);
+    await this.forgetStoppedNames();
+  }
+
+  /**
+   * Names this router registered for Docker containers that no longer run on a weavemesh network and are
+   * not attached: containers that stopped or were removed while the router was down (or its event stream
+   * was), whose addresses Docker released and may give to another container. Kept when Docker cannot say.
+   */
+  private async forgetStoppedNames(): Promise<void> {
+    const dns = this.d.dns;
+    if (!dns || this.stopped) return;
+    let running: Set<string>;
+    try {
+      running = new Set((await this.docker.networksOfDriver(PLUGIN_NAME)).flatMap((n) => Object.keys(n.Containers ?? {})));
+    } catch {
+      return;
+    }
+    const attached = new Set(this.d.attachedIds?.() ?? []);
+    for (const id of dns.ownContainerIds()) {
+      if (!DOCKER_ID.test(id) || running.has(id) || attached.has(id)) continue;
+      await dns.removeContainer(id);
+      this.log.info({ container: id }, 'forgot the DNS names of a plugin container that no longer runs');
+    }
   }
 
   /** An address Docker is told about must be claimed on disk first (issue 10.2); else it is given back. */
@@ -196,9 +225,9 @@ export class DockerPluginHost {
     if (this.stopped) return;
     const subnet = this.d.ipam && formatCidr(this.d.ipam.config.defaultSubnet);
     this.docker
-      // With the default subnet given, Docker accepts `--ip` on `weave` (it refuses it on a network without one).
-      .createNetwork({ Name: DEFAULT_NETWORK, Driver: PLUGIN_NAME, IPAM: { Driver: PLUGIN_NAME, Config: subnet ? [{ Subnet: subnet }] : [] }, CheckDuplicate: true, Options: {} })
+      .createNetwork(this.networkSpec(subnet))
       .then(async (created) => {
+        if (!created && (await this.replaceStaleNetwork(subnet))) created = true;
         this.log.info({ network: DEFAULT_NETWORK, created }, created ? 'created the Docker network "weave"' : 'the Docker network "weave" exists');
         await this.adoptRunning();
       })
@@ -213,6 +242,31 @@ export class DockerPluginHost {
           this.log.warn({ err: errorMessage(err) }, 'cannot create the Docker network "weave"');
         }
       });
+  }
+
+  /**
+   * An existing `weave` made by an earlier launch with another subnet (weave-network.ts): replaced when
+   * nothing is on it, else left with a warning. True when it was created anew.
+   */
+  private async replaceStaleNetwork(subnet: string | undefined): Promise<boolean> {
+    const net = await this.docker.inspectNetwork(DEFAULT_NETWORK);
+    if (!net) return false;
+    const subnets = (net.IPAM?.Config ?? []).map((c) => c.Subnet ?? '').filter((s) => s !== '' && !s.includes(':'));
+    const action = weaveNetworkAction({ driver: net.Driver, subnets, containers: Object.keys(net.Containers ?? {}).length }, subnet);
+    if (action.kind === 'keep') return false;
+    if (action.kind === 'warn') {
+      this.log.warn({ network: DEFAULT_NETWORK }, action.message);
+      return false;
+    }
+    await this.docker.removeNetwork(net.Id);
+    const created = await this.docker.createNetwork(this.networkSpec(subnet));
+    this.log.info({ network: DEFAULT_NETWORK, from: action.from, to: subnet ?? 'none' }, 'replaced the Docker network "weave" left with another subnet');
+    return created;
+  }
+
+  private networkSpec(subnet: string | undefined): object {
+    // With the default subnet given, Docker accepts `--ip` on `weave` (it refuses it on a network without one).
+    return { Name: DEFAULT_NETWORK, Driver: PLUGIN_NAME, IPAM: { Driver: PLUGIN_NAME, Config: subnet ? [{ Subnet: subnet }] : [] }, CheckDuplicate: true, Options: {} };
   }
 
   /**

@@ -25,7 +25,7 @@ import { DeathWatch } from '../containers/death-watch.js';
 import type { ApiHandle, DataPlaneIo, NodeAdapters } from './adapters.js';
 import { ApiFacade } from './api-facade.js';
 import { reconcileAtStart } from './attach-flow.js';
-import { Attachments } from './attachments.js';
+import { Attachments, watchRefOf } from './attachments.js';
 import { launchConfigForLog, type LaunchConfig } from '../config/launch.js';
 import { bridgeMac, loadPeerName, randomUid } from './identity.js';
 import { heartbeatMac } from '../dataplane/fastdp-wire.js';
@@ -209,7 +209,7 @@ export class TsweaveNode {
     const events = runtime.subscribe ? { subscribe: runtime.subscribe.bind(runtime) } : undefined;
     const deathWatch = (this.deathWatch = new DeathWatch({ runtime, clock: this.clock, logger: this.log, limiter: this.limiter, ...(events ? { events } : {}) }));
     deathWatch.onDeath((ref) => this.containerDied(ref));
-    for (const a of attachments.list()) deathWatch.watch({ id: a.containerId, netnsPath: a.netnsPath });
+    for (const a of attachments.list()) deathWatch.watch(watchRefOf(a));
     deathWatch.start();
     const reconciled = reconcileAtStart(attachments, this.ipam, deathWatch, this.log);
     const flow = { runtime, attachments, ipam: this.ipam, dns: this.dns, deathWatch, reconciled };
@@ -230,6 +230,7 @@ export class TsweaveNode {
       const host = this.host;
       this.plugin = await this.a.serveDockerPlugin({
         ...components, mtu: cfg.mtu, socketPath: cfg.pluginSocket, ipam, dns: this.dns,
+        attachedIds: () => attachments.list().map((a) => a.containerId),
         // Egress (issue 15): plugin containers route out via the bridge and are masqueraded, as CNI's are.
         ...(ipam && host ? { gateway: (subnet) => bridgeGatewayFor(hostNet, ipam, subnet, this.log), egressChanged: () => host.egressReady() } : {}),
       }, deathWatch);
@@ -425,6 +426,9 @@ export class TsweaveNode {
     if (this.stopping) return this.stopped;
     this.stopping = true;
     this.log.info({ reason }, 'router stopping');
+    // The plugin's backend socket shares the API socket's directory: closed first, so that closing the
+    // API can remove the then empty directory (else /run/tsweave/netns-INODE/ stayed after stop and reset).
+    await this.plugin?.stop();
     await this.http?.close();
     await this.observe?.close();
     this.maker?.stop();
@@ -434,7 +438,6 @@ export class TsweaveNode {
     this.links?.closeAll(reason);
     this.nat?.stop();
     this.deathWatch?.stop();
-    await this.plugin?.stop();
     this.dockerLife?.stop();
     this.host?.stop();
     await this.dns?.stop();

@@ -29,3 +29,25 @@ export async function listForPs(
   }
   return live.filter((a) => ids.has(a.containerId));
 }
+
+/**
+ * The `weave:expose` line lists the bridge's addresses, as Weave's did: the exposed ones, and those the
+ * router put there itself (`bridgeOwners`: weaveDNS's address, the egress gateway), which keep the host on
+ * the weave network after a `hide` too.
+ */
+export function withBridgeAddresses(
+  expose: Attachment,
+  inUse: ReadonlyArray<{ containerId: string; addrs: ReadonlyArray<{ addr: number; prefix: number }> }>,
+  bridgeOwners: readonly string[],
+  format: (c: { addr: number; prefix: number }) => string,
+): Attachment {
+  const cidrs = [...expose.cidrs];
+  for (const c of inUse) {
+    if (!bridgeOwners.includes(c.containerId)) continue;
+    for (const a of c.addrs) {
+      const text = format(a);
+      if (!cidrs.includes(text)) cidrs.push(text);
+    }
+  }
+  return { ...expose, cidrs };
+}

@@ -284,6 +284,12 @@ export class WeaveDns {
     return n;
   }
 
+  /** Container ids with live names this peer registered. */
+  ownContainerIds(): string[] {
+    const me = this.service.entries.localName;
+    return [...new Set(this.service.entries.live().filter((e) => e.origin === me).map((e) => e.containerId))];
+  }
+
   /** A container went away: its names go at once; the file follows (persistEventually). Never rejects. */
   async removeContainer(containerId: string): Promise<number> {
     const n = this.service.removeContainer(containerId);

@@ -64,6 +64,7 @@ export interface DockerNetworkInfo {
   Name: string;
   Driver: string;
   Containers?: Record<string, { Name?: string; EndpointID?: string; MacAddress?: string; IPv4Address?: string }>;
+  IPAM?: { Driver?: string; Config?: { Subnet?: string }[] | null };
 }
 
 /** One entry of GET /containers/json. */
@@ -158,6 +159,22 @@ export class DockerClient {
       if (res.status !== 404) out.push(this.json(res, `inspect network ${n.Name}`));
     }
     return out;
+  }
+
+  /** Inspects a network by name or id; undefined if Docker does not know it. */
+  async inspectNetwork(ref: string): Promise<DockerNetworkInfo | undefined> {
+    const res = await this.get(`/networks/${encodeURIComponent(ref)}`);
+    if (res.status === 404) return undefined;
+    return this.json(res, `inspect network "${ref}"`);
+  }
+
+  /** Removes a network (Docker refuses while containers are on it); false if it did not exist. */
+  async removeNetwork(ref: string): Promise<boolean> {
+    const v = await this.negotiatedVersion();
+    const res = await this.raw('DELETE', `/v${v}/networks/${encodeURIComponent(ref)}`);
+    if (res.status === 404) return false;
+    if (res.status < 200 || res.status >= 300) throw new DockerApiError(res.status, apiMessage(`remove network "${ref}"`, res.status, res.body));
+    return true;
   }
 
   /** Creates a network; false when one of that name exists already. */

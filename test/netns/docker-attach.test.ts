@@ -84,6 +84,22 @@ test('docker restart: ethwe comes back in the new namespace with the same addres
   assert.equal(again.trim(), '10.32.0.9');
 });
 
+test('restarted while the router was down (a reboot: Docker first): ethwe is back with its address after launch', async () => {
+  // web2 holds 10.32.0.9 from the test above.
+  await c.ok(h2, 'stop');
+  await dockerd!.docker('restart', '-t', '1', 'web2');
+  const missing = await dockerd!.docker('exec', 'web2', 'ip', '-o', '-4', 'addr', 'show', 'ethwe').then(() => 'there', () => 'missing');
+  assert.equal(missing, 'missing', 'a new namespace has no ethwe');
+  await c.ok(h2, 'launch', '--password', PW, '--nickname', 'h2');
+  const addr = await waitFor('ethwe back after the router is launched again', async () => {
+    const r = await dockerd!.docker('exec', 'web2', 'ip', '-o', '-4', 'addr', 'show', 'ethwe').catch(() => undefined);
+    return r?.stdout.includes('inet') ? r.stdout : undefined;
+  }, 20_000, 250);
+  assert.match(addr, /inet 10\.32\.0\.9\/12 /);
+  await waitFor('web2 pings c1 across hosts', async () =>
+    dockerd!.docker('exec', 'web2', 'ping', '-c', '1', '-W', '1', '10.32.0.1').then(() => true, () => false), 20_000, 500);
+});
+
 test('attach names an unknown container precisely', async () => {
   const r = await c.tsweave(h2, 'attach', '10.32.0.10/12', 'no-such-container');
   assert.equal(r.code, 1);

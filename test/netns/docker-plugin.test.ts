@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { requireRoot } from '../support/netns.js';
@@ -87,16 +87,22 @@ test('docker run --net=weave on two hosts: addresses from tsweave, ping, TCP and
   // answer means h2 masqueraded the container's address.
   assert.match((await docker(h2, 'exec', 'client', 'ip', 'route', 'show', 'default')).stdout, /^default via 10\.32\.\d+\.\d+ dev ethwe0/);
   await waitFor('client reaches a machine outside the overlay', () => pings(h2, 'client', OUT_IP), 20_000, 500);
-  // tsweave ps lists plugin containers.
+  // tsweave ps lists plugin containers, and the gateway address on the bridge in its weave:expose line (as
+  // Weave's ps listed the bridge's addresses): the host is on the weave network through it.
   const id = (await docker(h2, 'inspect', '-f', '{{.Id}}', 'client')).stdout.trim();
   const ps = await c.ok(h2, 'ps');
   assert.match(ps, new RegExp(`${id.slice(0, 12)}.*${clientIp.replace(/\./g, '\\.')}/16`));
+  const gw = /^default via (\S+)/.exec((await docker(h2, 'exec', 'client', 'ip', 'route', 'show', 'default')).stdout)![1]!;
+  assert.match(ps.split('\n')[0]!, new RegExp(`^weave:expose \\S+ .*\\b${gw.replace(/\./g, '\\.')}/16\\b`));
 });
 
 test('a weavemesh network with its own subnet is isolated from the default one; --ip claims an address', async () => {
   for (const h of [h1, h2]) {
     await docker(h, 'network', 'create', '-d', 'weavemesh', '--ipam-driver', 'weavemesh', '--subnet', '10.40.1.0/24', 'app1');
   }
+  // Without --ipam-driver, Docker's own IPAM would give every host the same 172.x pool: refused at create.
+  const noIpam = await docker(h1, 'network', 'create', '-d', 'weavemesh', 'noipam').then(() => 'created', (e: { stderr?: string }) => e.stderr ?? '');
+  assert.match(noIpam, /outside tsweave's --ipalloc-range 10\.32\.0\.0\/12; a weavemesh network needs tsweave's addresses: add --ipam-driver weavemesh/);
   await runOn(h1, 'a1', '--net=app1', TEST_IMAGE, 'sleep', '100000');
   await runOn(h2, 'a2', '--net=app1', TEST_IMAGE, 'sleep', '100000');
   const a1 = await ipOf(h1, 'a1', 'app1');
@@ -142,7 +148,11 @@ test('docker restart keeps the address and DNS name; docker rm releases it', asy
 });
 
 test('router down: docker run --net=weave fails at once saying tsweave is not running; works again after launch', async () => {
+  await runOn(h2, 'named', '--net=weave', TEST_IMAGE, 'sleep', '100000');
+  await waitFor('named.weave.local on h1', async () => (await c.ok(h1, 'dns-lookup', 'named.weave.local')).trim() !== '', 20_000, 200);
   await c.ok(h2, 'stop');
+  // Stopped while its router is down: no event reaches the router, yet its name must go (its address is free).
+  await docker(h2, 'stop', '-t', '1', 'named');
   const t0 = Date.now();
   const r = await docker(h2, 'run', '-d', '--name', 'down', '--net=weave', TEST_IMAGE, 'sleep', '100000').then(() => 'started', (e: { stderr?: string }) => e.stderr ?? '');
   const took = Date.now() - t0;
@@ -152,6 +162,7 @@ test('router down: docker run --net=weave fails at once saying tsweave is not ru
   assert.ok(took < 10_000, `docker run took ${took} ms to fail`);
   await docker(h2, 'rm', '-f', 'down').catch(() => undefined);
   await c.ok(h2, 'launch', '--password', PW, '--nickname', 'h2', ...RANGE, h1.ip);
+  await waitFor('the stopped container\'s name gone on h1', async () => (await c.ok(h1, 'dns-lookup', 'named.weave.local')).trim() === '', 20_000, 200);
   await runOn(h2, 'back', '--net=weave', TEST_IMAGE, 'sleep', '100000');
   await waitFor('ping across hosts after relaunch', async () => pings(h2, 'back', await ipOf(h1, 'web')), 30_000, 200);
   // The plugin's containers kept their addresses through the router's absence, and their way out: the
@@ -193,7 +204,37 @@ test('reset removes the plugin socket, and its keeper process exits', async () =
   };
   assert.ok(existsSync(socket), 'the plugin socket is there while the router runs');
   assert.equal((await keepers()).length, 1, 'one keeper holds it');
-  await c.ok(h2, 'reset');
+  // With containers on it, `weave` stays (Docker would refuse) and reset says so; without, it goes.
+  const busy = await c.tsweave(h2, 'reset');
+  assert.equal(busy.code, 0);
+  assert.match(busy.stderr, /the Docker network "weave" stays: \d+ container\(s\) on it\. .*launch, docker rm them, then reset again/);
   assert.ok(!existsSync(socket), 'reset removed the socket');
   await waitFor('the keeper exited', async () => (await keepers()).length === 0, 15_000, 200);
+  // As the message says (alone now: reset forgot the peers).
+  await c.ok(h2, 'launch', '--nickname', 'h2', ...RANGE);
+  const ids = (await docker(h2, 'ps', '-aq')).stdout.split('\n').filter((x) => x !== '');
+  if (ids.length) await docker(h2, 'rm', '-f', ...ids);
+  assert.equal(await subnetOfWeave(h2), '10.32.0.0/16');
+  await c.ok(h2, 'reset');
+  assert.equal(await subnetOfWeave(h2), undefined, 'reset removed the Docker network "weave"');
+  const apiDir = `/run/tsweave/netns-${statSync(h2.ns.path).ino}`;
+  assert.ok(!existsSync(apiDir), `reset left the API socket directory ${apiDir}`);
+  assert.match((await docker(h2, 'network', 'ls', '--format', '{{.Name}}')).stdout, /^app1$/m, 'a network the user made stays');
+});
+
+/** The subnet of h's Docker network `weave`, undefined when there is none. */
+async function subnetOfWeave(h: Host): Promise<string | undefined> {
+  const r = await docker(h, 'network', 'inspect', '-f', '{{range .IPAM.Config}}{{.Subnet}}{{end}}', 'weave').catch(() => undefined);
+  return r?.stdout.trim();
+}
+
+test('a launch with another range replaces a "weave" network left with the old subnet; docker run --net=weave works', async () => {
+  // Left behind by a stop (reset would have removed it); nothing on it.
+  await c.ok(h2, 'launch', '--nickname', 'h2', ...RANGE);
+  await waitFor('network weave with the first subnet', async () => (await subnetOfWeave(h2)) === '10.32.0.0/16', 20_000, 200);
+  await c.ok(h2, 'stop');
+  await c.ok(h2, 'launch', '--nickname', 'h2', '--ipalloc-range', '10.64.0.0/16');
+  await waitFor('network weave with the new subnet', async () => (await subnetOfWeave(h2)) === '10.64.0.0/16', 20_000, 200);
+  await runOn(h2, 'newrange', '--net=weave', TEST_IMAGE, 'sleep', '100000');
+  assert.match(await ipOf(h2, 'newrange'), /^10\.64\.\d+\.\d+$/);
 });

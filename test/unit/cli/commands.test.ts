@@ -144,7 +144,8 @@ test('rmpeer, stop, reset, expose, hide', () => {
   bad('expose web', 'invalid address "web": must be [ip:]CIDR, net:CIDR or net:default');
   bad('expose 10.2.1.0/24', 'invalid address "10.2.1.0/24": is the network or broadcast address of its subnet; pick a host address');
   bad('hide net:10.2.1.1/24', 'invalid address "net:10.2.1.1/24": host bits are set (did you mean net:10.2.1.0/24?)');
-  bad('expose --without-masquerade', 'unknown flag "--without-masquerade" for expose');
+  bad('expose --without-masquerade', "expose --without-masquerade is Weave's, not tsweave's: exposed subnets are always masqueraded for traffic from outside the weave network");
+  bad('expose --with-masquerade', 'unknown flag "--with-masquerade" for expose');
 });
 
 test('every verb accepts --data-dir; stop and reset carry it, the others ignore it (issue 10.6)', () => {
@@ -156,4 +157,33 @@ test('every verb accepts --data-dir; stop and reset carry it, the others ignore 
   ok('forget --data-dir /d 10.0.0.1', { kind: 'forget', peers: ['10.0.0.1'] });
   bad('status --data-dir', '--data-dir needs a DIR');
   bad('reset --data-dir=', 'invalid --data-dir "": must be a directory path');
+});
+
+test('help --help shows the help of help', () => {
+  ok('help --help', { kind: 'help', command: 'help' });
+  ok('help -h', { kind: 'help', command: 'help' });
+});
+
+test('prime: Weave\'s wait for the IPAM ring', () => {
+  ok('prime', { kind: 'prime' });
+  bad('prime now', 'prime takes no arguments (got "now")');
+});
+
+test('Weave verbs and flags tsweave lacks: one line naming them and what to do instead', () => {
+  bad('env', `"env" is a Weave command that tsweave does not have: tsweave has no Docker API proxy: use docker run --net=weave (the network plugin) or 'tsweave attach CONTAINER'`);
+  bad('config', `"config" is a Weave command that tsweave does not have: tsweave has no Docker API proxy: use docker run --net=weave (the network plugin) or 'tsweave attach CONTAINER'`);
+  bad('setup', `"setup" is a Weave command that tsweave does not have: there is nothing to set up: 'npm install' built tsweave and there are no images to pull ('tsweave setup-cni' installs the CNI plugin)`);
+  bad('launch --resume', "launch --resume is Weave's, not tsweave's: a launch without PEER arguments dials the peers of the last run, as --resume did");
+  bad('launch --plugin=false host2', "launch --plugin is Weave's, not tsweave's: the Docker plugin is on by default; --no-plugin turns it off");
+  bad('launch --no-restart', "launch --no-restart is Weave's, not tsweave's: tsweave launch never restarts the router by itself (run it under systemd or docker --restart for that)");
+  assert.throws(() => parse('launch --proxy=false'), /launch --proxy is Weave's, not tsweave's: tsweave has no Docker API proxy/);
+  assert.throws(() => parse('attach --rewrite-hosts web'), /attach --rewrite-hosts is Weave's, not tsweave's: tsweave does not edit/);
+  assert.throws(() => parse('attach --no-multicast-route web'), /attach --no-multicast-route is Weave's/);
+  assert.throws(() => parse('expose --without-masquerade'), /expose --without-masquerade is Weave's/);
+  // Weave's `expose -h FQDN` names the exposed address; here it printed expose's help and exited 0.
+  bad('expose -h host1.weave.local', "expose -h is Weave's, not tsweave's: expose does not name the host; after it, 'tsweave dns-add IP -h FQDN' gives the printed address a name");
+  bad('expose net:10.2.0.0/16 -h h1.weave.local', "expose -h is Weave's, not tsweave's: expose does not name the host; after it, 'tsweave dns-add IP -h FQDN' gives the printed address a name");
+  ok('expose -h', { kind: 'help', command: 'expose' });
+  // dns-add's own -h stays the hostname.
+  ok('dns-add 10.32.0.9 -h x.weave.local', { kind: 'dns-add', ips: ['10.32.0.9'], fqdn: 'x.weave.local' });
 });

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { COMMANDS, parseCommand } from '../../../src/cli/commands.js';
 import { formatCommandHelp, formatUsage } from '../../../src/cli/help.js';
 import { LAUNCH_FLAGS } from '../../../src/config/launch.js';
+import { weaveOnlyCommand, weaveOnlyFlag } from '../../../src/cli/weave-compat.js';
 
 test('tsweave --help lists every command with every flag', () => {
   const usage = formatUsage();
@@ -50,4 +51,20 @@ test('every flag in the help is accepted by the parser', () => {
   }
   assert.doesNotThrow(() => parseCommand(['launch', '--password-file', '/f'], {}, deps));
   assert.doesNotThrow(() => parseCommand(['launch', '--no-dns'], {}, deps));
+});
+
+test('status --help says what each page shows', () => {
+  const text = formatCommandHelp(COMMANDS.find((c) => c.name === 'status')!);
+  for (const page of ['targets', 'connections', 'peers', 'dns', 'ipam']) assert.match(text, new RegExp(`${page}: `), page);
+});
+
+test('no Weave-only hint shadows a real command or flag', () => {
+  for (const spec of COMMANDS) {
+    assert.equal(weaveOnlyCommand(spec.name), undefined, spec.name);
+    for (const f of spec.flags) {
+      for (const name of [f.flag, f.short].filter((n): n is string => n !== undefined)) {
+        assert.equal(weaveOnlyFlag(spec.name, [name, 'x']), undefined, `${spec.name} ${name}`);
+      }
+    }
+  }
 });

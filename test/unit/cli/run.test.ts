@@ -217,6 +217,16 @@ test('dns commands', async () => {
   assert.equal(h.out(), '10.32.0.1\n10.32.0.2\n--dns=172.17.0.1 --dns-search=weave.local.\n');
 });
 
+test('prime waits on GET /ring; a router that gives up says why (exit 1)', async () => {
+  let h = harness({ 'GET /ring': { status: 204, body: '' } });
+  assert.equal(await run(['prime'], h.deps), 0);
+  assert.deepEqual(h.requests.map((r) => `${r.method} ${r.path}`), ['GET /ring']);
+  assert.equal(h.out(), '');
+  h = harness({ 'GET /ring': { status: 503, body: 'awaiting consensus (quorum: 2, known: 1)\n' } });
+  assert.equal(await run(['prime'], h.deps), 1);
+  assert.match(h.err(), /awaiting consensus \(quorum: 2, known: 1\)/);
+});
+
 test('rmpeer prints what each removal took over', async () => {
   const h = harness({
     'DELETE /peer/host3': { status: 200, body: '349525 IPs taken over from host3\n' },

@@ -162,7 +162,7 @@ test('names, addresses and ranges', () => {
   fails(['--dns-allow', '10.200.0.0/24,10.1.2.3/8'], 'invalid --dns-allow entry "10.1.2.3/8": host bits are set (did you mean 10.0.0.0/8?)');
   fails(['--dns-allow', 'everyone'], 'invalid --dns-allow entry "everyone": must be ADDRESS/PREFIX like 10.32.0.0/12');
   fails(['--no-dns', '--dns-allow', '10.0.0.0/8'], '--no-dns and --dns-allow are mutually exclusive');
-  fails(['--log-level', 'loud'], 'invalid --log-level "loud": must be one of debug, info, warn, error');
+  fails(['--log-level', 'loud'], 'invalid --log-level "loud": must be one of debug, info, warn, error (or warning)');
   fails(['host1:99999'], 'invalid peer "host1:99999": port must be a number 1..65535');
   fails(['bad_host!'], 'invalid peer "bad_host!": must be an IPv4 address or host name, optionally with :port');
 });

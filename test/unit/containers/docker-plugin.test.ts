@@ -73,6 +73,28 @@ test('--subnet and --ip: pools inside the range, addresses inside the pool are c
   assert.deepEqual(calls, ['claim weavemesh:1 10.40.1.9/24']);
 });
 
+test('a network whose subnet is outside the range (left by a launch with another range): refused naming both and the fix', async () => {
+  const { p, calls } = setup();
+  for (const Address of ['', '10.64.0.9']) {
+    const r = await p.handle('/IpamDriver.RequestAddress', { PoolID: '10.64.0.0/16', Address, Options: {} });
+    assert.equal(r.ok, false);
+    assert.match((r.body as { Err: string }).Err, /subnet 10\.64\.0\.0\/16 is outside tsweave's --ipalloc-range 10\.32\.0\.0\/12 .*docker network rm/);
+  }
+  // A pool wider than the range, starting inside it, is outside too.
+  assert.equal((await p.handle('/IpamDriver.RequestAddress', { PoolID: '10.32.0.0/8', Address: '' })).ok, false);
+  assert.deepEqual(calls, [], 'nothing allocated or claimed');
+});
+
+test('a weavemesh network with Docker\'s own IPAM (no --ipam-driver weavemesh) is refused at create, saying what to add', async () => {
+  const { p } = setup();
+  const r = await p.handle('/NetworkDriver.CreateNetwork', { NetworkID: 'n', IPv4Data: [{ AddressSpace: 'LocalDefault', Pool: '172.18.0.0/16', Gateway: '172.18.0.1/16' }] });
+  assert.equal(r.ok, false);
+  assert.equal((r.body as { Err: string }).Err, "tsweave: subnet 172.18.0.0/16 is outside tsweave's --ipalloc-range 10.32.0.0/12; a weavemesh network needs tsweave's addresses: add --ipam-driver weavemesh");
+  assert.equal((await p.handle('/NetworkDriver.CreateNetwork', { NetworkID: 'n', IPv4Data: [{ AddressSpace: 'weavelocal', Pool: '10.40.1.0/24' }] })).ok, true);
+  // With IPAM off the pools are not tsweave's to judge.
+  assert.equal((await setup(false).p.handle('/NetworkDriver.CreateNetwork', { NetworkID: 'n', IPv4Data: [{ Pool: '172.18.0.0/16' }] })).ok, true);
+});
+
 test('hostile or broken bodies are refused with a reason, never thrown', async () => {
   const { p, calls } = setup();
   const bad: Array<[string, unknown]> = [

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { silentLogger } from '../../../src/core/logger.js';
 import type { ContainerRef, HostNetwork, StateStore, VethSpec } from '../../../src/core/ports.js';
 import { FileStateStore } from '../../../src/io/state-store.js';
-import { Attachments } from '../../../src/daemon/attachments.js';
+import { Attachments, watchRefOf } from '../../../src/daemon/attachments.js';
 import { ATTACHMENTS_STATE_KEY } from '../../../src/core/defaults.js';
 import { tempDirs } from '../../support/temp-dir.js';
 
@@ -212,4 +212,11 @@ test('another interface name and a default route (CNI ADD): used for every step,
   await b.detach('cni:x', []);
   assert.ok(calls.includes('deleteContainerLink:eth0'), calls.join(' '));
   assert.deepEqual(await recorded(dataDir), []);
+});
+
+test('a recorded attachment is watched with the PID of the namespace it was attached in (restarts while the router was down)', () => {
+  const id = 'a'.repeat(64);
+  assert.deepEqual(watchRefOf({ containerId: id, netnsPath: '/proc/2849/ns/net' }), { id, netnsPath: '/proc/2849/ns/net', pid: 2849 });
+  assert.deepEqual(watchRefOf({ containerId: id, netnsPath: '/host/proc/7/ns/net' }), { id, netnsPath: '/host/proc/7/ns/net', pid: 7 });
+  assert.deepEqual(watchRefOf({ containerId: 'netns:web', netnsPath: '/run/netns/web' }), { id: 'netns:web', netnsPath: '/run/netns/web' });
 });

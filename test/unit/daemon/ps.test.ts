@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { TsweaveError } from '../../../src/core/errors.js';
 import type { ContainerRef, ContainerRuntime } from '../../../src/core/ports.js';
 import type { Attachment } from '../../../src/daemon/attachments.js';
-import { listForPs } from '../../../src/daemon/ps.js';
+import { listForPs, withBridgeAddresses } from '../../../src/daemon/ps.js';
+import { formatCidr, parseIPv4 } from '../../../src/core/types.js';
 
 const att = (containerId: string): Attachment => ({ containerId, netnsPath: `/ns/${containerId}`, mac: '02:00:00:00:00:01', cidrs: ['10.32.0.1/12'] });
 const a = att('abcdef0123456789'), b = att('fedcba9876543210'), gone = att('0000deadbeef');
@@ -33,4 +34,18 @@ test('ID prefixes, Docker names and netns names all select', async () => {
 
 test('an unknown reference is ERR_CONTAINER_NOT_FOUND naming it', async () => {
   await assert.rejects(listForPs([a], runtime, ['nope']), (e: TsweaveError) => e.code === 'ERR_CONTAINER_NOT_FOUND' && /nope/.test(e.message));
+});
+
+test('the weave:expose line also lists the addresses the router put on the bridge (DNS, egress gateway), once', () => {
+  const expose = { containerId: 'weave:expose', netnsPath: '', mac: 'aa:bb:cc:dd:ee:ff', cidrs: ['10.32.0.3/12'] };
+  const c = (a: string, prefix = 12) => ({ addr: parseIPv4(a), prefix });
+  const inUse = [
+    { containerId: 'weave:gateway', addrs: [c('10.32.0.2'), c('10.40.1.1', 24)] },
+    { containerId: 'weave:dns', addrs: [c('10.32.0.1')] },
+    { containerId: 'weave:expose', addrs: [c('10.32.0.3')] },
+    { containerId: 'abc123', addrs: [c('10.32.0.9')] },
+  ];
+  const line = withBridgeAddresses(expose, inUse, ['weave:gateway', 'weave:dns'], formatCidr);
+  assert.deepEqual(line.cidrs, ['10.32.0.3/12', '10.32.0.2/12', '10.40.1.1/24', '10.32.0.1/12']);
+  assert.deepEqual(expose.cidrs, ['10.32.0.3/12'], 'the entry given is not changed');
 });
