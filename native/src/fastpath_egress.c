@@ -195,7 +195,7 @@ static void egress_batch(fp_lane *l, int n) {
     bool part = r->partial && r->partial[i] && s != FP_LOCAL;
     if (part && !(s && s != FP_BCAST && s->csum_partial && s->peer == l->frame_dst[i] &&
                   len < FRAME_LEN_CSUM_PARTIAL)) {
-      tsw_tcp4_complete(p, len, ETH_HDR + (unsigned)(p[ETH_HDR] & 15u) * 4);
+      tsw_tcp4_complete(p, len);
       part = false;
     }
     if (!s) {

@@ -228,7 +228,7 @@ static void ingress_frames(fp_lane *l, uint8_t *body, size_t len, int64_t now, i
     partial += part;
     if (part && dec != DEC_TAP) {
       /* Only our TAP takes it partial: completed (and unflagged) before JS or a relay sees it. */
-      tsw_tcp4_complete(fr, flen, ETH_HDR + (unsigned)(fr[ETH_HDR] & 15u) * 4);
+      tsw_tcp4_complete(fr, flen);
       fr[-FRAME_HDR + 12] &= (uint8_t)~(FRAME_LEN_CSUM_PARTIAL >> 8);
       part = false;
     }

@@ -103,17 +103,17 @@ bool tsw_tcp4_partial_ok(const uint8_t *f, size_t len, unsigned *csum_start) {
   return true;
 }
 
-void tsw_tcp4_complete(uint8_t *f, size_t len, unsigned csum_start) {
-  tsw_vnet_hdr h;
-  tsw_vnet_partial_hdr(&h, csum_start);
-  tsw_csum_complete(f, len, &h); /* inside the frame: tsw_tcp4_partial_ok checked it */
-}
-
-void tsw_vnet_partial_hdr(tsw_vnet_hdr *h, unsigned csum_start) {
+void tsw_vnet_partial_hdr(tsw_vnet_hdr *h, const uint8_t *f) {
   memset(h, 0, sizeof *h);
   h->flags = TSW_VNET_F_NEEDS_CSUM;
-  h->csum_start = (uint16_t)csum_start;
+  h->csum_start = (uint16_t)(ETH + (f[ETH] & 15u) * 4); /* the TCP header: after Ethernet and IPv4 */
   h->csum_offset = 16;
+}
+
+void tsw_tcp4_complete(uint8_t *f, size_t len) {
+  tsw_vnet_hdr h;
+  tsw_vnet_partial_hdr(&h, f);
+  tsw_csum_complete(f, len, &h); /* inside the frame: tsw_tcp4_partial_ok checked it */
 }
 
 bool tsw_tso_begin(tsw_tso *t, const uint8_t *f, size_t len, const tsw_vnet_hdr *h, bool partial) {

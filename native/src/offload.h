@@ -59,9 +59,9 @@ bool tsw_csum_complete(uint8_t *frame, size_t len, const tsw_vnet_hdr *h);
  * tsw_tcp4_complete: completes a frame tsw_tcp4_partial_ok accepted, in place.
  */
 bool tsw_tcp4_partial_ok(const uint8_t *frame, size_t len, unsigned *csum_start);
-void tsw_tcp4_complete(uint8_t *frame, size_t len, unsigned csum_start);
-/* The vnet header a checksum-partial frame is written to the TAP with. */
-void tsw_vnet_partial_hdr(tsw_vnet_hdr *h, unsigned csum_start);
+void tsw_tcp4_complete(uint8_t *frame, size_t len);
+/* The vnet header a checksum-partial frame (one tsw_tcp4_partial_ok accepted) is written to the TAP with. */
+void tsw_vnet_partial_hdr(tsw_vnet_hdr *h, const uint8_t *frame);
 
 /* Parsed IPv4/TCP superframe being segmented. */
 typedef struct tsw_tso {

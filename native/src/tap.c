@@ -56,7 +56,6 @@
 #include <sys/uio.h>
 
 #define TAP_MAX_BATCHES_PER_WAKEUP 4
-#define ETH_HDR_BYTES 14
 
 napi_value tsw_js_tap_open(napi_env env, napi_callback_info info) {
   TSW_ARGS(env, info, 3, argv);
@@ -166,7 +165,7 @@ static uint8_t leave_partial(uint8_t *seg, size_t len, bool partial) {
   unsigned cs;
   if (!partial) return 0;
   if (tsw_tcp4_partial_ok(seg, len, &cs)) return 1;
-  tsw_tcp4_complete(seg, len, (unsigned)ETH_HDR_BYTES + (unsigned)(seg[ETH_HDR_BYTES] & 15u) * 4);
+  tsw_tcp4_complete(seg, len);
   return 0;
 }
 
@@ -334,9 +333,8 @@ static ssize_t writev_retry(int fd, const struct iovec *iov, int n) {
 static int write_one(int fd, uint8_t *p, size_t len, bool vnet, bool partial, double *stats) {
   tsw_vnet_hdr h = {0};
   if (partial) {
-    unsigned cs = ETH_HDR_BYTES + (unsigned)(p[ETH_HDR_BYTES] & 15u) * 4;
-    if (vnet) tsw_vnet_partial_hdr(&h, cs);
-    else tsw_tcp4_complete(p, len, cs);
+    if (vnet) tsw_vnet_partial_hdr(&h, p);
+    else tsw_tcp4_complete(p, len);
   }
   struct iovec iov[2] = {{&h, sizeof h}, {p, len}};
   return count_write(vnet ? writev_retry(fd, iov, 2) : writev_retry(fd, iov + 1, 1), 1, stats);
