@@ -9,6 +9,7 @@
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Batch, Clock, VxlanFdb } from '../core/ports.js';
+import { Repeater } from '../core/repeater.js';
 import { peerNameToNumber, tryParseIPv4 } from '../core/types.js';
 import { FastDp, type FastDpCandidate, type FastDpPeerStatus } from '../dataplane/fastdp.js';
 import { decodeHeartbeat, encodeHeartbeat, macsPerFrame, type Heartbeat } from '../dataplane/fastdp-wire.js';
@@ -34,12 +35,11 @@ export class FastDpLink {
   private readonly log: Logger;
   private readonly frame: Buffer;
   private readonly pingBytes: number;
-  private cancelTimer: (() => void) | undefined;
+  private readonly beats: Repeater;
   private applying: Promise<void> = Promise.resolve();
-  private stopped = false;
   private readonly lastMode = new Map<number, string>();
   private watching: (() => boolean) | undefined;
-  private beats = 0;
+  private beatCount = 0;
   private eventPending = false;
   private readSeq = 0;
   private appliedSeq = 0;
@@ -54,6 +54,7 @@ export class FastDpLink {
     this.pingBytes = ETH_HEADER_BYTES + init.mtu;
     this.frame = Buffer.alloc(this.pingBytes);
     this.dp = new FastDp({ localPeer: init.localPeer, port: init.port, macRoom: macsPerFrame(this.pingBytes) });
+    this.beats = new Repeater(c.clock, this.dp.heartbeatMs, () => this.beat());
   }
 
   async start(): Promise<void> {
@@ -61,7 +62,7 @@ export class FastDpLink {
     this.c.vxlan.heartbeatTap.onFrames((b) => this.onFrames(b));
     this.watching = this.c.vxlan.watchLocalMacs?.(() => this.localChanged());
     this.log.info('fast datapath: kernel VXLAN for peers that need no encryption');
-    this.schedule();
+    this.beats.start();
   }
 
   status(peer: number): FastDpPeerStatus | undefined {
@@ -73,22 +74,14 @@ export class FastDpLink {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    this.cancelTimer?.();
+    this.beats.stop();
     await this.applying;
     await this.c.vxlan.teardown().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'cannot remove the vxlan device'));
   }
 
-  private schedule(): void {
-    if (this.stopped) return;
-    this.cancelTimer = this.c.clock.setTimer(this.dp.heartbeatMs, () => {
-      void this.beat().finally(() => this.schedule());
-    });
-  }
-
   private async beat(): Promise<void> {
-    if (!this.watching?.() || this.beats++ % FULL_READ_BEATS === 0) await this.readLocalMacs();
-    if (this.stopped) return;
+    if (!this.watching?.() || this.beatCount++ % FULL_READ_BEATS === 0) await this.readLocalMacs();
+    if (this.beats.stopped) return;
     const now = this.c.clock.now();
     this.dp.setCandidates(this.candidates(), now);
     for (const ping of this.dp.tick(now)) this.write(ping, this.pingBytes);
@@ -115,12 +108,12 @@ export class FastDpLink {
 
   /** The bridge learnt or forgot a container MAC: re-read, and tell the peers now if the set changed. */
   private localChanged(): void {
-    if (this.eventPending || this.stopped) return;
+    if (this.eventPending || this.beats.stopped) return;
     this.eventPending = true;
     this.c.clock.setTimer(MAC_EVENT_DELAY_MS, () => {
       this.eventPending = false;
       void this.readLocalMacs().then((changed) => {
-        if (!changed || this.stopped) return;
+        if (!changed || this.beats.stopped) return;
         this.announcements++;
         for (const ping of this.dp.announce()) this.write(ping, this.pingBytes);
         this.sync();

@@ -16,6 +16,7 @@ import { errorMessage } from '../core/errors.js';
 import type { LogLimiter } from '../core/log-limiter.js';
 import type { Logger } from '../core/logger.js';
 import type { ChainRef, Clock, FilterRule, PacketFilter, RuleListing } from '../core/ports.js';
+import { Repeater } from '../core/repeater.js';
 import { firewallRules, type FirewallInputs, type TableRules } from '../host/firewall-rules.js';
 import { sameRule } from '../host/rule-match.js';
 
@@ -56,27 +57,26 @@ export class Firewall {
   /** Per checked rule (keyOf): its text as listed after the last apply (textOf); absent: ask with -C. */
   private listed = new Map<string, string>();
   private queue: Promise<void> = Promise.resolve();
-  private cancelTimer: (() => void) | undefined;
-  private stopped = false;
+  private readonly repeater: Repeater;
   readonly stats: FirewallStats = { applies: 0, restored: 0, failures: 0 };
 
   constructor(
     private readonly c: FirewallComponents,
-    private readonly checkMs = FIREWALL_CHECK_MS,
+    checkMs = FIREWALL_CHECK_MS,
   ) {
     this.log = c.logger.child({ component: 'firewall', backend: c.filter.backend });
+    this.repeater = new Repeater(c.clock, checkMs, () => this.check());
   }
 
   /** Installs the rules (waits for that; a failure is logged) and starts the periodic check. */
   async start(): Promise<void> {
     await this.refresh();
-    this.schedule();
+    this.repeater.start();
   }
 
   /** Stops checking. The rules stay: containers keep working while the router is down (as with Weave). */
   stop(): void {
-    this.stopped = true;
-    this.cancelTimer?.();
+    this.repeater.stop();
   }
 
   /** Applies the rules if what they depend on changed since the last apply. Never rejects. */
@@ -109,13 +109,6 @@ export class Firewall {
     const run = this.queue.then(step).catch((err: unknown) => this.failed(err));
     this.queue = run;
     return run;
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    this.cancelTimer = this.c.clock.setTimer(this.checkMs, () => {
-      void this.check().finally(() => this.schedule());
-    });
   }
 
   private async intact(tables: TableRules[]): Promise<boolean> {

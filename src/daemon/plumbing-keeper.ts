@@ -11,6 +11,7 @@ import { errorMessage } from '../core/errors.js';
 import type { LogLimiter } from '../core/log-limiter.js';
 import type { Logger } from '../core/logger.js';
 import type { Clock, HostNetwork, PortSettings } from '../core/ports.js';
+import { Repeater } from '../core/repeater.js';
 import { plumbingRepairs, rememberPlumbing, type PlumbingMemory, type PlumbingRepair } from '../host/bridge-plumbing.js';
 
 export interface PlumbingKeeperComponents {
@@ -43,24 +44,23 @@ export interface PlumbingStats {
 export class PlumbingKeeper {
   private readonly log: Logger;
   private memory: PlumbingMemory = { addrs: [], ports: new Map() };
-  private cancelTimer: (() => void) | undefined;
-  private stopped = false;
+  private readonly repeater: Repeater;
   private tapLost = false;
   readonly stats: PlumbingStats = { checks: 0, repairs: 0, failures: 0 };
 
   constructor(private readonly c: PlumbingKeeperComponents, private readonly init: PlumbingKeeperInit) {
     this.log = c.logger.child({ component: 'plumbing', bridge: init.bridge });
+    this.repeater = new Repeater(c.clock, init.checkMs ?? PLUMBING_CHECK_MS, () => this.check());
   }
 
   /** One check now (waited for), then one every checkMs. */
   async start(): Promise<void> {
     await this.check();
-    this.schedule();
+    this.repeater.start();
   }
 
   stop(): void {
-    this.stopped = true;
-    this.cancelTimer?.();
+    this.repeater.stop();
   }
 
   /** Looks at the host's links and puts back what is missing. Never rejects. */
@@ -102,12 +102,5 @@ export class PlumbingKeeper {
     const reason = `the router's TAP ${this.init.tap} was deleted (by hand?): the data plane cannot run without it; launch again`;
     this.log.error({ tap: this.init.tap }, reason);
     this.c.onTapLost(reason);
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    this.cancelTimer = this.c.clock.setTimer(this.init.checkMs ?? PLUMBING_CHECK_MS, () => {
-      void this.check().finally(() => this.schedule());
-    });
   }
 }

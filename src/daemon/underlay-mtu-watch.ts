@@ -12,6 +12,7 @@ import { errorMessage } from '../core/errors.js';
 import type { LogLimiter } from '../core/log-limiter.js';
 import type { Logger } from '../core/logger.js';
 import type { Clock, HostNetwork } from '../core/ports.js';
+import { Repeater } from '../core/repeater.js';
 
 /** IPv4 + UDP headers around each overlay datagram. */
 const IP_UDP_BYTES = 28;
@@ -39,18 +40,18 @@ export class UnderlayMtuWatch {
   private readonly log: Logger;
   private lastErrors = 0;
   private lastFragments: number | undefined;
-  private cancelTimer: (() => void) | undefined;
-  private stopped = false;
+  private readonly repeater: Repeater;
 
   constructor(private readonly c: UnderlayMtuWatchComponents, private readonly init: UnderlayMtuWatchInit) {
     this.log = c.logger.child({ component: 'underlay-mtu' });
+    this.repeater = new Repeater(c.clock, init.checkMs ?? PLUMBING_CHECK_MS, () => this.check());
   }
 
   start(): void {
     this.lastErrors = this.c.sendErrors();
     void this.fragments().then((n) => {
       this.lastFragments = n;
-      this.schedule();
+      this.repeater.start();
     });
   }
 
@@ -63,8 +64,7 @@ export class UnderlayMtuWatch {
   }
 
   stop(): void {
-    this.stopped = true;
-    this.cancelTimer?.();
+    this.repeater.stop();
   }
 
   /** Looks at the routes to the peers when sends failed since the last check. Never rejects. */
@@ -90,12 +90,5 @@ export class UnderlayMtuWatch {
         this.log.debug({ peer, err: errorMessage(err) }, 'cannot look up the route MTU');
       }
     }
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    this.cancelTimer = this.c.clock.setTimer(this.init.checkMs ?? PLUMBING_CHECK_MS, () => {
-      void this.check().finally(() => this.schedule());
-    });
   }
 }
